@@ -1,0 +1,79 @@
+"""What the engine reports while it works: one stream of job-tagged events.
+
+The engine calls an `emit(event)` function it was given; the CLI prints, the Qt worker turns
+events into signals. Cancelled is a state, not an error, so it has its own event.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Callable, Union
+
+if TYPE_CHECKING:  # pragma: no cover
+    import numpy as np
+    from PIL import Image
+
+
+@dataclass(frozen=True)
+class Status:
+    """A phase that has no steps yet: "Loading model…", "Encoding prompt…", "Decoding…"."""
+
+    job_id: str
+    message: str
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Step `step` of `total` done; `it_per_s` over the steps so far, `eta_s` to the end of the
+    denoising loop."""
+
+    job_id: str
+    step: int
+    total: int
+    it_per_s: float
+    eta_s: float
+
+
+@dataclass(frozen=True)
+class Preview:
+    """The predicted clean image after `step` (RGB uint8, H×W×3, usually 1/8 of full size)."""
+
+    job_id: str
+    step: int
+    total: int
+    image: np.ndarray
+
+
+@dataclass(frozen=True)
+class Finished:
+    """The final images, each with its seed and its A1111 `parameters` text."""
+
+    job_id: str
+    images: tuple[Image.Image, ...]
+    seeds: tuple[int, ...]
+    parameters: tuple[str, ...]
+    request_json: str
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Failed:
+    """An error: `kind` as in `SneakerError.kind` ("internal" for the unexpected), a message a
+    person can act on, and details (a traceback) for a bug report."""
+
+    job_id: str
+    kind: str
+    message: str
+    details: str = ""
+
+
+@dataclass(frozen=True)
+class Cancelled:
+    """The user cancelled; `step` is the last step that completed (0 if none)."""
+
+    job_id: str
+    step: int
+
+
+Event = Union[Status, Progress, Preview, Finished, Failed, Cancelled]
+Emit = Callable[[Event], None]

@@ -1,0 +1,36 @@
+"""Test-wide settings: offline, headless, and gentle with 2 CPU cores."""
+
+from __future__ import annotations
+
+import os
+
+# Before anything imports torch, transformers or Qt.
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["TRANSFORMERS_OFFLINE"] = "1"
+os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+from pathlib import Path  # noqa: E402
+
+import pytest  # noqa: E402
+
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+REAL_METADATA = SHARED / "real-metadata"
+
+
+@pytest.fixture(scope="session")
+def real_metadata_dir() -> Path:
+    """`../shared/real-metadata`: PNGs written by other tools (CI has it too)."""
+    if not REAL_METADATA.is_dir():
+        pytest.skip(f"{REAL_METADATA} is not present")
+    return REAL_METADATA
+
+
+@pytest.fixture(scope="session")
+def tiny_sd1(tmp_path_factory: pytest.TempPathFactory):
+    """A tiny random-weight SD1 model, as a diffusers folder and as a single LDM-layout file."""
+    from tests.tiny_models import build_tiny_sd1
+
+    return build_tiny_sd1(tmp_path_factory.mktemp("tiny_sd1"))
