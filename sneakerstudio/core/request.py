@@ -34,7 +34,7 @@ def random_seed() -> int:
 class GenerationRequest:
     """Everything one generation needs. `seed=None` means "pick one" (see `with_seed`)."""
 
-    model: Path
+    model: Path | None
     prompt: str
     negative_prompt: str = ""
     steps: int = 20
@@ -54,11 +54,10 @@ class GenerationRequest:
         out: list[str] = []
         if self.mode not in MODES:
             out.append(f"Unknown mode '{self.mode}': choose one of {', '.join(MODES)}.")
-        path = Path(self.model)
-        if not str(self.model):
+        if self.model is None or str(self.model) == "":
             out.append("No model chosen: open a checkpoint file (.safetensors) or a diffusers folder.")
-        elif not path.exists():
-            out.append(f"Model not found: '{path}'. Check the path, or open another model.")
+        elif not Path(self.model).exists():
+            out.append(f"Model not found: '{self.model}'. Check the path, or open another model.")
         if not isinstance(self.prompt, str):
             out.append("The prompt must be text.")
         for name, value in (("Width", self.width), ("Height", self.height)):
@@ -126,7 +125,7 @@ class GenerationRequest:
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
-        data["model"] = str(self.model)
+        data["model"] = str(self.model) if self.model is not None else None
         return data
 
     def to_json(self) -> str:
@@ -136,7 +135,8 @@ class GenerationRequest:
     def from_dict(cls, data: dict[str, Any]) -> GenerationRequest:
         known = {f.name for f in fields(cls)}
         kwargs = {k: v for k, v in data.items() if k in known}
-        kwargs["model"] = Path(kwargs.get("model", ""))
+        model = kwargs.get("model")
+        kwargs["model"] = Path(model) if model else None
         return cls(**kwargs)
 
     @classmethod
