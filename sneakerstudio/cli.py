@@ -34,12 +34,16 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     gen = sub.add_parser("generate", help="make images from a prompt")
-    gen.add_argument("--model", required=True, help="checkpoint .safetensors file or diffusers folder")
+    gen.add_argument(
+        "--model", required=True, help="checkpoint .safetensors file or diffusers folder"
+    )
     gen.add_argument("--prompt", required=True, help="what to draw")
     gen.add_argument("--negative", default="", help="what to avoid (negative prompt)")
     gen.add_argument("--steps", type=int, default=20, help="denoising steps (default 20)")
     gen.add_argument("--cfg", type=float, default=7.0, help="guidance / CFG scale (default 7)")
-    gen.add_argument("--size", default="512x512", help="WIDTHxHEIGHT, multiples of 8 (default 512x512)")
+    gen.add_argument(
+        "--size", default="512x512", help="WIDTHxHEIGHT, multiples of 8 (default 512x512)"
+    )
     gen.add_argument("--seed", type=int, default=None, help="seed; a random one if left out")
     gen.add_argument(
         "--scheduler",
@@ -50,12 +54,16 @@ def _parser() -> argparse.ArgumentParser:
         "(aliases such as euler_a, dpmpp_2m_karras)",
     )
     gen.add_argument("--batch-size", type=int, default=1, help="images per run (default 1)")
-    gen.add_argument("--out", default=None, help="output folder (default: the app's outputs folder)")
+    gen.add_argument(
+        "--out", default=None, help="output folder (default: the app's outputs folder)"
+    )
     gen.add_argument("--device", default=None, help="cpu, cuda or mps (default: best available)")
     gen.add_argument("--json", action="store_true", help="print one JSON object on stdout")
 
     info = sub.add_parser("info", help="show the generation parameters stored in a PNG")
-    info.add_argument("image", help="a PNG (or JPEG/WebP) written by Sneaker Studio or another tool")
+    info.add_argument(
+        "image", help="a PNG (or JPEG/WebP) written by Sneaker Studio or another tool"
+    )
     info.add_argument("--json", action="store_true", help="print one JSON object")
     return parser
 
@@ -114,7 +122,10 @@ def _generate(args: argparse.Namespace) -> int:
         if isinstance(event, Status):
             _err(event.message)
         elif isinstance(event, Progress):
-            line = f"step {event.step}/{event.total}  {event.it_per_s:.2f} it/s  ETA {event.eta_s:.0f}s"
+            line = (
+                f"step {event.step}/{event.total}  {event.it_per_s:.2f} it/s  "
+                f"ETA {event.eta_s:.0f}s"
+            )
             if interactive:
                 print(f"\r{line}", end="", file=sys.stderr, flush=True)
                 if event.step == event.total:

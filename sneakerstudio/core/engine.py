@@ -162,7 +162,7 @@ class Engine:
             emit(Cancelled(job_id, state["step"]))
         except SneakerError as exc:
             emit(Failed(job_id, exc.kind, str(exc), traceback.format_exc()))
-        except Exception as exc:  # noqa: BLE001  (an engine bug must not kill the worker)
+        except Exception as exc:
             failed = self._unexpected(job_id, exc)
             emit(failed)
         return None
@@ -175,7 +175,7 @@ class Engine:
 
             oom = is_out_of_memory(exc)
             free_memory(device)
-        except Exception:  # noqa: BLE001
+        except Exception:
             oom = False
         if oom:
             err = OutOfMemoryError(

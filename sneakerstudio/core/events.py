@@ -6,8 +6,9 @@ events into signals. Cancelled is a state, not an error, so it has its own event
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable, Union
+from typing import TYPE_CHECKING, Union
 
 if TYPE_CHECKING:  # pragma: no cover
     import numpy as np

@@ -55,7 +55,9 @@ class GenerationRequest:
         if self.mode not in MODES:
             out.append(f"Unknown mode '{self.mode}': choose one of {', '.join(MODES)}.")
         if self.model is None or str(self.model) == "":
-            out.append("No model chosen: open a checkpoint file (.safetensors) or a diffusers folder.")
+            out.append(
+                "No model chosen: open a checkpoint file (.safetensors) or a diffusers folder."
+            )
         elif not Path(self.model).exists():
             out.append(f"Model not found: '{self.model}'. Check the path, or open another model.")
         if not isinstance(self.prompt, str):
@@ -80,7 +82,9 @@ class GenerationRequest:
         elif self.guidance != self.guidance or self.guidance < 0:
             out.append(f"Guidance (CFG scale) must be 0 or more (got {self.guidance}).")
         elif self.guidance > MAX_GUIDANCE:
-            out.append(f"Guidance (CFG scale) {self.guidance} is above {MAX_GUIDANCE:g}: use 1 to 15.")
+            out.append(
+                f"Guidance (CFG scale) {self.guidance} is above {MAX_GUIDANCE:g}: use 1 to 15."
+            )
         if find_sampler(self.sampler) is None:
             out.append(
                 f"Unknown sampler '{self.sampler}': choose one of {', '.join(sampler_names())}."

@@ -141,7 +141,8 @@ def test_invalid_request_fails_with_its_problems(engine: Engine, tiny_sd1) -> No
     events = run(engine, request_for(tiny_sd1.single_file, width=100, steps=0))
     assert isinstance(events[-1], Failed)
     assert events[-1].kind == "request"
-    assert "multiple of 8" in events[-1].message and "Steps must be at least 1" in events[-1].message
+    message = events[-1].message
+    assert "multiple of 8" in message and "Steps must be at least 1" in message
     assert not any(isinstance(e, Progress) for e in events)
 
 
