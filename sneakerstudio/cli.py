@@ -188,8 +188,7 @@ def _info(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(meta, ensure_ascii=False, default=str))
     else:
-        text = format_info(meta)
-        print(text if text else "No generation parameters found in this image.")
+        print(format_info(meta))
     return EXIT_OK
 
 

@@ -9,6 +9,7 @@ cancel costs no VAE decode.
 
 from __future__ import annotations
 
+import functools
 import time
 import traceback
 from dataclasses import dataclass
@@ -57,7 +58,13 @@ class _StepWatcher:
         self.x0: Any = None
         self._scheduler = scheduler
         self._step = scheduler.step
-        scheduler.step = self._wrapped
+        # The pipeline inspects step()'s signature to decide whether to pass `generator` (the
+        # ancestral samplers' noise) and `eta`: the wrapper must show the original signature.
+        @functools.wraps(self._step)
+        def step(*args: Any, **kwargs: Any) -> Any:
+            return self._wrapped(*args, **kwargs)
+
+        scheduler.step = step
 
     def _wrapped(self, *args: Any, **kwargs: Any) -> Any:
         return_dict = kwargs.pop("return_dict", True)

@@ -23,7 +23,7 @@ def test_generate_json_writes_png_of_requested_size_and_info_round_trips(
         [
             "generate", "--model", str(tiny_sd1.single_file),
             "--prompt", "a colourful doodle of a sneaker, (red laces:1.2)",
-            "--negative", "blurry", "--steps", "3", "--cfg", "7", "--size", "64x56",
+            "--negative", "blurry", "--steps", "3", "--cfg", "7", "--size", "64x72",
             "--seed", "42", "--scheduler", "euler_a", "--out", str(out), "--json",
         ]
     )
@@ -33,7 +33,7 @@ def test_generate_json_writes_png_of_requested_size_and_info_round_trips(
     assert report["seed"] == 42
     (path,) = (Path(p) for p in report["images"])
     assert path.parent == out and path.suffix == ".png"
-    assert Image.open(path).size == (64, 56)
+    assert Image.open(path).size == (64, 72)
     assert report["timings"]["total_s"] > 0
 
     assert main(["info", str(path), "--json"]) == 0
@@ -44,7 +44,7 @@ def test_generate_json_writes_png_of_requested_size_and_info_round_trips(
     assert info["sampler"] == "Euler a"
     assert info["cfg"] == 7.0
     assert info["seed"] == 42
-    assert info["size"] == "64x56"
+    assert info["size"] == "64x72"
     assert info["model"] == "tiny_sd1"
     assert info["source"] == "sneakerstudio"
 

@@ -58,14 +58,14 @@ def finished(events: list[Any]) -> Finished:
 
 
 def test_single_file_txt2img_gives_image_of_requested_size(engine: Engine, tiny_sd1) -> None:
-    events = run(engine, request_for(tiny_sd1.single_file, width=64, height=48))
+    events = run(engine, request_for(tiny_sd1.single_file, width=64, height=80))
     result = finished(events)
-    assert [im.size for im in result.images] == [(64, 48)]
+    assert [im.size for im in result.images] == [(64, 80)]
     pixels = np.asarray(result.images[0])
     assert np.isfinite(pixels).all() and pixels.std() > 0
     assert result.seeds == (42,)
     assert "Steps: 3, Sampler: Euler a" in result.parameters[0]
-    assert "Size: 64x48" in result.parameters[0]
+    assert "Size: 64x80" in result.parameters[0]
     assert "Model: tiny_sd1" in result.parameters[0]
     assert "Seed: 42" in result.parameters[0]
     assert all(e.job_id == "job-1" for e in events)
