@@ -101,7 +101,15 @@ class Engine:
             from sneakerstudio.core.device import choose_device
 
             self._plan = choose_device(self._preferred_device, self._threads)
-            import diffusers  # noqa: F401  (the import is the slow part; do it now)
+            import diffusers
+            import transformers
+
+            # Our own events report progress; the libraries' console bars and load chatter
+            # would only clutter the CLI's stderr and the app's log.
+            diffusers.utils.logging.disable_progress_bar()
+            diffusers.utils.logging.set_verbosity_error()
+            transformers.utils.logging.disable_progress_bar()
+            transformers.utils.logging.set_verbosity_error()
         return self._plan.description
 
     @property

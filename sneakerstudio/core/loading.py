@@ -145,6 +145,7 @@ def _build_scheduler(config: dict[str, Any]) -> Any:
 def _load_single_file(path: Path, *, dtype: Any) -> LoadedModel:
     tensors, _metadata = read_header(path)
     config = derive_config(tensors, path)
+    _check_weights_cover_model(tensors, config, path)
     from diffusers import StableDiffusionPipeline
 
     scheduler_config = json.loads(
@@ -167,7 +168,7 @@ def _load_single_file(path: Path, *, dtype: Any) -> LoadedModel:
                 torch_dtype=dtype,
                 **extra,
             )
-    _check_all_weights_loaded(pipe, tensors, config, path)
+    _check_nothing_left_empty(pipe, path)
     return LoadedModel(
         pipe=pipe,
         path=path,
@@ -206,27 +207,36 @@ def _load_flat_text_encoder(path: Path, config: CheckpointConfig, dtype: Any) ->
     return model.eval()
 
 
-def _check_all_weights_loaded(
-    pipe: Any, tensors: dict[str, Any], config: CheckpointConfig, path: Path
+def _check_weights_cover_model(
+    tensors: dict[str, Any], config: CheckpointConfig, path: Path
 ) -> None:
     """diffusers loads single-file weights with `strict=False` (or onto meta tensors): a key it
-    fails to map leaves a random (or empty) weight without an error. Check that nothing is on
-    the meta device and that each component holds as many numbers as the file gave it."""
+    fails to map leaves a random (or empty) weight without a clear error. Before loading, build
+    each component on the meta device (no memory, milliseconds) and check that the file holds
+    exactly as many numbers as the model built for it."""
+    import torch
+    from diffusers import AutoencoderKL, UNet2DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModel
+
     spec = config.spec
-    parts = (
-        ("unet", "UNet", spec.unet_prefix),
-        ("vae", "VAE", spec.vae_prefix),
-        ("text_encoder", "text encoder", spec.text_prefix),
-    )
-    for attr, label, prefix in parts:
-        module = getattr(pipe, attr)
+    with torch.device("meta"):
+        parts = (
+            ("UNet", spec.unet_prefix, UNet2DConditionModel.from_config(config.unet)),
+            ("VAE", spec.vae_prefix, AutoencoderKL.from_config(config.vae)),
+            (
+                "text encoder",
+                spec.text_prefix,
+                CLIPTextModel(CLIPTextConfig(**config.text_encoder)),
+            ),
+        )
+    for label, prefix, module in parts:
         in_file = sum(
             info.numel
             for key, info in tensors.items()
             if key.startswith(prefix) and not key.endswith("position_ids")
         )
         in_model = sum(p.numel() for p in module.parameters())
-        if in_file < in_model or any(p.is_meta for p in module.parameters()):
+        if in_file < in_model:
             raise ModelFileError(
                 f"'{path.name}' is missing weights of its {label} ({in_file:,} of {in_model:,} "
                 "numbers are in the file).",
@@ -237,6 +247,16 @@ def _check_all_weights_loaded(
                 f"'{path.name}': its {label} has {in_file:,} weights but the model built for it "
                 f"has only {in_model:,}.",
                 hint="The checkpoint is of a layout this app does not support.",
+            )
+
+
+def _check_nothing_left_empty(pipe: Any, path: Path) -> None:
+    """After loading: no parameter may remain on the meta device (a weight never filled)."""
+    for attr, label in (("unet", "UNet"), ("vae", "VAE"), ("text_encoder", "text encoder")):
+        if any(p.is_meta for p in getattr(pipe, attr).parameters()):
+            raise ModelFileError(
+                f"'{path.name}' is missing weights of its {label}.",
+                hint="The checkpoint is incomplete or damaged: download it again.",
             )
 
 

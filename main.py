@@ -1,0 +1,3 @@
+from sneakerstudio.app import main
+
+raise SystemExit(main())

@@ -1,0 +1,75 @@
+"""The composition root: QApplication, the qasync event loop, the window, the worker.
+
+Order matters for a fast first window: Qt and the window first (a fraction of a second), show
+it, and only then start the worker thread, whose first act is importing torch and diffusers
+(seconds). Tests build the window with `create_main_window()` instead, because pytest-qt owns
+the QApplication there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+import time
+from collections.abc import Callable, Sequence
+
+_T0 = time.perf_counter()
+
+from PySide6.QtCore import QTimer  # noqa: E402  (PySide6 before qasync: it picks the binding)
+from PySide6.QtWidgets import QApplication  # noqa: E402
+
+from sneakerstudio import APP_NAME, __version__  # noqa: E402
+from sneakerstudio.qt.errors import install_excepthooks  # noqa: E402
+from sneakerstudio.qt.main_window import create_main_window  # noqa: E402
+from sneakerstudio.qt.theme import apply_dark_theme  # noqa: E402
+from sneakerstudio.qt.worker import EngineLike  # noqa: E402
+
+log = logging.getLogger("sneakerstudio")
+
+
+def main(
+    argv: Sequence[str] | None = None,
+    *,
+    engine_factory: Callable[[], EngineLike] | None = None,
+) -> int:
+    """Run the app until its window closes; returns the exit status. `engine_factory` is for
+    tests and tools (a fake engine); the app uses the real one."""
+    import qasync
+
+    args = list(sys.argv if argv is None else argv)
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    app = QApplication.instance() or QApplication(args)
+    app.setApplicationName(APP_NAME)
+    app.setApplicationVersion(__version__)
+    app.setOrganizationName("SneakerStudio")
+    apply_dark_theme(app)  # type: ignore[arg-type]
+    reporter = install_excepthooks(app)
+
+    loop = qasync.QEventLoop(app)
+    asyncio.set_event_loop(loop)
+    window = create_main_window(engine_factory)
+    app.aboutToQuit.connect(window.shutdown)
+    window.show()
+    log.info("window shown %.2f s after start", time.perf_counter() - _T0)
+    # The next turn of the loop: the window paints first, then the worker imports torch.
+    QTimer.singleShot(0, window.start_worker)
+    # Ctrl+C in a terminal closes the window cleanly (joining the worker). Python only runs
+    # signal handlers between bytecodes, so a timer lets it look in while Qt waits.
+    signal.signal(signal.SIGINT, lambda *_: window.close())
+    wake = QTimer()
+    wake.timeout.connect(lambda: None)
+    wake.start(250)
+    try:
+        status = loop.run_forever()
+    finally:
+        wake.stop()
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        window.shutdown()  # joins the worker thread even if the loop ended another way
+        reporter.uninstall()
+        loop.close()
+        asyncio.set_event_loop(None)
+    return int(status or 0)

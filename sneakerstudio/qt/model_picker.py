@@ -1,0 +1,105 @@
+"""Choosing the model: a list of recent models plus "Open model file…" and "Open diffusers
+folder…". It only picks a path; whether the path is a usable model is checked by the window
+(folders) and by the engine (everything else)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QComboBox,
+    QFileDialog,
+    QHBoxLayout,
+    QPushButton,
+    QSizePolicy,
+    QVBoxLayout,
+    QWidget,
+)
+
+CHECKPOINT_FILTER = "Checkpoints (*.safetensors);;All files (*)"
+
+
+def display_name(path: str | Path) -> str:
+    """What the list shows: the file or folder name (the full path is in the tooltip)."""
+    name = Path(path).name
+    return name or str(path)
+
+
+class ModelPicker(QWidget):
+    """Emits `model_chosen(path)` when the user picks a recent model or opens a new one."""
+
+    model_chosen = Signal(str)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.combo = QComboBox()
+        self.combo.setPlaceholderText("No model yet: open one below")
+        self.combo.setSizeAdjustPolicy(
+            QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
+        )
+        self.combo.setMinimumContentsLength(16)
+        self.combo.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+        self.combo.setToolTip("The model used to generate. Recently opened models are listed here.")
+        self.combo.activated.connect(self._on_activated)
+
+        self.open_file_button = QPushButton("Open model file…")
+        self.open_file_button.setToolTip(
+            "Open a checkpoint file (.safetensors) you already have, e.g. from Civitai or "
+            "Hugging Face. Nothing is downloaded."
+        )
+        self.open_file_button.clicked.connect(self.open_file)
+        self.open_folder_button = QPushButton("Open diffusers folder…")
+        self.open_folder_button.setToolTip(
+            "Open a model saved in the diffusers layout: a folder with model_index.json, "
+            "unet/, vae/, text_encoder/ …"
+        )
+        self.open_folder_button.clicked.connect(self.open_folder)
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.combo)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.open_file_button)
+        buttons.addWidget(self.open_folder_button)
+        layout.addLayout(buttons)
+
+    def set_models(self, recent: list[str], current: str | None) -> None:
+        """Fill the list with `recent` (newest first) and select `current`."""
+        self.combo.blockSignals(True)
+        self.combo.clear()
+        for path in recent:
+            self.combo.addItem(display_name(path), path)
+            self.combo.setItemData(self.combo.count() - 1, path, Qt.ItemDataRole.ToolTipRole)
+        index = self.combo.findData(current) if current else -1
+        self.combo.setCurrentIndex(index)
+        if current:
+            self.combo.setToolTip(f"Model: {current}")
+        self.combo.blockSignals(False)
+
+    def current_path(self) -> str | None:
+        data = self.combo.currentData()
+        return data if isinstance(data, str) else None
+
+    def _on_activated(self, index: int) -> None:
+        path = self.combo.itemData(index)
+        if isinstance(path, str):
+            self.model_chosen.emit(path)
+
+    def _start_dir(self) -> str:
+        current = self.current_path()
+        return str(Path(current).parent) if current else ""
+
+    def open_file(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(
+            self, "Open a model file", self._start_dir(), CHECKPOINT_FILTER
+        )
+        if path:
+            self.model_chosen.emit(path)
+
+    def open_folder(self) -> None:
+        path = QFileDialog.getExistingDirectory(
+            self, "Open a diffusers model folder", self._start_dir()
+        )
+        if path:
+            self.model_chosen.emit(path)

@@ -1,0 +1,403 @@
+"""The inference worker thread and its GUI-side controller.
+
+`InferenceWorker` lives in ONE long-lived `QThread` (so a loaded model stays resident between
+jobs) and runs the engine there: `prepare()` (the heavy torch/diffusers imports) first, then each
+job in turn. It turns engine events into Qt signals carrying `QImage` copies.
+
+`InferenceController` lives in the GUI thread. It owns the thread, submits jobs through a queued
+signal, cancels by setting a job's `CancelToken` directly (the worker's event queue is busy while
+a job runs), and relays every worker signal from a GUI-thread slot. Widgets connect to the
+controller only: its signals are emitted in the GUI thread, so lambdas and `qtbot.waitSignal` on
+them are safe, which they are not on the worker's own signals.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import threading
+import traceback
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from PySide6.QtCore import QObject, QThread, Signal, Slot
+from PySide6.QtGui import QImage
+
+from sneakerstudio.core.cancel import CancelToken
+from sneakerstudio.core.errors import GenerationCancelled
+from sneakerstudio.core.events import (
+    Cancelled,
+    Event,
+    Failed,
+    Finished,
+    Preview,
+    Progress,
+    Status,
+)
+from sneakerstudio.core.request import GenerationRequest
+from sneakerstudio.qt.errors import guarded
+from sneakerstudio.qt.images import array_to_qimage, pil_to_qimage
+
+log = logging.getLogger(__name__)
+
+SaveOutputs = Callable[[Finished], list[Path]]
+
+
+class EngineLike(Protocol):
+    """What the worker needs from `sneakerstudio.core.engine.Engine` (tests pass a fake)."""
+
+    def prepare(self) -> str: ...
+
+    def generate(
+        self,
+        request: GenerationRequest,
+        *,
+        job_id: str,
+        emit: Callable[[Event], None],
+        cancel: CancelToken,
+    ) -> Finished | None: ...
+
+
+@dataclass(frozen=True)
+class Job:
+    """One submitted request, its id and the token that cancels it."""
+
+    job_id: str
+    request: GenerationRequest
+    cancel: CancelToken
+
+
+def _default_save_outputs(finished: Finished) -> list[Path]:
+    from sneakerstudio.core.outputs import save_outputs
+
+    return save_outputs(finished)
+
+
+class InferenceWorker(QObject):
+    """Runs the engine in the worker thread. Its slots are invoked through queued signals only;
+    `preview_gate` is the one thing the GUI thread touches directly."""
+
+    ready = Signal(str)  # device description
+    engine_failed = Signal(str, str, str)  # kind, message, details
+    status = Signal(str, str)  # job_id, text
+    progress = Signal(str, int, int, float, float)  # job_id, step, total, it/s, eta seconds
+    preview = Signal(str, int, QImage)  # job_id, step, image (small: latent size)
+    finished = Signal(str, list, list, dict)  # job_id, [QImage], [saved path str], info
+    failed = Signal(str, str, str, str)  # job_id, kind, message, details
+    cancelled = Signal(str, int)  # job_id, last completed step
+
+    def __init__(self, engine: EngineLike, save_outputs: SaveOutputs | None = None) -> None:
+        super().__init__()
+        self._engine = engine
+        self._save_outputs = save_outputs or _default_save_outputs
+        self._prepared = False
+        self._prepare_error: tuple[str, str, str] | None = None
+        # Set while a preview is on its way to the GUI; previews made meanwhile are dropped so
+        # a slow GUI never receives a backlog of stale frames.
+        self.preview_gate = threading.Event()
+        self.previews_sent = 0
+        self.previews_dropped = 0
+
+    # -- slots (worker thread) ------------------------------------------------------------
+
+    @Slot()
+    def start(self) -> None:
+        """Import the heavy libraries and pick the device, in this thread (torch's thread
+        settings apply to the thread that sets them). Runs once; a job that arrives first
+        prepares the engine itself."""
+        if self._prepared or self._prepare_error is not None:
+            return
+        try:
+            device = self._engine.prepare()
+        except Exception as exc:  # reported to the user, the thread lives on
+            log.exception("engine prepare failed")
+            self._prepare_error = (
+                "engine",
+                f"The engine could not start: {type(exc).__name__}: {exc}",
+                traceback.format_exc(),
+            )
+            self.engine_failed.emit(*self._prepare_error)
+            return
+        self._prepared = True
+        self.ready.emit(str(device))
+
+    @Slot(object)
+    def run_job(self, job: Job) -> None:
+        """Run one job to its single terminal signal: finished, failed or cancelled."""
+        try:
+            self._run(job)
+        except Exception as exc:  # never let the worker thread die
+            log.exception("worker failed on job %s", job.job_id)
+            self.failed.emit(job.job_id, "internal", str(exc), traceback.format_exc())
+
+    # -- called from the GUI thread -------------------------------------------------------
+
+    def preview_delivered(self) -> None:
+        """The GUI took the last preview: the next one may be sent. Thread-safe."""
+        self.preview_gate.clear()
+
+    # -- internals ------------------------------------------------------------------------
+
+    def _run(self, job: Job) -> None:
+        if job.cancel.cancelled:  # cancelled while waiting in the queue
+            self.cancelled.emit(job.job_id, 0)
+            return
+        if not self._prepared:
+            self.start()
+        if not self._prepared:
+            kind, message, details = self._prepare_error or (
+                "engine", "The engine is not ready.", ""
+            )
+            self.failed.emit(job.job_id, kind, message, details)
+            return
+
+        terminal: list[Event] = []
+        last_step = [0]
+
+        def emit(event: Event) -> None:
+            if terminal:
+                return
+            if isinstance(event, Progress):
+                last_step[0] = event.step
+                self.progress.emit(
+                    job.job_id, event.step, event.total, float(event.it_per_s), float(event.eta_s)
+                )
+            elif isinstance(event, Preview):
+                self._send_preview(job.job_id, event)
+            elif isinstance(event, Status):
+                self.status.emit(job.job_id, event.message)
+            elif isinstance(event, (Finished, Failed, Cancelled)):
+                terminal.append(event)
+
+        try:
+            result = self._engine.generate(
+                job.request, job_id=job.job_id, emit=emit, cancel=job.cancel
+            )
+        except GenerationCancelled:
+            result = None
+            terminal.append(Cancelled(job.job_id, last_step[0]))
+        except Exception as exc:  # the engine should not raise; be safe anyway
+            log.exception("engine raised on job %s", job.job_id)
+            result = None
+            terminal.append(
+                Failed(job.job_id, "internal", f"{type(exc).__name__}: {exc}",
+                       traceback.format_exc())
+            )
+        if not terminal:
+            terminal.append(
+                result if result is not None else Failed(
+                    job.job_id, "internal", "The engine stopped without a result.", ""
+                )
+            )
+        self._finish(job, terminal[0])
+
+    def _send_preview(self, job_id: str, event: Preview) -> None:
+        if self.preview_gate.is_set():
+            self.previews_dropped += 1
+            return
+        try:
+            image = array_to_qimage(event.image)
+        except Exception:  # a broken preview must not stop the job
+            log.exception("could not convert a preview")
+            return
+        self.preview_gate.set()
+        self.previews_sent += 1
+        self.preview.emit(job_id, event.step, image)
+
+    def _finish(self, job: Job, event: Event) -> None:
+        if isinstance(event, Cancelled):
+            self.cancelled.emit(job.job_id, event.step)
+        elif isinstance(event, Failed):
+            self.failed.emit(job.job_id, event.kind, event.message, event.details)
+        elif isinstance(event, Finished):
+            self._emit_finished(job, event)
+
+    def _emit_finished(self, job: Job, finished: Finished) -> None:
+        """Save every image first (so nothing is lost), then hand them to the GUI."""
+        save_error = ""
+        saved: list[str] = []
+        try:
+            saved = [str(p) for p in self._save_outputs(finished)]
+        except Exception as exc:  # shown to the user; the images still arrive
+            log.exception("saving images failed")
+            save_error = f"{type(exc).__name__}: {exc}"
+        images = [pil_to_qimage(image) for image in finished.images]
+        info: dict[str, Any] = {
+            "seeds": list(finished.seeds),
+            "parameters": list(finished.parameters),
+            "request_json": finished.request_json,
+            "timings": dict(finished.timings),
+            "save_error": save_error,
+        }
+        self.finished.emit(job.job_id, images, saved, info)
+
+
+def _stop_thread(thread: QThread, tokens: dict[str, CancelToken], *_args: object) -> None:
+    for token in tokens.values():
+        token.cancel()
+    try:
+        running = thread.isRunning()
+    except RuntimeError:  # already deleted, hence not running (Qt aborts otherwise)
+        return
+    if running:
+        log.warning("inference thread still running when its controller was destroyed")
+        thread.quit()
+        thread.wait()
+
+
+class InferenceController(QObject):
+    """The GUI thread's handle on the worker: start, submit, cancel, shut down, and relay."""
+
+    ready = Signal(str)
+    engine_failed = Signal(str, str, str)
+    status = Signal(str, str)
+    progress = Signal(str, int, int, float, float)
+    preview = Signal(str, int, QImage)
+    finished = Signal(str, list, list, dict)
+    failed = Signal(str, str, str, str)
+    cancelled = Signal(str, int)
+
+    _start_requested = Signal()
+    _job_submitted = Signal(object)
+
+    def __init__(
+        self,
+        engine: EngineLike,
+        parent: QObject | None = None,
+        *,
+        save_outputs: SaveOutputs | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self._tokens: dict[str, CancelToken] = {}
+        self._stopped = False
+        self._thread = QThread()
+        self._thread.setObjectName("sneakerstudio-inference")
+        self.worker = InferenceWorker(engine, save_outputs)
+        self.worker.moveToThread(self._thread)
+        self._thread.finished.connect(self.worker.deleteLater)
+
+        self._start_requested.connect(self.worker.start)
+        self._job_submitted.connect(self.worker.run_job)
+        # Worker → GUI: each lands in a slot of this GUI-thread object (a queued connection).
+        self.worker.ready.connect(self._on_ready)
+        self.worker.engine_failed.connect(self._on_engine_failed)
+        self.worker.status.connect(self._on_status)
+        self.worker.progress.connect(self._on_progress)
+        self.worker.preview.connect(self._on_preview)
+        self.worker.finished.connect(self._on_finished)
+        self.worker.failed.connect(self._on_failed)
+        self.worker.cancelled.connect(self._on_cancelled)
+        self._preview_gate = self.worker.preview_gate
+        # Safety net: if this object dies without shutdown() (its window deleted unclosed),
+        # still stop and join the thread; Qt aborts on destroying a running QThread.
+        self.destroyed.connect(functools.partial(_stop_thread, self._thread, self._tokens))
+
+    # -- commands (GUI thread) ------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start the thread and ask the worker to prepare the engine (heavy imports)."""
+        if self._stopped or self._thread.isRunning():
+            return
+        self._thread.start()
+        self._start_requested.emit()
+
+    def submit(self, request: GenerationRequest) -> str:
+        """Queue `request`; return its job id. Jobs run one at a time, in order."""
+        if self._stopped:
+            raise RuntimeError("the inference worker has been shut down")
+        self.start()  # no-op when running; a job must never wait on a thread never started
+        job_id = uuid.uuid4().hex[:12]
+        token = CancelToken()
+        self._tokens[job_id] = token
+        self._job_submitted.emit(Job(job_id, request, token))
+        return job_id
+
+    def cancel(self, job_id: str) -> bool:
+        """Stop `job_id` within one step (or before it starts); False if it is not pending."""
+        token = self._tokens.get(job_id)
+        if token is None:
+            return False
+        token.cancel()
+        return True
+
+    def cancel_all(self) -> None:
+        for token in self._tokens.values():
+            token.cancel()
+
+    def pending_jobs(self) -> list[str]:
+        return list(self._tokens)
+
+    def is_running(self) -> bool:
+        return self._thread.isRunning()
+
+    def shutdown(self) -> None:
+        """Cancel everything, stop the thread's event loop and join it. Blocks until the
+        current step ends (the engine checks its token every step and between phases)."""
+        if self._stopped:
+            return
+        self._stopped = True
+        self.cancel_all()
+        self._preview_gate.clear()
+        if self._thread.isRunning():
+            self._thread.quit()
+            self._thread.wait()
+        self._tokens.clear()
+
+    # -- relays (GUI thread) --------------------------------------------------------------
+
+    @Slot(str)
+    @guarded
+    def _on_ready(self, device: str) -> None:
+        if not self._stopped:
+            self.ready.emit(device)
+
+    @Slot(str, str, str)
+    @guarded
+    def _on_engine_failed(self, kind: str, message: str, details: str) -> None:
+        if not self._stopped:
+            self.engine_failed.emit(kind, message, details)
+
+    @Slot(str, str)
+    @guarded
+    def _on_status(self, job_id: str, text: str) -> None:
+        if self._is_live(job_id):
+            self.status.emit(job_id, text)
+
+    @Slot(str, int, int, float, float)
+    @guarded
+    def _on_progress(self, job_id: str, step: int, total: int, rate: float, eta: float) -> None:
+        if self._is_live(job_id):
+            self.progress.emit(job_id, step, total, rate, eta)
+
+    @Slot(str, int, QImage)
+    @guarded
+    def _on_preview(self, job_id: str, step: int, image: QImage) -> None:
+        try:
+            if self._is_live(job_id) and not self._tokens[job_id].cancelled:
+                self.preview.emit(job_id, step, image)
+        finally:
+            self._preview_gate.clear()  # the worker may send the next preview
+
+    @Slot(str, list, list, dict)
+    @guarded
+    def _on_finished(self, job_id: str, images: list, paths: list, info: dict) -> None:
+        if self._tokens.pop(job_id, None) is not None and not self._stopped:
+            self.finished.emit(job_id, images, paths, info)
+
+    @Slot(str, str, str, str)
+    @guarded
+    def _on_failed(self, job_id: str, kind: str, message: str, details: str) -> None:
+        if self._tokens.pop(job_id, None) is not None and not self._stopped:
+            self.failed.emit(job_id, kind, message, details)
+
+    @Slot(str, int)
+    @guarded
+    def _on_cancelled(self, job_id: str, step: int) -> None:
+        if self._tokens.pop(job_id, None) is not None and not self._stopped:
+            self.cancelled.emit(job_id, step)
+
+    def _is_live(self, job_id: str) -> bool:
+        return not self._stopped and job_id in self._tokens
