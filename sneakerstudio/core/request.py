@@ -9,14 +9,18 @@ from __future__ import annotations
 
 import json
 import random
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
 from sneakerstudio.core.errors import RequestError
 from sneakerstudio.core.samplers import DEFAULT_SAMPLER, find_sampler, sampler_names
 
-MODES = ("txt2img",)
+MODES = ("txt2img", "img2img", "inpaint", "outpaint")
+INPAINT_AREAS = ("whole", "masked")
+MASKED_CONTENTS = ("original", "fill", "noise", "nothing")
+OUTPAINT_FILLS = ("edge", "telea", "tile", "color", "noise")
+IMAGE_FIELDS = ("init_image", "mask")  # in-memory PIL images: not part of the JSON
 MIN_SIZE = 64
 MAX_SIZE = 4096
 MAX_STEPS = 500
@@ -45,6 +49,32 @@ class GenerationRequest:
     sampler: str = DEFAULT_SAMPLER
     batch_size: int = 1
     mode: str = "txt2img"
+
+    # -- modes (img2img, inpaint, outpaint, batches, hires) -----------------------------------
+    init_image: Any = field(default=None, compare=False)  # PIL RGB image, or None
+    mask: Any = field(default=None, compare=False)  # PIL "L" image, white = repaint
+    strength: float = 0.75  # img2img / inpaint denoising strength
+    mask_blur: int = 4
+    inpaint_area: str = "whole"  # "whole" picture or only the "masked" box at full resolution
+    padding: int = 32  # only-masked padding around the mask's box, pixels
+    masked_content: str = "original"
+    outpaint: tuple[int, int, int, int] = (0, 0, 0, 0)  # left, top, right, bottom, pixels
+    fill: str = "edge"  # how the outpaint area is filled before inpainting it
+    fill_color: tuple[int, int, int] = (127, 127, 127)
+    batch_count: int = 1
+    variation_seed: int | None = None
+    variation_strength: float = 0.0
+    hires_scale: float = 1.0  # > 1: upscale, then an img2img pass at the larger size
+    hires_strength: float = 0.5
+    hires_upscaler: str = "latent"
+
+    # -- model files (LoRA, embeddings, VAE, CLIP skip) -----------------------------------
+    loras: tuple[tuple[str, float], ...] = ()  # (path or library name, weight)
+    embeddings: tuple[str, ...] = ()  # textual-inversion files; the stem is the prompt token
+    vae: Path | None = None  # VAE override from a VAE-only file
+    clip_skip: int = 1
+    prediction: str | None = None  # "epsilon" or "v": overrides what the file suggests
+
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
     # -- checks ---------------------------------------------------------------------------
@@ -128,8 +158,19 @@ class GenerationRequest:
     # -- JSON -----------------------------------------------------------------------------
 
     def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["model"] = str(self.model) if self.model is not None else None
+        """Plain JSON-able values. In-memory images are recorded by size only."""
+        data: dict[str, Any] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name in IMAGE_FIELDS:
+                value = list(value.size) if value is not None else None
+            elif isinstance(value, Path):
+                value = str(value)
+            elif isinstance(value, tuple):
+                value = [list(v) if isinstance(v, tuple) else v for v in value]
+            elif isinstance(value, dict):
+                value = dict(value)
+            data[f.name] = value
         return data
 
     def to_json(self) -> str:
@@ -137,10 +178,17 @@ class GenerationRequest:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> GenerationRequest:
-        known = {f.name for f in fields(cls)}
+        known = {f.name for f in fields(cls)} - set(IMAGE_FIELDS)
         kwargs = {k: v for k, v in data.items() if k in known}
         model = kwargs.get("model")
         kwargs["model"] = Path(model) if model else None
+        if kwargs.get("vae"):
+            kwargs["vae"] = Path(kwargs["vae"])
+        for name in ("outpaint", "fill_color", "embeddings"):
+            if name in kwargs and kwargs[name] is not None:
+                kwargs[name] = tuple(kwargs[name])
+        if "loras" in kwargs:
+            kwargs["loras"] = tuple((str(n), float(w)) for n, w in kwargs["loras"])
         return cls(**kwargs)
 
     @classmethod

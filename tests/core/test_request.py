@@ -123,3 +123,25 @@ def test_every_sampler_builds_its_diffusers_scheduler() -> None:
         assert scheduler.config.beta_end == 0.012
     karras = build_scheduler(find_sampler("DPM++ 2M Karras"), base)
     assert karras.config.use_karras_sigmas is True
+
+
+def test_json_round_trip_of_mode_and_model_file_fields(model_file: Path) -> None:
+    from PIL import Image
+
+    request = GenerationRequest(
+        model=model_file,
+        prompt="x",
+        mode="inpaint",
+        init_image=Image.new("RGB", (64, 48)),
+        mask=Image.new("L", (64, 48), 255),
+        outpaint=(8, 0, 16, 0),
+        loras=(("graffiti", 0.8),),
+        embeddings=("easynegative",),
+        vae=model_file,
+        clip_skip=2,
+    )
+    data = request.to_dict()
+    assert data["init_image"] == [64, 48] and data["mask"] == [64, 48]
+    back = GenerationRequest.from_json(request.to_json())
+    assert back == request
+    assert back.init_image is None  # images travel in memory, not in the JSON

@@ -1,13 +1,5 @@
-"""The `sneakerstudio` command line: the same engine as the window, headless.
-
-    sneakerstudio generate --model PATH --prompt TEXT [--negative TEXT] [--steps N] [--cfg F]
-                           [--size WxH] [--seed N] [--scheduler NAME] [--batch-size N]
-                           [--out DIR] [--json]
-    sneakerstudio info IMAGE.png [--json]
-
-With `--json`, stdout carries exactly one JSON object and progress goes to stderr. Exit codes:
-0 done, 1 failed, 2 bad arguments or request, 130 cancelled (Ctrl+C).
-"""
+"""`sneakerstudio generate`: make images from a prompt and save them as PNGs with their
+parameters."""
 
 from __future__ import annotations
 
@@ -18,20 +10,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from sneakerstudio import __version__
-
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_CANCELLED = 0, 1, 2, 130
+from sneakerstudio.cli import EXIT_CANCELLED, EXIT_FAILED, EXIT_OK, EXIT_USAGE, err
 
 
-def _parser() -> argparse.ArgumentParser:
+def add_parser(sub: Any) -> argparse.ArgumentParser:
     from sneakerstudio.core.samplers import DEFAULT_SAMPLER, sampler_names
-
-    parser = argparse.ArgumentParser(
-        prog="sneakerstudio",
-        description="Sneaker Studio: Stable Diffusion on your own computer, offline.",
-    )
-    parser.add_argument("--version", action="version", version=f"sneakerstudio {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     gen = sub.add_parser("generate", help="make images from a prompt")
     gen.add_argument(
@@ -60,30 +43,10 @@ def _parser() -> argparse.ArgumentParser:
     gen.add_argument("--device", default=None, help="cpu, cuda or mps (default: best available)")
     gen.add_argument("--json", action="store_true", help="print one JSON object on stdout")
 
-    info = sub.add_parser("info", help="show the generation parameters stored in a PNG")
-    info.add_argument(
-        "image", help="a PNG (or JPEG/WebP) written by Sneaker Studio or another tool"
-    )
-    info.add_argument("--json", action="store_true", help="print one JSON object")
-    return parser
+    return gen
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = _parser()
-    args = parser.parse_args(argv)
-    if args.command == "generate":
-        return _generate(args)
-    if args.command == "info":
-        return _info(args)
-    parser.print_help()
-    return EXIT_USAGE
-
-
-def _err(text: str) -> None:
-    print(text, file=sys.stderr, flush=True)
-
-
-def _generate(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> int:
     from sneakerstudio.core.cancel import CancelToken
     from sneakerstudio.core.errors import RequestError
     from sneakerstudio.core.events import Cancelled, Failed, Finished, Progress, Status
@@ -105,7 +68,7 @@ def _generate(args: argparse.Namespace) -> int:
         ).validate()
     except RequestError as exc:
         for problem in exc.problems:
-            _err(f"error: {problem}")
+            err(f"error: {problem}")
         return EXIT_USAGE
 
     from sneakerstudio.core.engine import Engine
@@ -120,7 +83,7 @@ def _generate(args: argparse.Namespace) -> int:
 
     def emit(event: Any) -> None:
         if isinstance(event, Status):
-            _err(event.message)
+            err(event.message)
         elif isinstance(event, Progress):
             line = (
                 f"step {event.step}/{event.total}  {event.it_per_s:.2f} it/s  "
@@ -131,7 +94,7 @@ def _generate(args: argparse.Namespace) -> int:
                 if event.step == event.total:
                     print(file=sys.stderr)
             else:
-                _err(line)
+                err(line)
         elif isinstance(event, (Finished, Failed, Cancelled)):
             outcome["event"] = event
 
@@ -142,10 +105,10 @@ def _generate(args: argparse.Namespace) -> int:
         signal.signal(signal.SIGINT, previous)
     event = outcome.get("event")
     if isinstance(event, Cancelled):
-        _err(f"Cancelled after step {event.step}; nothing was saved.")
+        err(f"Cancelled after step {event.step}; nothing was saved.")
         return EXIT_CANCELLED
     if isinstance(event, Failed):
-        _err(f"error: {event.message}")
+        err(f"error: {event.message}")
         return EXIT_USAGE if event.kind == "request" else EXIT_FAILED
     assert isinstance(event, Finished)
     paths = save_outputs(event, out_dir)
@@ -168,29 +131,5 @@ def _generate(args: argparse.Namespace) -> int:
     else:
         for path in paths:
             print(path)
-        _err(f"seed {event.seeds[0]} · {event.timings.get('total_s', 0.0):.1f} s")
+        err(f"seed {event.seeds[0]} · {event.timings.get('total_s', 0.0):.1f} s")
     return EXIT_OK
-
-
-def _info(args: argparse.Namespace) -> int:
-    from sneakerstudio.core.errors import SneakerError
-    from sneakerstudio.core.metadata import format_info, read_png_metadata
-
-    path = Path(args.image).expanduser()
-    if not path.is_file():
-        _err(f"error: no such file: '{path}'")
-        return EXIT_USAGE
-    try:
-        meta = read_png_metadata(path)
-    except SneakerError as exc:
-        _err(f"error: {exc}")
-        return EXIT_FAILED
-    if args.json:
-        print(json.dumps(meta, ensure_ascii=False, default=str))
-    else:
-        print(format_info(meta))
-    return EXIT_OK
-
-
-if __name__ == "__main__":  # pragma: no cover
-    raise SystemExit(main())
