@@ -32,16 +32,13 @@ from sneakerstudio.core.model_config import (
     derive_config,
 )
 from sneakerstudio.core.resources import model_template_dir
-from sneakerstudio.core.safetensors_header import read_header, refuse_pickle, sniff_pickle
+from sneakerstudio.core.safetensors_header import SNIFF_BYTES, read_header, sniff_pickle
 
 log = logging.getLogger(__name__)
 
 PICKLE_SUFFIXES = frozenset({".ckpt", ".pt", ".pth", ".bin", ".pkl", ".pickle"})
-SD1_PIPELINES = frozenset(
-    {"StableDiffusionPipeline", "StableDiffusionInpaintPipeline", "StableDiffusionImg2ImgPipeline"}
-)
 # Components whose weights we load from a diffusers folder.
-WEIGHTED_COMPONENTS = ("unet", "vae", "text_encoder")
+WEIGHTED_COMPONENTS = ("unet", "vae", "text_encoder", "text_encoder_2")
 
 
 @dataclass
@@ -61,11 +58,29 @@ class LoadedModel:
     vae_scaling_factor: float  # latents = vae.encode(x) * this
     native_size: int  # pixels the family was trained at
     parameters: dict[str, int] = field(default_factory=dict)
+    distilled: str | None = None  # "turbo" or "lcm" (name, metadata or scheduler says so)
+    source: Path | None = None  # the user's file when `path` is a converted copy of a pickle
+
+    @property
+    def prediction(self) -> str:
+        """ "epsilon" or "v", as users and `identify` say it."""
+        return "v" if self.prediction_type == "v_prediction" else "epsilon"
+
+    def defaults(self) -> dict[str, Any]:
+        """Request defaults for this model (size, steps, guidance, sampler …)."""
+        from sneakerstudio.core.families import family_defaults
+
+        return family_defaults(
+            self.family, distilled=self.distilled, variant=self.variant, prediction=self.prediction
+        )
 
 
-def load_model(path: Path, *, device: str = "cpu", dtype: Any = None) -> LoadedModel:
+def load_model(
+    path: Path, *, device: str = "cpu", dtype: Any = None, prediction: str | None = None
+) -> LoadedModel:
     """Load the checkpoint file or diffusers folder at `path` onto `device` in `dtype`
-    (a torch dtype; None keeps the stored fp32/fp16 as diffusers does).
+    (a torch dtype; None keeps the stored fp32/fp16 as diffusers does). `prediction`
+    ("epsilon" or "v") overrides what the file's metadata, name and family suggest.
 
     Raises `UnsafeFileError` for pickles, `ModelFileError` for anything missing, broken or not
     supported, each naming the file and saying what to do. Never touches the network.
@@ -79,8 +94,11 @@ def load_model(path: Path, *, device: str = "cpu", dtype: Any = None) -> LoadedM
     if path.is_dir():
         loaded = _load_diffusers_folder(path, dtype=dtype)
     else:
-        _refuse_pickles(path)
-        loaded = _load_single_file(path, dtype=dtype)
+        copy = _safe_copy(path)
+        loaded = _load_single_file(copy or path, dtype=dtype)
+        if copy is not None:
+            loaded.source, loaded.name, loaded.format = path, path.stem, "pickle"
+    _apply_schedule_defaults(loaded, prediction)
     loaded.pipe.set_progress_bar_config(disable=True)
     loaded.pipe.to(device)
     log.info(
@@ -94,19 +112,55 @@ def load_model(path: Path, *, device: str = "cpu", dtype: Any = None) -> LoadedM
     return loaded
 
 
+def _apply_schedule_defaults(loaded: LoadedModel, prediction: str | None) -> None:
+    """Prediction type (override, else the file's hints, else the family's) and the distilled
+    models' schedule (Turbo: trailing timesteps) go into the scheduler config every sampler is
+    built from."""
+    from sneakerstudio.core.families import scheduler_prediction_type
+    from sneakerstudio.core.identify import distilled_hint, prediction_hint
+
+    metadata: dict[str, str] = {}
+    tensors: dict[str, Any] = {}
+    if loaded.format == "safetensors":
+        tensors, metadata = read_header(loaded.path)
+    name = (loaded.source or loaded.path).stem if loaded.format != "diffusers" else loaded.name
+    if loaded.distilled is None:
+        loaded.distilled = distilled_hint(name, metadata)
+    if prediction is None and loaded.format != "diffusers":
+        prediction = prediction_hint(
+            name, metadata, tensors, loaded.family, loaded.variant, loaded.distilled
+        )
+    if prediction is not None:
+        loaded.prediction_type = scheduler_prediction_type(prediction)
+    config = dict(loaded.scheduler_config)
+    config["prediction_type"] = loaded.prediction_type
+    if loaded.distilled == "turbo":
+        config["timestep_spacing"] = "trailing"
+    loaded.scheduler_config = config
+    loaded.pipe.scheduler = _build_scheduler(config)
+
+
 # -- single file ------------------------------------------------------------------------------
 
 
-def _refuse_pickles(path: Path) -> None:
-    """Refuse a pickled checkpoint by extension or by its first bytes, reading nothing else."""
+def _safe_copy(path: Path) -> Path | None:
+    """For a pickled checkpoint (recognised by its bytes, whatever its name), its safetensors
+    copy made in a throwaway process (`pickle_convert`); None for anything else. Never
+    unpickles in this process."""
     try:
         with path.open("rb") as f:
-            head = f.read(8)
+            head = f.read(SNIFF_BYTES)
     except OSError as exc:
         raise ModelFileError(f"'{path}' cannot be read: {exc.strerror or exc}.") from None
-    flavour = sniff_pickle(head)
-    if flavour or path.suffix.lower() in PICKLE_SUFFIXES:
-        raise refuse_pickle(path, flavour or "pickle")
+    if sniff_pickle(head):
+        from sneakerstudio.core.pickle_convert import convert_pickle
+
+        return convert_pickle(path)
+    if path.suffix.lower() in PICKLE_SUFFIXES:
+        raise ModelFileError(
+            f"'{path.name}' is named like a PyTorch checkpoint but is not one.",
+            hint="The file may be damaged: download it again.",
+        )
     if path.suffix.lower() != ".safetensors":
         raise ModelFileError(
             f"'{path.name}' is not a model file this app opens.",
@@ -145,6 +199,8 @@ def _build_scheduler(config: dict[str, Any]) -> Any:
 def _load_single_file(path: Path, *, dtype: Any) -> LoadedModel:
     tensors, _metadata = read_header(path)
     config = derive_config(tensors, path)
+    if config.spec.text_encoders:
+        return _load_assembled(path, config, tensors, dtype=dtype)
     _check_weights_cover_model(tensors, config, path)
     from diffusers import StableDiffusionPipeline
 
@@ -184,6 +240,228 @@ def _load_single_file(path: Path, *, dtype: Any) -> LoadedModel:
         native_size=config.native_size,
         parameters=dict(config.parameters),
     )
+
+
+def _load_assembled(
+    path: Path, config: CheckpointConfig, tensors: dict[str, Any], *, dtype: Any
+) -> LoadedModel:
+    """SD2, SDXL and refiner files: diffusers' key conversion for the UNet and VAE, our own for
+    the text encoders (OpenCLIP layout), each component built empty and filled strictly, so a
+    weight the file lacks or a key nothing takes is an error, never a random weight."""
+    from diffusers import AutoencoderKL, UNet2DConditionModel
+    from diffusers.loaders.single_file_utils import (
+        convert_ldm_unet_checkpoint,
+        convert_ldm_vae_checkpoint,
+    )
+    from safetensors.torch import load_file
+
+    spec = config.spec
+    with _as_model_file_error(path):
+        state = load_file(str(path))
+        unet = fill_strictly(
+            UNet2DConditionModel,
+            config.unet,
+            convert_ldm_unet_checkpoint(state, config.unet),
+            path,
+            "UNet",
+            dtype,
+        )
+        vae = fill_strictly(
+            AutoencoderKL,
+            config.vae,
+            convert_ldm_vae_checkpoint(state, config.vae),
+            path,
+            "VAE",
+            dtype,
+        )
+        parts: dict[str, Any] = {"unet": unet, "vae": vae}
+        for enc in spec.text_encoders:
+            parts[enc.component] = _load_text_encoder(
+                state, enc, config.text_configs[enc.component], path, dtype
+            )
+            tokenizer = enc.component.replace("text_encoder", "tokenizer")
+            parts[tokenizer] = _shipped_tokenizer(enc.tokenizer)
+        del state
+        scheduler_config = json.loads(
+            (spec.template_dir / "scheduler" / "scheduler_config.json").read_text("utf-8")
+        )
+        parts["scheduler"] = _build_scheduler(scheduler_config)
+        pipe = _assemble_pipeline(spec.pipeline_class, parts)
+    return LoadedModel(
+        pipe=pipe,
+        path=path,
+        name=path.stem,
+        family=config.family,
+        variant=config.variant,
+        format="safetensors",
+        prediction_type=config.prediction_type,
+        scheduler_config=dict(pipe.scheduler.config),
+        latent_channels=config.latent_channels,
+        vae_scale_factor=config.vae_scale_factor,
+        vae_scaling_factor=config.vae_scaling_factor,
+        native_size=config.native_size,
+        parameters=dict(config.parameters),
+    )
+
+
+def _assemble_pipeline(class_name: str, parts: dict[str, Any]) -> Any:
+    """The family's pipeline from loaded components; no safety checker, no feature extractor."""
+    import diffusers
+
+    cls = getattr(diffusers, class_name)
+    if class_name == "StableDiffusionPipeline":
+        return cls(
+            **parts, safety_checker=None, feature_extractor=None, requires_safety_checker=False
+        )
+    if class_name == "StableDiffusionXLImg2ImgPipeline":
+        parts = {"text_encoder": None, "tokenizer": None, **parts}
+        return cls(**parts, requires_aesthetics_score=True, force_zeros_for_empty_prompt=False)
+    return cls(**parts)
+
+
+def _shipped_tokenizer(relative: str) -> Any:
+    from transformers import CLIPTokenizer
+
+    folder = model_template_dir("sd1").parent / relative
+    tokenizer = CLIPTokenizer.from_pretrained(str(folder), local_files_only=True)
+    tokenizer.model_max_length = 77
+    return tokenizer
+
+
+def fill_strictly(
+    cls: Any,
+    config: dict[str, Any],
+    state: dict[str, Any],
+    path: Path,
+    label: str,
+    dtype: Any,
+    *,
+    optional: frozenset[str] = frozenset(),
+) -> Any:
+    """Build `cls` from `config` without allocating weights and fill it from `state`: every
+    parameter must come from the file and every tensor given must have a place."""
+    from accelerate import init_empty_weights
+
+    with init_empty_weights(include_buffers=False):
+        model = cls.from_config(config) if hasattr(cls, "from_config") else cls(config)
+    return _load_into(model, state, path, label, dtype, optional=optional)
+
+
+def _load_into(
+    model: Any,
+    state: dict[str, Any],
+    path: Path,
+    label: str,
+    dtype: Any,
+    *,
+    optional: frozenset[str] = frozenset(),
+) -> Any:
+    own = model.state_dict()
+    buffers = {name for name, _ in model.named_buffers()}
+    missing = [k for k in own if k not in state and k not in buffers]
+    unexpected = [k for k in state if k not in own and k not in optional]
+    if missing:
+        raise ModelFileError(
+            f"'{path.name}' is missing weights of its {label} ({len(missing)} tensors, e.g. "
+            f"'{missing[0]}').",
+            hint="The checkpoint is incomplete or damaged: download it again.",
+        )
+    if unexpected:
+        raise ModelFileError(
+            f"'{path.name}': its {label} has {len(unexpected)} tensors the model built for it "
+            f"has no place for (e.g. '{unexpected[0]}').",
+            hint="The checkpoint is of a layout this app does not support.",
+        )
+    full = {k: state.get(k, own[k]) for k in own}
+    for key, value in full.items():
+        if value.is_floating_point() and dtype is not None:
+            full[key] = value.to(dtype)
+        if own[key].shape != full[key].shape:
+            raise ModelFileError(
+                f"'{path.name}': {label} tensor '{key}' has shape {list(full[key].shape)}, "
+                f"expected {list(own[key].shape)}.",
+                hint="The checkpoint is of a layout this app does not support.",
+            )
+    model.load_state_dict(full, strict=True, assign=True)
+    if any(t.is_meta for t in model.parameters()) or any(t.is_meta for t in model.buffers()):
+        raise ModelFileError(f"'{path.name}' is missing weights of its {label}.")
+    return model.eval()
+
+
+_OPENCLIP_NAMES = (
+    ("ln_1.", "layer_norm1."),
+    ("ln_2.", "layer_norm2."),
+    ("mlp.c_fc.", "mlp.fc1."),
+    ("mlp.c_proj.", "mlp.fc2."),
+    ("attn.out_proj.", "self_attn.out_proj."),
+)
+
+
+def openclip_to_transformers(state: dict[str, Any], prefix: str, layers: int) -> dict[str, Any]:
+    """An OpenCLIP text tower (SD2 / SDXL bigG, `prefix` up to its own names) in transformers'
+    CLIP names (with the `text_model.` level). Only the first `layers` blocks are taken (SD2
+    drops the last); the fused q/k/v projection is split in three."""
+    out: dict[str, Any] = {}
+    top = {
+        "token_embedding.weight": "embeddings.token_embedding.weight",
+        "positional_embedding": "embeddings.position_embedding.weight",
+        "ln_final.weight": "final_layer_norm.weight",
+        "ln_final.bias": "final_layer_norm.bias",
+    }
+    for old, new in top.items():
+        if prefix + old in state:
+            out["text_model." + new] = state[prefix + old]
+    blocks = prefix + "transformer.resblocks."
+    for key, value in state.items():
+        if not key.startswith(blocks):
+            continue
+        index, _, rest = key[len(blocks) :].partition(".")
+        if int(index) >= layers:
+            continue
+        base = f"text_model.encoder.layers.{index}."
+        if rest in ("attn.in_proj_weight", "attn.in_proj_bias"):
+            kind = rest.rsplit("_", 1)[1]
+            for name, chunk in zip(("q", "k", "v"), value.chunk(3, dim=0), strict=True):
+                out[f"{base}self_attn.{name}_proj.{kind}"] = chunk.contiguous()
+            continue
+        for old, new in _OPENCLIP_NAMES:
+            if rest.startswith(old):
+                rest = new + rest[len(old) :]
+                break
+        out[base + rest] = value
+    return out
+
+
+def _load_text_encoder(
+    state: dict[str, Any], enc: Any, config: dict[str, Any], path: Path, dtype: Any
+) -> Any:
+    """One SD2/SDXL text encoder from a single-file state dict, strictly."""
+    import transformers
+
+    cls = getattr(transformers, enc.model_class)
+    label = "second text encoder" if enc.component == "text_encoder_2" else "text encoder"
+    if enc.layout == "openclip":
+        converted = openclip_to_transformers(state, enc.prefix, config["num_hidden_layers"])
+        projection = state.get(enc.prefix + "text_projection")
+        if enc.model_class == "CLIPTextModelWithProjection":
+            if projection is None:
+                raise ModelFileError(f"'{path.name}' is missing its {label}'s projection.")
+            converted["text_projection.weight"] = projection.T.contiguous()
+    else:
+        converted = {
+            "text_model." + k[len(enc.prefix) :].removeprefix("text_model."): v
+            for k, v in state.items()
+            if k.startswith(enc.prefix) and not k.endswith("position_ids")
+        }
+    from accelerate import init_empty_weights
+
+    with init_empty_weights(include_buffers=False):
+        model = cls(transformers.CLIPTextConfig(**config))
+    own = set(model.state_dict())
+    if not any(k.startswith("text_model.") for k in own):
+        # transformers >= 5.6: CLIPTextModel has no `text_model.` level
+        converted = {k.removeprefix("text_model."): v for k, v in converted.items()}
+    return _load_into(model, converted, path, label, dtype)
 
 
 def _load_flat_text_encoder(path: Path, config: CheckpointConfig, dtype: Any) -> Any:
@@ -307,38 +585,37 @@ def _read_json(path: Path, folder: Path) -> dict[str, Any]:
 
 
 def folder_family(folder: Path, model_index: dict[str, Any]) -> str:
-    """The family of a diffusers folder from its pipeline class and UNet config, or a
-    `ModelFileError` for what is not supported. Widths are hints: 768-wide context is SD1,
-    1024 SD2, 2048 / 1280 with size conditioning SDXL; tiny test widths count as SD1."""
+    """The family of a diffusers folder from its pipeline class and text encoders (see
+    `identify.folder_base`), or a `ModelFileError` for what is not supported."""
+    from sneakerstudio.core.identify import folder_base
+
     cls = str(model_index.get("_class_name", ""))
-    if "XL" in cls or "text_encoder_2" in model_index:
+    base, how = folder_base(model_index, folder)
+    if base is None or not cls.startswith("StableDiffusion"):
         raise ModelFileError(
-            f"'{folder.name}' is an SDXL model: SDXL models are not supported yet.",
-            hint="Use a Stable Diffusion 1.x model for now.",
-        )
-    if cls not in SD1_PIPELINES:
-        raise ModelFileError(
-            f"'{folder.name}' is a {cls or 'diffusers'} folder, which this app does not load.",
-            hint="Open a Stable Diffusion 1.x checkpoint or diffusers folder.",
+            f"'{folder.name}' is a {cls or 'diffusers'} folder, which this app does not load "
+            f"({how}).",
+            hint="Open a Stable Diffusion 1.x, 2.x or SDXL checkpoint or diffusers folder.",
         )
     unet = _read_json(folder / "unet" / "config.json", folder)
-    if unet.get("cross_attention_dim") == 1024:
-        raise ModelFileError(
-            f"'{folder.name}' is a Stable Diffusion 2.x model: SD 2.x is not supported yet.",
-            hint="Use a Stable Diffusion 1.x model for now.",
-        )
-    if unet.get("addition_embed_type") is not None:
+    if unet.get("class_embed_type") is not None or (
+        unet.get("addition_embed_type") not in (None, "text_time")
+    ):
         raise ModelFileError(f"'{folder.name}' has a UNet kind this app does not support yet.")
-    return "sd1"
+    return base
 
 
-def _check_folder_weights(folder: Path, model_index: dict[str, Any]) -> str | None:
-    """Every weighted component must have safetensors weights with a sound header; pickled
-    weights (`.bin`, `.pt`, `.ckpt`) are refused, as for single files. Returns "fp16" when the
-    folder holds only the hub's fp16 variant files (`*.fp16.safetensors`), else None."""
+def _check_folder_weights(
+    folder: Path, model_index: dict[str, Any], pickled_out: list[str] | None = None
+) -> str | None:
+    """Every weighted component must have safetensors weights with a sound header. Components
+    with only pickled weights (`pytorch_model.bin` …) are listed in `pickled_out` (to be
+    converted) or, without it, refused. Returns "fp16" when the folder holds only the hub's
+    fp16 variant files (`*.fp16.safetensors`), else None."""
     names: list[str] = []
     for component in WEIGHTED_COMPONENTS:
-        if component not in model_index:
+        entry = model_index.get(component)
+        if not isinstance(entry, list) or not entry or entry[0] is None:
             continue
         sub = folder / component
         if not sub.is_dir():
@@ -349,11 +626,15 @@ def _check_folder_weights(folder: Path, model_index: dict[str, Any]) -> str | No
         safetensors = sorted(sub.glob("*.safetensors"))
         if not safetensors:
             pickled = [p.name for p in sub.iterdir() if p.suffix.lower() in PICKLE_SUFFIXES]
+            if len(pickled) == 1 and pickled_out is not None:
+                pickled_out.append(component)
+                continue
             if pickled:
                 raise UnsafeFileError(
                     f"'{folder.name}/{component}' has only pickled weights ({pickled[0]}): "
                     "loading them could run code, so the model was not loaded.",
-                    hint="Use a safetensors version of this model; conversion support is coming.",
+                    hint="Use a safetensors version of this diffusers folder (pickled folder "
+                    "weights are not converted).",
                 )
             raise ModelFileError(
                 f"'{folder.name}/{component}' has no weights.",
@@ -363,6 +644,55 @@ def _check_folder_weights(folder: Path, model_index: dict[str, Any]) -> str | No
             read_header(weights)
             names.append(weights.name)
     return "fp16" if names and all(".fp16." in n for n in names) else None
+
+
+def _folder_with_converted_weights(folder: Path, pickled: list[str]) -> Path:
+    """A copy of a diffusers folder in the cache whose pickled component weights are replaced
+    by safetensors conversions (made in a throwaway process, see `pickle_convert`); the other
+    files are linked or copied. The user's folder is left as it is."""
+    import hashlib
+    import os
+
+    from sneakerstudio.core.paths import cache_dir
+    from sneakerstudio.core.pickle_convert import convert_pickle
+
+    stamp = "".join(
+        f"{p}:{p.stat().st_size}:{p.stat().st_mtime_ns};"
+        for c in pickled
+        for p in sorted((folder / c).iterdir())
+    )
+    key = hashlib.sha256(f"{folder.resolve()}|{stamp}".encode()).hexdigest()[:16]
+    shadow = cache_dir() / "converted-folders" / f"{folder.name}-{key}"
+    shadow.mkdir(parents=True, exist_ok=True)
+    for item in folder.iterdir():
+        target = shadow / item.name
+        if item.name in pickled or target.exists():
+            continue
+        try:
+            os.symlink(item.resolve(), target)
+        except OSError:  # no symlinks (Windows without rights): copy
+            if item.is_dir():
+                shutil.copytree(item, target)
+            else:
+                shutil.copy2(item, target)
+    for component in pickled:
+        out = shadow / component
+        out.mkdir(exist_ok=True)
+        for item in (folder / component).iterdir():
+            if item.suffix.lower() in PICKLE_SUFFIXES:
+                name = item.stem.replace("pytorch_model", "model")
+                if item.stem.startswith("diffusion_"):
+                    name = item.stem
+                converted = convert_pickle(item)
+                link = out / f"{name}.safetensors"
+                if not link.exists():
+                    try:
+                        os.symlink(converted, link)
+                    except OSError:
+                        shutil.copy2(converted, link)
+            elif not (out / item.name).exists():
+                shutil.copy2(item, out / item.name)
+    return shadow
 
 
 def _load_diffusers_folder(folder: Path, *, dtype: Any) -> LoadedModel:
@@ -375,30 +705,44 @@ def _load_diffusers_folder(folder: Path, *, dtype: Any) -> LoadedModel:
         )
     model_index = _read_json(index_path, folder)
     family = folder_family(folder, model_index)
-    variant = _check_folder_weights(folder, model_index)
-    from diffusers import StableDiffusionPipeline
+    pickled: list[str] = []
+    variant = _check_folder_weights(folder, model_index, pickled)
+    source = folder
+    if pickled:
+        if variant is not None:
+            raise ModelFileError(
+                f"'{folder.name}' mixes fp16 safetensors and pickled weights.",
+                hint="Use a diffusers folder with one kind of weights.",
+            )
+        folder = _folder_with_converted_weights(folder, pickled)
+    import diffusers
 
+    spec = FAMILIES[family]
+    pipeline_cls = getattr(diffusers, spec.pipeline_class)
     extra: dict[str, Any] = {}
-    if not (folder / "tokenizer" / "vocab.json").is_file():
-        from transformers import CLIPTokenizer
-
-        shipped = model_template_dir(family) / "tokenizer"
-        extra["tokenizer"] = CLIPTokenizer.from_pretrained(str(shipped), local_files_only=True)
+    if spec.pipeline_class == "StableDiffusionPipeline":
+        extra.update(safety_checker=None, feature_extractor=None, requires_safety_checker=False)
+    shipped = {enc.component: enc.tokenizer for enc in spec.text_encoders} or {
+        "text_encoder": "sd1/tokenizer"
+    }
+    for component, tokenizer_dir in shipped.items():
+        tokenizer = component.replace("text_encoder", "tokenizer")
+        if not (folder / tokenizer / "vocab.json").is_file():
+            extra[tokenizer] = _shipped_tokenizer(tokenizer_dir)
     with _as_model_file_error(folder):
-        pipe = StableDiffusionPipeline.from_pretrained(
+        pipe = pipeline_cls.from_pretrained(
             str(folder),
             local_files_only=True,
             use_safetensors=True,
-            safety_checker=None,
-            feature_extractor=None,
-            requires_safety_checker=False,
             torch_dtype=dtype,
             variant=variant,
             **extra,
         )
-    if getattr(pipe.tokenizer, "model_max_length", 0) > 1000:
-        # A tokenizer_config.json without model_max_length: CLIP's context is 77 tokens.
-        pipe.tokenizer.model_max_length = pipe.text_encoder.config.max_position_embeddings
+    for name in ("tokenizer", "tokenizer_2"):
+        tokenizer = getattr(pipe, name, None)
+        if tokenizer is not None and getattr(tokenizer, "model_max_length", 0) > 1000:
+            # A tokenizer_config.json without model_max_length: CLIP's context is 77 tokens.
+            tokenizer.model_max_length = 77
     scheduler_config = dict(pipe.scheduler.config)
     unet = pipe.unet.config
     vae = pipe.vae.config
@@ -406,13 +750,13 @@ def _load_diffusers_folder(folder: Path, *, dtype: Any) -> LoadedModel:
     if in_channels not in VARIANTS_BY_IN_CHANNELS:
         raise ModelFileError(
             f"'{folder.name}' has a UNet with {in_channels} input channels, which is not a known "
-            "Stable Diffusion 1.x variant (4 normal, 9 inpainting, 5 depth).",
+            f"{spec.label} variant (4 normal, 9 inpainting, 5 depth).",
             hint="This kind of model is not supported.",
         )
     return LoadedModel(
         pipe=pipe,
-        path=folder,
-        name=folder.name,
+        path=source,
+        name=source.name,
         family=family,
         variant=VARIANTS_BY_IN_CHANNELS[in_channels],
         format="diffusers",
@@ -425,5 +769,6 @@ def _load_diffusers_folder(folder: Path, *, dtype: Any) -> LoadedModel:
         parameters={
             name: sum(p.numel() for p in getattr(pipe, name).parameters())
             for name in WEIGHTED_COMPONENTS
+            if getattr(pipe, name, None) is not None
         },
     )

@@ -8,11 +8,13 @@ model, and an inpainting file (9 input channels) gets a 9-channel config. What t
 say (activation, norm groups, epsilon, VAE scaling, scheduler) comes from the family's template
 in `resources/models/<family>/`.
 
-Only the SD1 family is derived today. The family is chosen by which key families the file has
-(`cond_stage_model.transformer.*` → SD1, OpenCLIP `cond_stage_model.model.*` → SD2,
-`conditioner.embedders.*` → SDXL); widths such as the 768-wide context are hints only, so tiny test
-models with other widths go through the same code. To add a family: a `FamilySpec` in `FAMILIES`,
-a template folder, a branch in `detect_family`, and its head-count rules.
+Families: SD1, SD2, SDXL and the SDXL refiner. The family is chosen by which key families the
+file has (`cond_stage_model.transformer.*` → SD1, OpenCLIP `cond_stage_model.model.*` → SD2,
+`conditioner.embedders.0.transformer.*` + `conditioner.embedders.1.model.*` → SDXL,
+`conditioner.embedders.0.model.*` alone → refiner); widths such as the 768-wide context are hints
+only, so tiny test models with other widths go through the same code. To add a family: a
+`FamilySpec` in `FAMILIES`, a template folder, a branch in `detect_family`, and its head-count
+rules.
 """
 
 from __future__ import annotations
@@ -62,6 +64,18 @@ def head_size_64_heads(width: int) -> int:
 
 
 @dataclass(frozen=True)
+class TextEncoderSpec:
+    """One text encoder of a family as stored in single-file checkpoints."""
+
+    component: str  # pipeline attribute: "text_encoder" or "text_encoder_2"
+    prefix: str  # key prefix up to the encoder's own names
+    layout: str  # "clip" (transformers names) or "openclip" (resblocks, fused in_proj)
+    model_class: str  # "CLIPTextModel" or "CLIPTextModelWithProjection"
+    tokenizer: str  # shipped tokenizer folder, relative to resources/models/
+    drop_last_layer: bool = False  # SD2 conditions on the penultimate of OpenCLIP-H's 24 layers
+
+
+@dataclass(frozen=True)
 class FamilySpec:
     """What a model family's checkpoints look like and the defaults the weights cannot tell."""
 
@@ -74,6 +88,9 @@ class FamilySpec:
     vae_scaling_factor: float
     unet_heads: Callable[[int], int]
     text_heads: Callable[[int], int]
+    text_encoders: tuple[TextEncoderSpec, ...] = ()  # empty: the SD1 path (`text_prefix`)
+    pipeline_class: str = "StableDiffusionPipeline"
+    time_ids: int = 0  # SDXL size conditioning: 6 ids (base) or 5 (refiner, aesthetic score)
 
     @property
     def template_dir(self) -> Path:
@@ -91,7 +108,80 @@ SD1 = FamilySpec(
     unet_heads=sd1_unet_heads,
     text_heads=head_size_64_heads,
 )
-FAMILIES: dict[str, FamilySpec] = {SD1.name: SD1}
+SD2 = FamilySpec(
+    name="sd2",
+    label="Stable Diffusion 2.x",
+    unet_prefix="model.diffusion_model.",
+    vae_prefix="first_stage_model.",
+    text_prefix="cond_stage_model.model.",
+    native_size=768,
+    vae_scaling_factor=0.18215,
+    unet_heads=head_size_64_heads,
+    text_heads=head_size_64_heads,
+    text_encoders=(
+        TextEncoderSpec(
+            "text_encoder",
+            "cond_stage_model.model.",
+            "openclip",
+            "CLIPTextModel",
+            "sd2/tokenizer",
+            drop_last_layer=True,
+        ),
+    ),
+)
+_CLIP_L_XL = TextEncoderSpec(
+    "text_encoder",
+    "conditioner.embedders.0.transformer.",
+    "clip",
+    "CLIPTextModel",
+    "sd1/tokenizer",
+)
+SDXL = FamilySpec(
+    name="sdxl",
+    label="Stable Diffusion XL",
+    unet_prefix="model.diffusion_model.",
+    vae_prefix="first_stage_model.",
+    text_prefix="conditioner.embedders.",
+    native_size=1024,
+    vae_scaling_factor=0.13025,
+    unet_heads=head_size_64_heads,
+    text_heads=head_size_64_heads,
+    text_encoders=(
+        _CLIP_L_XL,
+        TextEncoderSpec(
+            "text_encoder_2",
+            "conditioner.embedders.1.model.",
+            "openclip",
+            "CLIPTextModelWithProjection",
+            "sd2/tokenizer",
+        ),
+    ),
+    pipeline_class="StableDiffusionXLPipeline",
+    time_ids=6,
+)
+SDXL_REFINER = FamilySpec(
+    name="sdxl-refiner",
+    label="Stable Diffusion XL refiner",
+    unet_prefix="model.diffusion_model.",
+    vae_prefix="first_stage_model.",
+    text_prefix="conditioner.embedders.0.model.",
+    native_size=1024,
+    vae_scaling_factor=0.13025,
+    unet_heads=head_size_64_heads,
+    text_heads=head_size_64_heads,
+    text_encoders=(
+        TextEncoderSpec(
+            "text_encoder_2",
+            "conditioner.embedders.0.model.",
+            "openclip",
+            "CLIPTextModelWithProjection",
+            "sd2/tokenizer",
+        ),
+    ),
+    pipeline_class="StableDiffusionXLImg2ImgPipeline",
+    time_ids=5,
+)
+FAMILIES: dict[str, FamilySpec] = {f.name: f for f in (SD1, SD2, SDXL, SDXL_REFINER)}
 
 
 @dataclass(frozen=True)
@@ -110,6 +200,7 @@ class CheckpointConfig:
     native_size: int  # the resolution the family was trained at, in pixels
     parameters: dict[str, int] = field(default_factory=dict)  # per component, from the shapes
     text_layout: str = "text_model"  # "text_model" or "flat" (no `text_model.` level)
+    text_configs: dict[str, dict[str, Any]] = field(default_factory=dict)  # SD2 / SDXL encoders
 
     @property
     def spec(self) -> FamilySpec:
@@ -190,19 +281,23 @@ def detect_family(tensors: Tensors, path: Path) -> FamilySpec:
             f"'{name}' is a ControlNet, not a checkpoint.",
             hint="Put it in your ControlNet folder; ControlNet support is coming.",
         )
-    if _has_prefix(tensors, "conditioner.embedders."):
+    has_vae = _has_prefix(tensors, SD1.vae_prefix)
+    for spec in (SDXL, SDXL_REFINER, SD2):
+        present = [_has_prefix(tensors, t.prefix) for t in spec.text_encoders]
+        if all(present) and _has_prefix(tensors, spec.unet_prefix) and has_vae:
+            return spec
+    if _has_prefix(tensors, "conditioner.embedders.") and _has_prefix(tensors, SD1.unet_prefix):
         raise ModelFileError(
-            f"'{name}' is an SDXL checkpoint: SDXL checkpoints are not supported yet.",
-            hint="Use a Stable Diffusion 1.x checkpoint for now.",
-        )
-    if _has_prefix(tensors, "cond_stage_model.model."):
-        raise ModelFileError(
-            f"'{name}' is a Stable Diffusion 2.x checkpoint: SD 2.x is not supported yet.",
-            hint="Use a Stable Diffusion 1.x checkpoint for now.",
+            f"'{name}' has SDXL parts but not the usual text encoders and VAE: it is not a "
+            "complete SDXL checkpoint.",
+            hint="Use a full checkpoint, or the diffusers folder it came from.",
         )
     has_unet = _has_prefix(tensors, SD1.unet_prefix)
     has_vae = _has_prefix(tensors, SD1.vae_prefix)
-    has_text = _has_prefix(tensors, SD1.text_prefix)
+    has_text = any(
+        _has_prefix(tensors, prefix)
+        for prefix in (SD1.text_prefix, SD2.text_prefix, "conditioner.embedders.")
+    )
     if not has_unet and (_has_prefix(tensors, "encoder.") or _has_prefix(tensors, "decoder.")):
         raise ModelFileError(
             f"'{name}' is a VAE on its own, not a full checkpoint.",
@@ -248,11 +343,21 @@ def derive_config(tensors: Tensors, path: Path) -> CheckpointConfig:
     vae = derive_vae_config(tensors, spec, path)
     scale = 2 ** (len(vae["block_out_channels"]) - 1)
     unet = derive_unet_config(tensors, spec, path, vae_scale_factor=scale)
-    text_prefix, layout = _clip_prefix(tensors, spec)
-    text = derive_clip_text_config(tensors, spec, path, prefix=text_prefix)
-    if unet["cross_attention_dim"] != text["hidden_size"]:
+    text_configs: dict[str, dict[str, Any]] = {}
+    if spec.text_encoders:
+        text_prefix, layout = spec.text_prefix, spec.text_encoders[0].layout
+        for enc in spec.text_encoders:
+            text_configs[enc.component] = derive_text_encoder_config(tensors, spec, enc, path)
+        text = next(iter(text_configs.values()))
+        context = sum(c["hidden_size"] for c in text_configs.values())
+        _check_size_conditioning(unet, spec, text_configs, path)
+    else:
+        text_prefix, layout = _clip_prefix(tensors, spec)
+        text = derive_clip_text_config(tensors, spec, path, prefix=text_prefix)
+        context = text["hidden_size"]
+    if unet["cross_attention_dim"] != context:
         raise ModelFileError(
-            f"'{path.name}' has a text encoder {text['hidden_size']} wide but a UNet expecting "
+            f"'{path.name}' has text encoders {context} wide but a UNet expecting "
             f"{unet['cross_attention_dim']}: its parts do not belong together.",
             hint="The checkpoint is broken or merged from different families.",
         )
@@ -282,7 +387,64 @@ def derive_config(tensors: Tensors, path: Path) -> CheckpointConfig:
             "text_encoder": _count(tensors, text_prefix),
         },
         text_layout=layout,
+        text_configs=text_configs,
     )
+
+
+def _check_size_conditioning(
+    unet: dict[str, Any], spec: FamilySpec, texts: dict[str, dict[str, Any]], path: Path
+) -> None:
+    """SDXL's addition embedding takes the pooled text embedding plus `time_ids` sinusoidal
+    embeddings: derive their width from the first layer's input width."""
+    if not spec.time_ids:
+        return
+    pooled = texts["text_encoder_2"]["projection_dim"]
+    total = unet["projection_class_embeddings_input_dim"]
+    per_id, rest = divmod(total - pooled, spec.time_ids)
+    if rest or per_id <= 0 or per_id % 2:
+        raise _unsupported(
+            path,
+            f"has a size-conditioning layer {total} wide, which does not fit a pooled text "
+            f"embedding of {pooled} and {spec.time_ids} size ids",
+        )
+    unet["addition_embed_type"] = "text_time"
+    unet["addition_time_embed_dim"] = per_id
+
+
+def derive_text_encoder_config(
+    tensors: Tensors, spec: FamilySpec, enc: TextEncoderSpec, path: Path
+) -> dict[str, Any]:
+    """The transformers config of one SD2/SDXL text encoder, in either stored layout."""
+    if enc.layout == "clip":
+        prefix = enc.prefix + "text_model."
+        if not _has_prefix(tensors, prefix):
+            prefix = enc.prefix
+        return derive_clip_text_config(tensors, spec, path, prefix=prefix)
+    p = enc.prefix
+    what = f"{spec.label} text encoder"
+    vocab, hidden = _shape(tensors, p + "token_embedding.weight", path, what)
+    positions = _shape(tensors, p + "positional_embedding", path, what)[0]
+    blocks = _indices(tensors, re.escape(p) + r"transformer\.resblocks\.(\d+)\.")
+    if not blocks or blocks != list(range(len(blocks))):
+        raise _unsupported(path, "has a text encoder without its layers")
+    layers = len(blocks) - (1 if enc.drop_last_layer else 0)
+    if layers < 1:
+        raise _unsupported(path, "has a text encoder with too few layers")
+    mlp = _shape(tensors, p + "transformer.resblocks.0.mlp.c_fc.weight", path, what)[0]
+    projection = tensors.get(p + "text_projection")
+    config = _template(spec, enc.component)
+    config.update(
+        {
+            "hidden_size": hidden,
+            "intermediate_size": mlp,
+            "num_hidden_layers": layers,
+            "num_attention_heads": spec.text_heads(hidden),
+            "vocab_size": vocab,
+            "max_position_embeddings": positions,
+            "projection_dim": projection.shape[1] if projection is not None else hidden,
+        }
+    )
+    return config
 
 
 def derive_unet_config(
@@ -297,7 +459,7 @@ def derive_unet_config(
     """
     p = spec.unet_prefix
     what = f"{spec.label} UNet"
-    if _has_prefix(tensors, p + "label_emb."):
+    if _has_prefix(tensors, p + "label_emb.") and not spec.time_ids:
         raise ModelFileError(
             f"'{path.name}' has a class-conditioned UNet (label_emb), which is not {spec.label}.",
             hint="This kind of model is not supported yet.",
@@ -392,6 +554,9 @@ def derive_unet_config(
     time_embed = _shape(tensors, p + "time_embed.0.weight", path, what)
     if time_embed[0] != 4 * widths[0]:
         config["time_embedding_dim"] = time_embed[0]
+    if spec.time_ids:
+        label = _shape(tensors, p + "label_emb.0.0.weight", path, what)
+        config["projection_class_embeddings_input_dim"] = label[1]
     return config
 
 

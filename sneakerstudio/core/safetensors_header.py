@@ -73,11 +73,20 @@ def _fail(path: Path, what: str, hint: str) -> ModelFileError:
 _REDOWNLOAD = "The file may be damaged or only partly downloaded: download it again."
 
 
+SNIFF_BYTES = 16  # how many leading bytes `sniff_pickle` wants
+
+
 def sniff_pickle(head: bytes) -> str | None:
-    """'zip' or 'pickle' when the first bytes are those of a PyTorch pickle checkpoint (a zip
-    archive for `torch.save`, or a raw pickle stream), else None. Extensions lie; bytes don't."""
+    """'zip' or 'pickle' when the first bytes (`SNIFF_BYTES` of them) are those of a PyTorch
+    pickle checkpoint (a zip archive for `torch.save`, or a raw pickle stream), else None.
+    Extensions lie; bytes don't. A safetensors file whose header length happens to start with
+    0x80 (a pickle's first byte) is told apart by the `{` that opens its header at byte 8."""
     if head.startswith(_ZIP_MAGIC):
         return "zip"
+    if len(head) >= 9 and head[8:9] == b"{":
+        (header_len,) = struct.unpack("<Q", head[:8])
+        if 2 <= header_len <= MAX_HEADER_BYTES:
+            return None
     if head[:1] and head[0] == _PICKLE_PROTO:
         return "pickle"
     return None
@@ -89,7 +98,7 @@ def refuse_pickle(path: Path, flavour: str) -> UnsafeFileError:
     return UnsafeFileError(
         f"'{path.name}' is a pickled PyTorch checkpoint{inside}: loading it could run code, "
         "so it was not loaded.",
-        hint="Use a .safetensors version of this model; conversion support is coming.",
+        hint="Open it as a model instead: pickled checkpoints are converted safely first.",
     )
 
 
@@ -104,13 +113,13 @@ def read_header(path: Path) -> tuple[dict[str, TensorInfo], dict[str, str]]:
     try:
         size = path.stat().st_size
         with path.open("rb") as f:
-            head = f.read(8)
+            head = f.read(SNIFF_BYTES)
             flavour = sniff_pickle(head)
             if flavour:
                 raise refuse_pickle(path, flavour)
             if len(head) < 8:
                 raise _fail(path, f"it is only {size} bytes long", _REDOWNLOAD)
-            (header_len,) = struct.unpack("<Q", head)
+            (header_len,) = struct.unpack("<Q", head[:8])
             if header_len > MAX_HEADER_BYTES:
                 raise _fail(
                     path,
@@ -124,6 +133,7 @@ def read_header(path: Path) -> tuple[dict[str, TensorInfo], dict[str, str]]:
                     "bytes)",
                     _REDOWNLOAD,
                 )
+            f.seek(8)
             raw = f.read(header_len)
     except FileNotFoundError:
         raise ModelFileError(

@@ -204,14 +204,14 @@ def fake(*keys: str, shape: tuple[int, ...] = (4, 4)) -> dict[str, TensorInfo]:
                 "conditioner.embedders.0.transformer.text_model.embeddings.position_ids",
                 "conditioner.embedders.1.model.positional_embedding",
             ),
-            "SDXL checkpoints are not supported yet",
+            "not a complete SDXL checkpoint",
         ),
         (
             fake(
                 "model.diffusion_model.input_blocks.0.0.weight",
                 "cond_stage_model.model.ln_final.weight",
             ),
-            "2.x",
+            "but no VAE",
         ),
         (fake("model.diffusion_model.input_blocks.0.0.weight"), "no VAE or text encoder"),
         (fake("down_blocks.0.resnets.0.conv1.weight", "conv_in.weight"), "model_index.json"),

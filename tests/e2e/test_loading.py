@@ -242,7 +242,7 @@ def test_pickles_are_refused_and_never_executed(tmp_path: Path, name: str) -> No
     with pytest.raises(UnsafeFileError) as err:
         load_model(path)
     assert name in str(err.value)
-    assert "pickle" in str(err.value) and "conversion support is coming" in str(err.value)
+    assert "pickle" in str(err.value) and "could run code" in str(err.value)
     assert not marker.exists()
 
 
@@ -310,7 +310,10 @@ def test_folder_without_model_index_is_refused(tmp_path: Path) -> None:
         load_model(tmp_path / "loose")
 
 
-def test_folder_with_pickled_weights_is_refused(tiny_sd1, tmp_path: Path) -> None:
+def test_folder_with_pickled_weights_is_refused(
+    tiny_sd1, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SNEAKERSTUDIO_HOME", str(tmp_path / "home"))
     folder = tmp_path / "old_folder"
     shutil.copytree(tiny_sd1.folder, folder)
     weights = folder / COMPONENT_FILES["unet"]
@@ -333,11 +336,11 @@ def test_folder_with_truncated_weights_is_refused(tiny_sd1, tmp_path: Path) -> N
         load_model(folder)
 
 
-def test_sdxl_folder_is_refused(tiny_sd1, tmp_path: Path) -> None:
-    folder = tmp_path / "xl"
+def test_unknown_pipeline_folder_is_refused(tiny_sd1, tmp_path: Path) -> None:
+    folder = tmp_path / "flux"
     shutil.copytree(tiny_sd1.folder, folder)
     index = json.loads((folder / "model_index.json").read_text())
-    index["_class_name"] = "StableDiffusionXLPipeline"
+    index["_class_name"] = "FluxPipeline"
     (folder / "model_index.json").write_text(json.dumps(index))
-    with pytest.raises(ModelFileError, match="SDXL models are not supported yet"):
+    with pytest.raises(ModelFileError, match="FluxPipeline folder, which this app does not load"):
         load_model(folder)
