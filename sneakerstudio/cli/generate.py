@@ -18,7 +18,9 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
 
     gen = sub.add_parser("generate", help="make images from a prompt")
     gen.add_argument(
-        "--model", required=True, help="checkpoint .safetensors file or diffusers folder"
+        "--model",
+        required=True,
+        help="checkpoint .safetensors file, diffusers folder, or a name from the model library",
     )
     gen.add_argument("--prompt", required=True, help="what to draw")
     gen.add_argument("--negative", default="", help="what to avoid (negative prompt)")
@@ -37,6 +39,8 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
         "(aliases such as euler_a, dpmpp_2m_karras)",
     )
     gen.add_argument("--batch-size", type=int, default=1, help="images per run (default 1)")
+    add_mode_arguments(gen)
+    add_model_file_arguments(gen)
     gen.add_argument(
         "--out", default=None, help="output folder (default: the app's outputs folder)"
     )
@@ -48,14 +52,20 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     from sneakerstudio.core.cancel import CancelToken
-    from sneakerstudio.core.errors import RequestError
+    from sneakerstudio.core.errors import ImageFileError, RequestError
     from sneakerstudio.core.events import Cancelled, Failed, Finished, Progress, Status
+    from sneakerstudio.core.library import LibraryError, resolve
     from sneakerstudio.core.request import GenerationRequest, parse_size
 
+    try:  # a path as it is, or a name from the model library
+        model_path = resolve(args.model, "checkpoint")
+    except LibraryError as exc:
+        err(f"error: {exc}")
+        return EXIT_USAGE
     try:
         width, height = parse_size(args.size)
         request = GenerationRequest(
-            model=Path(args.model).expanduser(),
+            model=model_path,
             prompt=args.prompt,
             negative_prompt=args.negative,
             steps=args.steps,
@@ -65,9 +75,12 @@ def run(args: argparse.Namespace) -> int:
             seed=args.seed,
             sampler=args.sampler,
             batch_size=args.batch_size,
-        ).validate()
-    except RequestError as exc:
-        for problem in exc.problems:
+            **mode_fields(args),
+            **model_file_fields(args),
+        )
+        request = with_preset(request, args).validate()
+    except (RequestError, ImageFileError) as exc:
+        for problem in getattr(exc, "problems", None) or [str(exc)]:
             err(f"error: {problem}")
         return EXIT_USAGE
 
@@ -120,7 +133,7 @@ def run(args: argparse.Namespace) -> int:
                     "seed": event.seeds[0],
                     "seeds": list(event.seeds),
                     "model": str(request.model),
-                    "size": request.size_text,
+                    "size": "{}x{}".format(*event.images[0].size),
                     "device": engine.plan.description,
                     "timings": {k: round(v, 4) for k, v in event.timings.items()},
                     "parameters": list(event.parameters),
@@ -133,3 +146,206 @@ def run(args: argparse.Namespace) -> int:
             print(path)
         err(f"seed {event.seeds[0]} · {event.timings.get('total_s', 0.0):.1f} s")
     return EXIT_OK
+
+
+# -- modes: img2img, inpaint, outpaint, batches, hires, presets --------------------------------
+
+
+def add_mode_arguments(gen: argparse.ArgumentParser) -> None:
+    """The options of the image modes. The mode follows from them: --outpaint → outpaint,
+    --mask → inpaint, --init-image → img2img, none → txt2img."""
+    from sneakerstudio.core.presets import preset_names
+    from sneakerstudio.core.request import (
+        HIRES_UPSCALERS,
+        INPAINT_AREAS,
+        MASKED_CONTENTS,
+        OUTPAINT_FILLS,
+    )
+
+    modes = gen.add_argument_group("image modes")
+    modes.add_argument("--init-image", metavar="PNG", help="start from this image (img2img)")
+    modes.add_argument(
+        "--strength", type=float, default=0.75, help="denoising strength 0–1 (default 0.75)"
+    )
+    modes.add_argument("--mask", metavar="PNG", help="inpaint: white = repaint, same size as image")
+    modes.add_argument("--mask-blur", type=int, default=4, help="mask blur in pixels (default 4)")
+    modes.add_argument(
+        "--inpaint-area", choices=INPAINT_AREAS, default="whole",
+        help="whole picture, or only the masked box at full resolution (default whole)",
+    )
+    modes.add_argument(
+        "--padding", type=int, default=32, help="only-masked padding in pixels (default 32)"
+    )
+    modes.add_argument(
+        "--masked-content", choices=MASKED_CONTENTS, default="original",
+        help="what the masked area starts from (default original)",
+    )
+    modes.add_argument(
+        "--outpaint", metavar="L,T,R,B", help="extend the init image by these pixel amounts"
+    )
+    modes.add_argument(
+        "--fill", choices=OUTPAINT_FILLS, default="edge",
+        help="how the outpainted area is filled before it is generated (default edge)",
+    )
+    modes.add_argument("--fill-color", default="127,127,127", help="R,G,B for --fill color")
+    modes.add_argument(
+        "--batch-count", type=int, default=1, help="runs of --batch-size images (default 1)"
+    )
+    modes.add_argument("--variation-seed", type=int, default=None, help="second seed to blend in")
+    modes.add_argument(
+        "--variation-strength", type=float, default=0.0, help="0–1 share of the variation seed"
+    )
+    modes.add_argument(
+        "--hires", type=float, default=1.0, metavar="SCALE",
+        help="upscale by SCALE, then an img2img pass at that size (txt2img only)",
+    )
+    modes.add_argument(
+        "--hires-strength", type=float, default=0.5, help="hires denoising (default 0.5)"
+    )
+    modes.add_argument(
+        "--hires-upscaler", choices=HIRES_UPSCALERS, default="latent",
+        help="latent or lanczos (default latent)",
+    )
+    modes.add_argument(
+        "--preset", choices=preset_names(), default=None,
+        help="few-step models: turbo (1–4 steps, CFG 0) or lcm (2–8 steps, CFG 1.5, LCM)",
+    )
+
+
+def _int_list(text: str, count: int, what: str) -> tuple[int, ...]:
+    from sneakerstudio.core.errors import RequestError
+
+    parts = [p.strip() for p in text.split(",")]
+    try:
+        values = tuple(int(p) for p in parts)
+    except ValueError:
+        values = ()
+    if len(values) != count:
+        raise RequestError([f"{what} must be {count} whole numbers separated by commas: '{text}'."])
+    return values
+
+
+def mode_fields(args: argparse.Namespace) -> dict[str, Any]:
+    """GenerationRequest fields from the mode options; images are read here (PNG, JPEG or
+    WebP only, size-checked). Raises RequestError or ImageFileError."""
+    from sneakerstudio.core.imageops import load_image
+
+    init = load_image(args.init_image, "RGB") if args.init_image else None
+    mask = load_image(args.mask, "L") if args.mask else None
+    outpaint = (
+        _int_list(args.outpaint, 4, "--outpaint (left,top,right,bottom)")
+        if args.outpaint
+        else (0, 0, 0, 0)
+    )
+    if any(outpaint):
+        mode = "outpaint"
+    elif args.mask:
+        mode = "inpaint"
+    elif args.init_image:
+        mode = "img2img"
+    else:
+        mode = "txt2img"
+    return {
+        "mode": mode,
+        "init_image": init,
+        "mask": mask,
+        "strength": args.strength,
+        "mask_blur": args.mask_blur,
+        "inpaint_area": args.inpaint_area,
+        "padding": args.padding,
+        "masked_content": args.masked_content,
+        "outpaint": outpaint,
+        "fill": args.fill,
+        "fill_color": _int_list(args.fill_color, 3, "--fill-color (R,G,B)"),
+        "batch_count": args.batch_count,
+        "variation_seed": args.variation_seed,
+        "variation_strength": args.variation_strength,
+        "hires_scale": args.hires,
+        "hires_strength": args.hires_strength,
+        "hires_upscaler": args.hires_upscaler,
+    }
+
+
+def with_preset(request: Any, args: argparse.Namespace) -> Any:
+    """The request with --preset applied; an explicit --steps is kept within its range."""
+    if not getattr(args, "preset", None):
+        return request
+    from sneakerstudio.core.presets import apply_preset
+
+    steps = args.steps if args.steps != DEFAULT_STEPS else None
+    return apply_preset(request, args.preset, steps=steps)
+
+
+DEFAULT_STEPS = 20
+
+
+# -- model files: LoRAs, embeddings, VAE, CLIP skip, prediction ------------------------------
+
+
+def add_model_file_arguments(gen: argparse.ArgumentParser) -> None:
+    files = gen.add_argument_group("model files")
+    files.add_argument(
+        "--lora",
+        action="append",
+        default=[],
+        metavar="PATH[:WEIGHT]",
+        help="apply a LoRA (repeatable; weight 1 if left out). `<lora:name:w>` in the prompt "
+        "works too, for files in the LoRA folders next to the model",
+    )
+    files.add_argument(
+        "--embedding",
+        action="append",
+        default=[],
+        metavar="PATH",
+        help="textual-inversion embedding (repeatable); use its file name in the prompt",
+    )
+    files.add_argument("--vae", default=None, metavar="PATH", help="use this VAE-only file")
+    files.add_argument(
+        "--clip-skip", type=int, default=1, help="CLIP skip (default 1 = none; 2 is common)"
+    )
+    files.add_argument(
+        "--prediction",
+        choices=("epsilon", "v"),
+        default=None,
+        help="override the model's prediction type (default: from the file)",
+    )
+
+
+def parse_lora_spec(spec: str) -> tuple[str, float]:
+    """`PATH:WEIGHT` → (PATH, WEIGHT); a bare PATH means weight 1. Raises `RequestError`."""
+    from sneakerstudio.core.errors import RequestError
+
+    head, sep, tail = spec.rpartition(":")
+    if not sep or not head or any(c in tail for c in "/\\") or Path(spec).exists():
+        return spec, 1.0
+    try:
+        return head, float(tail)
+    except ValueError:
+        raise RequestError(
+            [f"LoRA weight '{tail}' in '--lora {spec}' is not a number (use PATH:0.8)."]
+        ) from None
+
+
+def library_lora(name: str, weight: float) -> tuple[str, float]:
+    """A `--lora` name looked up in the model library (a path stays as it is). A name the
+    library does not know is passed on as it is, for the LoRA folders next to the model."""
+    from sneakerstudio.core.errors import RequestError
+    from sneakerstudio.core.library import LibraryError, ModelNotFoundError, resolve
+
+    try:
+        return str(resolve(name, "lora")), weight
+    except ModelNotFoundError:
+        return name, weight
+    except LibraryError as exc:  # e.g. a name that matches several LoRAs
+        raise RequestError([str(exc)]) from None
+
+
+def model_file_fields(args: argparse.Namespace) -> dict[str, Any]:
+    """The request's model-files fields from the command line."""
+    return {
+        "loras": tuple(library_lora(*parse_lora_spec(spec)) for spec in args.lora),
+        "embeddings": tuple(str(Path(p).expanduser()) for p in args.embedding),
+        "vae": Path(args.vae).expanduser() if args.vae else None,
+        "clip_skip": args.clip_skip,
+        "prediction": args.prediction,
+    }

@@ -3,16 +3,17 @@
 `generate` emits `Status` for phases, `Progress` and `Preview` (the predicted clean image x0)
 after every step, then exactly one of `Finished`, `Failed` or `Cancelled`. It never raises for
 expected errors. The last model stays loaded, so the next job with the same model starts at
-once. The denoising loop runs with `output_type="latent"` and the engine decodes itself, so a
-cancel costs no VAE decode.
+once. Every mode (txt2img, img2img, inpaint, only masked, outpaint, hires, batches) runs
+through one denoising loop (`sampling.sample`) on the loaded pipeline's components; the engine
+decodes the latents itself, so a cancel costs no VAE decode. Pixel planning of the image modes
+lives in `inpaint.py`, prompt encoding in `conditioning.py`.
 """
 
 from __future__ import annotations
 
-import functools
 import time
 import traceback
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -44,42 +45,6 @@ def _file_key(path: Path) -> tuple[Any, ...]:
     else:
         stat = resolved.stat()
     return (str(resolved), stat.st_size, stat.st_mtime_ns)
-
-
-class _StepWatcher:
-    """Wraps a scheduler's `step` to keep the predicted clean sample x0 of the last step.
-
-    `callback_on_step_end` only sees x_{t-1}, which is still noisy; the scheduler's own x0
-    estimate makes a much clearer preview. Samplers that do not return it (DPM++ and UniPC keep
-    it in `model_outputs[-1]`) are read from there; otherwise the noisy latent is shown.
-    """
-
-    def __init__(self, scheduler: Any) -> None:
-        self.x0: Any = None
-        self._scheduler = scheduler
-        self._step = scheduler.step
-        # The pipeline inspects step()'s signature to decide whether to pass `generator` (the
-        # ancestral samplers' noise) and `eta`: the wrapper must show the original signature.
-        @functools.wraps(self._step)
-        def step(*args: Any, **kwargs: Any) -> Any:
-            return self._wrapped(*args, **kwargs)
-
-        scheduler.step = step
-
-    def _wrapped(self, *args: Any, **kwargs: Any) -> Any:
-        return_dict = kwargs.pop("return_dict", True)
-        out = self._step(*args, return_dict=True, **kwargs)
-        x0 = getattr(out, "pred_original_sample", None)
-        if x0 is None:
-            x0 = getattr(out, "denoised", None)
-        if x0 is None:
-            outputs = getattr(self._scheduler, "model_outputs", None)
-            if outputs and outputs[-1] is not None:
-                x0 = outputs[-1]
-        self.x0 = x0
-        if return_dict:
-            return out
-        return (out.prev_sample,)
 
 
 class Engine:
@@ -168,7 +133,7 @@ class Engine:
             cached = self._model(Path(request.model))
             load_s = time.perf_counter() - t0
             cancel.check()
-            finished = self._txt2img(cached, request, job_id, emit, cancel, state)
+            finished = self._run(cached, request, job_id, emit, cancel, state)
             finished.timings["load_s"] = load_s
             finished.timings["total_s"] = time.perf_counter() - t0
             emit(finished)
@@ -200,7 +165,7 @@ class Engine:
             return Failed(job_id, err.kind, str(err), details)
         return Failed(job_id, "internal", f"{type(exc).__name__}: {exc}", details)
 
-    def _txt2img(
+    def _run(
         self,
         cached: _CachedModel,
         request: GenerationRequest,
@@ -209,64 +174,109 @@ class Engine:
         cancel: CancelToken,
         state: dict[str, int],
     ) -> Finished:
-        import torch
-
+        """Every mode: plan the pixels (img2img / inpaint / outpaint), encode the prompt once,
+        then for each batch sample (and run the hires pass), decode and finish the images."""
+        from sneakerstudio.core.conditioning import encode_prompts
+        from sneakerstudio.core.inpaint import plan_image_job
         from sneakerstudio.core.preview import LatentPreviewer
+        from sneakerstudio.core.sampling import image_noise
 
         model = cached.model
         pipe = model.pipe
+        from sneakerstudio.core.model_files import apply_model_files
+
+        apply_model_files(model, request)  # LoRAs, embeddings, VAE, prediction override
         sampler = find_sampler(request.sampler)
         assert sampler is not None  # validated
-        pipe.scheduler = build_scheduler(sampler, model.scheduler_config)
-        watcher = _StepWatcher(pipe.scheduler)
+        plan = None
+        if request.mode != "txt2img":
+            emit(Status(job_id, "Preparing the image…"))
+            plan = plan_image_job(request)
+            if request.mode == "outpaint":  # the canvas grew: that is the generation size
+                request = replace(request, width=plan.width, height=plan.height)
+        cancel.check()
+        device = self.plan.device
+        factor = model.vae_scale_factor
+        latent_shape = (model.latent_channels, request.height // factor, request.width // factor)
+        first_steps = _pass_steps(request.steps, None if plan is None else request.strength)
+        hires = request.mode == "txt2img" and request.hires_scale > 1.0
+        hires_steps = _pass_steps(request.steps, request.hires_strength) if hires else 0
+        per_batch = first_steps + hires_steps
+        total = per_batch * request.batch_count
         previewer = LatentPreviewer(model.family)
-        seeds = request.image_seeds()
-        generators = [torch.Generator("cpu").manual_seed(s) for s in seeds]
-        steps = request.steps
         timing = {"start": 0.0}
 
-        def on_step_end(pipeline: Any, i: int, t: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
-            now = time.perf_counter()
-            n_calls = max(1, len(pipeline.scheduler.timesteps))
-            # Heun and other 2nd-order samplers call back twice a step: report user steps.
-            step = max(1, round((i + 1) * steps / n_calls))
-            if step > state["step"]:
-                state["step"] = step
-                elapsed = now - timing["start"]
-                rate = step / elapsed if elapsed > 0 else 0.0
-                eta = (steps - step) / rate if rate > 0 else 0.0
-                emit(Progress(job_id, step, steps, rate, eta))
-                latent = watcher.x0 if watcher.x0 is not None else kwargs["latents"]
-                emit(Preview(job_id, step, steps, previewer(latent[0])))
-            cancel.check()
-            return {}
+        def reporter(offset: int, user_steps: int) -> Any:
+            def on_step(i: int, n_calls: int, latent: Any) -> None:
+                # Heun and other 2nd-order samplers call back twice a step: report user steps.
+                step = offset + max(1, round((i + 1) * user_steps / max(1, n_calls)))
+                if step > state["step"]:
+                    state["step"] = step
+                    elapsed = time.perf_counter() - timing["start"]
+                    rate = step / elapsed if elapsed > 0 else 0.0
+                    eta = (total - step) / rate if rate > 0 else 0.0
+                    emit(Progress(job_id, step, total, rate, eta))
+                    emit(Preview(job_id, step, total, previewer(latent[0])))
+                cancel.check()
+
+            return on_step
 
         emit(Status(job_id, "Encoding prompt…"))
         t_start = time.perf_counter()
-        timing["start"] = t_start
-        with torch.inference_mode():
-            latents = pipe(
-                prompt=request.prompt,
-                negative_prompt=request.negative_prompt or None,
-                num_inference_steps=steps,
-                guidance_scale=request.guidance,
-                width=request.width,
-                height=request.height,
-                num_images_per_prompt=request.batch_size,
-                generator=generators,
-                output_type="latent",
-                callback_on_step_end=on_step_end,
-                callback_on_step_end_tensor_inputs=["latents"],
-                return_dict=False,
-            )[0]
-        t_denoised = time.perf_counter()
+        use_cfg = request.guidance > 1.0
+        cond = encode_prompts(
+            pipe,
+            request.prompt,
+            request.negative_prompt,
+            batch=request.batch_size,
+            guidance=use_cfg,
+            clip_skip=request.clip_skip,
+            device=device,
+        )
         cancel.check()
-        emit(Status(job_id, "Decoding…"))
-        images = self._decode(model, latents)
-        t_decoded = time.perf_counter()
+        seeds = request.image_seeds()
+        variation = request.variation_seeds()
+        images: list[Any] = []
+        timing["start"] = time.perf_counter()
+        denoise_s = decode_s = 0.0
+        for batch in range(request.batch_count):
+            lo, hi = batch * request.batch_size, (batch + 1) * request.batch_size
+            noise, generators = image_noise(
+                seeds[lo:hi],
+                latent_shape,
+                variation_seeds=variation[lo:hi] if variation else None,
+                variation_strength=request.variation_strength,
+            )
+            t0 = time.perf_counter()
+            inputs = self._latent_inputs(model, request, plan, noise.to(device), device)
+            latents = self._sample(
+                model, request, sampler, cond, inputs, generators,
+                reporter(batch * per_batch, first_steps),
+            )
+            if hires:
+                latents = self._hires(
+                    model, request, sampler, cond, latents, seeds[lo:hi],
+                    variation[lo:hi] if variation else None,
+                    reporter(batch * per_batch + first_steps, hires_steps),
+                )
+            t1 = time.perf_counter()
+            cancel.check()
+            emit(Status(job_id, "Decoding…"))
+            decoded = self._decode(model, latents)
+            if plan is not None:
+                decoded = [plan.finish(image) for image in decoded]
+            images.extend(decoded)
+            t2 = time.perf_counter()
+            denoise_s += t1 - t0
+            decode_s += t2 - t1
 
+        extras = _mode_extras(request, plan)
         parameters = tuple(
-            self._parameters(cached, request, sampler, seed) for seed in seeds
+            self._parameters(
+                cached, request, sampler, seed, extras,
+                variation[index] if variation else None,
+            )
+            for index, seed in enumerate(seeds)
         )
         return Finished(
             job_id=job_id,
@@ -275,11 +285,119 @@ class Engine:
             parameters=parameters,
             request_json=request.to_json(),
             timings={
-                "denoise_s": t_denoised - t_start,
-                "decode_s": t_decoded - t_denoised,
-                "it_per_s": steps / (t_denoised - t_start) if t_denoised > t_start else 0.0,
+                "encode_s": timing["start"] - t_start,
+                "denoise_s": denoise_s,
+                "decode_s": decode_s,
+                "it_per_s": total / denoise_s if denoise_s > 0 else 0.0,
             },
         )
+
+    def _scheduler(self, model: LoadedModel, sampler: Sampler, request: GenerationRequest) -> Any:
+        """A fresh scheduler for one pass (schedulers keep per-run state)."""
+        config = dict(model.scheduler_config)
+        spacing = (request.extra or {}).get("timestep_spacing")
+        if spacing:
+            config["timestep_spacing"] = spacing
+        return build_scheduler(sampler, config)
+
+    def _latent_inputs(
+        self,
+        model: LoadedModel,
+        request: GenerationRequest,
+        plan: Any,
+        noise: Any,
+        device: str,
+    ) -> Any:
+        """The sampler's starting point: pure noise (txt2img) or the encoded plan image, the
+        latent mask and, for inpainting checkpoints, their extra inputs."""
+        from sneakerstudio.core.sampling import LatentInputs, encode_images, mask_tensor
+
+        pipe = model.pipe
+        batch = noise.shape[0]
+        dtype = pipe.unet.dtype
+        noise = noise.to(dtype)
+        nine = int(pipe.unet.config.in_channels) == 9
+        scaling = model.vae_scaling_factor
+        latent_size = (noise.shape[2], noise.shape[3])
+        inputs = LatentInputs(noise=noise)
+        if plan is not None:
+            init = encode_images(pipe, [plan.image], scaling, device).repeat(batch, 1, 1, 1)
+            inputs.init = init.to(dtype)
+            inputs.strength = request.strength
+            if plan.mask is not None:
+                mask = mask_tensor([plan.mask], latent_size, device, dtype).repeat(batch, 1, 1, 1)
+                inputs.mask = mask
+                if plan.latent_content == "noise":
+                    inputs.init = inputs.init * (1 - mask) + noise * mask
+                elif plan.latent_content == "nothing":
+                    inputs.init = inputs.init * (1 - mask)
+        if nine:
+            _inpainting_inputs(model, inputs, plan, device)
+        return inputs
+
+    def _sample(
+        self,
+        model: LoadedModel,
+        request: GenerationRequest,
+        sampler: Sampler,
+        cond: Any,
+        inputs: Any,
+        generators: list[Any],
+        on_step: Any,
+    ) -> Any:
+        from sneakerstudio.core.sampling import sample
+
+        factor = model.vae_scale_factor
+        return sample(
+            model.pipe,
+            self._scheduler(model, sampler, request),
+            cond,
+            inputs,
+            steps=request.steps,
+            guidance=request.guidance,
+            width=inputs.noise.shape[3] * factor,
+            height=inputs.noise.shape[2] * factor,
+            generators=generators,
+            on_step=on_step,
+        )
+
+    def _hires(
+        self,
+        model: LoadedModel,
+        request: GenerationRequest,
+        sampler: Sampler,
+        cond: Any,
+        latents: Any,
+        seeds: list[int],
+        variation: list[int] | None,
+        on_step: Any,
+    ) -> Any:
+        """Upscale the first pass (in latent space, or decoded and resized with Lanczos), then
+        an img2img pass at the larger size with `hires_strength`."""
+        from sneakerstudio.core.sampling import LatentInputs, image_noise
+        from sneakerstudio.core.upscale import upscale_latents, upscale_pixels
+
+        width, height = request.hires_size()
+        factor = model.vae_scale_factor
+        shape = (latents.shape[1], height // factor, width // factor)
+        if request.hires_upscaler == "lanczos":
+            images = self._decode(model, latents)
+            init = upscale_pixels(model, images, width, height, self.plan.device)
+        else:
+            init = upscale_latents(latents, shape[1], shape[2])
+        noise, generators = image_noise(
+            seeds, shape, variation_seeds=variation,
+            variation_strength=request.variation_strength,
+        )
+        dtype = model.pipe.unet.dtype
+        inputs = LatentInputs(
+            noise=noise.to(self.plan.device, dtype),
+            init=init.to(dtype),
+            strength=request.hires_strength,
+        )
+        if int(model.pipe.unet.config.in_channels) == 9:
+            _inpainting_inputs(model, inputs, None, self.plan.device)
+        return self._sample(model, request, sampler, cond, inputs, generators, on_step)
 
     def _decode(self, model: LoadedModel, latents: Any) -> list[Any]:
         """VAE-decode to PIL images. Half-precision VAEs can overflow to NaN (a black image):
@@ -297,21 +415,108 @@ class Engine:
         return model.pipe.image_processor.postprocess(image.float(), output_type="pil")
 
     def _parameters(
-        self, cached: _CachedModel, request: GenerationRequest, sampler: Sampler, seed: int
+        self,
+        cached: _CachedModel,
+        request: GenerationRequest,
+        sampler: Sampler,
+        seed: int,
+        extras: dict[str, Any] | None = None,
+        variation_seed: int | None = None,
     ) -> str:
         from sneakerstudio.core.metadata import build_parameters
 
+        extras = dict(extras or {})
+        denoising = extras.pop("Denoising strength", None)
+        if variation_seed is not None:
+            extras["Variation seed"] = variation_seed
+            extras["Variation seed strength"] = request.variation_strength
+        schedule_type = sampler.schedule_type
+        if (request.extra or {}).get("timestep_spacing") == "trailing":
+            schedule_type = "SGM Uniform"  # A1111's name for the schedule Turbo models need
         return build_parameters(
             prompt=request.prompt,
             negative_prompt=request.negative_prompt,
             steps=request.steps,
             sampler=sampler.sampler,
-            schedule_type=sampler.schedule_type,
+            schedule_type=schedule_type,
             cfg=request.guidance,
             seed=seed,
             width=request.width,
             height=request.height,
             model_hash=self._model_hash(cached),
             model_name=cached.model.name,
+            denoising_strength=denoising,
+            clip_skip=request.clip_skip,
+            extras=extras,
             version=f"sneakerstudio {__version__}",
         )
+
+
+def _inpainting_inputs(model: LoadedModel, inputs: Any, plan: Any, device: str) -> None:
+    """The extra inputs of a 9-channel inpainting UNet: the latent mask and the latent of the
+    image with the masked area blanked. Without a mask everything is repainted (a white mask
+    and a blank image), as A1111 does when such a model makes a new image."""
+    import torch
+    from PIL import Image
+
+    from sneakerstudio.core.sampling import encode_images
+
+    batch, _, h, w = inputs.noise.shape
+    dtype = inputs.noise.dtype
+    if plan is not None and plan.mask is not None:
+        blank, source = plan.mask, plan.image
+    else:
+        size = (w * model.vae_scale_factor, h * model.vae_scale_factor)
+        blank, source = Image.new("L", size, 255), Image.new("RGB", size)
+    masked = encode_images(model.pipe, [source], model.vae_scaling_factor, device, blank=blank)
+    inputs.masked_image = masked.repeat(batch, 1, 1, 1).to(dtype)
+    if inputs.mask is not None:
+        inputs.model_mask = inputs.mask
+    else:
+        inputs.model_mask = torch.ones((batch, 1, h, w), device=device, dtype=dtype)
+
+
+def _pass_steps(steps: int, strength: float | None) -> int:
+    """User-visible steps of one pass: all of them, or the `strength` share for img2img (at
+    least one), as `sampling.timesteps_for` runs them."""
+    if strength is None:
+        return steps
+    return min(max(1, int(steps * strength)), steps)
+
+
+MASKED_CONTENT_LABELS = {
+    "original": "original",
+    "fill": "fill",
+    "noise": "latent noise",
+    "nothing": "latent nothing",
+}
+
+
+def _mode_extras(request: GenerationRequest, plan: Any) -> dict[str, Any]:
+    """The mode's parameters in A1111's infotext names and order (see PRODUCT.md)."""
+    extras: dict[str, Any] = {}
+    if plan is not None:
+        extras["Denoising strength"] = request.strength
+    if plan is not None and plan.kind in ("inpaint", "inpaint-masked", "outpaint"):
+        extras["Mask blur"] = request.mask_blur
+    if plan is not None and plan.kind in ("inpaint", "inpaint-masked"):
+        if plan.kind == "inpaint-masked":
+            extras["Inpaint area"] = "Only masked"
+            extras["Masked area padding"] = request.padding
+        extras["Masked content"] = MASKED_CONTENT_LABELS[request.masked_content]
+    if plan is not None and plan.kind == "outpaint":
+        if request.inpaint_area == "masked":
+            extras["Inpaint area"] = "Only masked"
+            extras["Masked area padding"] = request.padding
+        extras["Outpaint"] = ",".join(str(v) for v in request.outpaint)
+        extras["Outpaint fill"] = request.fill
+        if request.fill == "color":
+            extras["Outpaint fill color"] = "#{:02x}{:02x}{:02x}".format(*request.fill_color)
+    if request.mode == "txt2img" and request.hires_scale > 1.0:
+        extras["Denoising strength"] = request.hires_strength
+        extras["Hires upscale"] = request.hires_scale
+        extras["Hires upscaler"] = "Latent" if request.hires_upscaler == "latent" else "Lanczos"
+    preset = (request.extra or {}).get("preset")
+    if preset:
+        extras["Preset"] = preset
+    return extras

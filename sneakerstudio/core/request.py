@@ -27,6 +27,15 @@ MAX_STEPS = 500
 MAX_GUIDANCE = 50.0
 MAX_BATCH = 16
 MAX_SEED = 2**32 - 1
+MAX_BATCH_COUNT = 100
+MAX_MASK_BLUR = 64
+MAX_PADDING = 256
+MAX_HIRES_SCALE = 4.0
+HIRES_UPSCALERS = ("latent", "lanczos")
+TIMESTEP_SPACINGS = ("leading", "trailing", "linspace")
+MAX_LORA_WEIGHT = 10.0
+MAX_CLIP_SKIP = 12
+_MODEL_SUFFIXES = (".safetensors", ".ckpt", ".pt", ".pth", ".bin")
 
 
 def random_seed() -> int:
@@ -129,6 +138,204 @@ class GenerationRequest:
             or not 1 <= self.batch_size <= MAX_BATCH
         ):
             out.append(f"Batch size must be from 1 to {MAX_BATCH} (got {self.batch_size!r}).")
+        out.extend(self._mode_problems())
+        out.extend(self._model_file_problems())
+        return out
+
+    def _mode_problems(self) -> list[str]:
+        """Problems of the modes block: init image, mask, inpaint, outpaint, batches, hires."""
+        out: list[str] = []
+        image_modes = ("img2img", "inpaint", "outpaint")
+        init, mask = self.init_image, self.mask
+        if init is not None and not _is_image(init):
+            out.append("The init image must be an image (PNG, JPEG or WebP).")
+            init = None
+        if mask is not None and not _is_image(mask):
+            out.append("The mask must be an image (PNG, JPEG or WebP).")
+            mask = None
+        if self.mode in image_modes and self.init_image is None:
+            out.append(
+                f"{self.mode} needs an init image: open or draw one (CLI: --init-image FILE)."
+            )
+        if mask is not None and self.init_image is None:
+            out.append(
+                "A mask was given without an init image: the mask marks what to repaint in an "
+                "image, so add the image too (CLI: --init-image FILE)."
+            )
+        if self.mode == "inpaint" and self.mask is None:
+            out.append("Inpaint needs a mask (white = repaint; CLI: --mask FILE).")
+        if init is not None and mask is not None and mask.size != init.size:
+            out.append(
+                f"The mask is {mask.size[0]}×{mask.size[1]} but the init image is "
+                f"{init.size[0]}×{init.size[1]}: they must be the same size."
+            )
+        if not _is_number(self.strength) or not 0.0 <= self.strength <= 1.0:
+            out.append(f"Denoising strength must be from 0 to 1 (got {self.strength!r}).")
+        if not _is_int(self.mask_blur) or not 0 <= self.mask_blur <= MAX_MASK_BLUR:
+            out.append(
+                f"Mask blur must be from 0 to {MAX_MASK_BLUR} pixels (got {self.mask_blur!r})."
+            )
+        if self.inpaint_area not in INPAINT_AREAS:
+            out.append(
+                f"Unknown inpaint area '{self.inpaint_area}': choose whole or masked."
+            )
+        if not _is_int(self.padding) or not 0 <= self.padding <= MAX_PADDING:
+            out.append(
+                f"Masked area padding must be from 0 to {MAX_PADDING} pixels "
+                f"(got {self.padding!r})."
+            )
+        if self.masked_content not in MASKED_CONTENTS:
+            out.append(
+                f"Unknown masked content '{self.masked_content}': choose one of "
+                f"{', '.join(MASKED_CONTENTS)}."
+            )
+        out.extend(self._outpaint_problems(init))
+        if not _is_int(self.batch_count) or not 1 <= self.batch_count <= MAX_BATCH_COUNT:
+            out.append(
+                f"Batch count must be from 1 to {MAX_BATCH_COUNT} (got {self.batch_count!r})."
+            )
+        if self.variation_seed is not None and (
+            not _is_int(self.variation_seed) or not 0 <= self.variation_seed <= MAX_SEED
+        ):
+            out.append(
+                f"Variation seed must be a whole number from 0 to {MAX_SEED} "
+                f"(got {self.variation_seed!r})."
+            )
+        if not _is_number(self.variation_strength) or not 0.0 <= self.variation_strength <= 1.0:
+            out.append(
+                f"Variation strength must be from 0 to 1 (got {self.variation_strength!r})."
+            )
+        out.extend(self._hires_problems())
+        spacing = self.extra.get("timestep_spacing") if isinstance(self.extra, dict) else None
+        if spacing is not None and spacing not in TIMESTEP_SPACINGS:
+            out.append(
+                f"Unknown timestep spacing '{spacing}': choose one of "
+                f"{', '.join(TIMESTEP_SPACINGS)}."
+            )
+        return out
+
+    def _outpaint_problems(self, init: Any) -> list[str]:
+        out: list[str] = []
+        extents = self.outpaint
+        if (
+            not isinstance(extents, (tuple, list)) or len(extents) != 4
+            or not all(_is_int(v) and v >= 0 for v in extents)
+        ):
+            out.append(
+                "Outpaint takes four whole numbers of pixels, 0 or more: left, top, right, bottom "
+                f"(got {extents!r})."
+            )
+            return out
+        if self.fill not in OUTPAINT_FILLS:
+            out.append(
+                f"Unknown outpaint fill '{self.fill}': choose one of {', '.join(OUTPAINT_FILLS)}."
+            )
+        color = self.fill_color
+        if (
+            not isinstance(color, (tuple, list)) or len(color) != 3
+            or not all(_is_int(c) and 0 <= c <= 255 for c in color)
+        ):
+            out.append(f"The fill colour must be three numbers from 0 to 255 (got {color!r}).")
+        if self.mode != "outpaint":
+            return out
+        left, top, right, bottom = extents
+        if not any(extents):
+            out.append("Outpaint needs at least one side to extend (left, top, right, bottom).")
+        if init is None:
+            return out
+        for name, side, before, after in (
+            ("width", init.size[0], left, right),
+            ("height", init.size[1], top, bottom),
+        ):
+            total = side + before + after
+            if total % 8:
+                lower = total // 8 * 8 - side
+                upper = lower + 8
+                options = " or ".join(str(v) for v in (lower, upper) if v >= 0)
+                out.append(
+                    f"Outpaint makes the {name} {total} pixels, not a multiple of 8 (the model "
+                    f"works on 8-pixel blocks): extend by {options} pixels in total on that axis."
+                )
+            elif total > MAX_SIZE:
+                out.append(
+                    f"Outpaint makes the {name} {total} pixels, more than {MAX_SIZE}: extend less."
+                )
+        return out
+
+    def _model_file_problems(self) -> list[str]:
+        """Problems of the model-files block: LoRAs, embeddings, VAE, CLIP skip, prediction."""
+        out: list[str] = []
+        if not isinstance(self.loras, (tuple, list)):
+            out.append("LoRAs must be a list of (file or name, weight) pairs.")
+        else:
+            for item in self.loras:
+                if not isinstance(item, (tuple, list)) or len(item) != 2:
+                    out.append(f"LoRA {item!r} must be a (file or name, weight) pair.")
+                    continue
+                name, weight = item
+                if not isinstance(name, (str, Path)) or not str(name).strip():
+                    out.append("A LoRA has no file or name.")
+                    continue
+                label = Path(str(name)).name
+                if not _is_number(weight) or weight != weight or abs(weight) > MAX_LORA_WEIGHT:
+                    out.append(
+                        f"LoRA '{label}' weight must be a number from -{MAX_LORA_WEIGHT:g} to "
+                        f"{MAX_LORA_WEIGHT:g} (got {weight!r})."
+                    )
+                looks_like_path = Path(str(name)).suffix.lower() in _MODEL_SUFFIXES or any(
+                    sep in str(name) for sep in ("/", "\\")
+                )
+                if looks_like_path and not Path(str(name)).expanduser().is_file():
+                    out.append(f"LoRA file not found: '{name}'.")
+        if not isinstance(self.embeddings, (tuple, list)):
+            out.append("Embeddings must be a list of files.")
+        else:
+            for emb in self.embeddings:
+                if not Path(str(emb)).expanduser().is_file():
+                    out.append(f"Embedding file not found: '{emb}'.")
+        if self.vae is not None and not Path(str(self.vae)).expanduser().is_file():
+            out.append(f"VAE file not found: '{self.vae}'.")
+        if not _is_int(self.clip_skip) or not 1 <= self.clip_skip <= MAX_CLIP_SKIP:
+            out.append(
+                f"CLIP skip must be a whole number from 1 to {MAX_CLIP_SKIP} "
+                f"(got {self.clip_skip!r}); 1 means no skip, 2 is common for anime models."
+            )
+        if self.prediction not in (None, "epsilon", "v"):
+            out.append(
+                f"Unknown prediction type '{self.prediction}': choose epsilon or v "
+                "(or leave it out to use what the model file says)."
+            )
+        return out
+
+    def _hires_problems(self) -> list[str]:
+        out: list[str] = []
+        if not _is_number(self.hires_scale) or not 1.0 <= self.hires_scale <= MAX_HIRES_SCALE:
+            out.append(
+                f"Hires scale must be from 1 (off) to {MAX_HIRES_SCALE:g} "
+                f"(got {self.hires_scale!r})."
+            )
+            return out
+        if not _is_number(self.hires_strength) or not 0.0 <= self.hires_strength <= 1.0:
+            out.append(
+                f"Hires denoising strength must be from 0 to 1 (got {self.hires_strength!r})."
+            )
+        if self.hires_upscaler not in HIRES_UPSCALERS:
+            out.append(
+                f"Unknown hires upscaler '{self.hires_upscaler}': choose latent or lanczos."
+            )
+        if self.hires_scale > 1.0:
+            if self.mode != "txt2img":
+                out.append(
+                    "The hires pass is for txt2img: for an image you already have, use img2img "
+                    "at the larger size."
+                )
+            elif _is_int(self.width) and _is_int(self.height):
+                width, height = self.hires_size()
+                if max(width, height) > MAX_SIZE:
+                    out.append(
+                        f"Hires makes the image {width}×{height}, more than {MAX_SIZE} pixels a "
+                        "side: lower the hires scale."
+                    )
         return out
 
     def validate(self) -> GenerationRequest:
@@ -141,15 +348,34 @@ class GenerationRequest:
     # -- derived values -------------------------------------------------------------------
 
     def with_seed(self) -> GenerationRequest:
-        """This request with a concrete seed (a random one if none was given)."""
-        return self if self.seed is not None else replace(self, seed=random_seed())
+        """This request with a concrete seed (a random one if none was given), and a concrete
+        variation seed when a variation strength is set."""
+        request = self if self.seed is not None else replace(self, seed=random_seed())
+        if request.variation_strength and request.variation_seed is None:
+            request = replace(request, variation_seed=random_seed())
+        return request
 
     def image_seeds(self) -> list[int]:
-        """The seed of each image in the batch: seed, seed+1, … (as AUTOMATIC1111 does), so any
-        single image can be made again alone."""
+        """The seed of each image, over every batch of the batch count: seed, seed+1, … (as
+        AUTOMATIC1111 does), so any single image can be made again alone."""
         if self.seed is None:
             raise ValueError("resolve the seed with with_seed() first")
-        return [(self.seed + i) % (MAX_SEED + 1) for i in range(self.batch_size)]
+        count = self.batch_size * max(1, self.batch_count)
+        return [(self.seed + i) % (MAX_SEED + 1) for i in range(count)]
+
+    def variation_seeds(self) -> list[int] | None:
+        """Each image's variation seed (variation seed + i), or None without variations."""
+        if not self.variation_strength or self.variation_seed is None:
+            return None
+        count = self.batch_size * max(1, self.batch_count)
+        return [(self.variation_seed + i) % (MAX_SEED + 1) for i in range(count)]
+
+    def hires_size(self) -> tuple[int, int]:
+        """The size after the hires upscale: width and height × scale, down to multiples of 8."""
+        return (
+            int(self.width * self.hires_scale) // 8 * 8,
+            int(self.height * self.hires_scale) // 8 * 8,
+        )
 
     @property
     def size_text(self) -> str:
@@ -194,6 +420,22 @@ class GenerationRequest:
     @classmethod
     def from_json(cls, text: str) -> GenerationRequest:
         return cls.from_dict(json.loads(text))
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return (
+        isinstance(value, (int, float)) and not isinstance(value, bool) and value == value
+    )
+
+
+def _is_image(value: Any) -> bool:
+    """A PIL image (or anything with a size and `convert`), without importing PIL here."""
+    size = getattr(value, "size", None)
+    return callable(getattr(value, "convert", None)) and isinstance(size, tuple) and len(size) == 2
 
 
 def parse_size(text: str) -> tuple[int, int]:
