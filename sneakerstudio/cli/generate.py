@@ -24,19 +24,27 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     )
     gen.add_argument("--prompt", required=True, help="what to draw")
     gen.add_argument("--negative", default="", help="what to avoid (negative prompt)")
-    gen.add_argument("--steps", type=int, default=20, help="denoising steps (default 20)")
-    gen.add_argument("--cfg", type=float, default=7.0, help="guidance / CFG scale (default 7)")
     gen.add_argument(
-        "--size", default="512x512", help="WIDTHxHEIGHT, multiples of 8 (default 512x512)"
+        "--steps", type=int, default=None,
+        help="denoising steps (default: the model family's, e.g. 20 for SD 1.5, 1 for Turbo)",
+    )
+    gen.add_argument(
+        "--cfg", type=float, default=None,
+        help="guidance / CFG scale (default: the model family's, e.g. 7 for SD 1.5, 0 for Turbo)",
+    )
+    gen.add_argument(
+        "--size", default=None,
+        help="WIDTHxHEIGHT, multiples of 8 (default: the size the model was trained at)",
     )
     gen.add_argument("--seed", type=int, default=None, help="seed; a random one if left out")
     gen.add_argument(
         "--scheduler",
         "--sampler",
         dest="sampler",
-        default=DEFAULT_SAMPLER,
+        default=None,
         help=f"sampler by its AUTOMATIC1111 name or alias: {', '.join(sampler_names())} "
-        "(aliases such as euler_a, dpmpp_2m_karras)",
+        f"(aliases such as euler_a, dpmpp_2m_karras; default: the model family's, usually "
+        f"{DEFAULT_SAMPLER})",
     )
     gen.add_argument("--batch-size", type=int, default=1, help="images per run (default 1)")
     add_mode_arguments(gen)
@@ -63,17 +71,20 @@ def run(args: argparse.Namespace) -> int:
         err(f"error: {exc}")
         return EXIT_USAGE
     try:
-        width, height = parse_size(args.size)
+        defaults = model_defaults(model_path, args)
+        width, height = (
+            parse_size(args.size) if args.size else (defaults["width"], defaults["height"])
+        )
         request = GenerationRequest(
             model=model_path,
             prompt=args.prompt,
             negative_prompt=args.negative,
-            steps=args.steps,
-            guidance=args.cfg,
+            steps=args.steps if args.steps is not None else defaults["steps"],
+            guidance=args.cfg if args.cfg is not None else defaults["guidance"],
             width=width,
             height=height,
             seed=args.seed,
-            sampler=args.sampler,
+            sampler=args.sampler or defaults["sampler"],
             batch_size=args.batch_size,
             **mode_fields(args),
             **model_file_fields(args),
@@ -272,11 +283,41 @@ def with_preset(request: Any, args: argparse.Namespace) -> Any:
         return request
     from sneakerstudio.core.presets import apply_preset
 
-    steps = args.steps if args.steps != DEFAULT_STEPS else None
-    return apply_preset(request, args.preset, steps=steps)
+    return apply_preset(request, args.preset, steps=args.steps)
 
 
-DEFAULT_STEPS = 20
+FALLBACK_DEFAULTS = {
+    "width": 512, "height": 512, "steps": 20, "guidance": 7.0, "sampler": "Euler a"
+}
+
+
+def model_defaults(model_path: Path, args: argparse.Namespace) -> dict[str, Any]:
+    """What the options left out default to: the model family's values (SDXL 1024 px, Turbo one
+    step without guidance, LCM its own sampler…), read from the file's header only, and the
+    LCM sampler, steps and guidance when an LCM-LoRA is given. Options the user gave win.
+    A file that cannot be identified gets SD 1.5's values; the engine then says what is wrong."""
+    from sneakerstudio.core.errors import SneakerError
+    from sneakerstudio.core.families import family_defaults
+    from sneakerstudio.core.identify import identify
+    from sneakerstudio.core.lora import lora_defaults
+
+    out = dict(FALLBACK_DEFAULTS)
+    try:
+        info = identify(model_path)
+        if info.kind != "checkpoint" or info.base is None:
+            return out
+        family = family_defaults(
+            info.base,
+            distilled=info.distilled,
+            variant=info.variant or "normal",
+            prediction=info.prediction,
+        )
+        out.update({key: family[key] for key in FALLBACK_DEFAULTS})
+        lora_paths = [Path(name) for name, _weight in model_file_fields(args).get("loras", ())]
+        out.update(lora_defaults([p for p in lora_paths if p.is_file()], info.base))
+    except (SneakerError, KeyError, OSError):
+        pass
+    return out
 
 
 # -- model files: LoRAs, embeddings, VAE, CLIP skip, prediction ------------------------------

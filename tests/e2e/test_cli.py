@@ -93,3 +93,33 @@ def test_python_m_and_console_script_run_the_same_cli() -> None:
     )
     assert result.returncode == 0
     assert "--scheduler" in result.stdout and "--json" in result.stdout
+
+
+def test_left_out_options_follow_the_model_family(
+    tiny_sd1, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A Turbo checkpoint run without --steps/--cfg/--scheduler gets Turbo's one step without
+    guidance; a plain SD 1.5 file gets 20 steps at 512 px. Options given always win."""
+    import argparse
+    import shutil
+
+    from sneakerstudio.cli.generate import model_defaults
+    from sneakerstudio.core.metadata import read_png_metadata
+
+    no_options = argparse.Namespace(lora=[], embedding=[], vae=None, clip_skip=1, prediction=None)
+    plain = model_defaults(tiny_sd1.single_file, no_options)
+    assert (plain["width"], plain["height"], plain["steps"], plain["guidance"]) == (512, 512, 20, 7)
+
+    turbo = tmp_path / "tiny_sd_turbo.safetensors"
+    shutil.copy(tiny_sd1.single_file, turbo)
+    code = main(
+        [
+            "generate", "--model", str(turbo), "--prompt", "a sneaker", "--size", "64x64",
+            "--seed", "3", "--out", str(tmp_path / "out"), "--json",
+        ]
+    )
+    report = json.loads(capsys.readouterr().out)
+    assert code == 0
+    meta = read_png_metadata(Path(report["images"][0]))
+    assert meta["steps"] == 1 and meta["cfg"] == 0.0
+    assert meta["size"] == "64x64"
