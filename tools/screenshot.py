@@ -1,12 +1,17 @@
-"""Screenshots of the main window for docs/screenshots, through the real `app.main()` (theme,
+"""Screenshots of the studio window for docs/screenshots, through the real `app.main()` (theme,
 window, worker thread) with the scripted fake engine from the tests.
 
-    xvfb-run -a -s "-screen 0 1400x900x24" python tools/screenshot.py [OUT_DIR]
+    xvfb-run -a -s "-screen 0 1500x960x24" python tools/screenshot.py [OUT_DIR]
 
-Writes 01-empty.png (no model yet), 02-generating.png (a live preview mid-run),
-03-finished.png (a batch of four with its thumbnails) and 04-problems.png (an invalid size
-explained inline, and a failed job's banner). Settings and images go to a temporary
-SNEAKERSTUDIO_HOME, never to your own.
+Writes, in the order a person works:
+01-empty.png       no model yet, an empty canvas
+02-doodle-mask.png a picture with a doodle on it and a painted mask (tinted overlay)
+03-generating.png  an only-masked inpaint running: the live preview drawn in place inside the
+                   generation region, with the queue holding a second job
+04-finished.png    the batch's results waiting on the canvas: pick one, Accept or Discard
+05-outpaint.png    after Accept: the frame dragged out, the new area checkered
+06-problems.png    an invalid size explained inline, and a failed job's banner
+Settings, autosaves and images go to a temporary SNEAKERSTUDIO_HOME, never to your own.
 """
 
 from __future__ import annotations
@@ -19,19 +24,22 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from PySide6.QtCore import QTimer  # noqa: E402
+from PySide6.QtCore import QPointF, QTimer  # noqa: E402
+from PySide6.QtGui import QColor, QImage  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
 from sneakerstudio.app import main  # noqa: E402
+from sneakerstudio.qt.document import Brush  # noqa: E402
+from sneakerstudio.qt.images import array_to_qimage  # noqa: E402
 from sneakerstudio.qt.main_window import MainWindow  # noqa: E402
-from tests.qt.fake_engine import FakeEngine  # noqa: E402
+from tests.qt.fake_engine import FakeEngine, fake_picture  # noqa: E402
 
 PROMPT = (
     "a hand-drawn concept sketch of a high-top basketball sneaker, orange leather upper, "
     "white sole, studio lighting, product shot"
 )
 NEGATIVE = "blurry, text, watermark, low quality"
-SIZE = (1280, 820)
+SIZE = (1440, 900)
 
 
 class Director:
@@ -57,36 +65,90 @@ class Director:
         self.window.resize(*SIZE)
         QTimer.singleShot(600, self.empty)
 
+    def stroke(self, layer: str, points: list[tuple[float, float]], brush: Brush) -> None:
+        assert self.window is not None
+        doc = self.window.doc
+        doc.begin_stroke(layer, brush)
+        for index in range(len(points) - 1):  # fine steps, as a mouse would give
+            (x0, y0), (x1, y1) = points[index], points[index + 1]
+            for t in range(8):
+                doc.stroke_to(QPointF(x0 + (x1 - x0) * t / 8, y0 + (y1 - y0) * t / 8))
+        doc.stroke_to(QPointF(*points[-1]))
+        doc.end_stroke()
+
     def empty(self) -> None:
-        self.grab("01-empty.png")
         window = self.window
         assert window is not None
+        window.canvas.fit()
+        self.grab("01-empty.png")
         window.set_model(self.model)
         window.params.set_values(
             {"prompt": PROMPT, "negative_prompt": NEGATIVE, "steps": 30, "guidance": 6.5,
              "width": 512, "height": 512, "seed": 1234, "sampler": "DPM++ 2M Karras",
              "batch_size": 4}
         )
+        picture: QImage = array_to_qimage(fake_picture(512, 512, 1.0, 5))
+        window.doc.open_image(picture)
+        orange = Brush(7, 0.9, 1.0, QColor(255, 140, 20))
+        self.stroke("sketch", [(150, 250), (210, 190), (300, 175), (350, 215), (330, 260)],
+                    orange)
+        self.stroke("sketch", [(180, 260), (220, 230), (270, 228)], orange)
+        blue = Brush(5, 0.9, 0.8, QColor(40, 90, 220))
+        self.stroke("sketch", [(240, 200), (250, 215), (262, 200), (272, 215)], blue)
+        mask = Brush(44, 0.6)
+        self.stroke("mask", [(150, 345), (250, 352), (350, 345)], mask)
+        window.mode_panel.set_values({"inpaint_area": "masked", "padding": 48})
+        window.canvas.fit()
+        window.canvas.overlay.cursor_pos = QPointF(350, 345)
+        window.canvas.set_tool("mask")
+        QTimer.singleShot(300, self.doodle)
+
+    def doodle(self) -> None:
+        window = self.window
+        assert window is not None
+        self.grab("02-doodle-mask.png")
         window.controller.progress.connect(self.on_progress)
         window.controller.finished.connect(self.on_finished)
         window.generate()
+        window.params.set_values({"seed": 99, "batch_size": 1})
+        window.generate()  # a second job waits in the queue
+        window.params.set_values({"seed": 1234, "batch_size": 4})
 
     def on_progress(self, _job: str, step: int, *_rest: object) -> None:
         if step == 13 and not self.grabbed_mid_run:
             self.grabbed_mid_run = True
-            QTimer.singleShot(0, lambda: self.grab("02-generating.png"))
+            QTimer.singleShot(0, self.generating)
+
+    def generating(self) -> None:
+        window = self.window
+        assert window is not None
+        self.grab("03-generating.png")
+        for job in list(window.queue.waiting):  # the second job was only there to be seen
+            window.queue.remove(job.key)
 
     def on_finished(self, *_args: object) -> None:
         window = self.window
         assert window is not None
         window.controller.finished.disconnect(self.on_finished)
-        QTimer.singleShot(100, self.finished)
+        QTimer.singleShot(300, self.finished)
 
     def finished(self) -> None:
         window = self.window
         assert window is not None
+        window.canvas.overlay.cursor_pos = None
         window.strip.setCurrentRow(1)
-        self.grab("03-finished.png")
+        self.grab("04-finished.png")
+        window.accept_result()
+        window.doc.clear_mask()
+        window.canvas.drag_frame("right", 192)
+        window.canvas.drag_frame("left", 64)
+        window.canvas.set_tool("doodle")
+        QTimer.singleShot(200, self.outpaint)
+
+    def outpaint(self) -> None:
+        window = self.window
+        assert window is not None
+        self.grab("05-outpaint.png")
         self.engine.fail = (
             "model-file",
             "'dreamshaper_8.safetensors' is a LoRA, not a checkpoint: add it to the prompt as "
@@ -105,7 +167,7 @@ class Director:
         QTimer.singleShot(100, self.problems)
 
     def problems(self) -> None:
-        self.grab("04-problems.png")
+        self.grab("06-problems.png")
         assert self.window is not None
         self.window.close()
 

@@ -1,5 +1,6 @@
-"""The main window: model picker, prompt and parameters on the left, the live preview and the
-result on the right, progress and device in the status bar.
+"""The studio window: the canvas in the middle (doodle, mask, outpaint frame, live preview in
+place), the prompt and parameters on the left, the queue, gallery and model library docked on
+the right, progress and device in the status bar.
 
 Built by `create_main_window()`, apart from `app.main()`, so tests (where pytest-qt owns the
 QApplication) and the app build it the same way. The worker thread is started separately
@@ -9,14 +10,30 @@ QApplication) and the app build it the same way. The worker thread is started se
 from __future__ import annotations
 
 import base64
+import contextlib
 import logging
+import threading
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QByteArray, QSize, Qt, QUrl, Slot
-from PySide6.QtGui import QAction, QCloseEvent, QDesktopServices, QFont, QImage, QKeySequence
+from PySide6.QtCore import QByteArray, QObject, QRect, QSize, Qt, QTimer, QUrl, Signal, Slot
+from PySide6.QtGui import (
+    QAction,
+    QCloseEvent,
+    QDesktopServices,
+    QDragEnterEvent,
+    QDropEvent,
+    QFont,
+    QImage,
+    QImageReader,
+    QKeySequence,
+)
 from PySide6.QtWidgets import (
+    QComboBox,
+    QDockWidget,
+    QFileDialog,
     QHBoxLayout,
     QLabel,
     QMainWindow,
@@ -24,8 +41,6 @@ from PySide6.QtWidgets import (
     QProgressBar,
     QPushButton,
     QScrollArea,
-    QSplitter,
-    QStackedWidget,
     QVBoxLayout,
     QWidget,
 )
@@ -34,11 +49,28 @@ from sneakerstudio import APP_NAME, __version__
 from sneakerstudio.core import paths
 from sneakerstudio.core.request import GenerationRequest
 from sneakerstudio.qt.banner import Banner
+from sneakerstudio.qt.canvas import CanvasView
+from sneakerstudio.qt.canvas_tools import CanvasToolBar
+from sneakerstudio.qt.document import CanvasDocument
 from sneakerstudio.qt.errors import guarded, show_error_dialog
-from sneakerstudio.qt.image_view import ImageView, ThumbnailStrip
+from sneakerstudio.qt.gallery import GalleryPanel
+from sneakerstudio.qt.image_view import ThumbnailStrip
+from sneakerstudio.qt.mode_panel import ModePanel
 from sneakerstudio.qt.model_picker import ModelPicker, display_name
 from sneakerstudio.qt.params_panel import ParamsPanel
+from sneakerstudio.qt.project import (
+    SUFFIX,
+    Autosaver,
+    Project,
+    ProjectError,
+    apply_project,
+    load_project,
+    save_project,
+)
+from sneakerstudio.qt.queue_panel import JobQueue, QueuedJob, QueuePanel
 from sneakerstudio.qt.settings import SettingsStore
+from sneakerstudio.qt.shortcuts import ShortcutsDialog
+from sneakerstudio.qt.styles import Style, load_styles
 from sneakerstudio.qt.theme import ACCENT, PROBLEM_FG
 from sneakerstudio.qt.worker import EngineLike, InferenceController, SaveOutputs
 
@@ -47,15 +79,14 @@ log = logging.getLogger(__name__)
 NO_MODEL_TOOLTIP = (
     "Choose a model first: open a checkpoint file (.safetensors) or a diffusers folder."
 )
-EMPTY_TITLE = "Open a model to start"
 EMPTY_TEXT = (
-    "Sneaker Studio runs the Stable Diffusion models you already have, on this computer, "
-    "offline. Nothing is downloaded.<br><br>"
-    "<b>Open model file…</b> for a checkpoint such as <i>dreamshaper_8.safetensors</i> "
-    "(from Civitai or Hugging Face, or your AUTOMATIC1111 / ComfyUI models folder).<br>"
-    "<b>Open diffusers folder…</b> for a folder that holds <i>model_index.json</i>."
+    "No model yet. <b>Open model file…</b> for a checkpoint such as "
+    "<i>dreamshaper_8.safetensors</i> (from Civitai, Hugging Face, or your AUTOMATIC1111 / "
+    "ComfyUI models folder), or <b>Open diffusers folder…</b> for a folder with "
+    "<i>model_index.json</i>. Nothing is downloaded. You can doodle meanwhile."
 )
-READY_HINT = "Write a prompt, then press Generate (Ctrl+Enter)."
+IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.webp)"
+PROJECT_FILTER = f"Sneaker Studio projects (*{SUFFIX})"
 
 
 def format_eta(seconds: float) -> str:
@@ -79,8 +110,48 @@ def format_progress(step: int, total: int, it_per_s: float, eta_s: float) -> str
     return " · ".join(parts)
 
 
+def params_from_metadata(meta: dict[str, Any]) -> dict[str, Any]:
+    """Panel values from `read_png_metadata`'s result (ours, A1111, ComfyUI, InvokeAI,
+    Fooocus, NovelAI): what is known, nothing else."""
+    from sneakerstudio.core.samplers import find_sampler
+
+    request = meta.get("request")
+    if isinstance(request, dict) and isinstance(request.get("prompt"), str):
+        values = {k: request.get(k) for k in (
+            "prompt", "negative_prompt", "steps", "guidance", "width", "height", "seed",
+            "sampler", "batch_size", "strength", "mask_blur", "inpaint_area", "padding",
+            "masked_content", "fill")}
+        return {k: v for k, v in values.items() if v is not None}
+    out: dict[str, Any] = {}
+    for key in ("prompt", "negative_prompt"):
+        if isinstance(meta.get(key), str):
+            out[key] = meta[key]
+    if isinstance(meta.get("steps"), int):
+        out["steps"] = meta["steps"]
+    if isinstance(meta.get("cfg"), (int, float)):
+        out["guidance"] = float(meta["cfg"])
+    if isinstance(meta.get("seed"), int):
+        out["seed"] = meta["seed"]
+    sampler = meta.get("sampler")
+    if isinstance(sampler, str):
+        scheduler = meta.get("scheduler")
+        for name in (f"{sampler} {scheduler}" if scheduler else None, sampler):
+            found = find_sampler(name) if name else None
+            if found is not None:
+                out["sampler"] = found.name
+                break
+    size = meta.get("size")
+    if isinstance(size, str) and "x" in size:
+        try:
+            width, height = (int(v) for v in size.lower().split("x"))
+            out["width"], out["height"] = width, height
+        except ValueError:
+            pass
+    return out
+
+
 class MainWindow(QMainWindow):
-    """The first window: one txt2img job at a time, with a live preview."""
+    """The studio: canvas, panels, one worker, one queue."""
 
     def __init__(
         self,
@@ -88,34 +159,65 @@ class MainWindow(QMainWindow):
         store: SettingsStore,
         *,
         save_outputs: SaveOutputs | None = None,
+        autosave_folder: Path | None = None,
+        with_library: bool = True,
     ) -> None:
         super().__init__()
+        self._with_library = with_library
         self.setWindowTitle(APP_NAME)
+        self.setObjectName("mainWindow")
         self.store = store
         self.controller = InferenceController(engine, self, save_outputs=save_outputs)
+        self.queue = JobQueue(self.controller.submit, self.controller.cancel, self)
+        self.doc = CanvasDocument(512, 512, self)
+        self.styles: list[Style] = load_styles()
         self._model: Path | None = None
         self._engine_state = "starting"  # then "ready" or "failed"
         self._engine_error = ""
         self._job: str | None = None
-        self._job_request: GenerationRequest | None = None
+        self._running: QueuedJob | None = None
         self._job_total = 0
         self._validate_live = False
         self._closed = False
+        self._syncing_size = False
         self.last_paths: list[str] = []
         self.last_info: dict[str, Any] = {}
-        self._last_images: list[QImage] = []
+        self._results: list[QImage] = []
+        self._result_context: dict[str, Any] = {}
+        self.recovery_box: QMessageBox | None = None
 
         self._build_ui()
         self._build_menus()
         self._connect()
+        self.autosaver = Autosaver(self.project_snapshot, autosave_folder, self)
         self._restore()
         self._update_actions()
+        self._refresh_canvas_state()
+        crashed = self.autosaver.start_session()
+        if crashed is not None:
+            QTimer.singleShot(0, lambda: self._offer_recovery(crashed))
 
     # -- construction ---------------------------------------------------------------------
 
     def _build_ui(self) -> None:
         self.picker = ModelPicker()
         self.params = ParamsPanel()
+        self.mode_panel = ModePanel()
+        self.style_combo = QComboBox()
+        self.style_combo.addItem("No style", "")
+        for style in self.styles:
+            self.style_combo.addItem(style.name, style.name)
+        self.style_combo.setToolTip(
+            "A style preset wraps your prompt and adds to the negative prompt when you "
+            "generate. Presets are kept in resources/styles/styles.json (edit or add your own)."
+        )
+        self.token_label = QLabel("")
+        self.token_label.setToolTip(
+            "Prompt length in CLIP tokens. Every 75 tokens start a new chunk; nothing is cut off."
+        )
+        self.empty_text = QLabel(EMPTY_TEXT)
+        self.empty_text.setWordWrap(True)
+        self.empty_text.setTextFormat(Qt.TextFormat.RichText)
         self.problems_label = QLabel()
         self.problems_label.setWordWrap(True)
         self.problems_label.setStyleSheet(f"color: {PROBLEM_FG};")
@@ -143,17 +245,24 @@ class MainWindow(QMainWindow):
         self.progress.setRange(0, 1)
         self.progress.setValue(0)
         self.progress.setFormat("")
-        self.progress.setToolTip("Progress of the running generation.")
-        self.progress.hide()  # until the first job: an empty bar looks like a text field
+        self.progress.setToolTip("Progress of the running generation: step, speed and time left.")
+        self.progress.hide()
 
         left = QWidget()
         left_layout = QVBoxLayout(left)
         left_layout.setContentsMargins(10, 10, 10, 10)
-        model_title = QLabel("<b>Model</b>")
-        left_layout.addWidget(model_title)
+        left_layout.addWidget(QLabel("<b>Model</b>"))
         left_layout.addWidget(self.picker)
-        left_layout.addSpacing(6)
+        left_layout.addWidget(self.empty_text)
+        left_layout.addSpacing(4)
         left_layout.addWidget(self.params)
+        prompt_row = QHBoxLayout()
+        prompt_row.addWidget(QLabel("St&yle"))
+        prompt_row.itemAt(0).widget().setBuddy(self.style_combo)  # type: ignore[union-attr]
+        prompt_row.addWidget(self.style_combo, 1)
+        prompt_row.addWidget(self.token_label)
+        left_layout.addLayout(prompt_row)
+        left_layout.addWidget(self.mode_panel)
         left_layout.addWidget(self.problems_label)
         buttons = QHBoxLayout()
         buttons.addWidget(self.generate_button, 3)
@@ -162,95 +271,120 @@ class MainWindow(QMainWindow):
         left_layout.addWidget(self.progress)
         left_layout.addStretch(1)
         scroll = QScrollArea()
+        self.params_scroll = scroll
         scroll.setWidget(left)
         scroll.setWidgetResizable(True)
         scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        scroll.setMinimumWidth(360)
+        scroll.setMinimumWidth(340)
         scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+        self.params_dock = self._dock("Prompt and parameters", "paramsDock", scroll,
+                                      Qt.DockWidgetArea.LeftDockWidgetArea)
 
         self.banner = Banner()
         self.banner.details_requested.connect(self._show_banner_details)
-        self.view = ImageView()
-        self.view.setToolTip("The live preview while generating, then the result.")
+        self.canvas = CanvasView(self.doc)
+        self.canvas.setToolTip("")
+        self.tools = CanvasToolBar(self.canvas, self)
+        self.addToolBar(Qt.ToolBarArea.TopToolBarArea, self.tools)
+        self.addAction(self.tools.smaller_action)
+        self.addAction(self.tools.bigger_action)
+
         self.strip = ThumbnailStrip()
-        self.strip.hide()
+        self.strip.setToolTip("The images of the last batch: click one to see it on the canvas.")
         self.strip.image_selected.connect(self._show_result)
-        view_page = QWidget()
-        view_layout = QVBoxLayout(view_page)
-        view_layout.setContentsMargins(0, 0, 0, 0)
-        view_layout.addWidget(self.view, 1)
-        view_layout.addWidget(self.strip)
+        self.accept_button = QPushButton("Accept")
+        self.accept_button.setToolTip(
+            "Put this result on the canvas (Enter). Undo (Ctrl+Z) takes it off again.")
+        self.discard_button = QPushButton("Discard")
+        self.discard_button.setToolTip("Hide this result; the canvas stays as it was.")
+        self.result_label = QLabel("")
+        self.result_bar = QWidget()
+        bar = QHBoxLayout(self.result_bar)
+        bar.setContentsMargins(0, 0, 0, 0)
+        bar.addWidget(self.strip, 1)
+        side = QVBoxLayout()
+        side.addWidget(self.result_label)
+        side.addWidget(self.accept_button)
+        side.addWidget(self.discard_button)
+        side.addStretch(1)
+        bar.addLayout(side)
+        self.result_bar.hide()
 
-        self.empty_page = self._build_empty_page()
-        self.stack = QStackedWidget()
-        self.stack.addWidget(self.empty_page)
-        self.stack.addWidget(view_page)
-        right = QWidget()
-        right_layout = QVBoxLayout(right)
-        right_layout.setContentsMargins(6, 6, 6, 6)
-        right_layout.addWidget(self.banner)
-        right_layout.addWidget(self.stack, 1)
+        centre = QWidget()
+        centre_layout = QVBoxLayout(centre)
+        centre_layout.setContentsMargins(4, 4, 4, 4)
+        centre_layout.addWidget(self.banner)
+        centre_layout.addWidget(self.canvas, 1)
+        centre_layout.addWidget(self.result_bar)
+        self.setCentralWidget(centre)
 
-        splitter = QSplitter(Qt.Orientation.Horizontal)
-        splitter.addWidget(scroll)
-        splitter.addWidget(right)
-        splitter.setStretchFactor(0, 0)
-        splitter.setStretchFactor(1, 1)
-        splitter.setCollapsible(0, False)
-        splitter.setCollapsible(1, False)
-        splitter.setSizes([380, 820])
-        self.setCentralWidget(splitter)
+        self.queue_panel = QueuePanel(self.queue)
+        self.queue_dock = self._dock("Queue", "queueDock", self.queue_panel,
+                                     Qt.DockWidgetArea.RightDockWidgetArea)
+        self.gallery = GalleryPanel()
+        self.gallery_dock = self._dock("Gallery", "galleryDock", self.gallery,
+                                       Qt.DockWidgetArea.RightDockWidgetArea)
+        self.setAcceptDrops(True)
 
         self.phase_label = QLabel("Starting…")
+        self.zoom_label = QLabel("")
+        self.zoom_label.setToolTip("Zoom: the wheel zooms, Ctrl+0 fits, Ctrl+1 shows 100 %.")
         self.device_label = QLabel("Engine: starting…")
         self.device_label.setToolTip("The device that runs the model.")
         self.statusBar().addWidget(self.phase_label, 1)
+        self.statusBar().addPermanentWidget(self.zoom_label)
         self.statusBar().addPermanentWidget(self.device_label)
-        self.resize(1220, 800)
+        self.library_panel = self._build_library()
+        self.resize(1400, 880)
 
-    def _build_empty_page(self) -> QWidget:
-        page = QWidget()
-        outer = QVBoxLayout(page)
-        outer.addStretch(1)
-        box = QWidget()
-        box.setMaximumWidth(560)
-        box_layout = QVBoxLayout(box)
-        title = QLabel(EMPTY_TITLE)
-        title_font = QFont(title.font())
-        title_font.setPointSizeF(title_font.pointSizeF() * 1.6)
-        title_font.setBold(True)
-        title.setFont(title_font)
-        title.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.empty_text = QLabel(EMPTY_TEXT)
-        self.empty_text.setWordWrap(True)
-        self.empty_text.setTextFormat(Qt.TextFormat.RichText)
-        self.empty_text.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        open_file = QPushButton("Open model file…")
-        open_file.setToolTip(self.picker.open_file_button.toolTip())
-        open_file.clicked.connect(self.picker.open_file)
-        open_folder = QPushButton("Open diffusers folder…")
-        open_folder.setToolTip(self.picker.open_folder_button.toolTip())
-        open_folder.clicked.connect(self.picker.open_folder)
-        row = QHBoxLayout()
-        row.addStretch(1)
-        row.addWidget(open_file)
-        row.addWidget(open_folder)
-        row.addStretch(1)
-        box_layout.addWidget(title)
-        box_layout.addSpacing(8)
-        box_layout.addWidget(self.empty_text)
-        box_layout.addSpacing(12)
-        box_layout.addLayout(row)
-        centre = QHBoxLayout()
-        centre.addStretch(1)
-        centre.addWidget(box, 4)
-        centre.addStretch(1)
-        outer.addLayout(centre)
-        outer.addStretch(2)
-        return page
+    def _dock(self, title: str, name: str, widget: QWidget, area: Qt.DockWidgetArea
+              ) -> QDockWidget:
+        dock = QDockWidget(title, self)
+        dock.setObjectName(name)
+        dock.setWidget(widget)
+        dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable
+                         | QDockWidget.DockWidgetFeature.DockWidgetClosable
+                         | QDockWidget.DockWidgetFeature.DockWidgetFloatable)
+        self.addDockWidget(area, dock)
+        return dock
+
+    def _build_library(self) -> QWidget | None:
+        """The model library panel, when that module and its library exist."""
+        if not self._with_library:
+            return None
+        try:
+            from sneakerstudio.core.library import Library
+            from sneakerstudio.qt.library_panel import LibraryPanel  # type: ignore[import]
+        except ImportError:
+            return None
+        try:
+            panel = LibraryPanel(Library(), self)
+        except Exception:  # the studio works without it
+            log.exception("model library panel unavailable")
+            return None
+        self.library_dock = self._dock("Models", "libraryDock", panel,
+                                       Qt.DockWidgetArea.RightDockWidgetArea)
+        self.tabifyDockWidget(self.library_dock, self.queue_dock)
+        panel.model_chosen.connect(self.set_model)
+        panel.insert_prompt_text.connect(self._insert_prompt_text)
+        panel.status.connect(self.phase_label.setText)
+        panel.lora_chosen.connect(
+            lambda name, weight: self._insert_prompt_text(f"<lora:{Path(name).stem}:{weight:g}>"))
+        return panel
 
     def _build_menus(self) -> None:
         file_menu = self.menuBar().addMenu("&File")
+        self.new_action = self._action("&New canvas", "Ctrl+N", self.new_canvas,
+                                       "An empty canvas of the size set under Size.")
+        self.open_image_action = self._action("Open &image…", "Ctrl+Shift+I", self.open_image,
+                                              "Put a picture on the canvas.")
+        self.open_project_action = self._action("Open &project…", "", self.open_project,
+                                                "Open a .sneaker project.")
+        self.save_project_action = self._action("&Save project as…", "Ctrl+S",
+                                                self.save_project_as,
+                                                "Save canvas, mask, prompt and parameters.")
+        self.reopen_action = self._action("&Reopen last canvas", "", self.reopen_last,
+                                          "The canvas as it was when the app last closed.")
         self.open_file_action = QAction("&Open model file…", self)
         self.open_file_action.setShortcut(QKeySequence.StandardKey.Open)
         self.open_file_action.triggered.connect(self.picker.open_file)
@@ -262,10 +396,32 @@ class MainWindow(QMainWindow):
         quit_action = QAction("&Quit", self)
         quit_action.setShortcut(QKeySequence.StandardKey.Quit)
         quit_action.triggered.connect(self.close)
+        for action in (self.new_action, self.open_image_action, self.open_project_action,
+                       self.save_project_action, self.reopen_action):
+            file_menu.addAction(action)
+        file_menu.addSeparator()
         for action in (self.open_file_action, self.open_folder_action, outputs_action):
             file_menu.addAction(action)
         file_menu.addSeparator()
         file_menu.addAction(quit_action)
+
+        edit_menu = self.menuBar().addMenu("&Edit")
+        edit_menu.addAction(self.tools.undo_action)
+        edit_menu.addAction(self.tools.redo_action)
+        edit_menu.addSeparator()
+        for action in (self.tools.invert_action, self.tools.clear_action):
+            edit_menu.addAction(action)
+        self.clear_doodle_action = self._action("Clear &doodle", "", self.doc.clear_sketch,
+                                                "Remove the whole doodle layer.")
+        edit_menu.addAction(self.clear_doodle_action)
+
+        view_menu = self.menuBar().addMenu("&View")
+        for action in (self.tools.fit_action, self.tools.actual_action,
+                       self.tools.show_mask_action):
+            view_menu.addAction(action)
+        view_menu.addSeparator()
+        for dock in (self.params_dock, self.queue_dock, self.gallery_dock):
+            view_menu.addAction(dock.toggleViewAction())
 
         gen_menu = self.menuBar().addMenu("&Generate")
         self.generate_action = QAction("&Generate", self)
@@ -277,19 +433,66 @@ class MainWindow(QMainWindow):
         self.cancel_action = QAction("&Cancel", self)
         self.cancel_action.setShortcut(QKeySequence(Qt.Key.Key_Escape))
         self.cancel_action.triggered.connect(self.cancel)
-        gen_menu.addAction(self.generate_action)
-        gen_menu.addAction(self.cancel_action)
+        self.cancel_all_action = QAction("Cancel &all", self)
+        self.cancel_all_action.setShortcut(QKeySequence("Shift+Esc"))
+        self.cancel_all_action.triggered.connect(self.queue.cancel_all)
+        self.accept_action = QAction("&Accept result", self)
+        self.accept_action.setShortcut(QKeySequence(Qt.Key.Key_Return))
+        self.accept_action.triggered.connect(self.accept_result)
+        self.discard_action = QAction("&Discard result", self)
+        self.discard_action.setShortcut(QKeySequence("Ctrl+Shift+Backspace"))
+        self.discard_action.triggered.connect(self.discard_result)
+        for action in (self.generate_action, self.cancel_action, self.cancel_all_action,
+                       self.accept_action, self.discard_action):
+            gen_menu.addAction(action)
 
         help_menu = self.menuBar().addMenu("&Help")
+        shortcuts = self._action("&Shortcuts", "F1", self.show_shortcuts, "")
+        help_menu.addAction(shortcuts)
         about = QAction(f"&About {APP_NAME}", self)
         about.triggered.connect(self._about)
         help_menu.addAction(about)
 
+    def _action(self, text: str, key: str, slot: Callable[..., Any], tip: str) -> QAction:
+        action = QAction(text, self)
+        if key:
+            action.setShortcut(QKeySequence(key))
+        if tip:
+            action.setToolTip(tip)
+            action.setStatusTip(tip)
+        action.triggered.connect(slot)
+        return action
+
     def _connect(self) -> None:
         self.generate_button.clicked.connect(self.generate)
         self.cancel_button.clicked.connect(self.cancel)
+        self.accept_button.clicked.connect(self.accept_result)
+        self.discard_button.clicked.connect(self.discard_result)
         self.picker.model_chosen.connect(self.set_model)
         self.params.changed.connect(self._on_params_changed)
+        self.params.width_spin.valueChanged.connect(self._on_size_spin)
+        self.params.height_spin.valueChanged.connect(self._on_size_spin)
+        self.params.prompt.textChanged.connect(self._schedule_token_count)
+        self.mode_panel.changed.connect(self._on_params_changed)
+        self.style_combo.currentIndexChanged.connect(self._on_params_changed)
+        self.doc.structure_changed.connect(self._on_doc_structure)
+        self.doc.undo_stack.indexChanged.connect(self._on_doc_edited)
+        self.canvas.files_dropped.connect(self._on_files_dropped)
+        self.canvas.zoom_changed.connect(
+            lambda z: self.zoom_label.setText(f"{z * 100:.0f} %"))
+        self.gallery.image_clicked.connect(self.restore_from_image)
+        self.gallery.send_to_canvas.connect(self.open_image_file)
+        self.queue.started.connect(self._on_job_started)
+        self._token_timer = QTimer(self)
+        self._token_timer.setSingleShot(True)
+        self._token_timer.setInterval(300)
+        self._token_timer.timeout.connect(self._update_token_count)
+        self._token_counter = TokenCounter(self)
+        self._token_counter.counted.connect(self._show_token_count)
+        self._state_timer = QTimer(self)
+        self._state_timer.setSingleShot(True)
+        self._state_timer.setInterval(120)
+        self._state_timer.timeout.connect(self._refresh_canvas_state)
         c = self.controller
         c.ready.connect(self._on_ready)
         c.engine_failed.connect(self._on_engine_failed)
@@ -303,15 +506,26 @@ class MainWindow(QMainWindow):
     def _restore(self) -> None:
         settings = self.store.settings
         self.params.set_values(settings.params)
+        self.mode_panel.set_values(settings.params)
+        style = settings.params.get("style")
+        if isinstance(style, str) and (index := self.style_combo.findData(style)) >= 0:
+            self.style_combo.setCurrentIndex(index)
+        self._sync_doc_to_spins()
         if settings.geometry:
             try:
                 self.restoreGeometry(QByteArray(base64.b64decode(settings.geometry)))
             except ValueError:
                 log.warning("ignoring unreadable window geometry in settings")
+        if settings.window_state:
+            try:
+                self.restoreState(QByteArray(base64.b64decode(settings.window_state)))
+            except ValueError:
+                log.warning("ignoring unreadable window layout in settings")
         last = next((p for p in settings.recent_models if Path(p).exists()), None)
         self.picker.set_models(settings.recent_models, None)
         if last is not None:
             self.set_model(last, remember=False)
+        self.gallery.load_folder()
 
     # -- public API -----------------------------------------------------------------------
 
@@ -326,6 +540,9 @@ class MainWindow(QMainWindow):
 
     def current_job(self) -> str | None:
         return self._job
+
+    def current_mode(self) -> str:
+        return self.mode_panel.mode(self.doc.auto_mode())
 
     @Slot(str)
     @guarded
@@ -351,26 +568,44 @@ class MainWindow(QMainWindow):
             self.store.save()
         self.picker.set_models(self.store.settings.recent_models, str(model))
         self.banner.hide()
-        if self.view.image() is None and not self.view.is_preview():
-            self.view.clear(READY_HINT)
         if self._job is None:
             self.phase_label.setText(f"Model: {display_name(model)}")
         if self._validate_live:
-            self._show_problems(self.params.build_request(self._model).problems())
+            self._show_problems(self.build_request().problems())
         self._update_actions()
         return True
+
+    def build_request(self) -> GenerationRequest:
+        """The request the panels and the canvas describe (not validated)."""
+        mode = self.current_mode()
+        request = self.params.build_request(self._model)
+        prompt, negative = request.prompt, request.negative_prompt
+        style = self._style()
+        if style is not None:
+            prompt, negative = style.apply(prompt, negative)
+        fields = self.doc.request_fields(mode)
+        left, top, right, bottom = self.doc.extents if mode == "outpaint" else (0, 0, 0, 0)
+        # The size fields follow the document when they hold a valid size; one that does
+        # not is reported as typed (not with the frame added, which would confuse).
+        fields["width"] = request.width + (left + right if request.width % 8 == 0 else 0)
+        fields["height"] = request.height + (top + bottom if request.height % 8 == 0 else 0)
+        fields.update(self.mode_panel.request_fields(mode))
+        return replace(request, prompt=prompt, negative_prompt=negative, **fields)
+
+    def _style(self) -> Style | None:
+        name = self.style_combo.currentData()
+        return next((s for s in self.styles if s.name == name), None)
 
     @Slot()
     @guarded
     def generate(self) -> None:
-        """Validate the parameters (problems are shown inline, nothing is submitted) and
-        submit one job."""
-        if self._job is not None or self._closed:
+        """Validate (problems are shown inline, nothing is queued) and queue one job."""
+        if self._closed:
             return
         if self._engine_state == "failed":
             self.banner.show_message(self._engine_error or "The engine could not start.")
             return
-        request = self.params.build_request(self._model)
+        request = self.build_request()
         problems = request.problems()
         self._validate_live = bool(problems)
         self._show_problems(problems)
@@ -380,18 +615,12 @@ class MainWindow(QMainWindow):
         request = request.with_seed()
         self._remember_params()
         self.banner.hide()
-        self._job_request = request
-        self._job_total = request.steps
-        self._job = self.controller.submit(request)
-        self.progress.show()
-        self.progress.setRange(0, request.steps)
-        self.progress.setValue(0)
-        waiting = self._engine_state != "ready"
-        text = "Waiting for the engine to start…" if waiting else "Starting…"
-        self.progress.setFormat(text)
-        self.phase_label.setText(text)
-        if self.view.image() is not None or self.view.is_preview():
-            self.view.set_caption("Generating…")
+        mode = request.mode
+        region = self.doc.generation_region(mode, request.inpaint_area, request.padding)
+        label = f"{mode} · {request.width}×{request.height} · seed {request.seed} · " + (
+            request.prompt[:40] or "(no prompt)")
+        context = {"mode": mode, "region": QRect(region), "full": self.doc.full_rect()}
+        self.queue.add(QueuedJob(request, label, context))
         self._update_actions()
 
     @Slot()
@@ -405,17 +634,226 @@ class MainWindow(QMainWindow):
         self.phase_label.setText("Cancelling…")
         self.cancel_button.setEnabled(False)
 
+    @Slot()
+    @guarded
+    def accept_result(self) -> None:
+        """Put the result on show onto the canvas as one undoable step."""
+        if not self._results:
+            return
+        index = min(max(0, self.strip.currentRow()), len(self._results) - 1)
+        self.doc.accept_result(self._results[index], self._result_context.get("mode", "txt2img"))
+        self.discard_result()
+        self.phase_label.setText("Result accepted (Ctrl+Z takes it off again).")
+
+    @Slot()
+    @guarded
+    def discard_result(self) -> None:
+        self._results = []
+        self.canvas.show_preview(None)
+        self.result_bar.hide()
+        self.strip.clear()
+
     def shutdown(self) -> None:
-        """Save what is remembered and join the worker thread. Safe to call twice."""
+        """Save what is remembered, journal the canvas, join the worker. Safe to call twice."""
         if not self._closed:
             self._closed = True
             self._remember_params(geometry=True)
             # Disappear at once: joining can take a while if the worker is still importing
             # torch (an import cannot be interrupted) or is inside a long step.
             self.hide()
+            self.queue.cancel_all()
+            if self.library_panel is not None:
+                try:
+                    self.library_panel.shutdown()  # type: ignore[attr-defined]
+                except Exception:
+                    log.exception("library panel did not shut down cleanly")
+            try:
+                self.autosaver.end_session()
+            except Exception:
+                log.exception("last autosave failed")
         self.controller.shutdown()
 
+    # -- documents ------------------------------------------------------------------------
+
+    def project_snapshot(self) -> Project:
+        values = {**self.params.values(), **self.mode_panel.values(),
+                  "style": self.style_combo.currentData()}
+        return Project(self.doc.state(), values, str(self._model) if self._model else None,
+                       self.mode_panel.values()["mode"])
+
+    def load_project_file(self, path: Path) -> bool:
+        try:
+            project = load_project(path)
+        except ProjectError as exc:
+            self.banner.show_message(str(exc))
+            return False
+        apply_project(self.doc, project)
+        self.params.set_values(project.params)
+        self.mode_panel.set_values(project.params)
+        if project.model and Path(project.model).exists():
+            self.set_model(project.model, remember=False)
+        self.canvas.fit()
+        return True
+
+    @Slot()
+    @guarded
+    def new_canvas(self) -> None:
+        self.discard_result()
+        self.doc.reset(self.params.width_spin.value() // 8 * 8,
+                       self.params.height_spin.value() // 8 * 8)
+        self.canvas.fit()
+
+    @Slot()
+    @guarded
+    def open_image(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open image", str(paths.outputs_dir()),
+                                              IMAGE_FILTER)
+        if path:
+            self.open_image_file(path)
+
+    @Slot(str)
+    @guarded
+    def open_image_file(self, path: str) -> bool:
+        """Put the picture at `path` on the canvas (one undoable step)."""
+        reader = QImageReader(path)
+        reader.setAutoTransform(True)
+        image = reader.read()
+        if image.isNull():
+            self.banner.show_message(
+                f"'{Path(path).name}' could not be opened as an image ({reader.errorString()}). "
+                "Use a PNG, JPEG or WebP file."
+            )
+            return False
+        self.discard_result()
+        self.doc.open_image(image)
+        self.canvas.fit()
+        return True
+
+    @Slot()
+    @guarded
+    def open_project(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open project", "", PROJECT_FILTER)
+        if path:
+            self.load_project_file(Path(path))
+
+    @Slot()
+    @guarded
+    def save_project_as(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Save project", "canvas" + SUFFIX,
+                                              PROJECT_FILTER)
+        if path:
+            target = Path(path) if path.endswith(SUFFIX) else Path(path + SUFFIX)
+            save_project(target, self.project_snapshot())
+            self.phase_label.setText(f"Saved {target.name}")
+
+    @Slot()
+    @guarded
+    def reopen_last(self) -> None:
+        if self.autosaver.path.is_file():
+            self.load_project_file(self.autosaver.path)
+        else:
+            self.banner.show_message("There is no earlier canvas to reopen.", error=False)
+
+    def _offer_recovery(self, path: Path) -> None:
+        """After a crash: offer the journaled canvas back (non-blocking)."""
+        box = QMessageBox(self)
+        box.setWindowTitle("Recover your work?")
+        box.setIcon(QMessageBox.Icon.Question)
+        box.setText("Sneaker Studio did not close properly last time.\n"
+                    "Recover the canvas, mask, prompt and parameters it had?")
+        box.setStandardButtons(QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No)
+        box.button(QMessageBox.StandardButton.Yes).setText("Recover")
+        box.button(QMessageBox.StandardButton.No).setText("Start fresh")
+        box.setDefaultButton(QMessageBox.StandardButton.Yes)
+
+        def done(result: int) -> None:
+            if result == QMessageBox.StandardButton.Yes:
+                self.load_project_file(path)
+                self.phase_label.setText("Recovered the canvas from the last session.")
+            self.recovery_box = None
+
+        box.finished.connect(done)
+        self.recovery_box = box
+        box.open()
+
+    def restore_from_image(self, path: str) -> bool:
+        """Restore prompt, negative prompt and parameters from an image's metadata (ours,
+        AUTOMATIC1111/Forge, ComfyUI, InvokeAI, Fooocus, NovelAI)."""
+        from sneakerstudio.core.errors import SneakerError
+        from sneakerstudio.core.metadata import read_png_metadata
+
+        try:
+            meta = read_png_metadata(path)
+        except SneakerError as exc:
+            self.banner.show_message(str(exc))
+            return False
+        values = params_from_metadata(meta)
+        if not values.get("prompt") and "steps" not in values:
+            self.banner.show_message(
+                f"'{Path(path).name}' carries no generation parameters.", error=False)
+            return False
+        if self.doc.has_image() or self.doc.has_sketch() or self.doc.has_mask():
+            values.pop("width", None)  # the picture on the canvas decides its own size
+            values.pop("height", None)
+        self.params.set_values(values)
+        self.mode_panel.set_values(values)
+        source = meta.get("source") or "this app"
+        model = f" Model in the file: {meta['model']}." if meta.get("model") else ""
+        self.phase_label.setText(f"Parameters restored from {Path(path).name} ({source}).")
+        self.banner.show_message(
+            f"Restored the prompt and parameters of {Path(path).name} (written by {source})."
+            + model, error=False)
+        return True
+
+    @Slot(list)
+    @guarded
+    def _on_files_dropped(self, files: list) -> None:
+        """A file dropped on the canvas: a project opens; an image goes on the canvas, and
+        its generation parameters (if it has any) are restored too."""
+        for path in files[:1]:
+            if str(path).endswith(SUFFIX):
+                self.load_project_file(Path(path))
+            elif self.open_image_file(str(path)):
+                self.restore_from_image(str(path))
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        if event.mimeData().hasUrls():
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        """Dropped on the panels (not the canvas): only restore the parameters."""
+        for url in event.mimeData().urls()[:1]:
+            if url.isLocalFile():
+                event.acceptProposedAction()
+                path = url.toLocalFile()
+                if path.endswith(SUFFIX):
+                    self.load_project_file(Path(path))
+                else:
+                    self.restore_from_image(path)
+
+    @Slot(str)
+    @guarded
+    def _insert_prompt_text(self, text: str) -> None:
+        current = self.params.prompt.toPlainText().rstrip()
+        self.params.prompt.setPlainText(f"{current}, {text}" if current else text)
+
     # -- worker events (GUI thread, via the controller) -----------------------------------
+
+    @Slot(object)
+    @guarded
+    def _on_job_started(self, job: QueuedJob) -> None:
+        self._job = job.job_id
+        self._running = job
+        self._job_total = job.request.steps
+        self.progress.show()
+        self.progress.setRange(0, job.request.steps)
+        self.progress.setValue(0)
+        waiting = self._engine_state != "ready"
+        text = "Waiting for the engine to start…" if waiting else "Starting…"
+        self.progress.setFormat(text)
+        self.phase_label.setText(text)
+        self.canvas.set_region(job.context["region"])
+        self._update_actions()
 
     @Slot(str)
     @guarded
@@ -437,6 +875,7 @@ class MainWindow(QMainWindow):
         elif self.progress.format().startswith("Waiting"):
             self.progress.setFormat("Starting…")
         self._update_actions()
+        self._schedule_token_count()
 
     @Slot(str, str, str)
     @guarded
@@ -465,38 +904,37 @@ class MainWindow(QMainWindow):
         self._job_total = total
         self.progress.setRange(0, max(1, total))
         self.progress.setValue(step)
-        text = format_progress(step, total, rate, eta)
-        self.progress.setFormat(text)
+        self.progress.setFormat(format_progress(step, total, rate, eta))
         self.phase_label.setText("Generating…")
 
     @Slot(str, int, QImage)
     @guarded
     def _on_preview(self, job_id: str, step: int, image: QImage) -> None:
-        if job_id != self._job or self._job_request is None:
+        if job_id != self._job or self._running is None:
             return
-        request = self._job_request
-        self.stack.setCurrentIndex(1)
-        self.view.show_preview(
-            image,
-            QSize(request.width, request.height),
-            f"Preview · step {step}/{self._job_total}",
-        )
+        if self._results:  # a new job's preview replaces the result on show (it is saved)
+            self.discard_result()
+        self.canvas.show_preview(image, self._running.context["region"])
 
     @Slot(str, list, list, dict)
     @guarded
     def _on_finished(self, job_id: str, images: list, paths_: list, info: dict) -> None:
-        if job_id != self._job:
+        job = self.queue.job_ended(job_id)
+        if job is None:
             return
-        request = self._job_request
-        self._end_job()
-        self._last_images = list(images)
+        self._end_job(job_id)
+        self._results = list(images)
+        self._result_context = dict(job.context)
         self.last_paths = [str(p) for p in paths_]
         self.last_info = dict(info)
         seeds = list(info.get("seeds") or [])
         self.params.set_last_seed(seeds[0] if seeds else None)
+        for path in self.last_paths:
+            self.gallery.add_image(path)
         if images:
-            self.strip.set_images(self._last_images, self._captions())
+            self.strip.set_images(self._results, self._captions())
             self.strip.setVisible(len(images) > 1)
+            self.result_bar.show()
             self._show_result(0)
         timings = info.get("timings") or {}
         took = timings.get("total_s") or timings.get("denoise_s")
@@ -506,7 +944,7 @@ class MainWindow(QMainWindow):
             count = len(self.last_paths)
             done += f" · saved {count} image{'s' if count != 1 else ''} to {folder}"
         self.phase_label.setText(done)
-        steps = request.steps if request else self._job_total
+        steps = job.request.steps
         self.progress.setRange(0, max(1, steps))
         self.progress.setValue(steps)
         self.progress.setFormat(done.split(" · ")[0])
@@ -521,13 +959,13 @@ class MainWindow(QMainWindow):
     @Slot(str, str, str, str)
     @guarded
     def _on_failed(self, job_id: str, kind: str, message: str, details: str) -> None:
-        if job_id != self._job:
+        if self.queue.job_ended(job_id) is None:
             return
-        self._end_job()
+        self._end_job(job_id)
         self.progress.setValue(0)
         self.progress.setFormat("Failed")
         self.phase_label.setText("Generation failed.")
-        self._restore_caption("Failed")
+        self._drop_preview()
         if kind == "internal":
             show_error_dialog(self, "Generation failed", message, details)
         else:
@@ -536,35 +974,34 @@ class MainWindow(QMainWindow):
     @Slot(str, int)
     @guarded
     def _on_cancelled(self, job_id: str, step: int) -> None:
-        if job_id != self._job:
+        if self.queue.job_ended(job_id) is None:
             return
         total = self._job_total
-        self._end_job()
+        self._end_job(job_id)
         self.progress.setFormat(f"Cancelled at step {step}/{total}")
         self.phase_label.setText(f"Cancelled at step {step}/{total}. Nothing was saved.")
-        self._restore_caption(f"Cancelled at step {step}/{total}")
+        self._drop_preview()
 
     # -- helpers --------------------------------------------------------------------------
 
-    def _end_job(self) -> None:
-        self._job = None
+    def _end_job(self, job_id: str) -> None:
+        if self._job == job_id:
+            self._job = None
+            self._running = None
+        self.canvas.set_region(self._current_region())
         self._update_actions()
 
-    def _restore_caption(self, preview_caption: str) -> None:
-        """After a job ends without images: label the preview left on screen, or give the
-        result still on screen its own caption back."""
-        if self.view.is_preview():
-            self.view.set_caption(preview_caption)
-        elif self.view.image() is not None:
-            row = max(0, self.strip.currentRow())
-            captions = self._captions()
-            if row < len(captions):
-                self.view.set_caption(captions[row])
+    def _drop_preview(self) -> None:
+        """A job ended without images: take its preview off (a pending result stays)."""
+        if self._results:
+            self._show_result(max(0, self.strip.currentRow()))
+        else:
+            self.canvas.show_preview(None)
 
     def _captions(self) -> list[str]:
         seeds = list(self.last_info.get("seeds") or [])
         out = []
-        for index, image in enumerate(self._last_images):
+        for index, image in enumerate(self._results):
             parts = [f"{image.width()}×{image.height()}"]
             if index < len(seeds):
                 parts.append(f"seed {seeds[index]}")
@@ -573,28 +1010,121 @@ class MainWindow(QMainWindow):
             out.append(" · ".join(parts))
         return out
 
+    def result_caption(self) -> str:
+        return self.result_label.text()
+
     @Slot(int)
     @guarded
     def _show_result(self, index: int) -> None:
-        if 0 <= index < len(self._last_images):
-            self.stack.setCurrentIndex(1)
-            self.view.show_image(self._last_images[index], self._captions()[index])
+        if 0 <= index < len(self._results):
+            full = self._result_context.get("full") or self.doc.full_rect()
+            self.canvas.show_preview(self._results[index], full)
+            self.result_label.setText(self._captions()[index])
 
     def _show_problems(self, problems: list[str]) -> None:
         if problems:
             self.problems_label.setText("\n".join(f"• {p}" for p in problems))
             self.problems_label.show()
+            QTimer.singleShot(0, self, self._reveal_problems)
         else:
             self.problems_label.clear()
             self.problems_label.hide()
 
     @Slot()
     @guarded
+    def _reveal_problems(self) -> None:
+        if not self.problems_label.isHidden():
+            self.params_scroll.ensureWidgetVisible(self.problems_label)
+
+    def _current_region(self) -> QRect:
+        values = self.mode_panel.values()
+        return self.doc.generation_region(self.current_mode(), values["inpaint_area"],
+                                          values["padding"])
+
+    @Slot()
+    @guarded
+    def _refresh_canvas_state(self) -> None:
+        """Mode label and region after the canvas or the options changed."""
+        self.mode_panel.show_auto(self.doc.auto_mode())
+        self.mode_panel.show_for(self.current_mode())
+        if self._running is None:
+            self.canvas.set_region(self._current_region())
+
+    @Slot()
+    @guarded
     def _on_params_changed(self) -> None:
+        self._state_timer.start()
+        self.autosaver.schedule()
         if self._validate_live:
-            problems = self.params.build_request(self._model).problems()
+            problems = self.build_request().problems()
             self._show_problems(problems)
             self._validate_live = bool(problems)
+
+    @Slot()
+    @guarded
+    def _on_doc_edited(self) -> None:
+        self._state_timer.start()
+        self.autosaver.schedule()
+
+    @Slot()
+    @guarded
+    def _on_doc_structure(self) -> None:
+        self._sync_spins_to_doc()
+        self._state_timer.start()
+        self.autosaver.schedule()
+
+    def _sync_spins_to_doc(self) -> None:
+        if self._syncing_size:
+            return
+        self._syncing_size = True
+        try:
+            self.params.set_size(self.doc.width, self.doc.height)
+        finally:
+            self._syncing_size = False
+
+    def _sync_doc_to_spins(self) -> None:
+        self._on_size_spin()
+
+    @Slot()
+    @guarded
+    def _on_size_spin(self) -> None:
+        """The size fields set the document size (valid sizes only): a blank canvas is
+        simply made anew; one with content is scaled (one undoable step)."""
+        if self._syncing_size:
+            return
+        width, height = self.params.width_spin.value(), self.params.height_spin.value()
+        if width % 8 or height % 8 or (width, height) == (self.doc.width, self.doc.height):
+            return
+        self._syncing_size = True
+        try:
+            if self.doc.has_image() or self.doc.has_sketch() or self.doc.has_mask():
+                self.doc.resize(width, height)
+            else:
+                extents = self.doc.extents
+                self.doc.reset(width, height)
+                if any(extents):
+                    self.doc.set_extents(extents)
+        finally:
+            self._syncing_size = False
+
+    @Slot()
+    @guarded
+    def _schedule_token_count(self) -> None:
+        self._token_timer.start()
+
+    @Slot()
+    @guarded
+    def _update_token_count(self) -> None:
+        """Tokens used / chunk limit, from core.prompt, counted off the GUI thread (loading
+        the tokenizer takes a moment). Only once the engine is up: the tokenizer comes from
+        transformers, which the worker has imported by then."""
+        if self._engine_state == "ready" and not self._closed:
+            self._token_counter.count(self.params.prompt.toPlainText())
+
+    @Slot(str)
+    @guarded
+    def _show_token_count(self, text: str) -> None:
+        self.token_label.setText(text)
 
     def _update_actions(self) -> None:
         busy = self._job is not None
@@ -603,24 +1133,33 @@ class MainWindow(QMainWindow):
         elif self._model is None:
             can, reason = False, NO_MODEL_TOOLTIP
         elif busy:
-            can, reason = False, "A generation is running: wait for it, or cancel it (Esc)."
+            can, reason = True, "Add this to the queue; it runs after the current job " \
+                                "(Ctrl+Enter)."
         else:
             can, reason = True, "Generate with these settings (Ctrl+Enter)."
         self.generate_button.setEnabled(can)
         self.generate_button.setToolTip(reason)
-        self.generate_action.setEnabled(not busy)
+        self.generate_button.setText("Add to queue" if busy else "Generate")
         self.cancel_button.setEnabled(busy)
         self.cancel_action.setEnabled(busy)
-        has_content = self.view.image() is not None or self.view.is_preview()
-        self.stack.setCurrentIndex(1 if self._model is not None or has_content else 0)
+        self.empty_text.setVisible(self._model is None)
 
     def _remember_params(self, geometry: bool = False) -> None:
-        self.store.settings.params = self.params.values()
+        self.store.settings.params = {**self.params.values(), **self.mode_panel.values(),
+                                      "style": self.style_combo.currentData()}
         if geometry:
             self.store.settings.geometry = base64.b64encode(
                 bytes(self.saveGeometry().data())
             ).decode("ascii")
+            self.store.settings.window_state = base64.b64encode(
+                bytes(self.saveState().data())
+            ).decode("ascii")
         self.store.save()
+
+    @Slot()
+    @guarded
+    def show_shortcuts(self) -> None:
+        ShortcutsDialog(self).open()
 
     @Slot()
     @guarded
@@ -651,6 +1190,48 @@ class MainWindow(QMainWindow):
         event.accept()
 
 
+class TokenCounter(QObject):
+    """Counts prompt tokens in a short-lived Python thread (one at a time; the newest text
+    wins) and reports the label text through a queued signal."""
+
+    counted = Signal(str)
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._lock = threading.Lock()
+        self._pending: str | None = None
+        self._thread: threading.Thread | None = None
+
+    def count(self, text: str) -> None:
+        with self._lock:
+            self._pending = text
+            if self._thread is not None and self._thread.is_alive():
+                return
+            self._thread = threading.Thread(target=self._run, name="token-count", daemon=True)
+            self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            with self._lock:
+                text, self._pending = self._pending, None
+            if text is None:
+                return
+            try:
+                from sneakerstudio.core.prompt import prompt_token_info
+
+                info = prompt_token_info(text)
+            except Exception:  # the counter is a nicety; never disturb typing
+                log.debug("token count unavailable", exc_info=True)
+                self._report("")
+                continue
+            marks = "|".join(str(b) for b in info.boundaries) if info.chunks > 1 else ""
+            self._report(f"{info.count}/{info.limit}" + (f" ({marks})" if marks else ""))
+
+    def _report(self, text: str) -> None:
+        with contextlib.suppress(RuntimeError):  # the window closed meanwhile
+            self.counted.emit(text)
+
+
 def _default_engine_factory() -> EngineLike:
     from sneakerstudio.core.engine import Engine  # cheap: torch is imported in prepare()
 
@@ -662,11 +1243,14 @@ def create_main_window(
     settings: SettingsStore | None = None,
     *,
     save_outputs: SaveOutputs | None = None,
+    autosave_folder: Path | None = None,
+    with_library: bool = True,
 ) -> MainWindow:
     """Build the window (not shown, worker not started). `engine_factory()` must be cheap;
     `settings` defaults to the file at `paths.settings_path()`."""
     engine = (engine_factory or _default_engine_factory)()
     store = settings if settings is not None else SettingsStore()
-    window = MainWindow(engine, store, save_outputs=save_outputs)
+    window = MainWindow(engine, store, save_outputs=save_outputs,
+                        autosave_folder=autosave_folder, with_library=with_library)
     window.setMinimumSize(QSize(760, 520))
     return window

@@ -45,6 +45,20 @@ SIZE_PRESETS: tuple[tuple[str, int, int], ...] = (
     ("256 × 256 — quick test on a CPU", 256, 256),
 )
 
+
+def speed_presets() -> list[tuple[str, str, dict[str, Any]]]:
+    """(name, menu label, panel values): a normal model, then core's few-step presets."""
+    from sneakerstudio.core.presets import PRESETS
+
+    out = [("", "Normal model — 20 steps, CFG 7",
+            {"steps": 20, "guidance": 7.0, "sampler": DEFAULT_SAMPLER})]
+    for preset in PRESETS.values():
+        out.append((preset.name,
+                    f"{preset.label} — {preset.steps} steps, CFG {preset.guidance:g}",
+                    {"steps": preset.steps, "guidance": preset.guidance,
+                     "sampler": preset.sampler}))
+    return out
+
 DEFAULTS: dict[str, Any] = {
     "prompt": "",
     "negative_prompt": "",
@@ -130,6 +144,23 @@ class ParamsPanel(QWidget):
             presets.addAction(action)
         self.presets_button.setMenu(presets)
 
+        self.speed_button = QToolButton()
+        self.speed_button.setText("Presets ▾")
+        self.speed_button.setStyleSheet("QToolButton::menu-indicator { image: none; width: 0; }")
+        self.speed_button.setToolTip(
+            "Steps, CFG and sampler for the kind of model: normal, Turbo or LCM. Turbo and LCM "
+            "make an image in a few steps (on a CPU, the only quick choice)."
+        )
+        self.speed_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        speed = QMenu(self.speed_button)
+        self.preset_name = ""  # the few-step preset chosen ("" for none)
+        for name, label, values in speed_presets():
+            action = QAction(label, speed)
+            action.triggered.connect(
+                lambda _checked=False, n=name, v=values: self.choose_preset(n, v))
+            speed.addAction(action)
+        self.speed_button.setMenu(speed)
+
         self.seed = QLineEdit()
         self.seed.setValidator(
             QRegularExpressionValidator(QRegularExpression(r"-1|\d{0,10}"), self.seed)
@@ -188,7 +219,13 @@ class ParamsPanel(QWidget):
 
         form = QFormLayout()
         form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
-        form.addRow("&Steps", self.steps)
+        steps_row = QHBoxLayout()
+        steps_row.setSpacing(4)
+        steps_row.addWidget(self.steps, 1)
+        steps_row.addWidget(self.speed_button)
+        steps_label = QLabel("&Steps")
+        steps_label.setBuddy(self.steps)
+        form.addRow(steps_label, steps_row)
         form.addRow("&CFG scale", self.guidance)
         form.addRow("Sa&mpler", self.sampler)
         size_row = QHBoxLayout()
@@ -216,6 +253,13 @@ class ParamsPanel(QWidget):
         layout.addLayout(form)
 
     # -- actions --------------------------------------------------------------------------
+
+    def choose_preset(self, name: str, values: dict[str, Any]) -> None:
+        """Set steps, CFG and sampler for a kind of model; the preset also travels with the
+        request (Turbo's trailing timestep spacing)."""
+        self.set_values(values)
+        self.preset_name = name
+        self.changed.emit()
 
     def set_size(self, width: int, height: int) -> None:
         self.width_spin.setValue(width)
@@ -259,6 +303,7 @@ class ParamsPanel(QWidget):
             "seed": -1 if seed is None else seed,
             "sampler": self.sampler.currentText(),
             "batch_size": self.batch.value(),
+            "preset": self.preset_name,
         }
 
     def set_values(self, values: dict[str, Any]) -> None:
@@ -286,10 +331,21 @@ class ParamsPanel(QWidget):
             self.sampler.setCurrentText(sampler)
         if (batch := number("batch_size", int)) is not None:
             self.batch.setValue(batch)
+        if isinstance(values.get("preset"), str):
+            self.preset_name = values["preset"]
 
     def build_request(self, model: Path | None) -> GenerationRequest:
         """The request these fields describe (not validated: call `problems()`)."""
         values = self.values()
+        extra: dict[str, Any] = {}
+        if self.preset_name:
+            from sneakerstudio.core.presets import PRESETS
+
+            preset = PRESETS.get(self.preset_name)
+            if preset is not None:
+                extra["preset"] = preset.name
+                if preset.timestep_spacing:
+                    extra["timestep_spacing"] = preset.timestep_spacing
         return GenerationRequest(
             model=Path(model) if model else None,
             prompt=values["prompt"],
@@ -301,4 +357,5 @@ class ParamsPanel(QWidget):
             seed=self.seed_value(),
             sampler=values["sampler"],
             batch_size=values["batch_size"],
+            extra=extra,
         )

@@ -1,4 +1,4 @@
-"""The window's remembered state: recent models, last parameters, window geometry.
+"""The window's remembered state: recent models, last parameters, window geometry and layout.
 
 One JSON file at `paths.settings_path()`, written atomically (temp file, fsync, `os.replace`),
 so a crash mid-write leaves the old file intact. A file that cannot be read is set aside as
@@ -31,6 +31,7 @@ class Settings:
     recent_models: list[str] = field(default_factory=list)
     params: dict[str, Any] = field(default_factory=dict)
     geometry: str = ""  # QWidget.saveGeometry() as base64
+    window_state: str = ""  # QMainWindow.saveState() (docks, tool bars) as base64
 
     def add_recent_model(self, path: str | Path) -> None:
         """Put `path` first in the recent list (no duplicates, at most MAX_RECENT_MODELS)."""
@@ -44,6 +45,7 @@ class Settings:
             "recent_models": list(self.recent_models),
             "params": dict(self.params),
             "geometry": self.geometry,
+            "window_state": self.window_state,
         }
 
     @classmethod
@@ -54,11 +56,13 @@ class Settings:
         recent = data.get("recent_models", [])
         params = data.get("params", {})
         geometry = data.get("geometry", "")
+        window_state = data.get("window_state", "")
         return cls(
             recent_models=[p for p in recent if isinstance(p, str)][:MAX_RECENT_MODELS]
             if isinstance(recent, list) else [],
             params=params if isinstance(params, dict) else {},
             geometry=geometry if isinstance(geometry, str) else "",
+            window_state=window_state if isinstance(window_state, str) else "",
         )
 
 

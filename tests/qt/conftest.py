@@ -73,16 +73,18 @@ def make_window(qtbot, engine: FakeEngine) -> Callable[..., MainWindow]:
     windows: list[MainWindow] = []
 
     def make(
-        fake: FakeEngine | None = None, *, start: bool = True, store: SettingsStore | None = None
+        fake: FakeEngine | None = None, *, start: bool = True, store: SettingsStore | None = None,
+        activate: bool = True,
     ) -> MainWindow:
         chosen = fake or engine
-        window = create_main_window(lambda: chosen, store)
+        window = create_main_window(lambda: chosen, store, with_library=False)
         qtbot.addWidget(window)
         windows.append(window)
         window.show()
         qtbot.waitExposed(window)
-        window.activateWindow()
-        qtbot.waitUntil(window.isActiveWindow, timeout=2000)
+        if activate:  # (a dialog the window opens at start takes the focus instead)
+            window.activateWindow()
+            qtbot.waitUntil(window.isActiveWindow, timeout=2000)
         if start:
             window.start_worker()
         return window

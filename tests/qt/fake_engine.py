@@ -46,6 +46,10 @@ def fake_picture(width: int, height: int, t: float, seed: int = 0) -> np.ndarray
     return (np.clip(rgb, 0, 1) * 255).astype(np.uint8)
 
 
+def _fit(image: Image.Image, width: int, height: int, mode: str) -> np.ndarray:
+    return np.asarray(image.convert(mode).resize((width, height)), dtype=np.float32)
+
+
 class FakeEngine:
     """Emits Status, then per step (after `step_delay` seconds) Progress and Preview, checking
     the cancel token before each step; ends with Finished (PIL images of the requested size),
@@ -72,6 +76,28 @@ class FakeEngine:
         self.generate_threads: list[threading.Thread] = []
         self.steps_done = 0  # of the current job; read from the test thread
         self.done = threading.Event()  # set when a job ends, any way
+
+    @staticmethod
+    def _result(request: GenerationRequest, seed: int) -> np.ndarray:
+        """The fake picture, and for the image modes a mix with the input picture as the
+        real modes would look: img2img blends by strength, inpaint changes only the masked
+        pixels, outpaint keeps the original where it was."""
+        picture = fake_picture(request.width, request.height, 1.0, seed).astype(np.float32)
+        if request.mode == "txt2img" or request.init_image is None:
+            return picture.astype(np.uint8)
+        if request.mode == "outpaint":
+            left, top, _right, _bottom = request.outpaint
+            init = np.asarray(request.init_image.convert("RGB"), dtype=np.float32)
+            out = picture.copy()
+            h, w = init.shape[:2]
+            out[top:top + h, left:left + w] = init
+            return out.astype(np.uint8)
+        init = _fit(request.init_image, request.width, request.height, "RGB")
+        mixed = init * (1 - request.strength) + picture * request.strength
+        if request.mode == "inpaint" and request.mask is not None:
+            weight = _fit(request.mask, request.width, request.height, "L")[:, :, None] / 255
+            mixed = init * (1 - weight) + mixed * weight
+        return np.clip(mixed + 0.5, 0, 255).astype(np.uint8)
 
     def prepare(self) -> str:
         self.prepare_thread = threading.current_thread()
@@ -130,8 +156,7 @@ class FakeEngine:
             return None
         emit(Status(job_id, "Decoding…"))
         images = tuple(
-            Image.fromarray(fake_picture(request.width, request.height, 1.0, seed))
-            for seed in seeds
+            Image.fromarray(self._result(request, seed)) for seed in seeds
         )
         parameters = tuple(
             f"{request.prompt}\nSteps: {total}, Sampler: {request.sampler}, "

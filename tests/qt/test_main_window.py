@@ -39,7 +39,7 @@ def _error_dialogs() -> list[ErrorDialog]:
 
 def test_opens_without_a_model_and_says_how_to_get_one(qtbot, make_window) -> None:
     window = make_window()
-    assert window.stack.currentWidget() is window.empty_page
+    assert window.empty_text.isVisibleTo(window)
     text = window.empty_text.text()
     assert ".safetensors" in text and "diffusers folder" in text
     assert not window.generate_button.isEnabled()
@@ -68,7 +68,7 @@ def test_choosing_a_model_enables_generate_and_is_remembered(
     assert window.set_model(str(model_file))
     assert window.generate_button.isEnabled()
     assert "Ctrl+Enter" in window.generate_button.toolTip()
-    assert window.stack.currentWidget() is not window.empty_page
+    assert not window.empty_text.isVisibleTo(window)
     assert window.picker.current_path() == str(model_file)
     window.close()
     reopened = make_window(start=False)
@@ -94,13 +94,14 @@ def test_ctrl_enter_generates_with_live_previews_and_saves_the_png(
     _set_params(window, steps=6, width=128, height=96, seed=1234)
 
     shown: list[tuple[int, QSize]] = []
-    real_show_preview = window.view.show_preview
+    real_show_preview = window.canvas.show_preview
 
-    def counting_show_preview(image, size, caption=""):
-        shown.append((image.width(), QSize(size)))
-        real_show_preview(image, size, caption)
+    def counting_show_preview(image, rect=None):
+        if image is not None and window.current_job() is not None:
+            shown.append((image.width(), QSize(rect.size())))
+        real_show_preview(image, rect)
 
-    window.view.show_preview = counting_show_preview
+    window.canvas.show_preview = counting_show_preview
     progress_texts: list[str] = []
     relay_threads: set[QThread] = set()
 
@@ -112,7 +113,8 @@ def test_ctrl_enter_generates_with_live_previews_and_saves_the_png(
     with qtbot.waitSignal(window.controller.finished, timeout=5000):
         _press_generate(qtbot, window)
         assert window.current_job() is not None
-        assert not window.generate_button.isEnabled() and window.cancel_button.isEnabled()
+        assert window.cancel_button.isEnabled()
+        assert window.generate_button.text() == "Add to queue"  # a second job would queue
 
     worker = window.controller.worker
     assert len(shown) >= 1
@@ -125,9 +127,9 @@ def test_ctrl_enter_generates_with_live_previews_and_saves_the_png(
     assert engine.generate_threads[0] is engine.prepare_thread
     assert engine.prepare_thread is not threading.main_thread()
 
-    image = window.view.image()
+    image = window.canvas.preview_image()  # the result, in place, waiting to be accepted
     assert image is not None and image.size() == QSize(128, 96)
-    assert not window.view.is_preview()
+    assert window.result_bar.isVisibleTo(window)
     assert window.generate_button.isEnabled() and not window.cancel_button.isEnabled()
     assert window.params.reuse_seed_button.isEnabled()
 
@@ -267,7 +269,7 @@ def test_a_batch_shows_thumbnails_and_saves_each_seed(
     assert [p.name for p in _outputs(sneaker_home)] == ["00000-7.png", "00001-8.png", "00002-9.png"]
     assert window.strip.isVisibleTo(window) and window.strip.count() == 3
     window.strip.setCurrentRow(2)
-    assert "seed 9" in window.view.caption()
+    assert "seed 9" in window.result_caption()
     window.params.seed.setText("-1")
     window.params.reuse_seed_button.click()
     assert window.params.seed.text() == "7"
@@ -280,7 +282,7 @@ def test_parameters_and_geometry_are_remembered(make_window, sneaker_home: Path)
     window.close()
     data = json.loads((sneaker_home / "data" / "settings.json").read_text())
     assert data["params"]["steps"] == 33 and data["params"]["sampler"] == "DDIM"
-    assert data["geometry"]
+    assert data["geometry"] and data["window_state"]  # docks and tool bar too
     reopened = make_window(start=False)
     values = reopened.params.values()
     assert (values["steps"], values["width"], values["seed"]) == (33, 768, 99)

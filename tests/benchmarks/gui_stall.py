@@ -1,0 +1,141 @@
+"""GUI responsiveness during a generation: the worst gap between ticks of a 5 ms timer in the
+GUI thread while the worker thread runs the real engine on a tiny model with a preview every
+step, drawn in place on the canvas (offscreen Qt). Goal: max gap <= 16 ms (one frame at 60 Hz).
+
+    python tests/benchmarks/gui_stall.py [--steps 30] [--size 256] [--runs 3]
+
+The first run loads the model (and imports torch in the worker); the figures are taken on the
+warm runs that follow, as a user generating again sees them. Prints a table, then one JSON line
+{"max_gap_ms": ...}.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--steps", type=int, default=30)
+    parser.add_argument("--size", type=int, default=256)
+    parser.add_argument("--runs", type=int, default=3)
+    args = parser.parse_args()
+
+    from PySide6.QtCore import QElapsedTimer, QEventLoop, QTimer
+    from PySide6.QtWidgets import QApplication
+
+    tmp = Path(tempfile.mkdtemp(prefix="sneaker-stall-"))
+    os.environ["SNEAKERSTUDIO_HOME"] = str(tmp / "home")
+    QApplication.instance() or QApplication(sys.argv[:1])
+
+    from sneakerstudio.core.engine import Engine
+    from sneakerstudio.qt.main_window import create_main_window
+
+    window = create_main_window(lambda: Engine(device="cpu", threads=1), with_library=False)
+    window.show()
+
+    def wait_for(signal, timeout_ms: int = 300_000) -> list:
+        loop = QEventLoop()
+        got: list = []
+
+        def done(*a):
+            got.append(a)
+            loop.quit()
+
+        def failed(*a):
+            got.append(("failed", *a))
+            loop.quit()
+
+        signal.connect(done)
+        window.controller.failed.connect(failed)
+        QTimer.singleShot(timeout_ms, loop.quit)
+        loop.exec()
+        signal.disconnect(done)
+        window.controller.failed.disconnect(failed)
+        if not got:
+            raise SystemExit(f"timed out waiting for {signal}")
+        if got[0] and got[0][0] == "failed":
+            raise SystemExit(f"the generation failed: {got[0]}")
+        return got[0]
+
+    window.start_worker()
+    wait_for(window.controller.ready)
+    # Build the tiny model in a subprocess: importing torch here would put it in the GUI
+    # thread, which the app never does.
+    import subprocess
+
+    built = subprocess.run([sys.executable, "-c", (
+        "import sys; sys.path.insert(0, {!r}); from pathlib import Path; "
+        "from tests.tiny_models import build_tiny_sd1; "
+        "print(build_tiny_sd1(Path({!r})).single_file)"
+    ).format(str(Path(__file__).resolve().parents[2]), str(tmp / "tiny"))], check=True,
+        capture_output=True, text=True)
+    model = Path(built.stdout.strip().splitlines()[-1])
+    window.set_model(model)
+    window.params.set_values({"prompt": "a colourful doodle of a sneaker", "steps": args.steps,
+                              "width": args.size, "height": args.size, "seed": 1,
+                              "guidance": 7.0})
+
+    ticks: list[float] = []
+    clock = QElapsedTimer()
+    heartbeat = QTimer()
+    heartbeat.setInterval(5)
+    heartbeat.timeout.connect(lambda: ticks.append(clock.nsecsElapsed() / 1e6))
+    previews = [0]
+    window.controller.preview.connect(lambda *_a: previews.__setitem__(0, previews[0] + 1))
+
+    rows = []
+    for run in range(args.runs + 1):
+        ticks.clear()
+        previews[0] = 0
+        clock.start()
+        heartbeat.start()
+        start = time.perf_counter()
+        window.generate()
+        if not window.problems_label.isHidden():
+            raise SystemExit("the request was refused: " + window.problems_label.text())
+        print(f"run {run}: queued", file=sys.stderr, flush=True)
+        wait_for(window.controller.finished)
+        took = time.perf_counter() - start
+        heartbeat.stop()
+        window.discard_result()
+        gaps = [b - a for a, b in itertools.pairwise(ticks)]
+        rows.append({
+            "run": "load + run" if run == 0 else f"warm {run}",
+            "max_gap_ms": max(gaps), "p99_gap_ms": sorted(gaps)[int(len(gaps) * 0.99)],
+            "median_gap_ms": statistics.median(gaps), "ticks": len(ticks),
+            "previews": previews[0], "seconds": took,
+        })
+    window.close()
+
+    print(f"machine: {platform.machine()} · {os.cpu_count()} cores · Qt offscreen")
+    print(f"tiny SD1, {args.size}x{args.size}, {args.steps} steps, CFG 7, preview every step, "
+          "5 ms heartbeat in the GUI thread")
+    print(f"{'run':12}{'max gap ms':>12}{'p99 ms':>9}{'median ms':>11}{'previews':>10}{'s':>7}")
+    for row in rows:
+        print(f"{row['run']:12}{row['max_gap_ms']:>12.1f}{row['p99_gap_ms']:>9.1f}"
+              f"{row['median_gap_ms']:>11.1f}{row['previews']:>10}{row['seconds']:>7.2f}")
+    warm = rows[1:]
+    print(json.dumps({
+        "max_gap_ms": round(max(r["max_gap_ms"] for r in warm), 2),
+        "p99_gap_ms": round(max(r["p99_gap_ms"] for r in warm), 2),
+        "first_run_max_gap_ms": round(rows[0]["max_gap_ms"], 2),
+        "steps": args.steps, "size": args.size, "runs": args.runs,
+    }))
+
+
+if __name__ == "__main__":
+    main()
