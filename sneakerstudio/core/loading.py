@@ -225,6 +225,11 @@ def _load_single_file(path: Path, *, dtype: Any) -> LoadedModel:
                 **extra,
             )
     _check_nothing_left_empty(pipe, path)
+    return _file_model(path, config, pipe)
+
+
+def _file_model(path: Path, config: CheckpointConfig, pipe: Any) -> LoadedModel:
+    """The `LoadedModel` of a single-file checkpoint, whichever way its pipeline was built."""
     return LoadedModel(
         pipe=pipe,
         path=path,
@@ -287,21 +292,7 @@ def _load_assembled(
         )
         parts["scheduler"] = _build_scheduler(scheduler_config)
         pipe = _assemble_pipeline(spec.pipeline_class, parts)
-    return LoadedModel(
-        pipe=pipe,
-        path=path,
-        name=path.stem,
-        family=config.family,
-        variant=config.variant,
-        format="safetensors",
-        prediction_type=config.prediction_type,
-        scheduler_config=dict(pipe.scheduler.config),
-        latent_channels=config.latent_channels,
-        vae_scale_factor=config.vae_scale_factor,
-        vae_scaling_factor=config.vae_scaling_factor,
-        native_size=config.native_size,
-        parameters=dict(config.parameters),
-    )
+    return _file_model(path, config, pipe)
 
 
 def _assemble_pipeline(class_name: str, parts: dict[str, Any]) -> Any:
