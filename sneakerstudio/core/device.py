@@ -15,8 +15,26 @@ class DevicePlan:
 
     device: str
     dtype: Any  # torch.dtype
-    description: str
+    description: str  # e.g. "CPU · 2 threads · fp32", for the status bar
     threads: int
+    hint: str = ""  # advice the UI shows next to the description (CPU: use few-step models)
+
+    @property
+    def precision(self) -> str:
+        """"fp32", "bf16" or "fp16"."""
+        names = {"float32": "fp32", "bfloat16": "bf16", "float16": "fp16"}
+        return names.get(str(self.dtype).rsplit(".", 1)[-1], str(self.dtype))
+
+    @property
+    def prefers_few_steps(self) -> bool:
+        """True where full-size sampling is slow (the CPU): offer Turbo / LCM presets first."""
+        return self.device == "cpu"
+
+
+CPU_HINT = (
+    "Running on the CPU: a full-size step takes seconds. Turbo or LCM models with their preset "
+    "(1–4 steps, no CFG) make an image many times faster."
+)
 
 
 def default_cpu_threads() -> int:
@@ -30,8 +48,32 @@ def default_cpu_threads() -> int:
     return cores - 2
 
 
-def choose_device(preferred: str | None = None, threads: int | None = None) -> DevicePlan:
-    """Pick the device (a user choice wins if it is available) and set torch's thread count.
+PRECISIONS = ("fp32", "bf16", "fp16")
+
+
+def cpu_bf16_fast() -> bool:
+    """True when this processor runs bf16 matrix maths natively (AVX512-BF16 or AMX, as oneDNN
+    reports it). Without that, bf16 on the CPU is emulated and measured slower than fp32
+    (docs/PERFORMANCE.md), so fp32 stays the CPU default."""
+    import torch
+
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
+def _dtype(name: str) -> Any:
+    import torch
+
+    return {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[name]
+
+
+def choose_device(
+    preferred: str | None = None, threads: int | None = None, precision: str | None = None
+) -> DevicePlan:
+    """Pick the device (a user choice wins if it is available), its precision (`precision`
+    or SNEAKERSTUDIO_PRECISION wins over the device's best) and set torch's thread count.
 
     `torch.set_num_threads` applies to the calling thread only, so call this in the thread that
     will run the model (the worker thread)."""
@@ -40,14 +82,38 @@ def choose_device(preferred: str | None = None, threads: int | None = None) -> D
     n_threads = threads or default_cpu_threads()
     torch.set_num_threads(n_threads)
     want = (preferred or os.environ.get("SNEAKERSTUDIO_DEVICE") or "auto").lower()
+    chosen = (precision or os.environ.get("SNEAKERSTUDIO_PRECISION") or "").lower() or None
+    if chosen is not None and chosen not in PRECISIONS:
+        chosen = None
     if want in ("auto", "cuda") and torch.cuda.is_available():
         name = torch.cuda.get_device_name(0)
-        return DevicePlan("cuda", torch.float16, f"{name} · CUDA · fp16", n_threads)
+        label = chosen or "fp16"
+        return DevicePlan("cuda", _dtype(label), f"{name} · CUDA · {label}", n_threads)
     mps = getattr(torch.backends, "mps", None)
     if want in ("auto", "mps") and mps is not None and mps.is_available():
-        return DevicePlan("mps", torch.float16, "Apple GPU · MPS · fp16", n_threads)
+        label = chosen if chosen in ("fp32", "fp16") else "fp16"
+        return DevicePlan("mps", _dtype(label), f"Apple GPU · MPS · {label}", n_threads)
+    label = chosen or ("bf16" if cpu_bf16_fast() else "fp32")
+    if label == "fp16":  # slow and overflow-prone on CPUs
+        label = "fp32"
     plural = "s" if n_threads != 1 else ""
-    return DevicePlan("cpu", torch.float32, f"CPU · {n_threads} thread{plural} · fp32", n_threads)
+    return DevicePlan(
+        "cpu", _dtype(label), f"CPU · {n_threads} thread{plural} · {label}", n_threads, CPU_HINT
+    )
+
+
+def optimise_pipeline(pipe: Any, plan: DevicePlan) -> None:
+    """Layout tweaks that measured faster on the plan's device, applied to every loaded model
+    the same way. GPUs: channels_last UNet and VAE (convolutions pick faster NHWC kernels).
+    CPUs: nothing — channels_last measured no faster there (docs/PERFORMANCE.md). Attention
+    is already SDPA, diffusers' default with torch 2."""
+    import torch
+
+    if plan.device == "cuda":
+        for name in ("unet", "vae"):
+            module = getattr(pipe, name, None)
+            if module is not None:
+                module.to(memory_format=torch.channels_last)
 
 
 def is_out_of_memory(exc: BaseException) -> bool:

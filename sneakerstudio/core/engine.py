@@ -11,9 +11,10 @@ lives in `inpaint.py`, prompt encoding in `conditioning.py`.
 
 from __future__ import annotations
 
+import os
 import time
 import traceback
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +22,7 @@ from sneakerstudio import __version__
 from sneakerstudio.core.cancel import CancelToken
 from sneakerstudio.core.errors import GenerationCancelled, OutOfMemoryError, SneakerError
 from sneakerstudio.core.events import Cancelled, Emit, Failed, Finished, Preview, Progress, Status
+from sneakerstudio.core.model_cache import CachedModel, ModelCache, pipeline_bytes
 from sneakerstudio.core.request import GenerationRequest
 from sneakerstudio.core.samplers import Sampler, build_scheduler, find_sampler
 
@@ -29,11 +31,13 @@ if TYPE_CHECKING:  # pragma: no cover
     from sneakerstudio.core.loading import LoadedModel
 
 
-@dataclass
-class _CachedModel:
-    key: tuple[Any, ...]
-    model: LoadedModel
-    model_hash: str | None = None
+def _disk_bytes(path: Path) -> int:
+    """Weight bytes on disk: the file, or a diffusers folder's weight files. The cache uses it
+    to make room before a load (the real size is counted once the model is in memory)."""
+    if path.is_file():
+        return path.stat().st_size
+    suffixes = {".safetensors", ".bin", ".ckpt", ".pt", ".pth"}
+    return sum(f.stat().st_size for f in path.rglob("*") if f.suffix in suffixes and f.is_file())
 
 
 def _file_key(path: Path) -> tuple[Any, ...]:
@@ -51,11 +55,26 @@ class Engine:
     """Runs generation requests on one device. Cheap to create: torch and diffusers are imported
     in `prepare()`, which the worker calls in its own thread."""
 
-    def __init__(self, device: str | None = None, threads: int | None = None) -> None:
+    def __init__(
+        self,
+        device: str | None = None,
+        threads: int | None = None,
+        *,
+        cache_budget_bytes: int | None = None,
+        precision: str | None = None,
+        fast_decoders: dict[str, Path] | None = None,
+    ) -> None:
+        """`cache_budget_bytes`: memory for cached models (None: half of what is available, or
+        SNEAKERSTUDIO_MODEL_CACHE_GB; 0: only the model in use). `precision`: "fp32", "bf16"
+        or "fp16" instead of the device's best (see `device.choose_device`). `fast_decoders`:
+        TAESD folders by family ("sd1", "sdxl") for requests with `extra["fast_decode"]`."""
         self._preferred_device = device
         self._threads = threads
+        self._precision = precision
         self._plan: DevicePlan | None = None
-        self._cached: _CachedModel | None = None
+        self.cache = ModelCache(cache_budget_bytes)
+        self._fast_decoders: dict[str, Path] = dict(fast_decoders or {})
+        self._tiny_decoders: dict[str, Any] = {}
 
     # -- setup ----------------------------------------------------------------------------
 
@@ -65,7 +84,7 @@ class Engine:
         if self._plan is None:
             from sneakerstudio.core.device import choose_device
 
-            self._plan = choose_device(self._preferred_device, self._threads)
+            self._plan = choose_device(self._preferred_device, self._threads, self._precision)
             import diffusers
             import transformers
 
@@ -78,35 +97,66 @@ class Engine:
         return self._plan.description
 
     @property
+    def device_description(self) -> str | None:
+        """What `prepare()` chose, e.g. "CPU · 2 threads · fp32"; None before it ran."""
+        return self._plan.description if self._plan is not None else None
+
+    @property
     def plan(self) -> DevicePlan:
         self.prepare()
         assert self._plan is not None
         return self._plan
 
+    @property
+    def _cached(self) -> CachedModel | None:
+        """The most recently used model (the one the last job ran on)."""
+        return self.cache.current
+
     def loaded_model_path(self) -> str | None:
-        return self._cached.key[0] if self._cached else None
+        """The model the last job used, if it is still loaded."""
+        current = self.cache.current
+        return current.path if current else None
+
+    def cached_model_paths(self) -> list[str]:
+        """Every model held in memory, least recently used first."""
+        return [entry.path for entry in self.cache]
 
     def unload(self) -> None:
-        """Drop the resident model (frees its memory)."""
-        self._cached = None
-        if self._plan is not None:
-            from sneakerstudio.core.device import free_memory
+        """Drop every cached model (frees their memory)."""
+        self.cache.clear(self._plan.device if self._plan is not None else "cpu")
 
-            free_memory(self._plan.device)
-
-    def _model(self, path: Path) -> _CachedModel:
-        key = (*_file_key(path), self.plan.device, str(self.plan.dtype))
-        if self._cached is not None and self._cached.key == key:
-            return self._cached
-        self._cached = None  # free the old model before loading the new one
+    def _model(self, path: Path) -> CachedModel:
+        """The loaded model for `path`: from the cache when the file is unchanged, else loaded
+        after making room (older models are evicted first, least recently used first)."""
+        plan = self.plan
+        key = (*_file_key(path), plan.device, str(plan.dtype))
+        cached = self.cache.get(key)
+        if cached is not None:
+            return cached
+        # A replaced file, or the same file in another precision: its old copy is useless.
+        self.cache.forget_path(key[0])
+        self.cache.make_room(_disk_bytes(path), plan.device)
+        from sneakerstudio.core.device import optimise_pipeline
         from sneakerstudio.core.loading import load_model
 
-        model = load_model(path, device=self.plan.device, dtype=self.plan.dtype)
-        model.pipe.set_progress_bar_config(disable=True)
-        self._cached = _CachedModel(key, model)
-        return self._cached
+        try:
+            model = load_model(path, device=plan.device, dtype=plan.dtype)
+        except Exception as exc:
+            from sneakerstudio.core.device import is_out_of_memory
 
-    def _model_hash(self, cached: _CachedModel) -> str | None:
+            if not is_out_of_memory(exc) or len(self.cache) == 0:
+                raise
+            # The budget guessed wrong (other programs took memory): drop every cached model
+            # and try once more before failing the job.
+            self.cache.clear(plan.device)
+            model = load_model(path, device=plan.device, dtype=plan.dtype)
+        model.pipe.set_progress_bar_config(disable=True)
+        optimise_pipeline(model.pipe, plan)
+        entry = CachedModel(key, model, size_bytes=pipeline_bytes(model.pipe))
+        self.cache.put(entry, plan.device)
+        return entry
+
+    def _model_hash(self, cached: CachedModel) -> str | None:
         """AutoV2 hash of a single-file checkpoint (what Civitai looks up); None for folders."""
         path = Path(cached.key[0])
         if cached.model_hash is None and path.is_file():
@@ -167,7 +217,7 @@ class Engine:
 
     def _run(
         self,
-        cached: _CachedModel,
+        cached: CachedModel,
         request: GenerationRequest,
         job_id: str,
         emit: Emit,
@@ -203,7 +253,7 @@ class Engine:
         hires_steps = _pass_steps(request.steps, request.hires_strength) if hires else 0
         per_batch = first_steps + hires_steps
         total = per_batch * request.batch_count
-        previewer = LatentPreviewer(model.family)
+        previews = _HostPreviews(LatentPreviewer(model.family), self.plan.device)
         timing = {"start": 0.0}
 
         def reporter(offset: int, user_steps: int) -> Any:
@@ -216,7 +266,11 @@ class Engine:
                     rate = step / elapsed if elapsed > 0 else 0.0
                     eta = (total - step) / rate if rate > 0 else 0.0
                     emit(Progress(job_id, step, total, rate, eta))
-                    emit(Preview(job_id, step, total, previewer(latent[0])))
+                    for shown, image in previews.push(step, latent[0]):
+                        emit(Preview(job_id, shown, total, image))
+                if i == n_calls - 1:  # the pass is over: the last preview must not wait
+                    for shown, image in previews.flush():
+                        emit(Preview(job_id, shown, total, image))
                 cancel.check()
 
             return on_step
@@ -261,8 +315,14 @@ class Engine:
                 )
             t1 = time.perf_counter()
             cancel.check()
-            emit(Status(job_id, "Decoding…"))
-            decoded = self._decode(model, latents)
+            fast = bool((request.extra or {}).get("fast_decode")) and (
+                self.fast_decoder_for(model.family) is not None
+            )
+            emit(Status(job_id, "Decoding (TAESD, fast)…" if fast else "Decoding…"))
+            decoded = self._fast_decode(model, latents) if fast else None
+            timing["fast_decode"] = 1.0 if decoded is not None else 0.0
+            if decoded is None:
+                decoded = self._decode(model, latents)
             if plan is not None:
                 decoded = [plan.finish(image) for image in decoded]
             images.extend(decoded)
@@ -289,6 +349,7 @@ class Engine:
                 "denoise_s": denoise_s,
                 "decode_s": decode_s,
                 "it_per_s": total / denoise_s if denoise_s > 0 else 0.0,
+                "fast_decode": timing.get("fast_decode", 0.0),  # 1.0: decoded with TAESD
             },
         )
 
@@ -399,6 +460,45 @@ class Engine:
             _inpainting_inputs(model, inputs, None, self.plan.device)
         return self._sample(model, request, sampler, cond, inputs, generators, on_step)
 
+    def fast_decoder_for(self, family: str) -> Path | None:
+        """The TAESD folder (diffusers AutoencoderTiny) for `family` the user has, if any:
+        from the constructor, else SNEAKERSTUDIO_TAESD (SD1/SD2) / SNEAKERSTUDIO_TAESDXL."""
+        key = "sdxl" if family.startswith("sdxl") else "sd1"
+        folder = self._fast_decoders.get(key)
+        if folder is None:
+            name = "SNEAKERSTUDIO_TAESDXL" if key == "sdxl" else "SNEAKERSTUDIO_TAESD"
+            env = os.environ.get(name)
+            folder = Path(env) if env else None
+        return folder if folder is not None and (folder / "config.json").is_file() else None
+
+    def _tiny_decoder(self, family: str) -> Any:
+        """The loaded TAESD for `family`, or None when the user has no TAESD weights."""
+        folder = self.fast_decoder_for(family)
+        if folder is None:
+            return None
+        key = str(folder.resolve())
+        if key not in self._tiny_decoders:
+            from diffusers import AutoencoderTiny
+
+            tiny = AutoencoderTiny.from_pretrained(key, local_files_only=True)
+            self._tiny_decoders[key] = tiny.to(self.plan.device, self.plan.dtype).eval()
+        return self._tiny_decoders[key]
+
+    def _fast_decode(self, model: LoadedModel, latents: Any) -> list[Any] | None:
+        """Decode with TAESD when the user has its weights (about 1/100 of the VAE's work,
+        softer details); None when it is missing, gives the wrong size or overflows."""
+        import torch
+
+        tiny = self._tiny_decoder(model.family)
+        if tiny is None:
+            return None
+        with torch.inference_mode():  # TAESD takes the sampler's (scaled) latents as-is
+            image = tiny.decode(latents.to(tiny.dtype), return_dict=False)[0]
+        expected = latents.shape[-1] * model.vae_scale_factor
+        if image.shape[-1] != expected or not torch.isfinite(image).all():
+            return None
+        return model.pipe.image_processor.postprocess(image.float(), output_type="pil")
+
     def _decode(self, model: LoadedModel, latents: Any) -> list[Any]:
         """VAE-decode to PIL images. Half-precision VAEs can overflow to NaN (a black image):
         check and decode again in fp32 when that happens."""
@@ -416,7 +516,7 @@ class Engine:
 
     def _parameters(
         self,
-        cached: _CachedModel,
+        cached: CachedModel,
         request: GenerationRequest,
         sampler: Sampler,
         seed: int,
@@ -450,6 +550,54 @@ class Engine:
             extras=extras,
             version=f"sneakerstudio {__version__}",
         )
+
+
+class _HostPreviews:
+    """Step previews on the host without stalling a GPU.
+
+    Copying a preview to the host right away makes the CPU wait for that step to finish before
+    it queues the next one, so the GPU idles while the CPU launches kernels (the cost grows
+    with the GPU's speed). On CUDA the x0 latent is copied asynchronously into pinned memory
+    and its preview is emitted at the next step, when that copy is long done: one step late,
+    no stall. Elsewhere the preview is made at once (the CPU did the work anyway)."""
+
+    def __init__(self, previewer: Any, device: str) -> None:
+        self.previewer = previewer
+        self.deferred = device.startswith("cuda")
+        self.pending: tuple[int, Any] | None = None  # (step, CUDA event)
+        self.buffer: Any = None
+
+    def push(self, step: int, latent: Any) -> list[tuple[int, Any]]:
+        """Previews ready to emit now (the previous step's on CUDA, this one elsewhere)."""
+        if not self.deferred:
+            return [(step, self.previewer(latent))]
+        ready = self.flush()
+        if self.buffer is None or tuple(self.buffer.shape) != tuple(latent.shape):
+            self.buffer = self._host_buffer(latent.shape)
+        self.buffer.copy_(latent.float(), non_blocking=True)
+        self.pending = (step, self._recorded_event())
+        return ready
+
+    def _host_buffer(self, shape: Any) -> Any:
+        import torch
+
+        return torch.empty(shape, dtype=torch.float32, pin_memory=True)
+
+    def _recorded_event(self) -> Any:
+        import torch
+
+        event = torch.cuda.Event()
+        event.record()
+        return event
+
+    def flush(self) -> list[tuple[int, Any]]:
+        """The pending preview, waiting for its copy (a no-op when there is none)."""
+        if self.pending is None:
+            return []
+        step, event = self.pending
+        self.pending = None
+        event.synchronize()
+        return [(step, self.previewer(self.buffer))]
 
 
 def _inpainting_inputs(model: LoadedModel, inputs: Any, plan: Any, device: str) -> None:
