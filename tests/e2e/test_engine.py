@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
 
-from sneakerstudio.core.cancel import CancelToken
 from sneakerstudio.core.engine import Engine
 from sneakerstudio.core.events import Cancelled, Failed, Finished, Preview, Progress, Status
-from sneakerstudio.core.request import GenerationRequest
 from sneakerstudio.core.samplers import sampler_names
+from tests.e2e.engine_helpers import finished, request_for, run
 
 pytestmark = pytest.mark.slow
 
@@ -22,39 +20,10 @@ def engine() -> Engine:
     return Engine(device="cpu", threads=1)
 
 
-def run(engine: Engine, request: GenerationRequest, cancel_at: int | None = None) -> list[Any]:
-    events: list[Any] = []
-    token = CancelToken()
-
-    def emit(event: Any) -> None:
-        events.append(event)
-        if cancel_at is not None and isinstance(event, Progress) and event.step == cancel_at:
-            token.cancel()
-
-    engine.generate(request, job_id="job-1", emit=emit, cancel=token)
-    return events
 
 
-def request_for(model: Path, **changes: Any) -> GenerationRequest:
-    base = {
-        "model": model,
-        "prompt": "a colourful doodle of a sneaker",
-        "negative_prompt": "blurry",
-        "steps": 3,
-        "guidance": 7.0,
-        "width": 64,
-        "height": 64,
-        "seed": 42,
-        "sampler": "Euler a",
-    }
-    base.update(changes)
-    return GenerationRequest(**base)
 
 
-def finished(events: list[Any]) -> Finished:
-    last = events[-1]
-    assert isinstance(last, Finished), last
-    return last
 
 
 def test_single_file_txt2img_gives_image_of_requested_size(engine: Engine, tiny_sd1) -> None:

@@ -14,11 +14,11 @@ from PIL import Image
 
 from sneakerstudio.cli import main
 from sneakerstudio.core import imageops
-from sneakerstudio.core.cancel import CancelToken
 from sneakerstudio.core.engine import Engine
 from sneakerstudio.core.events import Cancelled, Failed, Finished, Preview, Progress
 from sneakerstudio.core.presets import apply_preset
 from sneakerstudio.core.request import GenerationRequest
+from tests.e2e.engine_helpers import finished, request_for, run
 
 pytestmark = pytest.mark.slow
 
@@ -46,38 +46,10 @@ def box_mask(size: tuple[int, int], box: tuple[int, int, int, int]) -> Image.Ima
     return mask
 
 
-def run(engine: Engine, request: GenerationRequest, cancel_at: int | None = None) -> list[Any]:
-    events: list[Any] = []
-    token = CancelToken()
-
-    def emit(event: Any) -> None:
-        events.append(event)
-        if cancel_at is not None and isinstance(event, Progress) and event.step == cancel_at:
-            token.cancel()
-
-    engine.generate(request, job_id="modes", emit=emit, cancel=token)
-    return events
 
 
-def finished(events: list[Any]) -> Finished:
-    assert isinstance(events[-1], Finished), events[-1]
-    return events[-1]
 
 
-def request_for(model: Path, **changes: Any) -> GenerationRequest:
-    base: dict[str, Any] = {
-        "model": model,
-        "prompt": "a colourful doodle of a sneaker",
-        "negative_prompt": "blurry",
-        "steps": 3,
-        "guidance": 7.0,
-        "width": 64,
-        "height": 64,
-        "seed": 42,
-        "sampler": "Euler a",
-    }
-    base.update(changes)
-    return GenerationRequest(**base)
 
 
 def outside_unchanged(result: Image.Image, original: Image.Image, soft_mask: Image.Image) -> None:
