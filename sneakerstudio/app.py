@@ -28,6 +28,8 @@ from sneakerstudio.qt.worker import EngineLike  # noqa: E402
 
 log = logging.getLogger("sneakerstudio")
 
+QUIT_SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP")  # each closes the window cleanly
+
 
 def main(
     argv: Sequence[str] | None = None,
@@ -57,9 +59,18 @@ def main(
     log.info("window shown %.2f s after start", time.perf_counter() - _T0)
     # The next turn of the loop: the window paints first, then the worker imports torch.
     QTimer.singleShot(0, window.start_worker)
-    # Ctrl+C in a terminal closes the window cleanly (joining the worker). Python only runs
-    # signal handlers between bytecodes, so a timer lets it look in while Qt waits.
-    signal.signal(signal.SIGINT, lambda *_: window.close())
+
+    # Ctrl+C in a terminal, `kill` (SIGTERM: logout, shutdown, a service manager) and a
+    # closed terminal (SIGHUP) close the window as its close button would: the canvas is
+    # journaled, the worker joined, and the exit status is 0. Python only runs signal
+    # handlers between bytecodes, so a timer lets it look in while Qt waits.
+    def quit_gracefully(signum: int, _frame: object) -> None:
+        log.info("signal %d: closing the window", signum)
+        window.close()
+        app.quit()  # also when a dialog is still open
+
+    handled = [getattr(signal, name) for name in QUIT_SIGNALS if hasattr(signal, name)]
+    previous = {signum: signal.signal(signum, quit_gracefully) for signum in handled}
     wake = QTimer()
     wake.timeout.connect(lambda: None)
     wake.start(250)
@@ -67,7 +78,8 @@ def main(
         status = loop.run_forever()
     finally:
         wake.stop()
-        signal.signal(signal.SIGINT, signal.default_int_handler)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler if handler is not None else signal.SIG_DFL)
         window.shutdown()  # joins the worker thread even if the loop ended another way
         reporter.uninstall()
         loop.close()

@@ -5,12 +5,14 @@ window, worker thread) with the scripted fake engine from the tests.
 
 Writes, in the order a person works:
 01-empty.png       no model yet, an empty canvas
-02-doodle-mask.png a picture with a doodle on it and a painted mask (tinted overlay)
+02-doodle-mask.png a picture with a doodle on it and a painted mask (tinted overlay), a LoRA in
+                   the prompt with its row (weight slider, trigger words from the library)
 03-generating.png  an only-masked inpaint running: the live preview drawn in place inside the
                    generation region, with the queue holding a second job
 04-finished.png    the batch's results waiting on the canvas: pick one, Accept or Discard
 05-outpaint.png    after Accept: the frame dragged out, the new area checkered
 06-problems.png    an invalid size explained inline, and a failed job's banner
+07-blur-preview.png the mask blur preview: the mask drawn softened as the model gets it
 Settings, autosaves and images go to a temporary SNEAKERSTUDIO_HOME, never to your own.
 """
 
@@ -19,6 +21,8 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -32,11 +36,12 @@ from sneakerstudio.app import main  # noqa: E402
 from sneakerstudio.qt.document import Brush  # noqa: E402
 from sneakerstudio.qt.images import array_to_qimage  # noqa: E402
 from sneakerstudio.qt.main_window import MainWindow  # noqa: E402
+from tests.core.library_helpers import kohya_lora  # noqa: E402
 from tests.qt.fake_engine import FakeEngine, fake_picture  # noqa: E402
 
 PROMPT = (
     "a hand-drawn concept sketch of a high-top basketball sneaker, orange leather upper, "
-    "white sole, studio lighting, product shot"
+    "white sole, studio lighting, product shot, <lora:graffiti:0.8>"
 )
 NEGATIVE = "blurry, text, watermark, low quality"
 SIZE = (1440, 900)
@@ -45,8 +50,10 @@ SIZE = (1440, 900)
 class Director:
     """Walks the window through each state and grabs it."""
 
-    def __init__(self, app: QApplication, engine: FakeEngine, out_dir: Path, model: Path) -> None:
+    def __init__(self, app: QApplication, engine: FakeEngine, out_dir: Path, model: Path,
+                 lora_dir: Path | None = None) -> None:
         self.app = app
+        self.lora_dir = lora_dir
         self.engine = engine
         self.out_dir = out_dir
         self.model = model
@@ -60,9 +67,25 @@ class Director:
         self.window.grab().save(str(path))
         print("saved", path, flush=True)
 
+    def when(self, ready: Callable[[], bool], then: Callable[[], None],
+             timeout_s: float = 30.0) -> None:
+        """Call `then` once `ready()` holds (checked every 100 ms), or after `timeout_s`."""
+        deadline = time.monotonic() + timeout_s
+
+        def check() -> None:
+            if ready() or time.monotonic() > deadline:
+                then()
+            else:
+                QTimer.singleShot(100, check)
+
+        QTimer.singleShot(300, check)
+
     def start(self) -> None:
         self.window = next(w for w in self.app.topLevelWidgets() if isinstance(w, MainWindow))
         self.window.resize(*SIZE)
+        panel = self.window.library_panel
+        if panel is not None and self.lora_dir is not None:
+            panel.add_folder(str(self.lora_dir))  # a LoRA with trigger words, scanned
         QTimer.singleShot(600, self.empty)
 
     def stroke(self, layer: str, points: list[tuple[float, float]], brush: Brush) -> None:
@@ -101,7 +124,8 @@ class Director:
         window.canvas.fit()
         window.canvas.overlay.cursor_pos = QPointF(350, 345)
         window.canvas.set_tool("mask")
-        QTimer.singleShot(300, self.doodle)
+        # The token count imports the tokenizer first (slow the first time on a busy CPU).
+        self.when(lambda: bool(window.token_label.text()), self.doodle)
 
     def doodle(self) -> None:
         window = self.window
@@ -168,6 +192,21 @@ class Director:
 
     def problems(self) -> None:
         self.grab("06-problems.png")
+        window = self.window
+        assert window is not None
+        window.banner.hide()
+        window.params.set_values({"width": 512, "steps": 30})  # valid again: problems go
+        window.doc.undo_stack.undo()  # the frame drags: back to the accepted picture
+        window.doc.undo_stack.undo()
+        mask = Brush(60, 0.9)
+        self.stroke("mask", [(120, 120), (220, 100), (330, 140), (380, 230)], mask)
+        window.canvas.fit()
+        window.tools.blur_preview_action.setChecked(True)
+        window.mode_panel.mask_blur.setValue(16)
+        QTimer.singleShot(300, self.blur_preview)
+
+    def blur_preview(self) -> None:
+        self.grab("07-blur-preview.png")
         assert self.window is not None
         self.window.close()
 
@@ -179,9 +218,12 @@ def run(out_dir: Path) -> int:
         model = Path(tmp) / "models" / "dreamshaper_8.safetensors"
         model.parent.mkdir()
         model.write_bytes(b"\0" * 16)
+        lora_dir = Path(tmp) / "Lora"
+        kohya_lora(lora_dir / "graffiti.safetensors",
+                   {"10_graffiti": {"graffiti style": 12, "spray paint": 4, "tag art": 2}})
         app = QApplication.instance() or QApplication(sys.argv[:1])
         engine = FakeEngine(step_delay=0.08, device="CPU · 2 threads · fp32")
-        director = Director(app, engine, out_dir, model)  # type: ignore[arg-type]
+        director = Director(app, engine, out_dir, model, lora_dir)  # type: ignore[arg-type]
         QTimer.singleShot(0, director.start)
         return main(sys.argv[:1], engine_factory=lambda: engine)
 

@@ -32,8 +32,10 @@ def read_embedding(path: Path) -> dict[str, Any]:
     from safetensors import safe_open
 
     from sneakerstudio.core.pickle_convert import convert_pickle, is_pickle
+    from sneakerstudio.core.safetensors_header import read_header
 
     source = convert_pickle(path) if is_pickle(path) else path
+    read_header(source)  # a broken file is refused here, with a message naming it
     tensors: dict[str, Any] = {}
     with safe_open(str(source), framework="pt") as f:
         for key in f.keys():  # noqa: SIM118 (safe_open is not a dict)

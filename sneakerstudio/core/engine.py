@@ -14,14 +14,21 @@ from __future__ import annotations
 import os
 import time
 import traceback
-from dataclasses import replace
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sneakerstudio import __version__
 from sneakerstudio.core.cancel import CancelToken
-from sneakerstudio.core.errors import GenerationCancelled, OutOfMemoryError, SneakerError
+from sneakerstudio.core.errors import (
+    GenerationCancelled,
+    InvalidImageError,
+    OutOfMemoryError,
+    SneakerError,
+)
 from sneakerstudio.core.events import Cancelled, Emit, Failed, Finished, Preview, Progress, Status
+from sneakerstudio.core.memory import MemoryMode
 from sneakerstudio.core.model_cache import CachedModel, ModelCache, pipeline_bytes
 from sneakerstudio.core.request import GenerationRequest
 from sneakerstudio.core.samplers import Sampler, build_scheduler, find_sampler
@@ -38,6 +45,18 @@ def _disk_bytes(path: Path) -> int:
         return path.stat().st_size
     suffixes = {".safetensors", ".bin", ".ckpt", ".pt", ".pth"}
     return sum(f.stat().st_size for f in path.rglob("*") if f.suffix in suffixes and f.is_file())
+
+
+@dataclass
+class _JobMemory:
+    """One job's memory mode and what the engine did to save the job (shown to the user in
+    Status events and in `Finished.info`). At most one out-of-memory retry per job."""
+
+    mode: MemoryMode
+    retried: bool = False
+    remedy: str = ""  # what the retry did, e.g. "retrying with VAE tiling"
+    info: dict[str, str] = field(default_factory=dict)
+    vae_upcast: bool = False
 
 
 def _file_key(path: Path) -> tuple[Any, ...]:
@@ -190,12 +209,23 @@ class Engine:
             return finished
         except GenerationCancelled:
             emit(Cancelled(job_id, state["step"]))
+            return None
         except SneakerError as exc:
-            emit(Failed(job_id, exc.kind, str(exc), traceback.format_exc()))
+            failed = Failed(job_id, exc.kind, str(exc), traceback.format_exc())
         except Exception as exc:
             failed = self._unexpected(job_id, exc)
-            emit(failed)
+        # Out of the except block, the error's traceback (which holds the failed step's
+        # tensors) is gone: now the memory can really be given back.
+        if failed.kind == OutOfMemoryError.kind:
+            self._free_device_memory()
+        emit(failed)
         return None
+
+    def _free_device_memory(self) -> None:
+        """Collect garbage and give the allocator's cached blocks back (after an error)."""
+        from sneakerstudio.core.device import free_memory
+
+        free_memory(self._plan.device if self._plan else "cpu")
 
     def _unexpected(self, job_id: str, exc: Exception) -> Failed:
         details = traceback.format_exc()
@@ -275,82 +305,241 @@ class Engine:
 
             return on_step
 
-        emit(Status(job_id, "Encoding prompt…"))
-        t_start = time.perf_counter()
-        use_cfg = request.guidance > 1.0
-        cond = encode_prompts(
-            pipe,
-            request.prompt,
-            request.negative_prompt,
-            batch=request.batch_size,
-            guidance=use_cfg,
-            clip_skip=request.clip_skip,
-            device=device,
-        )
-        cancel.check()
-        seeds = request.image_seeds()
-        variation = request.variation_seeds()
-        images: list[Any] = []
-        timing["start"] = time.perf_counter()
-        denoise_s = decode_s = 0.0
-        for batch in range(request.batch_count):
-            lo, hi = batch * request.batch_size, (batch + 1) * request.batch_size
-            noise, generators = image_noise(
-                seeds[lo:hi],
-                latent_shape,
-                variation_seeds=variation[lo:hi] if variation else None,
-                variation_strength=request.variation_strength,
+        memory = _JobMemory(self._memory_mode(model, request, hires))
+        try:
+            emit(Status(job_id, "Encoding prompt…"))
+            t_start = time.perf_counter()
+            use_cfg = request.guidance > 1.0
+            cond = encode_prompts(
+                pipe,
+                request.prompt,
+                request.negative_prompt,
+                batch=request.batch_size,
+                guidance=use_cfg,
+                clip_skip=request.clip_skip,
+                device=device,
             )
-            t0 = time.perf_counter()
-            inputs = self._latent_inputs(model, request, plan, noise.to(device), device)
-            latents = self._sample(
-                model, request, sampler, cond, inputs, generators,
-                reporter(batch * per_batch, first_steps),
-            )
-            if hires:
-                latents = self._hires(
-                    model, request, sampler, cond, latents, seeds[lo:hi],
-                    variation[lo:hi] if variation else None,
-                    reporter(batch * per_batch + first_steps, hires_steps),
-                )
-            t1 = time.perf_counter()
             cancel.check()
-            fast = bool((request.extra or {}).get("fast_decode")) and (
-                self.fast_decoder_for(model.family) is not None
-            )
-            emit(Status(job_id, "Decoding (TAESD, fast)…" if fast else "Decoding…"))
-            decoded = self._fast_decode(model, latents) if fast else None
-            timing["fast_decode"] = 1.0 if decoded is not None else 0.0
-            if decoded is None:
-                decoded = self._decode(model, latents)
-            if plan is not None:
-                decoded = [plan.finish(image) for image in decoded]
-            images.extend(decoded)
-            t2 = time.perf_counter()
-            denoise_s += t1 - t0
-            decode_s += t2 - t1
+            seeds = request.image_seeds()
+            variation = request.variation_seeds()
+            images: list[Any] = []
+            timing["start"] = time.perf_counter()
+            denoise_s = decode_s = 0.0
+            for batch in range(request.batch_count):
+                lo, hi = batch * request.batch_size, (batch + 1) * request.batch_size
+                offset = batch * per_batch
 
-        extras = _mode_extras(request, plan)
-        parameters = tuple(
-            self._parameters(
-                cached, request, sampler, seed, extras,
-                variation[index] if variation else None,
+                def make_latents(lo: int = lo, hi: int = hi, offset: int = offset) -> Any:
+                    # Also the retry after an out-of-memory: fresh noise and generators from the
+                    # same seeds (the same image), progress counted again from this batch's start.
+                    state["step"] = offset
+                    previews.pending = None
+                    noise, generators = image_noise(
+                        seeds[lo:hi],
+                        latent_shape,
+                        variation_seeds=variation[lo:hi] if variation else None,
+                        variation_strength=request.variation_strength,
+                    )
+                    inputs = self._latent_inputs(model, request, plan, noise.to(device), device)
+                    latents = self._sample(
+                        model,
+                        request,
+                        sampler,
+                        cond,
+                        inputs,
+                        generators,
+                        reporter(offset, first_steps),
+                    )
+                    if hires:
+                        latents = self._hires(
+                            model,
+                            request,
+                            sampler,
+                            cond,
+                            latents,
+                            seeds[lo:hi],
+                            variation[lo:hi] if variation else None,
+                            reporter(offset + first_steps, per_batch - first_steps),
+                            memory,
+                            job_id,
+                            emit,
+                        )
+                    return latents
+
+                t0 = time.perf_counter()
+                latents = self._recovering(
+                    "sampling", make_latents, cached, request, job_id, emit, state, memory
+                )
+                t1 = time.perf_counter()
+                cancel.check()
+                fast = bool((request.extra or {}).get("fast_decode")) and (
+                    self.fast_decoder_for(model.family) is not None
+                )
+                emit(Status(job_id, "Decoding (TAESD, fast)…" if fast else "Decoding…"))
+                decoded = self._fast_decode(model, latents) if fast else None
+                timing["fast_decode"] = 1.0 if decoded is not None else 0.0
+                if decoded is None:
+
+                    def decode(latents: Any = latents) -> list[Any]:
+                        return self._decode(model, latents, memory, job_id, emit)
+
+                    decoded = self._recovering(
+                        "decode", decode, cached, request, job_id, emit, state, memory
+                    )
+                del latents
+                if plan is not None:
+                    decoded = [plan.finish(image) for image in decoded]
+                images.extend(decoded)
+                t2 = time.perf_counter()
+                denoise_s += t1 - t0
+                decode_s += t2 - t1
+                cancel.check()  # a cancel during the decode still means "no result"
+
+            extras = _mode_extras(request, plan)
+            parameters = tuple(
+                self._parameters(
+                    cached,
+                    request,
+                    sampler,
+                    seed,
+                    extras,
+                    variation[index] if variation else None,
+                )
+                for index, seed in enumerate(seeds)
             )
-            for index, seed in enumerate(seeds)
+            info = {"memory_mode": memory.mode.name, **memory.info}
+            return Finished(
+                job_id=job_id,
+                images=tuple(images),
+                seeds=tuple(seeds),
+                parameters=parameters,
+                request_json=request.to_json(),
+                timings={
+                    "encode_s": timing["start"] - t_start,
+                    "denoise_s": denoise_s,
+                    "decode_s": decode_s,
+                    "it_per_s": total / denoise_s if denoise_s > 0 else 0.0,
+                    "fast_decode": timing.get("fast_decode", 0.0),  # 1.0: decoded with TAESD
+                    "oom_retries": 1.0 if memory.retried else 0.0,
+                    "vae_upcast": 1.0 if memory.vae_upcast else 0.0,
+                },
+                info=info,
+            )
+        finally:
+            from sneakerstudio.core.memory import after_job
+
+            after_job(pipe)  # with offload: every component back to the CPU
+
+    # -- memory modes and recovery ----------------------------------------------------------
+
+    def _memory_mode(self, model: LoadedModel, request: GenerationRequest, hires: bool) -> Any:
+        """Choose this job's memory mode (see `memory.py`) and put the pipeline in it."""
+        from sneakerstudio.core.memory import (
+            apply_memory_mode,
+            choose_memory_mode,
+            dtype_bytes,
+            free_device_bytes,
+            offload_supported,
+            requested_mode,
         )
-        return Finished(
-            job_id=job_id,
-            images=tuple(images),
-            seeds=tuple(seeds),
-            parameters=parameters,
-            request_json=request.to_json(),
-            timings={
-                "encode_s": timing["start"] - t_start,
-                "denoise_s": denoise_s,
-                "decode_s": decode_s,
-                "it_per_s": total / denoise_s if denoise_s > 0 else 0.0,
-                "fast_decode": timing.get("fast_decode", 0.0),  # 1.0: decoded with TAESD
-            },
+
+        plan = self.plan
+        requested = requested_mode(request.extra)
+        width, height = request.hires_size() if hires else (request.width, request.height)
+        mode = choose_memory_mode(
+            device=plan.device,
+            free_bytes=free_device_bytes(plan.device) if requested == "auto" else None,
+            width=width,
+            height=height,
+            batch=request.batch_size,
+            element_bytes=dtype_bytes(plan.dtype),
+            cfg=request.guidance > 1.0,
+            requested=requested,
+            offload_available=offload_supported(),
+            scale=model.vae_scale_factor,
+        )
+        apply_memory_mode(model.pipe, mode, plan.device)
+        return mode
+
+    def _recovering(
+        self,
+        phase: str,
+        attempt: Callable[[], Any],
+        cached: CachedModel,
+        request: GenerationRequest,
+        job_id: str,
+        emit: Emit,
+        state: dict[str, int],
+        memory: _JobMemory,
+    ) -> Any:
+        """Run `attempt`; after an out-of-memory, free what we can, move one step up the
+        memory ladder, say so, and run it once more. A second out-of-memory (or one with
+        nothing left to try) fails the job with advice on what to lower."""
+        from sneakerstudio.core.device import is_out_of_memory
+        from sneakerstudio.core.memory import (
+            apply_memory_mode,
+            next_memory_mode,
+            offload_supported,
+        )
+
+        where = "while decoding" if phase == "decode" else "while sampling"
+        try:
+            return attempt()
+        except (GenerationCancelled, SneakerError):
+            raise
+        except Exception as exc:
+            if not is_out_of_memory(exc):
+                raise
+            if phase == "sampling":
+                where = f"at step {state['step'] + 1}"
+            if memory.retried:
+                raise self._out_of_memory(request, memory, where, retried=True) from exc
+        # Out of the except block, so the failed attempt's tensors (held by the traceback)
+        # are garbage now and `free_memory` can really give them back.
+        device = self.plan.device
+        stronger = next_memory_mode(
+            memory.mode, phase=phase, device=device, offload_available=offload_supported()
+        )
+        dropped = self.cache.drop_others(cached.key, device)
+        self._free_device_memory()
+        if stronger is None and not dropped:
+            raise self._out_of_memory(request, memory, where, retried=False)
+        memory.retried = True
+        if stronger is not None:
+            remedy = f"retrying with {stronger.label}"
+            memory.mode = stronger
+            apply_memory_mode(cached.model.pipe, stronger, device)
+        else:
+            remedy = "retrying after freeing other cached models"
+        memory.remedy = remedy
+        message = f"Out of memory {where} — {remedy}…"
+        emit(Status(job_id, message))
+        memory.info["recovered"] = (
+            f"Out of memory {where}; {remedy.replace('retrying', 'retried')}."
+        )
+        try:
+            return attempt()
+        except (GenerationCancelled, SneakerError):
+            raise
+        except Exception as exc:
+            if not is_out_of_memory(exc):
+                raise
+            if phase == "sampling":
+                where = f"at step {state['step'] + 1}"
+            raise self._out_of_memory(request, memory, where, retried=True) from exc
+
+    def _out_of_memory(
+        self, request: GenerationRequest, memory: _JobMemory, where: str, *, retried: bool
+    ) -> OutOfMemoryError:
+        from sneakerstudio.core.memory import oom_hint
+
+        width, height = request.width, request.height
+        if request.mode == "txt2img" and request.hires_scale > 1.0:
+            width, height = request.hires_size()
+        again = f", even after {memory.remedy}" if retried and memory.remedy else ""
+        return OutOfMemoryError(
+            f"The device ran out of memory {where}{again}.",
+            hint=oom_hint(width, height, request.batch_size, memory.mode, self.plan.device),
         )
 
     def _scheduler(self, model: LoadedModel, sampler: Sampler, request: GenerationRequest) -> Any:
@@ -432,6 +621,9 @@ class Engine:
         seeds: list[int],
         variation: list[int] | None,
         on_step: Any,
+        memory: _JobMemory | None = None,
+        job_id: str = "",
+        emit: Emit | None = None,
     ) -> Any:
         """Upscale the first pass (in latent space, or decoded and resized with Lanczos), then
         an img2img pass at the larger size with `hires_strength`."""
@@ -442,12 +634,14 @@ class Engine:
         factor = model.vae_scale_factor
         shape = (latents.shape[1], height // factor, width // factor)
         if request.hires_upscaler == "lanczos":
-            images = self._decode(model, latents)
+            images = self._decode(model, latents, memory, job_id, emit)
             init = upscale_pixels(model, images, width, height, self.plan.device)
         else:
             init = upscale_latents(latents, shape[1], shape[2])
         noise, generators = image_noise(
-            seeds, shape, variation_seeds=variation,
+            seeds,
+            shape,
+            variation_seeds=variation,
             variation_strength=request.variation_strength,
         )
         dtype = model.pipe.unet.dtype
@@ -499,19 +693,51 @@ class Engine:
             return None
         return model.pipe.image_processor.postprocess(image.float(), output_type="pil")
 
-    def _decode(self, model: LoadedModel, latents: Any) -> list[Any]:
-        """VAE-decode to PIL images. Half-precision VAEs can overflow to NaN (a black image):
-        check and decode again in fp32 when that happens."""
+    def _decode(
+        self,
+        model: LoadedModel,
+        latents: Any,
+        memory: _JobMemory | None = None,
+        job_id: str = "",
+        emit: Emit | None = None,
+    ) -> list[Any]:
+        """VAE-decode to PIL images, never a silent black one. Half-precision VAEs can
+        overflow to NaN: then the VAE is upcast to fp32 (and stays so for this model, so the
+        next job does not pay for a wasted decode) and decodes again. Still NaN (or NaN
+        latents from the sampler): an `InvalidImageError`, nothing to save."""
         import torch
 
+        if not torch.isfinite(latents).all():
+            raise InvalidImageError(
+                "The model produced invalid values (NaN) while sampling, so there is no "
+                "image; nothing was saved.",
+                hint="Try another sampler, a lower CFG scale, or fp32 precision.",
+            )
         vae = model.pipe.vae
         scaled = latents / model.vae_scaling_factor
         with torch.inference_mode():
             image = vae.decode(scaled.to(vae.dtype), return_dict=False)[0]
-            if not torch.isfinite(image).all() and vae.dtype != torch.float32:
+            if torch.isfinite(image).all():
+                return model.pipe.image_processor.postprocess(image.float(), output_type="pil")
+            del image
+            was = _precision_name(vae.dtype)
+            if vae.dtype != torch.float32:
                 vae.to(torch.float32)
-                image = vae.decode(scaled.to(torch.float32), return_dict=False)[0]
-                vae.to(self.plan.dtype)
+                note = f"the VAE overflowed (NaN) in {was}; decoded again in fp32"
+            else:
+                note = "the VAE returned invalid values (NaN); decoded again"
+            if emit is not None:
+                emit(Status(job_id, f"Decoding again in fp32: {note.split(';')[0]}…"))
+            image = vae.decode(scaled.float(), return_dict=False)[0]
+            if not torch.isfinite(image).all():
+                raise InvalidImageError(
+                    "The VAE produced an invalid image (NaN) even in full precision; "
+                    "nothing was saved.",
+                    hint="Choose another VAE (or the model's own), or a lower CFG scale.",
+                )
+        if memory is not None:
+            memory.vae_upcast = True
+            memory.info["vae_upcast"] = note
         return model.pipe.image_processor.postprocess(image.float(), output_type="pil")
 
     def _parameters(
@@ -622,6 +848,11 @@ def _inpainting_inputs(model: LoadedModel, inputs: Any, plan: Any, device: str) 
         inputs.model_mask = inputs.mask
     else:
         inputs.model_mask = torch.ones((batch, 1, h, w), device=device, dtype=dtype)
+
+
+def _precision_name(dtype: Any) -> str:
+    names = {"float32": "fp32", "bfloat16": "bf16", "float16": "fp16"}
+    return names.get(str(dtype).rsplit(".", 1)[-1], str(dtype))
 
 
 def _pass_steps(steps: int, strength: float | None) -> int:

@@ -59,3 +59,51 @@ class OutOfMemoryError(SneakerError):
 class GenerationCancelled(Exception):
     """Raised inside the engine when the user cancels. Not an error: the engine turns it into a
     `Cancelled` event."""
+
+
+class SaveError(SneakerError):
+    """A file the app writes (an image, a project, the autosave, the settings) could not be
+    written: the disk is full, the folder is read-only, or it is gone. The previous version of
+    the file, if there was one, is untouched (every write goes to a temp file first)."""
+
+    kind = "save"
+
+    def __init__(self, message: str, *, hint: str = "", errno: int | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.errno = errno
+        self.written: list[object] = []  # files saved before the failure (a batch of images)
+
+    @classmethod
+    def from_os_error(cls, exc: OSError, target: object, what: str) -> SaveError:
+        """A message for `what` (e.g. "the image") failing to be written to `target`."""
+        import errno as errnos
+        from pathlib import Path
+
+        path = Path(str(target))
+        code = exc.errno
+        if code in (errnos.ENOSPC, errnos.EDQUOT):
+            return cls(
+                f"The disk is full: {what} could not be saved to '{path}'.",
+                hint="Free some disk space (or choose a folder on another drive), then save again.",
+                errno=code,
+            )
+        if code in (errnos.EACCES, errnos.EPERM, errnos.EROFS):
+            return cls(
+                f"No permission to write in '{path.parent}': {what} could not be saved.",
+                hint="Choose a folder you can write to, or allow writing in this one, then "
+                "save again.",
+                errno=code,
+            )
+        reason = exc.strerror or str(exc)
+        return cls(
+            f"{what[:1].upper()}{what[1:]} could not be saved to '{path}': {reason}.",
+            hint="Check that the folder exists and is writable, then save again.",
+            errno=code,
+        )
+
+
+class InvalidImageError(SneakerError):
+    """The model or its VAE produced invalid values (NaN or infinity): there is no image to
+    show, and nothing is saved (never a silent black image)."""
+
+    kind = "invalid-image"

@@ -47,7 +47,9 @@ class Preview:
 
 @dataclass(frozen=True)
 class Finished:
-    """The final images, each with its seed and its A1111 `parameters` text."""
+    """The final images, each with its seed and its A1111 `parameters` text. `info` says how
+    the job ran where the user may care (e.g. "memory_mode": "tiled", "recovered": what the
+    engine did after running out of memory, "vae_upcast": why the VAE decoded in fp32)."""
 
     job_id: str
     images: tuple[Image.Image, ...]
@@ -55,6 +57,7 @@ class Finished:
     parameters: tuple[str, ...]
     request_json: str
     timings: dict[str, float] = field(default_factory=dict)
+    info: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -7,11 +7,13 @@ PIL and numpy (scipy for distance transforms and blurs); OpenCV's Telea when the
 
 from __future__ import annotations
 
+import io
 import itertools
+import struct
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageFilter
+from PIL import Image, ImageFilter, UnidentifiedImageError
 
 from sneakerstudio.core.errors import ImageFileError
 
@@ -28,34 +30,99 @@ def load_image(path: str | Path, mode: str = "RGB") -> Image.Image:
     """Read a PNG, JPEG or WebP file into memory as `mode` ("RGB", or "L" for masks).
 
     Only those decoders are tried, the size is checked from the header before any pixel is
-    decoded, and every failure is an `ImageFileError` that names the file."""
+    decoded (at most `MAX_IMAGE_SIDE` a side and `MAX_IMAGE_PIXELS` in all), and every failure
+    is an `ImageFileError` that names the file. Text chunks too large for Pillow (a huge
+    workflow, a zTXt that inflates to gigabytes) are left out rather than refusing the picture.
+    """
     path = Path(path).expanduser()
     if not path.is_file():
         raise ImageFileError(f"Image not found: '{path}'.", hint="Check the path.")
     try:
-        with Image.open(path, formats=list(IMAGE_FORMATS)) as image:
-            width, height = image.size
-            too_big = max(width, height) > MAX_IMAGE_SIDE or width * height > MAX_IMAGE_PIXELS
-            if too_big:
-                raise ImageFileError(
-                    f"'{path.name}' is {width}×{height} pixels, too large to use.",
-                    hint=f"Use an image up to {MAX_IMAGE_SIDE} pixels a side and "
-                    f"{MAX_IMAGE_PIXELS // (1024 * 1024)} megapixels.",
-                )
-            image.load()
-            return _to_mode(image, mode)
+        try:
+            return _decode(path, path, mode)
+        except ValueError as exc:
+            if "MAX_TEXT" not in str(exc):  # Pillow's text-chunk caps, not the pixels
+                raise
+            return _decode(path, _without_png_text(path), mode)
     except ImageFileError:
         raise
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+    except Image.DecompressionBombError:
+        raise _too_large(path.name, _png_header_size(path)) from None
+    except UnidentifiedImageError:
+        raise ImageFileError(
+            f"'{path.name}' is not a PNG, JPEG or WebP picture, or it is damaged.",
+            hint="Use a PNG, JPEG or WebP file.",
+        ) from None
+    except (OSError, SyntaxError, ValueError, EOFError, struct.error) as exc:
         raise ImageFileError(
             f"'{path.name}' cannot be read as an image ({exc}).",
             hint="Use a PNG, JPEG or WebP file.",
         ) from None
 
 
+def _decode(path: Path, source: Path | io.BytesIO, mode: str) -> Image.Image:
+    with Image.open(source, formats=list(IMAGE_FORMATS)) as image:
+        width, height = image.size
+        too_big = max(width, height) > MAX_IMAGE_SIDE or width * height > MAX_IMAGE_PIXELS
+        if too_big:
+            raise _too_large(path.name, (width, height))
+        if width < 1 or height < 1:
+            raise ImageFileError(
+                f"'{path.name}' is {width}×{height} pixels: it has no picture in it.",
+                hint="Use an image at least 1 pixel wide and high.",
+            )
+        image.load()
+        return _to_mode(image, mode)
+
+
+def _too_large(name: str, size: tuple[int, int] | None) -> ImageFileError:
+    what = f"{size[0]}×{size[1]} pixels" if size else "far more pixels than any picture needs"
+    return ImageFileError(
+        f"'{name}' is {what}, too large to use (it was not decoded).",
+        hint=f"Use an image up to {MAX_IMAGE_SIDE} pixels a side and "
+        f"{MAX_IMAGE_PIXELS // (1024 * 1024)} megapixels.",
+    )
+
+
+def _png_header_size(path: Path) -> tuple[int, int] | None:
+    """Width and height from a PNG's IHDR (bytes 16–24), without decoding anything."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(24)
+    except OSError:
+        return None
+    if len(head) < 24 or not head.startswith(b"\x89PNG\r\n\x1a\n") or head[12:16] != b"IHDR":
+        return None
+    width, height = struct.unpack(">II", head[16:24])
+    return width, height
+
+
+def _without_png_text(path: Path) -> io.BytesIO:
+    """The PNG at `path` in memory without its text chunks (tEXt, zTXt, iTXt), which carry no
+    pixels. Raises ValueError for something that is not a well-formed chunk sequence."""
+    data = path.read_bytes()
+    if not data.startswith(b"\x89PNG\r\n\x1a\n"):
+        raise ValueError("not a PNG file")
+    out = io.BytesIO()
+    out.write(data[:8])
+    pos = 8
+    while pos + 8 <= len(data):
+        (length,) = struct.unpack(">I", data[pos : pos + 4])
+        end = pos + 12 + length
+        if end > len(data):
+            raise ValueError("the PNG chunks end early")
+        if data[pos + 4 : pos + 8] not in (b"tEXt", b"zTXt", b"iTXt"):
+            out.write(data[pos:end])
+        pos = end
+    out.seek(0)
+    return out
+
+
 def _to_mode(image: Image.Image, mode: str) -> Image.Image:
     """Convert, flattening transparency: on white for pictures; for masks, a transparent
-    pixel counts as not masked."""
+    pixel counts as not masked. 16-bit greyscale is scaled to 8 bits (Pillow's own convert
+    clips it at 255, which turns nearly every pixel white)."""
+    image = to_eight_bit(image)
     transparent = image.mode in ("RGBA", "LA", "PA") or (
         image.mode == "P" and "transparency" in image.info
     )
@@ -71,6 +138,24 @@ def _to_mode(image: Image.Image, mode: str) -> Image.Image:
         background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         return Image.alpha_composite(background, rgba).convert("RGB")
     return image.convert(mode)
+
+
+def to_eight_bit(image: Image.Image) -> Image.Image:
+    """`image` with 16-bit greyscale scaled down to 8-bit "L"; any other mode unchanged."""
+    if image.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N"):
+        return _sixteen_to_eight(image)
+    return image
+
+
+def _sixteen_to_eight(image: Image.Image) -> Image.Image:
+    """16-bit greyscale (0–65535) as 8-bit "L", rounded, a strip at a time so that a large
+    image needs little memory beyond its own pixels."""
+    wide = np.asarray(image)
+    grey = np.empty(wide.shape, np.uint8)
+    for top in range(0, wide.shape[0], 1024):
+        strip = wide[top : top + 1024].astype(np.int64)
+        grey[top : top + 1024] = np.clip((strip + 128) // 257, 0, 255)
+    return Image.fromarray(grey, "L")
 
 
 # -- fitting --------------------------------------------------------------------------------

@@ -78,14 +78,31 @@ def lora_search_dirs(
     return seen
 
 
-def resolve_lora(name_or_path: str | Path, search_dirs: list[Path] | tuple[Path, ...] = ()) -> Path:
+def resolve_lora(
+    name_or_path: str | Path,
+    search_dirs: list[Path] | tuple[Path, ...] = (),
+    *,
+    names_only: bool = False,
+) -> Path:
     """The LoRA file a request or prompt tag names: an existing path as is, else a file whose
     stem is `name` (case-insensitive, any LoRA suffix, also in subfolders) in `search_dirs`.
-    Raises `LoraError` listing where it looked."""
-    candidate = Path(str(name_or_path)).expanduser()
-    if candidate.is_file():
-        return candidate
+
+    With `names_only` (a `<lora:name:w>` tag: prompts are pasted from other people's images)
+    the name is only looked up in `search_dirs`, and a name that is a path (`../../x`,
+    `/home/x`, `C:\\x`) is refused. Raises `LoraError` listing where it looked."""
     name = str(name_or_path)
+    if names_only:
+        if _is_path_like(name):
+            raise LoraError(
+                f"'<lora:{name}>' names a path, not a LoRA: prompt tags only take the name of a "
+                "file in your LoRA folders.",
+                hint="Write the LoRA's file name without folders (e.g. <lora:graffiti:0.8>), or "
+                "add the LoRA from the model library.",
+            )
+    else:
+        candidate = Path(name).expanduser()
+        if candidate.is_file():
+            return candidate
     wanted = name.lower()
     for folder in search_dirs:
         if not Path(folder).is_dir():
@@ -101,6 +118,17 @@ def resolve_lora(name_or_path: str | Path, search_dirs: list[Path] | tuple[Path,
     raise LoraError(
         f"LoRA '{name}' was not found (looked in: {looked}).",
         hint="Check the name, or put the file in your LoRA folder.",
+    )
+
+
+def _is_path_like(name: str) -> bool:
+    """Separators, `..`, a drive, `~` or a NUL: anything that could leave the LoRA folders."""
+    return (
+        not name.strip()
+        or any(c in name for c in "/\\\0")
+        or name.strip() in (".", "..")
+        or name.startswith("~")
+        or (len(name) >= 2 and name[1] == ":")
     )
 
 

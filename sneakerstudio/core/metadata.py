@@ -54,6 +54,36 @@ _STEALTH_RGB = (b"stealth_rgbinfo", b"stealth_rgbcomp")
 _SCHEDULE_SUFFIXES = ("SGM Uniform", "Polyexponential", "Exponential", "Karras")
 _PNG_MODES = {"1", "L", "LA", "P", "RGB", "RGBA", "I", "I;16"}
 
+# What a value read from a file may be before the app uses it; beyond these it is nonsense
+# (a hand-edited or hostile file) and is left out, so that nothing absurd reaches the panels.
+# Wider than what the app can generate: the request check refuses what it cannot run.
+MAX_READ_STEPS = 10_000
+MAX_READ_CFG = 100.0
+MAX_READ_SEED = 2**64 - 1  # ComfyUI's seeds are 64-bit
+MAX_READ_SIDE = 65_535  # the largest PNG side Pillow or Qt will open
+_READ_LABELS = {"steps": "Steps", "cfg": "CFG scale", "seed": "Seed", "size": "Size"}
+_REQUEST_NUMBERS: dict[str, tuple[float, float, bool]] = {  # key: (low, high, whole number)
+    "steps": (1, MAX_READ_STEPS, True),
+    "guidance": (0.0, MAX_READ_CFG, False),
+    "width": (8, MAX_READ_SIDE, True),
+    "height": (8, MAX_READ_SIDE, True),
+    "seed": (-1, MAX_READ_SEED, True),
+    "variation_seed": (-1, MAX_READ_SEED, True),
+    "batch_size": (1, 1000, True),
+    "batch_count": (1, 10_000, True),
+    "strength": (0.0, 1.0, False),
+    "variation_strength": (0.0, 1.0, False),
+    "mask_blur": (0, 1024, True),
+    "padding": (0, MAX_READ_SIDE, True),
+    "hires_scale": (1.0, 16.0, False),
+    "hires_strength": (0.0, 1.0, False),
+    "clip_skip": (1, 64, True),
+}
+_REQUEST_TEXTS = (
+    "prompt", "negative_prompt", "sampler", "mode", "inpaint_area", "masked_content", "fill",
+    "hires_upscaler", "model", "vae",
+)
+
 
 # ------------------------------------------------------------------------------------------
 # Writing
@@ -579,13 +609,67 @@ def _json_object(text: str | None) -> dict[str, Any] | None:
         return None
     try:
         value = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: JSON nested thousands deep
         return None
     return value if isinstance(value, dict) else None
 
 
 def _interpret(raw: dict[str, str], text_key: str = PARAMETERS_KEY) -> dict[str, Any]:
-    """Recognise the writer from the chunk names and contents, and normalise."""
+    """Recognise the writer from the chunk names and contents, and normalise; values that
+    cannot be true are left out (see `_drop_implausible`)."""
+    meta = _read_values(raw, text_key)
+    _drop_implausible(meta)
+    return meta
+
+
+def _plausible_number(value: Any, low: float, high: float, whole: bool) -> bool:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    if whole and not isinstance(value, int):
+        return False
+    return math.isfinite(value) and low <= value <= high
+
+
+def _plausible_size(value: Any) -> bool:
+    if not isinstance(value, str):
+        return False
+    match = re.fullmatch(r"(\d{1,6})x(\d{1,6})", value.strip())
+    return match is not None and all(
+        1 <= int(side) <= MAX_READ_SIDE for side in match.groups()
+    )
+
+
+def _drop_implausible(meta: dict[str, Any]) -> None:
+    """Set steps, CFG, seed and size that cannot be true (Steps: 10^30, Size: -5x0, a NaN CFG)
+    to None, keeping the text in `extras`; leave out such values of our JSON request, so that
+    whatever restores parameters from a file gets only values a person could have set."""
+    checks = {
+        "steps": meta["steps"] is None
+        or _plausible_number(meta["steps"], 1, MAX_READ_STEPS, True),
+        "cfg": meta["cfg"] is None or _plausible_number(meta["cfg"], 0.0, MAX_READ_CFG, False),
+        "seed": meta["seed"] is None or _plausible_number(meta["seed"], 0, MAX_READ_SEED, True),
+        "size": meta["size"] is None or _plausible_size(meta["size"]),
+    }
+    extras = meta["extras"] if isinstance(meta["extras"], dict) else {}
+    for key, ok in checks.items():
+        if not ok:
+            extras.setdefault(_READ_LABELS[key], _extra_text(meta[key]))
+            meta[key] = None
+    meta["extras"] = extras
+    request = meta["request"]
+    if isinstance(request, dict):
+        clean = {}
+        for key, value in request.items():
+            if value is not None and key in _REQUEST_NUMBERS:
+                if not _plausible_number(value, *_REQUEST_NUMBERS[key]):
+                    continue
+            elif value is not None and key in _REQUEST_TEXTS and not isinstance(value, str):
+                continue
+            clean[key] = value
+        meta["request"] = clean
+
+
+def _read_values(raw: dict[str, str], text_key: str) -> dict[str, Any]:
     meta = empty_metadata()
     meta["raw"] = dict(raw)
     params = raw.get(text_key)
@@ -619,6 +703,7 @@ def _interpret(raw: dict[str, str], text_key: str = PARAMETERS_KEY) -> dict[str,
 # -- AUTOMATIC1111 --------------------------------------------------------------------------
 
 _KEY_RE = re.compile(r"\s*(\w[\w \-/]*?)\s*:\s*")
+_VALUE_END = re.compile(r"\s*(?:,|$)")  # what may follow a quoted value
 
 
 def parse_params_line(line: str) -> list[tuple[str, str]]:
@@ -627,6 +712,11 @@ def parse_params_line(line: str) -> list[tuple[str, str]]:
     pairs: list[tuple[str, str]] = []
     decoder = json.JSONDecoder()
     i, n = 0, len(line)
+    # A quoted value that was rejected (unterminated, bad escape, or not followed by a comma)
+    # was scanned up to `rejected_until`; any quote before that point lies inside the same
+    # string and would be rejected the same way, so it is not scanned again (this keeps a
+    # line of many escaped quotes linear instead of quadratic).
+    rejected_until = -1
     while i < n:
         while i < n and line[i] in " ,":
             i += 1
@@ -639,13 +729,18 @@ def parse_params_line(line: str) -> list[tuple[str, str]]:
             continue
         key, j = match.group(1), match.end()
         value: str | None = None
-        if j < n and line[j] == '"':
+        if j < n and line[j] == '"' and j >= rejected_until:
             try:
                 decoded, end = decoder.raw_decode(line, j)
-            except ValueError:
-                decoded, end = None, j
-            if isinstance(decoded, str) and (end >= n or line[end:].lstrip().startswith(",")):
+            except json.JSONDecodeError as exc:
+                unterminated = exc.msg.startswith("Unterminated")
+                decoded, end = None, n if unterminated else max(exc.pos, j + 1)
+            except (ValueError, RecursionError):
+                decoded, end = None, n
+            if isinstance(decoded, str) and _VALUE_END.match(line, end):
                 value, j = decoded, end
+            else:
+                rejected_until = end - 1 if decoded is not None else end  # end - 1: its quote
         if value is None:
             comma = line.find(",", j)
             end = n if comma < 0 else comma
@@ -1012,7 +1107,9 @@ def _apply_invokeai(meta: dict[str, Any], raw: dict[str, str]) -> None:
     image = legacy.get("image") if isinstance(legacy.get("image"), dict) else {}
     prompt = image.get("prompt")
     if isinstance(prompt, list):  # [{"prompt": "...", "weight": 1.0}, ...]
-        prompt = " ".join(p.get("prompt", "") for p in prompt if isinstance(p, dict))
+        prompt = " ".join(
+            p["prompt"] for p in prompt if isinstance(p, dict) and isinstance(p.get("prompt"), str)
+        )
     meta["prompt"] = _to_text(prompt)
     meta["steps"] = _to_int(image.get("steps"))
     meta["cfg"] = _to_float(image.get("cfg_scale"))

@@ -171,6 +171,16 @@ class ModelCache:
             _release(device)
         return evicted
 
+    def drop_others(self, keep: tuple[Any, ...], device: str) -> int:
+        """Drop every model except `keep` (the one a job is running on) and give their memory
+        back: the first step of the out-of-memory recovery. Returns how many were dropped."""
+        others = [key for key in self._entries if key != keep]
+        for key in others:
+            del self._entries[key]
+        if others:
+            _release(device)
+        return len(others)
+
     def clear(self, device: str = "cpu") -> None:
         self._entries.clear()
         _release(device)

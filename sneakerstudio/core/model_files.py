@@ -27,12 +27,13 @@ def requested_loras(
     from sneakerstudio.core.prompt import extract_lora_tags
 
     dirs = lora_search_dirs(request.model, list(search_dirs))
-    wanted = list(request.loras)
+    wanted = [(name, weight, False) for name, weight in request.loras]
     for text in (request.prompt, request.negative_prompt):
-        wanted += extract_lora_tags(text or "")[1]
+        # A tag in a prompt (perhaps pasted from a stranger's image) is a name, never a path.
+        wanted += [(name, weight, True) for name, weight in extract_lora_tags(text or "")[1]]
     out: dict[Path, float] = {}
-    for name, weight in wanted:
-        path = resolve_lora(name, dirs).resolve()
+    for name, weight, names_only in wanted:
+        path = resolve_lora(name, dirs, names_only=names_only).resolve()
         out[path] = out.get(path, 0.0) + float(weight)
     return list(out.items())
 

@@ -113,7 +113,6 @@ def foreign_global(path: Path) -> str | None:
 def scan_pickle(path: Path, *, max_streams: int = 5) -> tuple[str | None, list[str]]:
     """(first foreign global or None, the strings) of the pickle streams at the start of `path`
     (PyTorch's legacy format holds several in a row; a zip checkpoint one `data.pkl`)."""
-    import pickletools
     import zipfile
 
     try:
@@ -134,29 +133,68 @@ def scan_pickle(path: Path, *, max_streams: int = 5) -> tuple[str | None, list[s
         for _stream in range(max_streams):
             if offset >= len(data) or data[offset] != 0x80:
                 break
-            end = None
-            for opcode, arg, pos in pickletools.genops(data[offset:]):
-                if opcode.name in ("SHORT_BINUNICODE", "BINUNICODE", "UNICODE", "BINUNICODE8"):
-                    strings.append(str(arg))
-                elif opcode.name == "GLOBAL":
-                    module, _, name = str(arg).partition(" ")
-                    if not _plain(module, name):
-                        return f"{module}.{name}", strings
-                elif opcode.name == "STACK_GLOBAL" and len(strings) >= 2:
-                    module, name = strings[-2], strings[-1]
-                    if not _plain(module, name):
-                        return f"{module}.{name}", strings
-                elif opcode.name in ("INST", "OBJ"):
-                    return "an object instruction", strings
-                elif opcode.name == "STOP":
-                    end = pos
-                    break
+            foreign, end = _scan_stream(data[offset:], strings)
+            if foreign is not None:
+                return foreign, strings
             if end is None:
                 break
             offset += end + 1
     except Exception:  # a truncated or odd stream: the child will say what is wrong
         return None, strings
     return None, strings
+
+
+_STRING_OPS = frozenset({"SHORT_BINUNICODE", "BINUNICODE", "UNICODE", "BINUNICODE8"})
+_MEMO_PUT = frozenset({"PUT", "BINPUT", "LONG_BINPUT"})
+_MEMO_GET = frozenset({"GET", "BINGET", "LONG_BINGET"})
+_SILENT = frozenset({"MEMOIZE", "FRAME", "PROTO"}) | _MEMO_PUT
+_UNKNOWN = object()  # a value the scan does not follow (anything but a string)
+
+
+def _scan_stream(data: bytes, strings: list[str]) -> tuple[str | None, int | None]:
+    """(first foreign global or None, position of STOP or None) of one pickle stream.
+
+    `STACK_GLOBAL` takes its module and name from the stack, where a pickler may put them
+    as fresh strings or fetch them from the memo (BINGET). So the scan keeps the values the
+    last opcodes pushed, following the memo for strings; a global whose two operands are not
+    plainly strings (a POP, a DUP, anything cleverer) is treated as foreign."""
+    import pickletools
+
+    memo: dict[int, object] = {}
+    pushed: list[object] = []
+    for opcode, arg, pos in pickletools.genops(data):
+        name = opcode.name
+        if name in _STRING_OPS:
+            strings.append(str(arg))
+            pushed.append(str(arg))
+        elif name == "MEMOIZE":
+            memo[len(memo)] = pushed[-1] if pushed else _UNKNOWN
+        elif name in _MEMO_PUT:
+            memo[int(arg)] = pushed[-1] if pushed else _UNKNOWN  # type: ignore[arg-type]
+        elif name in _MEMO_GET:
+            pushed.append(memo.get(int(arg), _UNKNOWN))  # type: ignore[arg-type]
+        elif name in _SILENT:
+            continue
+        elif name == "GLOBAL":
+            module, _, attr = str(arg).partition(" ")
+            if not _plain(module, attr):
+                return f"{module}.{attr}", None
+            pushed.append(_UNKNOWN)
+        elif name == "STACK_GLOBAL":
+            module, attr = (pushed[-2], pushed[-1]) if len(pushed) >= 2 else (None, None)
+            if not (isinstance(module, str) and isinstance(attr, str)):
+                return "a global built from computed names", None
+            if not _plain(module, attr):
+                return f"{module}.{attr}", None
+            pushed.append(_UNKNOWN)
+        elif name in ("INST", "OBJ"):
+            return "an object instruction", None
+        elif name == "STOP":
+            return None, pos
+        else:
+            pushed.append(_UNKNOWN)
+        del pushed[:-4]  # only the last two matter
+    return None, None
 
 
 def _plain(module: str, name: str) -> bool:
@@ -206,6 +244,19 @@ def convert_pickle(path: Path, *, cache: Path | None = None, timeout_s: float = 
     the conversion fails otherwise. The original file is only read.
     """
     path = Path(path)
+    try:
+        with path.open("rb") as f:
+            head = f.read(SNIFF_BYTES)
+    except OSError as exc:
+        raise ModelFileError(
+            f"'{path}' cannot be read: {exc.strerror or exc}.",
+            hint="Check the path and the file's permissions.",
+        ) from None
+    if sniff_pickle(head) is None:
+        raise ModelFileError(
+            f"'{path.name}' is not a pickled PyTorch checkpoint, so there is nothing to convert.",
+            hint="The file may be damaged or of another kind: download it again.",
+        )
     target = converted_path(path, cache)
     if target.is_file():
         try:

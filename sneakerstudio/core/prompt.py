@@ -2,7 +2,11 @@
 
 - Attention: `(x)` ×1.1, `[x]` ÷1.1, `(x:w)` ×w; nesting multiplies; `\\(` `\\)` `\\[` `\\]`
   `\\\\` are literal characters; brackets still open at the end close there.
-- `BREAK` (a whole word, upper case) ends the current 75-token chunk.
+- Brackets nest at most `MAX_NESTING` deep (deeper ones are literal text, so pathological
+  prompts parse in linear time), and every weight is kept within ±`MAX_WEIGHT` (a typed
+  `(x:1e400)` would otherwise make an infinite weight and a black image).
+- The parser takes any text and never raises; `BREAK` (a whole word, upper case) ends the
+  current 75-token chunk.
 - `<lora:name:weight>` tags are taken out of the text (`extract_lora_tags`); the model-files
   code resolves and applies them.
 - Tokens are grouped in chunks of 75 (CLIP's 77 positions minus start and end), so a prompt of
@@ -20,6 +24,8 @@ from typing import Any
 CHUNK_TOKENS = 75  # CLIP encodes 77 positions: start + 75 + end
 ROUND_MULTIPLIER = 1.1
 BREAK_WORD = "BREAK"
+MAX_NESTING = 32  # open brackets at once; 1.1**32 ≈ 21, far past any useful emphasis
+MAX_WEIGHT = 100.0
 
 # One lexical item of the attention grammar; order matters (escapes before brackets).
 _ATTENTION_TOKEN = re.compile(
@@ -56,7 +62,8 @@ def extract_lora_tags(text: str) -> tuple[str, list[tuple[str, float]]]:
     found: list[tuple[str, float]] = []
 
     def take(match: re.Match[str]) -> str:
-        weight = float(match.group(2)) if match.group(2) else 1.0
+        weight = float(match.group(2)) if match.group(2) else 1.0  # may be inf: the request
+        # check refuses LoRA weights beyond ±10 with a message
         found.append((match.group(1).strip(), weight))
         return ""
 
@@ -69,50 +76,108 @@ def parse_attention(text: str) -> list[Fragment]:
     >>> [(f.text, round(f.weight, 4)) for f in parse_attention("a (b:1.5) [c]")]
     [('a ', 1.0), ('b', 1.5), (' ', 1.0), ('c', 0.9091)]
     """
-    parts: list[list[Any]] = []  # [text, weight, is_break]
-    round_open: list[int] = []
+    # Each part: [pieces of text, is_break]; its weight is weights[index]. Neighbours that
+    # can no longer end up with different weights are merged as soon as possible, and a long
+    # run of weights is multiplied with numpy (same rounding as one multiplication after
+    # another), so the parse stays fast on any input (100 k characters of brackets included).
+    parts: list[list[Any]] = []
+    weights: list[float] = []
+    round_open: list[int] = []  # index of the first part each open bracket covers
     square_open: list[int] = []
 
     def scale(start: int, factor: float) -> None:
-        for part in parts[start:]:
-            part[1] *= factor
+        if len(weights) - start <= 32:
+            for i in range(start, len(weights)):
+                weights[i] = _finite(weights[i] * factor)
+        else:
+            import numpy as np
+
+            run = np.array(weights[start:], dtype=np.float64) * factor
+            weights[start:] = np.clip(run, -MAX_WEIGHT, MAX_WEIGHT).tolist()
+        settle()
+
+    def settle() -> None:
+        """Merge the last two parts while they have one weight and every open bracket
+        covers both or neither (so no later factor can tell them apart)."""
+        while len(parts) >= 2:
+            split_at = len(parts) - 1
+            if parts[-1][1] or parts[-2][1] or weights[split_at] != weights[split_at - 1]:
+                return
+            if split_at in round_open or split_at in square_open:
+                return
+            parts[-2][0].extend(parts.pop()[0])
+            weights.pop()
+            for stack in (round_open, square_open):  # starts only grow along a stack
+                i = len(stack) - 1
+                while i >= 0 and stack[i] > split_at:
+                    stack[i] -= 1
+                    i -= 1
+
+    def add(text_piece: str) -> None:
+        count = len(parts)
+        if (
+            count
+            and not parts[-1][1]
+            and weights[count - 1] == 1.0
+            and not (round_open and round_open[-1] == count)
+            and not (square_open and square_open[-1] == count)
+        ):
+            parts[-1][0].append(text_piece)  # same weight, and no open bracket between them
+        else:
+            parts.append([[text_piece], False])
+            weights.append(1.0)
+
+    def literal(token: str) -> None:
+        """Plain text, or a stray bracket / weight: literal text. BREAK splits it."""
+        if BREAK_WORD not in token:
+            add(token)
+            return
+        pieces = _BREAK_SPLIT.split(token)
+        for i, piece in enumerate(pieces):
+            if i > 0:
+                parts.append([[BREAK_WORD], True])
+                weights.append(1.0)
+            if piece:
+                add(piece)
 
     for match in _ATTENTION_TOKEN.finditer(text):
         token, weight = match.group(0), match.group(1)
         if token.startswith("\\"):
-            parts.append([token[1:] if len(token) > 1 else token, 1.0, False])
+            add(token[1:] if len(token) > 1 else token)
+        elif token in "([" and len(round_open) + len(square_open) >= MAX_NESTING:
+            literal(token)
         elif token == "(":
             round_open.append(len(parts))
         elif token == "[":
             square_open.append(len(parts))
         elif weight is not None and round_open:
-            scale(round_open.pop(), float(weight))
+            scale(round_open.pop(), _finite(float(weight)))
         elif token == ")" and round_open:
             scale(round_open.pop(), ROUND_MULTIPLIER)
         elif token == "]" and square_open:
             scale(square_open.pop(), 1 / ROUND_MULTIPLIER)
         else:
-            # Plain text, or a stray closing bracket / weight: literal text. BREAK splits it.
-            pieces = _BREAK_SPLIT.split(token)
-            for i, piece in enumerate(pieces):
-                if i > 0:
-                    parts.append([BREAK_WORD, -1.0, True])
-                if piece:
-                    parts.append([piece, 1.0, False])
-    for start in reversed(round_open):
-        scale(start, ROUND_MULTIPLIER)
-    for start in reversed(square_open):
-        scale(start, 1 / ROUND_MULTIPLIER)
+            literal(token)
+    while round_open:
+        scale(round_open.pop(), ROUND_MULTIPLIER)
+    while square_open:
+        scale(square_open.pop(), 1 / ROUND_MULTIPLIER)
 
     merged: list[Fragment] = []
-    for text_part, weight, is_break in parts:
+    for index, (pieces, is_break) in enumerate(parts):
+        weight = float(weights[index])
         if is_break:
             merged.append(Fragment(BREAK_WORD, 1.0, True))
         elif merged and not merged[-1].is_break and merged[-1].weight == weight:
-            merged[-1] = Fragment(merged[-1].text + text_part, weight)
+            merged[-1] = Fragment(merged[-1].text + "".join(pieces), weight)
         else:
-            merged.append(Fragment(text_part, weight))
+            merged.append(Fragment("".join(pieces), weight))
     return merged or [Fragment("", 1.0)]
+
+
+def _finite(weight: float) -> float:
+    """A typed weight within ±MAX_WEIGHT (a 400-digit number parses as infinity)."""
+    return min(MAX_WEIGHT, max(-MAX_WEIGHT, weight))
 
 
 @dataclass(frozen=True)

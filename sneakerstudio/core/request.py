@@ -8,6 +8,7 @@ the worker, and it round-trips through JSON (stored in every PNG we write).
 from __future__ import annotations
 
 import json
+import math
 import random
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -45,7 +46,8 @@ def random_seed() -> int:
 
 @dataclass(frozen=True)
 class GenerationRequest:
-    """Everything one generation needs. `seed=None` means "pick one" (see `with_seed`)."""
+    """Everything one generation needs. `seed=None` (or -1, as in AUTOMATIC1111) means "pick
+    one" (see `with_seed`); -1 is stored as None."""
 
     model: Path | None
     prompt: str
@@ -86,6 +88,12 @@ class GenerationRequest:
 
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
+    def __post_init__(self) -> None:
+        for name in ("seed", "variation_seed"):
+            value = getattr(self, name)
+            if _is_int(value) and value == -1:
+                object.__setattr__(self, name, None)
+
     # -- checks ---------------------------------------------------------------------------
 
     def problems(self) -> list[str]:
@@ -97,10 +105,14 @@ class GenerationRequest:
             out.append(
                 "No model chosen: open a checkpoint file (.safetensors) or a diffusers folder."
             )
+        elif not isinstance(self.model, (str, Path)):
+            out.append(f"The model must be a file or folder path (got {self.model!r}).")
         elif not Path(self.model).exists():
             out.append(f"Model not found: '{self.model}'. Check the path, or open another model.")
         if not isinstance(self.prompt, str):
             out.append("The prompt must be text.")
+        if not isinstance(self.negative_prompt, str):
+            out.append("The negative prompt must be text (leave it empty for none).")
         for name, value in (("Width", self.width), ("Height", self.height)):
             if not isinstance(value, int) or isinstance(value, bool):
                 out.append(f"{name} must be a whole number of pixels, not {value!r}.")
@@ -112,19 +124,22 @@ class GenerationRequest:
                     f"{name} {value} is not a multiple of 8 (the model works on 8-pixel blocks): "
                     f"use {lower} or {upper}."
                 )
-        if not isinstance(self.steps, int) or isinstance(self.steps, bool) or self.steps < 1:
-            out.append(f"Steps must be at least 1 (got {self.steps!r}).")
+        if not _is_int(self.steps) or self.steps < 1:
+            out.append(f"Steps must be a whole number from 1 to {MAX_STEPS} (got {self.steps!r}).")
         elif self.steps > MAX_STEPS:
             out.append(f"Steps {self.steps} is more than {MAX_STEPS}: use fewer steps.")
-        if not isinstance(self.guidance, (int, float)) or isinstance(self.guidance, bool):
-            out.append(f"Guidance (CFG scale) must be a number (got {self.guidance!r}).")
-        elif self.guidance != self.guidance or self.guidance < 0:
+        if not _is_number(self.guidance) or not math.isfinite(self.guidance):
+            out.append(
+                f"Guidance (CFG scale) must be a number from 0 to {MAX_GUIDANCE:g} "
+                f"(got {self.guidance!r}); 1 to 15 is usual."
+            )
+        elif self.guidance < 0:
             out.append(f"Guidance (CFG scale) must be 0 or more (got {self.guidance}).")
         elif self.guidance > MAX_GUIDANCE:
             out.append(
                 f"Guidance (CFG scale) {self.guidance} is above {MAX_GUIDANCE:g}: use 1 to 15."
             )
-        if find_sampler(self.sampler) is None:
+        if not isinstance(self.sampler, str) or find_sampler(self.sampler) is None:
             out.append(
                 f"Unknown sampler '{self.sampler}': choose one of {', '.join(sampler_names())}."
             )
@@ -132,7 +147,10 @@ class GenerationRequest:
             not isinstance(self.seed, int) or isinstance(self.seed, bool)
             or not 0 <= self.seed <= MAX_SEED
         ):
-            out.append(f"Seed must be a whole number from 0 to {MAX_SEED} (got {self.seed!r}).")
+            out.append(
+                f"Seed must be a whole number from 0 to {MAX_SEED}, or -1 for a random one "
+                f"(got {self.seed!r})."
+            )
         if (
             not isinstance(self.batch_size, int) or isinstance(self.batch_size, bool)
             or not 1 <= self.batch_size <= MAX_BATCH
@@ -404,22 +422,41 @@ class GenerationRequest:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> GenerationRequest:
+        """A request from `to_dict`'s values (unknown keys are ignored). Values of the wrong
+        shape raise `RequestError`; values out of range are for `validate()` to report."""
+        if not isinstance(data, dict):
+            raise RequestError(
+                [f"A saved request must be a JSON object, not {type(data).__name__}."]
+            )
         known = {f.name for f in fields(cls)} - set(IMAGE_FIELDS)
         kwargs = {k: v for k, v in data.items() if k in known}
-        model = kwargs.get("model")
-        kwargs["model"] = Path(model) if model else None
-        if kwargs.get("vae"):
-            kwargs["vae"] = Path(kwargs["vae"])
-        for name in ("outpaint", "fill_color", "embeddings"):
-            if name in kwargs and kwargs[name] is not None:
-                kwargs[name] = tuple(kwargs[name])
-        if "loras" in kwargs:
-            kwargs["loras"] = tuple((str(n), float(w)) for n, w in kwargs["loras"])
+        kwargs.setdefault("prompt", "")
+        try:
+            for name in ("model", "vae"):
+                value = kwargs.get(name)
+                if name == "model" or name in kwargs:
+                    kwargs[name] = Path(value) if value else None
+            for name in ("outpaint", "fill_color", "embeddings"):
+                if name in kwargs and kwargs[name] is not None:
+                    kwargs[name] = tuple(kwargs[name])
+            if "loras" in kwargs:
+                kwargs["loras"] = tuple((str(n), float(w)) for n, w in kwargs["loras"])
+            if "extra" in kwargs and not isinstance(kwargs["extra"], dict):
+                raise TypeError("extra must be an object")
+        except (TypeError, ValueError) as exc:
+            raise RequestError(
+                [f"The saved request has a value of the wrong kind ({exc}): set it again."]
+            ) from None
         return cls(**kwargs)
 
     @classmethod
     def from_json(cls, text: str) -> GenerationRequest:
-        return cls.from_dict(json.loads(text))
+        """`from_dict` of JSON text; text that is not JSON raises `RequestError`."""
+        try:
+            data = json.loads(text)
+        except (ValueError, RecursionError) as exc:
+            raise RequestError([f"The saved request is not valid JSON ({exc})."]) from None
+        return cls.from_dict(data)
 
 
 def _is_int(value: Any) -> bool:

@@ -159,6 +159,10 @@ def parse_header(
         header = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise _fail(path, f"its header is not valid UTF-8 JSON ({exc})", _REDOWNLOAD) from None
+    except RecursionError:  # `[[[[…]]]]` nested deeper than Python's stack
+        raise _fail(
+            path, "its header is nested too deeply to be a tensor list", _REDOWNLOAD
+        ) from None
     if not isinstance(header, dict):
         raise _fail(path, "its header is not a JSON object", _REDOWNLOAD)
     return check_header_dict(header, data_size=data_size, path=path)

@@ -7,7 +7,9 @@ stroke repaints only what it changed; nothing converts a whole layer to a `QPixm
 
 from __future__ import annotations
 
-from PySide6.QtCore import QPointF, QRect, QRectF, QSize, Qt, Signal
+from typing import Any
+
+from PySide6.QtCore import QPointF, QRect, QRectF, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import (
     QBrush,
     QColor,
@@ -27,13 +29,49 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from sneakerstudio.qt.document import FRAME_STEP, PAPER, Brush, CanvasDocument
+from sneakerstudio.qt.document import (
+    ARGB,
+    FRAME_STEP,
+    MASK_TINT,
+    PAPER,
+    Brush,
+    CanvasDocument,
+    mask_alpha,
+)
 from sneakerstudio.qt.theme import ACCENT, CANVAS_BG
 
 TOOLS = ("doodle", "mask", "eraser", "picker")
 MIN_ZOOM, MAX_ZOOM = 0.05, 32.0
 HANDLE_PX = 14  # handle size on screen, whatever the zoom
 MIN_BRUSH, MAX_BRUSH = 1, 512
+BLUR_PREVIEW_MAX_SIDE = 1024  # the blur preview is computed on a copy at most this big
+BLUR_FLASH_MS = 1500  # how long the blur preview stays after the blur value changed
+
+
+def blurred_mask_overlay(alpha: Any, radius: float, max_side: int = BLUR_PREVIEW_MAX_SIDE
+                         ) -> tuple[QImage, float]:
+    """The mask as the model gets it, for display: binarized at 128 and Gaussian-blurred by
+    `radius` with `core.imageops` (the very functions the inpaint planner uses), as a tinted
+    overlay image. Big masks are shrunk first (to `max_side`, the radius with them), so the
+    preview costs the same on any document. Returns (overlay, scale of overlay to document)."""
+    import numpy as np
+    from PIL import Image
+
+    from sneakerstudio.core import imageops
+
+    height, width = alpha.shape
+    scale = min(1.0, max_side / max(width, height, 1))
+    mask = imageops.binarize(Image.fromarray(np.ascontiguousarray(alpha), "L"))
+    if scale < 1.0:
+        size = (max(1, round(width * scale)), max(1, round(height * scale)))
+        mask = mask.resize(size, Image.Resampling.BOX)
+    soft = np.asarray(imageops.blur_mask(mask, radius * scale), dtype=np.float32)
+    overlay = np.empty((*soft.shape, 4), np.uint8)  # BGRA, premultiplied
+    for channel, value in enumerate(MASK_TINT[::-1]):
+        overlay[:, :, channel] = (soft * (value / 255.0) + 0.5).astype(np.uint8)
+    overlay[:, :, 3] = soft.astype(np.uint8)
+    image = QImage(overlay.data, overlay.shape[1], overlay.shape[0], overlay.shape[1] * 4, ARGB)
+    return image.copy(), scale
 
 
 def _checker_brush() -> QBrush:
@@ -54,6 +92,9 @@ class _DocItem(QGraphicsItem):
         self.doc = doc
         self.show_mask = True
         self.mask_opacity = 0.5
+        self.blur_radius = 0
+        self.blur_preview = False  # draw the mask as blurred for the model
+        self._blurred: tuple[tuple[int, int], QImage, float] | None = None
         self._checker = _checker_brush()
         self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemUsesExtendedStyleOption, True)
 
@@ -77,8 +118,26 @@ class _DocItem(QGraphicsItem):
         painter.drawImage(area, self.doc.sketch, area)
         if self.show_mask:
             painter.setOpacity(self.mask_opacity)
-            painter.drawImage(area, self.doc.mask, area)
+            if self.blur_preview:
+                overlay, scale = self.blurred_overlay()
+                painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, scale < 1)
+                source = QRectF(area.x() * scale, area.y() * scale, area.width() * scale,
+                                area.height() * scale)
+                painter.drawImage(QRectF(area), overlay, source)
+            else:
+                painter.drawImage(area, self.doc.mask, area)
             painter.setOpacity(1.0)
+
+    def blurred_overlay(self) -> tuple[QImage, float]:
+        """The blurred mask overlay (cached until the mask or the radius changes)."""
+        key = (self.doc.mask.cacheKey(), self.blur_radius)
+        if self._blurred is None or self._blurred[0] != key:
+            overlay, scale = blurred_mask_overlay(mask_alpha(self.doc.mask), self.blur_radius)
+            self._blurred = (key, overlay, scale)
+        return self._blurred[1], self._blurred[2]
+
+    def forget_blur(self) -> None:
+        self._blurred = None
 
 
 class _PreviewItem(QGraphicsItem):
@@ -160,6 +219,7 @@ class CanvasView(QGraphicsView):
     tool_changed = Signal(str)
     brush_changed = Signal()
     files_dropped = Signal(list)  # [str] local paths
+    blur_preview_changed = Signal(bool)
 
     def __init__(self, doc: CanvasDocument, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -196,6 +256,11 @@ class CanvasView(QGraphicsView):
         self._frame_drag: tuple[str, QPointF, tuple[int, int, int, int]] | None = None
         self._fitted = True
         self._drag_key = -1
+        self._blur_pinned = False
+        self.blur_flash_ms = BLUR_FLASH_MS
+        self._blur_timer = QTimer(self)
+        self._blur_timer.setSingleShot(True)
+        self._blur_timer.timeout.connect(self._update_blur_preview)
         doc.changed.connect(self._on_doc_changed)
         doc.structure_changed.connect(self._on_structure_changed)
         self._on_structure_changed()
@@ -289,6 +354,47 @@ class CanvasView(QGraphicsView):
     def set_mask_visible(self, visible: bool) -> None:
         self.doc_item.show_mask = visible
         self.doc_item.update()
+
+    # -- mask blur preview ------------------------------------------------------------------
+
+    def set_mask_blur(self, radius: int) -> None:
+        """The mask blur the next request uses (what the blur preview shows)."""
+        if radius == self.doc_item.blur_radius:
+            return
+        self.doc_item.blur_radius = max(0, int(radius))
+        if self.doc_item.blur_preview:
+            self.doc_item.update()
+
+    def flash_blur_preview(self) -> None:
+        """Show the blurred mask for a moment (`blur_flash_ms`) after the blur value
+        changed; each change restarts the moment, so it shows all through a change."""
+        self._blur_timer.start(self.blur_flash_ms)
+        self._update_blur_preview()
+
+    def set_blur_preview_pinned(self, on: bool) -> None:
+        """Keep showing the blurred mask (a toggle), or go back to the painted mask."""
+        self._blur_pinned = bool(on)
+        self._update_blur_preview()
+
+    def blur_preview_active(self) -> bool:
+        return self.doc_item.blur_preview
+
+    def displayed_mask(self) -> tuple[QImage, float]:
+        """What the mask overlay draws now and its scale to document pixels: the painted
+        mask (scale 1), or during the blur preview the mask as the model gets it."""
+        if self.doc_item.blur_preview:
+            return self.doc_item.blurred_overlay()
+        return self.doc.mask, 1.0
+
+    def _update_blur_preview(self) -> None:
+        active = self._blur_pinned or self._blur_timer.isActive()
+        if active == self.doc_item.blur_preview:
+            return
+        self.doc_item.blur_preview = active
+        if not active:
+            self.doc_item.forget_blur()  # its memory is not needed any more
+        self.doc_item.update()
+        self.blur_preview_changed.emit(active)
 
     # -- frame handles ----------------------------------------------------------------------
 
@@ -461,6 +567,10 @@ class CanvasView(QGraphicsView):
     # -- document updates -------------------------------------------------------------------
 
     def _on_doc_changed(self, rect: QRect) -> None:
+        if self.doc_item.blur_preview:  # the blur spreads a stroke by about 3 radii
+            self.doc_item.forget_blur()
+            reach = 3 * self.doc_item.blur_radius + 2
+            rect = rect.adjusted(-reach, -reach, reach, reach)
         self.doc_item.update(QRectF(rect))
 
     def _on_structure_changed(self) -> None:

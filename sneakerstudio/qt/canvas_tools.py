@@ -1,5 +1,5 @@
 """The canvas tool bar: tools (doodle D, mask B, eraser E, picker I), brush size ([ ]),
-hardness, opacity, colour, the mask's invert / clear / show, undo / redo, zoom."""
+hardness, opacity, colour, the mask's invert / clear / show / blur preview, undo / redo, zoom."""
 
 from __future__ import annotations
 
@@ -99,7 +99,15 @@ class CanvasToolBar(QToolBar):
         self.show_mask_action.setToolTip("Show the mask as a tinted overlay (M).")
         self.show_mask_action.setShortcut(QKeySequence("M"))
         self.show_mask_action.toggled.connect(canvas.set_mask_visible)
-        for action in (self.invert_action, self.clear_action, self.show_mask_action):
+        self.blur_preview_action = QAction("Blur preview", self)
+        self.blur_preview_action.setCheckable(True)
+        self.blur_preview_action.setToolTip(
+            "Show the mask as the model gets it: softened by the Mask blur value (Shift+M). "
+            "It also shows for a moment whenever you change Mask blur.")
+        self.blur_preview_action.setShortcut(QKeySequence("Shift+M"))
+        self.blur_preview_action.toggled.connect(canvas.set_blur_preview_pinned)
+        for action in (self.invert_action, self.clear_action, self.show_mask_action,
+                       self.blur_preview_action):
             self.addAction(action)
         self.addSeparator()
 

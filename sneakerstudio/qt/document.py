@@ -65,6 +65,11 @@ def _const_view(image: QImage) -> Any:
     return data.reshape(image.height(), image.bytesPerLine() // 4, 4)[:, : image.width()]
 
 
+def mask_alpha(mask: QImage) -> Any:
+    """A mask layer's values as a numpy array (H×W uint8, 255 = repaint), a copy."""
+    return _const_view(mask)[:, :, 3].copy()
+
+
 @dataclass
 class Brush:
     """What a stroke paints with. `hardness` 1 is a hard edge, 0 fades from the centre;

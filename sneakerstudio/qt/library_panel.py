@@ -50,6 +50,7 @@ from PySide6.QtWidgets import (
 from sneakerstudio.core.errors import SneakerError
 from sneakerstudio.core.library import HashProgress, Library, ModelEntry, ScanProgress
 from sneakerstudio.qt.errors import guarded
+from sneakerstudio.qt.model_picker import FEW_STEP_LABELS, few_step_kind
 
 log = logging.getLogger(__name__)
 
@@ -105,6 +106,14 @@ BASE_COLOURS = {
     "sdxl-refiner": "#7a6a2a",
 }
 KIND_COLOUR = "#555a66"
+FEW_STEP_COLOUR = "#2a7a8a"
+
+
+def entry_few_step(entry: ModelEntry) -> str | None:
+    """"turbo" / "lcm" for a checkpoint or LoRA made for a few steps, else None."""
+    if entry.kind not in ("checkpoint", "lora", "lycoris"):
+        return None
+    return few_step_kind(Path(entry.path).name, entry.info)
 
 
 def format_size(size: int) -> str:
@@ -263,6 +272,9 @@ class ModelDelegate(QStyledItemDelegate):
             (BASE_LABELS.get(entry.base or "", "?"), BASE_COLOURS.get(entry.base or "", "#666")),
             (KIND_LABELS.get(entry.kind, entry.kind), KIND_COLOUR),
         ]
+        few = entry_few_step(entry)
+        if few is not None:
+            badges.append((FEW_STEP_LABELS[few], FEW_STEP_COLOUR))
         for label, colour in badges:
             width = small_metrics.horizontalAdvance(label) + 10
             badge = QRect(x, y, width, small_metrics.height() + 2)
@@ -302,6 +314,7 @@ class LibraryPanel(QWidget):
         self._job: LibraryJob | None = None
         self._loaders: list[ThumbnailLoader] = []
         self._threads: list[QThread] = []  # everything started, for the destroy-time join
+        self.prefer_few_steps = False  # on the CPU: Turbo / LCM models first
         self.destroyed.connect(_make_stopper(self._threads))
         self._build_ui()
         self.refresh()
@@ -487,7 +500,11 @@ class LibraryPanel(QWidget):
             sort=sort,
             descending=sort in ("modified", "size"),
         )
-        entries.sort(key=lambda e: not e.favourite)  # stable: keeps the chosen order
+        if self.prefer_few_steps:  # stable sorts: favourites, then few-step models first
+            entries.sort(key=lambda e: not e.favourite)
+            entries.sort(key=lambda e: entry_few_step(e) is None)
+        else:
+            entries.sort(key=lambda e: not e.favourite)  # stable: keeps the chosen order
         self._entries = {e.path: e for e in entries}
         self.list.blockSignals(True)
         self.list.clear()
@@ -495,12 +512,22 @@ class LibraryPanel(QWidget):
             item = QListWidgetItem(entry.name)
             item.setData(PATH_ROLE, entry.path)
             item.setData(ENTRY_ROLE, entry)
-            item.setToolTip(entry.path)
+            few = entry_few_step(entry)
+            item.setToolTip(entry.path + (
+                f"\nA {FEW_STEP_LABELS[few]} model: an image in 1–8 steps (Steps → Presets)."
+                if few else ""))
             self.list.addItem(item)
         self.list.blockSignals(False)
         if current is None or not self.select(current.path):
             self._show_details(None)
         self._load_thumbnails(entries)
+
+    def set_prefer_few_steps(self, prefer: bool) -> None:
+        """List Turbo / LCM models first (the window asks for it when running on a CPU,
+        where they are the only quick choice)."""
+        if prefer != self.prefer_few_steps:
+            self.prefer_few_steps = prefer
+            self.refresh()
 
     def start_scan(self) -> bool:
         """Scan the folders in the background (False if a scan or hashing is running)."""

@@ -34,6 +34,7 @@ from PySide6.QtWidgets import (
     QComboBox,
     QDockWidget,
     QFileDialog,
+    QFrame,
     QHBoxLayout,
     QLabel,
     QMainWindow,
@@ -41,6 +42,7 @@ from PySide6.QtWidgets import (
     QProgressBar,
     QPushButton,
     QScrollArea,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -85,6 +87,7 @@ EMPTY_TEXT = (
     "ComfyUI models folder), or <b>Open diffusers folder…</b> for a folder with "
     "<i>model_index.json</i>. Nothing is downloaded. You can doodle meanwhile."
 )
+CPU_NOTE = "Running on the CPU: Turbo / LCM models with 1–4 steps are much faster."
 IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.webp)"
 PROJECT_FILTER = f"Sneaker Studio projects (*{SUFFIX})"
 
@@ -167,6 +170,7 @@ class MainWindow(QMainWindow):
         self.setWindowTitle(APP_NAME)
         self.setObjectName("mainWindow")
         self.store = store
+        self.engine = engine
         self.controller = InferenceController(engine, self, save_outputs=save_outputs)
         self.queue = JobQueue(self.controller.submit, self.controller.cancel, self)
         self.doc = CanvasDocument(512, 512, self)
@@ -185,11 +189,14 @@ class MainWindow(QMainWindow):
         self._results: list[QImage] = []
         self._result_context: dict[str, Any] = {}
         self.recovery_box: QMessageBox | None = None
+        self.device_plan: Any = None  # core.device.DevicePlan once the engine is up
+        self._cpu_note_dismissed = False
 
         self._build_ui()
         self._build_menus()
         self._connect()
         self.autosaver = Autosaver(self.project_snapshot, autosave_folder, self)
+        self._build_save_faults(save_outputs)
         self._restore()
         self._update_actions()
         self._refresh_canvas_state()
@@ -215,6 +222,7 @@ class MainWindow(QMainWindow):
         self.token_label.setToolTip(
             "Prompt length in CLIP tokens. Every 75 tokens start a new chunk; nothing is cut off."
         )
+        self.cpu_note = self._build_cpu_note()
         self.empty_text = QLabel(EMPTY_TEXT)
         self.empty_text.setWordWrap(True)
         self.empty_text.setTextFormat(Qt.TextFormat.RichText)
@@ -264,20 +272,30 @@ class MainWindow(QMainWindow):
         left_layout.addLayout(prompt_row)
         left_layout.addWidget(self.mode_panel)
         left_layout.addWidget(self.problems_label)
-        buttons = QHBoxLayout()
-        buttons.addWidget(self.generate_button, 3)
-        buttons.addWidget(self.cancel_button, 1)
-        left_layout.addLayout(buttons)
-        left_layout.addWidget(self.progress)
         left_layout.addStretch(1)
         scroll = QScrollArea()
         self.params_scroll = scroll
         scroll.setWidget(left)
         scroll.setWidgetResizable(True)
         scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        scroll.setMinimumWidth(340)
         scroll.setFrameShape(QScrollArea.Shape.NoFrame)
-        self.params_dock = self._dock("Prompt and parameters", "paramsDock", scroll,
+        # Generate, Cancel and the progress stay in view below the scrolling parameters.
+        dock_body = QWidget()
+        dock_body.setMinimumWidth(340)
+        body_layout = QVBoxLayout(dock_body)
+        body_layout.setContentsMargins(0, 0, 0, 8)
+        body_layout.setSpacing(4)
+        body_layout.addWidget(scroll, 1)
+        buttons = QHBoxLayout()
+        buttons.setContentsMargins(10, 0, 10, 0)
+        buttons.addWidget(self.generate_button, 3)
+        buttons.addWidget(self.cancel_button, 1)
+        body_layout.addLayout(buttons)
+        progress_row = QHBoxLayout()
+        progress_row.setContentsMargins(10, 0, 10, 0)
+        progress_row.addWidget(self.progress)
+        body_layout.addLayout(progress_row)
+        self.params_dock = self._dock("Prompt and parameters", "paramsDock", dock_body,
                                       Qt.DockWidgetArea.LeftDockWidgetArea)
 
         self.banner = Banner()
@@ -332,6 +350,7 @@ class MainWindow(QMainWindow):
         self.device_label = QLabel("Engine: starting…")
         self.device_label.setToolTip("The device that runs the model.")
         self.statusBar().addWidget(self.phase_label, 1)
+        self.statusBar().addPermanentWidget(self.cpu_note)
         self.statusBar().addPermanentWidget(self.zoom_label)
         self.statusBar().addPermanentWidget(self.device_label)
         self.library_panel = self._build_library()
@@ -368,8 +387,9 @@ class MainWindow(QMainWindow):
         panel.model_chosen.connect(self.set_model)
         panel.insert_prompt_text.connect(self._insert_prompt_text)
         panel.status.connect(self.phase_label.setText)
-        panel.lora_chosen.connect(
-            lambda name, weight: self._insert_prompt_text(f"<lora:{Path(name).stem}:{weight:g}>"))
+        panel.scan_finished.connect(self._on_library_scanned)
+        panel.lora_chosen.connect(self._use_lora)
+        self.params.loras.set_trigger_lookup(self._lora_trigger_words)
         return panel
 
     def _build_menus(self) -> None:
@@ -417,7 +437,7 @@ class MainWindow(QMainWindow):
 
         view_menu = self.menuBar().addMenu("&View")
         for action in (self.tools.fit_action, self.tools.actual_action,
-                       self.tools.show_mask_action):
+                       self.tools.show_mask_action, self.tools.blur_preview_action):
             view_menu.addAction(action)
         view_menu.addSeparator()
         for dock in (self.params_dock, self.queue_dock, self.gallery_dock):
@@ -474,6 +494,7 @@ class MainWindow(QMainWindow):
         self.params.height_spin.valueChanged.connect(self._on_size_spin)
         self.params.prompt.textChanged.connect(self._schedule_token_count)
         self.mode_panel.changed.connect(self._on_params_changed)
+        self.mode_panel.mask_blur.valueChanged.connect(self._on_mask_blur_changed)
         self.style_combo.currentIndexChanged.connect(self._on_params_changed)
         self.doc.structure_changed.connect(self._on_doc_structure)
         self.doc.undo_stack.indexChanged.connect(self._on_doc_edited)
@@ -511,6 +532,8 @@ class MainWindow(QMainWindow):
         if isinstance(style, str) and (index := self.style_combo.findData(style)) >= 0:
             self.style_combo.setCurrentIndex(index)
         self._sync_doc_to_spins()
+        self.canvas.set_mask_blur(self.mode_panel.mask_blur.value())
+        self._cpu_note_dismissed = settings.params.get("cpu_note_dismissed") is True
         if settings.geometry:
             try:
                 self.restoreGeometry(QByteArray(base64.b64decode(settings.geometry)))
@@ -567,6 +590,7 @@ class MainWindow(QMainWindow):
             self.store.settings.add_recent_model(str(model))
             self.store.save()
         self.picker.set_models(self.store.settings.recent_models, str(model))
+        self._update_fast_decode()
         self.banner.hide()
         if self._job is None:
             self.phase_label.setText(f"Model: {display_name(model)}")
@@ -613,8 +637,8 @@ class MainWindow(QMainWindow):
             self.phase_label.setText("Fix the problems listed under the parameters first.")
             return
         request = request.with_seed()
-        self._remember_params()
         self.banner.hide()
+        self._remember_params()  # (after hide: a settings save that fails says so)
         mode = request.mode
         region = self.doc.generation_region(mode, request.inpaint_area, request.padding)
         label = f"{mode} · {request.width}×{request.height} · seed {request.seed} · " + (
@@ -654,14 +678,18 @@ class MainWindow(QMainWindow):
         self.strip.clear()
 
     def shutdown(self) -> None:
-        """Save what is remembered, journal the canvas, join the worker. Safe to call twice."""
+        """Save what is remembered, journal the canvas, join the worker. Safe to call twice.
+        Nothing that fails here stops the rest: the worker thread is always joined."""
         if not self._closed:
             self._closed = True
-            self._remember_params(geometry=True)
+            self.queue.cancel_all()  # first: the job stops within a step while we save
+            try:
+                self._remember_params(geometry=True)
+            except Exception:
+                log.exception("settings not saved on exit")
             # Disappear at once: joining can take a while if the worker is still importing
             # torch (an import cannot be interrupted) or is inside a long step.
             self.hide()
-            self.queue.cancel_all()
             if self.library_panel is not None:
                 try:
                     self.library_panel.shutdown()  # type: ignore[attr-defined]
@@ -742,9 +770,130 @@ class MainWindow(QMainWindow):
         path, _ = QFileDialog.getSaveFileName(self, "Save project", "canvas" + SUFFIX,
                                               PROJECT_FILTER)
         if path:
-            target = Path(path) if path.endswith(SUFFIX) else Path(path + SUFFIX)
+            self.save_project_to(Path(path) if path.endswith(SUFFIX) else Path(path + SUFFIX))
+
+    def save_project_to(self, target: Path) -> bool:
+        """Save the canvas as a project at `target`. A disk that refuses (full, read-only)
+        gets a banner saying so and what to do; the old file there stays as it was."""
+        from sneakerstudio.core.errors import SaveError
+
+        try:
             save_project(target, self.project_snapshot())
-            self.phase_label.setText(f"Saved {target.name}")
+        except SaveError as exc:
+            self.banner.show_message(
+                f"{exc.message} {exc.hint} Your canvas is still open here, unchanged.")
+            self.phase_label.setText("The project was not saved.")
+            return False
+        self.phase_label.setText(f"Saved {target.name}")
+        return True
+
+    # -- saving faults: generated images kept in memory, autosave and settings trouble ----
+
+    def _build_save_faults(self, save_outputs: SaveOutputs | None) -> None:
+        """What the window does when the disk refuses a write: unsaved images stay in memory
+        behind a status-bar button (save again, or to another folder), and autosave or
+        settings failures are shown in the banner."""
+        from PySide6.QtWidgets import QMenu, QToolButton
+
+        self._save_outputs_fn = save_outputs
+        self._unsaved: list[Any] = []  # core.events.Finished batches not on disk yet
+        self.unsaved_button = QToolButton()
+        self.unsaved_button.setObjectName("unsavedImagesButton")
+        self.unsaved_button.setToolTip(
+            "Images that were made but could not be saved are kept here until you save them.")
+        self.unsaved_button.setPopupMode(QToolButton.ToolButtonPopupMode.MenuButtonPopup)
+        self.unsaved_button.clicked.connect(self.save_unsaved_images)
+        menu = QMenu(self.unsaved_button)
+        menu.addAction("Save again", self.save_unsaved_images)
+        menu.addAction("Save to another folder…", self._save_unsaved_images_to)
+        self.unsaved_button.setMenu(menu)
+        self.unsaved_button.hide()
+        self.statusBar().addPermanentWidget(self.unsaved_button)
+        self.autosaver.failed.connect(self._on_autosave_failed)
+        self.autosaver.saved.connect(self._on_autosaved)
+
+    def unsaved_image_count(self) -> int:
+        return sum(len(batch.images) for batch in self._unsaved)
+
+    def _keep_unsaved(self, images: list, info: dict) -> None:
+        from sneakerstudio.core.events import Finished
+
+        pictures = tuple(_qimage_to_pil(image) for image in images)
+        self._unsaved.append(Finished(
+            job_id="unsaved", images=pictures, seeds=tuple(info.get("seeds") or ()),
+            parameters=tuple(info.get("parameters") or ()),
+            request_json=str(info.get("request_json") or ""),
+        ))
+        self._show_unsaved_button()
+
+    def _show_unsaved_button(self) -> None:
+        count = self.unsaved_image_count()
+        self.unsaved_button.setText(
+            f"Save {count} unsaved image{'s' if count != 1 else ''}…")
+        self.unsaved_button.setVisible(count > 0)
+
+    @Slot()
+    @guarded
+    def save_unsaved_images(self, folder: Path | None = None) -> bool:
+        """Try again to save the images that could not be saved (into `folder`, or where
+        they were meant to go). Returns True when none is left unsaved."""
+        from sneakerstudio.core.errors import SaveError
+        from sneakerstudio.core.outputs import save_outputs
+
+        saved: list[str] = []
+        while self._unsaved:
+            batch = self._unsaved[0]
+            try:
+                if folder is not None:
+                    written = save_outputs(batch, folder)
+                elif self._save_outputs_fn is not None:
+                    written = self._save_outputs_fn(batch)
+                else:
+                    written = save_outputs(batch)
+            except SaveError as exc:
+                self.banner.show_message(
+                    f"The images are still not saved. {exc.message} {exc.hint} They stay "
+                    "here until then.")
+                self._show_unsaved_button()
+                return False
+            except OSError as exc:
+                self.banner.show_message(
+                    f"The images are still not saved: {exc.strerror or exc}. They stay here "
+                    "until then; free some disk space or choose another folder.")
+                self._show_unsaved_button()
+                return False
+            self._unsaved.pop(0)
+            saved.extend(str(path) for path in written)
+        for path in saved:
+            self.gallery.add_image(path)
+        self._show_unsaved_button()
+        if saved:
+            self.banner.show_message(
+                f"Saved {len(saved)} image{'s' if len(saved) != 1 else ''} to "
+                f"{Path(saved[0]).parent}.", error=False)
+        return True
+
+    @Slot()
+    @guarded
+    def _save_unsaved_images_to(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Save the images to",
+                                                  str(paths.outputs_dir()))
+        if folder:
+            self.save_unsaved_images(Path(folder))
+
+    @Slot(str)
+    @guarded
+    def _on_autosave_failed(self, message: str) -> None:
+        self._autosave_failure = message
+        self.banner.show_message(message)
+
+    @Slot(str)
+    @guarded
+    def _on_autosaved(self, _path: str) -> None:
+        failure, self._autosave_failure = getattr(self, "_autosave_failure", ""), ""
+        if failure and failure == self.banner.text():  # still on show: say it is fixed
+            self.banner.show_message("Autosave works again: your canvas is journaled.",
+                                     error=False)
 
     @Slot()
     @guarded
@@ -831,11 +980,116 @@ class MainWindow(QMainWindow):
                 else:
                     self.restore_from_image(path)
 
+    # -- LoRAs, mask blur, device -------------------------------------------------------
+
+    def _build_cpu_note(self) -> QWidget:
+        """A quiet note in the status bar, shown once the engine turns out to run on the CPU
+        (until the user hides it for good)."""
+        box = QFrame()
+        box.setObjectName("cpuNote")
+        row = QHBoxLayout(box)
+        row.setContentsMargins(0, 0, 0, 0)
+        row.setSpacing(2)
+        self.cpu_note_label = QLabel(CPU_NOTE)
+        self.cpu_note_label.setStyleSheet("color: #e0b860;")
+        self.cpu_note_hide = QToolButton()
+        self.cpu_note_hide.setText("✕")
+        self.cpu_note_hide.setAutoRaise(True)
+        self.cpu_note_hide.setToolTip("Hide this note (it stays hidden next time).")
+        self.cpu_note_hide.clicked.connect(self._dismiss_cpu_note)
+        row.addWidget(self.cpu_note_label, 1)
+        row.addWidget(self.cpu_note_hide)
+        box.hide()
+        return box
+
+    @Slot()
+    @guarded
+    def _dismiss_cpu_note(self) -> None:
+        self._cpu_note_dismissed = True
+        self.cpu_note.hide()
+
+    def _apply_device_plan(self) -> None:
+        """What the engine's device means for the user: on the CPU (the plan prefers few
+        steps) a note says so once, and few-step models are listed first."""
+        plan = getattr(self.engine, "plan", None)
+        self.device_plan = plan
+        few = bool(getattr(plan, "prefers_few_steps", False))
+        self.picker.set_prefer_few_steps(few)
+        if self.library_panel is not None and hasattr(self.library_panel,
+                                                      "set_prefer_few_steps"):
+            self.library_panel.set_prefer_few_steps(few)
+        hint = str(getattr(plan, "hint", "") or "")
+        self.cpu_note_label.setToolTip(hint or CPU_NOTE)
+        self.cpu_note.setToolTip(hint or CPU_NOTE)
+        self.cpu_note.setVisible(few and not self._cpu_note_dismissed)
+        self._update_fast_decode()
+
+    def _model_family(self) -> str | None:
+        """The current model's base ("sd1", "sdxl" …) when the library knows it."""
+        library = getattr(getattr(self, "library_panel", None), "library", None)
+        if library is None or self._model is None:
+            return None
+        try:
+            entry = library.get(str(self._model))
+        except Exception:  # an unreadable index: unknown
+            return None
+        return entry.base if entry is not None else None
+
+    def _update_fast_decode(self) -> None:
+        """The TAESD checkbox is enabled when the engine has a TAESD decoder for the model's
+        family (for either family while the family is unknown)."""
+        finder = getattr(self.engine, "fast_decoder_for", None)
+        found = None
+        if finder is not None:
+            family = self._model_family()
+            for name in [family] if family else ["sd1", "sdxl"]:
+                try:
+                    found = finder(name)
+                except Exception:  # a broken setting must not break the window
+                    log.debug("fast decoder lookup failed", exc_info=True)
+                if found is not None:
+                    break
+        self.params.set_fast_decode_available(
+            found is not None, f"TAESD decoder: {found}" if found is not None else "")
+
+    @Slot(str, float)
+    @guarded
+    def _use_lora(self, path: str, weight: float) -> None:
+        """The library's "Add LoRA": a row in the LoRA panel and its tag in the prompt."""
+        self.params.loras.add_lora(Path(path).stem, weight)
+
+    def _lora_trigger_words(self, name: str) -> tuple[str, ...]:
+        """A LoRA's trigger words from the library (kohya tags, else A1111's activation
+        text); none when the library does not know it."""
+        library = getattr(getattr(self, "library_panel", None), "library", None)
+        if library is None:
+            return ()
+        entry = library.find(name, kind="lora")
+        words = tuple(entry.trigger_words)
+        if not words and entry.activation_text:
+            words = tuple(w.strip() for w in entry.activation_text.split(",") if w.strip())
+        return words
+
+    @Slot(object)
+    @guarded
+    def _on_library_scanned(self, _report: object) -> None:
+        self.params.loras.set_trigger_lookup(self._lora_trigger_words)  # new words, maybe
+        self._update_fast_decode()
+
+    @Slot(int)
+    @guarded
+    def _on_mask_blur_changed(self, value: int) -> None:
+        """Show the mask as it will be blurred for a moment while the value changes."""
+        self.canvas.set_mask_blur(value)
+        if self.doc.has_mask():
+            self.canvas.flash_blur_preview()
+
     @Slot(str)
     @guarded
     def _insert_prompt_text(self, text: str) -> None:
-        current = self.params.prompt.toPlainText().rstrip()
-        self.params.prompt.setPlainText(f"{current}, {text}" if current else text)
+        """Trigger words from the library: added before the LoRA tags, as one edit the
+        prompt's own Ctrl+Z undoes (nothing if they are in the prompt already)."""
+        self.params.loras.insert_word(text)
 
     # -- worker events (GUI thread, via the controller) -----------------------------------
 
@@ -860,6 +1114,7 @@ class MainWindow(QMainWindow):
     def _on_ready(self, device: str) -> None:
         self._engine_state = "ready"
         self.device_label.setText(device)
+        self._apply_device_plan()
         tip = "The device that runs the model."
         if "cpu" in device.lower():
             tip += (
@@ -950,10 +1205,12 @@ class MainWindow(QMainWindow):
         self.progress.setFormat(done.split(" · ")[0])
         save_error = info.get("save_error")
         if save_error:
+            self._keep_unsaved(images, info)
+            reason = str(save_error).removeprefix("SaveError: ")
             self.banner.show_message(
-                "The images were made but could not be saved: "
-                f"{save_error}. They are shown here; free some disk space or check the "
-                f"folder {paths.outputs_dir()} and generate again to keep them."
+                f"The images were made but not saved. {reason} They are shown here and kept "
+                "until you save them: use “Save … unsaved images” in the status bar (again, "
+                "or to another folder)."
             )
 
     @Slot(str, str, str, str)
@@ -1146,7 +1403,8 @@ class MainWindow(QMainWindow):
 
     def _remember_params(self, geometry: bool = False) -> None:
         self.store.settings.params = {**self.params.values(), **self.mode_panel.values(),
-                                      "style": self.style_combo.currentData()}
+                                      "style": self.style_combo.currentData(),
+                                      "cpu_note_dismissed": self._cpu_note_dismissed}
         if geometry:
             self.store.settings.geometry = base64.b64encode(
                 bytes(self.saveGeometry().data())
@@ -1154,7 +1412,11 @@ class MainWindow(QMainWindow):
             self.store.settings.window_state = base64.b64encode(
                 bytes(self.saveState().data())
             ).decode("ascii")
-        self.store.save()
+        if not self.store.save() and not self._closed and self.store.last_error is not None:
+            error = self.store.last_error
+            self.banner.show_message(
+                f"{error.message} {error.hint} Until then, your settings are kept for this "
+                "session only.")
 
     @Slot()
     @guarded
@@ -1188,6 +1450,18 @@ class MainWindow(QMainWindow):
         except Exception:  # closing must always work
             log.exception("error while closing")
         event.accept()
+
+
+def _qimage_to_pil(image: QImage) -> Any:
+    """A result `QImage` back as a PIL image (to save it again with its parameters)."""
+    import numpy as np
+    from PIL import Image
+
+    rgba = image.convertToFormat(QImage.Format.Format_RGBA8888)
+    raw = np.frombuffer(rgba.constBits(), np.uint8).reshape(rgba.height(), rgba.bytesPerLine())
+    pixels = raw[:, : rgba.width() * 4].reshape(rgba.height(), rgba.width(), 4).copy()
+    picture = Image.fromarray(pixels, "RGBA")
+    return picture if image.hasAlphaChannel() else picture.convert("RGB")
 
 
 class TokenCounter(QObject):

@@ -4,7 +4,10 @@ folder…". It only picks a path; whether the path is a usable model is checked 
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
@@ -18,6 +21,23 @@ from PySide6.QtWidgets import (
 )
 
 CHECKPOINT_FILTER = "Checkpoints (*.safetensors);;All files (*)"
+
+
+_FEW_STEP_NAMES = (("turbo", re.compile(r"turbo|lightning", re.I)),
+                   ("lcm", re.compile(r"(?<![a-z])lcm(?![a-z])|latent.?consistency", re.I)))
+FEW_STEP_LABELS = {"turbo": "Turbo", "lcm": "LCM"}
+
+
+def few_step_kind(name: str, info: Mapping[str, Any] | None = None) -> str | None:
+    """"turbo" or "lcm" for a model made for 1–8 steps (identification's `distilled`, else
+    the file name, as identification reads it); None for a normal model."""
+    distilled = (info or {}).get("distilled")
+    if distilled in FEW_STEP_LABELS:
+        return str(distilled)
+    for kind, pattern in _FEW_STEP_NAMES:
+        if pattern.search(Path(name).name):
+            return kind
+    return None
 
 
 def display_name(path: str | Path) -> str:
@@ -42,6 +62,9 @@ class ModelPicker(QWidget):
         self.combo.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
         self.combo.setToolTip("The model used to generate. Recently opened models are listed here.")
         self.combo.activated.connect(self._on_activated)
+        self.prefer_few_steps = False
+        self._recent: list[str] = []
+        self._current: str | None = None
 
         self.open_file_button = QPushButton("Open model file…")
         self.open_file_button.setToolTip(
@@ -64,13 +87,28 @@ class ModelPicker(QWidget):
         buttons.addWidget(self.open_folder_button)
         layout.addLayout(buttons)
 
+    def set_prefer_few_steps(self, prefer: bool) -> None:
+        """On the CPU: list Turbo / LCM models first (they make an image in 1–8 steps)."""
+        if prefer != self.prefer_few_steps:
+            self.prefer_few_steps = prefer
+            self.set_models(self._recent, self._current)
+
     def set_models(self, recent: list[str], current: str | None) -> None:
-        """Fill the list with `recent` (newest first) and select `current`."""
+        """Fill the list with `recent` (newest first; few-step models first when
+        `prefer_few_steps`) and select `current`."""
+        self._recent, self._current = list(recent), current
+        ordered = list(recent)
+        if self.prefer_few_steps:
+            ordered.sort(key=lambda p: few_step_kind(p) is None)  # stable: newest first
         self.combo.blockSignals(True)
         self.combo.clear()
-        for path in recent:
-            self.combo.addItem(display_name(path), path)
-            self.combo.setItemData(self.combo.count() - 1, path, Qt.ItemDataRole.ToolTipRole)
+        for path in ordered:
+            kind = few_step_kind(path)
+            label = display_name(path) + (f"  · {FEW_STEP_LABELS[kind]}" if kind else "")
+            tip = path + (f"\nA {FEW_STEP_LABELS[kind]} model: 1–8 steps, fast on a CPU."
+                          if kind else "")
+            self.combo.addItem(label, path)
+            self.combo.setItemData(self.combo.count() - 1, tip, Qt.ItemDataRole.ToolTipRole)
         index = self.combo.findData(current) if current else -1
         self.combo.setCurrentIndex(index)
         if current:

@@ -9,6 +9,12 @@ white = repaint). It is written atomically: a temporary file in the same folder,
 background thread on shared copies of the layers, so painting never waits), and holds a
 `QLockFile` while the app runs. A lock left behind by a process that no longer exists means the
 last session crashed (or was killed); its autosave is then offered for recovery.
+
+How much work a crash can lose: a change starts a timer of `AUTOSAVE_DELAY_MS` that further
+changes do not postpone, so even continuous painting is journaled at least every
+`MAX_JOURNAL_DELAY_S` (the delay plus the time to encode and write). When the disk refuses a
+write (full, read-only), the previous journal stays whole, `failed` says why, and the next
+change tries again.
 """
 
 from __future__ import annotations
@@ -27,7 +33,7 @@ from typing import Any
 from PySide6.QtCore import QBuffer, QByteArray, QIODevice, QLockFile, QObject, QTimer, Signal
 
 from sneakerstudio.core import paths
-from sneakerstudio.core.errors import SneakerError
+from sneakerstudio.core.errors import SaveError, SneakerError
 from sneakerstudio.qt.document import ARGB, MASK_TINT, CanvasDocument, DocState
 
 log = logging.getLogger(__name__)
@@ -35,6 +41,7 @@ log = logging.getLogger(__name__)
 PROJECT_FORMAT = "sneakerstudio-project"
 PROJECT_VERSION = 1
 AUTOSAVE_DELAY_MS = 1500
+MAX_JOURNAL_DELAY_S = 10.0  # the promise: a crash loses at most this much work
 SUFFIX = ".sneaker"
 
 
@@ -69,8 +76,9 @@ def _mask_to_grey(mask: Any) -> Any:
     from sneakerstudio.qt.document import _const_view
 
     alpha = _const_view(mask)[:, :, 3].copy()
-    grey = QImage(alpha.data, alpha.shape[1], alpha.shape[0], alpha.shape[1],
-                  QImage.Format.Format_Grayscale8)
+    grey = QImage(
+        alpha.data, alpha.shape[1], alpha.shape[0], alpha.shape[1], QImage.Format.Format_Grayscale8
+    )
     return grey.copy()
 
 
@@ -112,25 +120,47 @@ def encode_project(project: Project) -> dict[str, bytes]:
     return members
 
 
-def write_atomically(path: Path, members: dict[str, bytes]) -> Path:
-    """Write a zip of `members` to `path` so that `path` is always either old or new."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=".tmp", dir=path.parent)
+def write_atomically(path: Path, members: dict[str, bytes], what: str = "the project") -> Path:
+    """Write a zip of `members` to `path` so that `path` is always either old or new. Raises
+    `SaveError` (disk full, no permission, …) with the old file untouched and no temp file
+    left behind."""
+    tmp: Path | None = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=".tmp", dir=path.parent)
+        tmp = Path(name)
         with os.fdopen(fd, "wb") as handle:
             with zipfile.ZipFile(handle, "w", zipfile.ZIP_STORED) as archive:
-                for name, data in members.items():
-                    archive.writestr(name, data)
+                for member, data in members.items():
+                    archive.writestr(member, data)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        tmp = None
+        _fsync_dir(path.parent)
+    except OSError as exc:
+        raise SaveError.from_os_error(exc, path, what) from exc
+    finally:
+        if tmp is not None:
+            with contextlib.suppress(OSError):
+                tmp.unlink(missing_ok=True)
     return path
 
 
+def _fsync_dir(folder: Path) -> None:
+    """Make the renamed entry durable too (POSIX; best effort)."""
+    if os.name == "nt":
+        return
+    with contextlib.suppress(OSError):
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
 def save_project(path: Path, project: Project) -> Path:
+    """Save `project` as a `.sneaker` file. Raises `SaveError` when the disk refuses."""
     return write_atomically(Path(path), encode_project(project))
 
 
@@ -145,8 +175,9 @@ def load_project(path: Path) -> Project:
         with zipfile.ZipFile(path) as archive:
             names = set(archive.namelist())
             meta = json.loads(archive.read("project.json").decode("utf-8"))
-            blobs = {n: archive.read(n) for n in ("image.png", "sketch.png", "mask.png")
-                     if n in names}
+            blobs = {
+                n: archive.read(n) for n in ("image.png", "sketch.png", "mask.png") if n in names
+            }
     except FileNotFoundError:
         raise ProjectError(f"Project '{path}' does not exist.") from None
     except (OSError, KeyError, ValueError, zipfile.BadZipFile) as exc:
@@ -174,7 +205,9 @@ def load_project(path: Path) -> Project:
     sketch = image("sketch.png")
     grey = image("mask.png")
     state = DocState(
-        width, height, extents if len(extents) == 4 else (0, 0, 0, 0),  # type: ignore[arg-type]
+        width,
+        height,
+        extents if len(extents) == 4 else (0, 0, 0, 0),  # type: ignore[arg-type]
         picture.convertToFormat(ARGB) if picture is not None else None,
         sketch.convertToFormat(ARGB) if sketch is not None else _blank(width, height),
         _grey_to_mask(grey) if grey is not None else _blank(width, height),
@@ -196,9 +229,11 @@ class Autosaver(QObject):
     """Journals the document to `autosave_dir()/autosave.sneaker` shortly after changes."""
 
     saved = Signal(str)
+    failed = Signal(str)  # a message for the user: the journal could not be written
 
-    def __init__(self, snapshot: Any, folder: Path | None = None,
-                 parent: QObject | None = None) -> None:
+    def __init__(
+        self, snapshot: Any, folder: Path | None = None, parent: QObject | None = None
+    ) -> None:
         """`snapshot()` returns the `Project` to save (called in the GUI thread)."""
         super().__init__(parent)
         self.folder = Path(folder) if folder is not None else autosave_dir()
@@ -206,7 +241,7 @@ class Autosaver(QObject):
         self._snapshot = snapshot
         self._lock: QLockFile | None = None
         self._thread: threading.Thread | None = None
-        self._pending = False
+        self._writing = False  # an autosave thread is running (guarded by _mutex)
         self._next: Project | None = None
         self._mutex = threading.Lock()
         self.enabled = False
@@ -214,9 +249,12 @@ class Autosaver(QObject):
         self.timer.setSingleShot(True)
         self.timer.setInterval(AUTOSAVE_DELAY_MS)
         self.timer.timeout.connect(self.save_now)
+        self.last_error: str = ""  # why the last journal write failed ("" when it worked)
         self._saved_relay.connect(self.saved)
+        self._failed_relay.connect(self.failed)
 
     _saved_relay = Signal(str)
+    _failed_relay = Signal(str)
 
     def start_session(self) -> Path | None:
         """Take the session lock. Returns the autosave of a crashed session to offer for
@@ -234,6 +272,9 @@ class Autosaver(QObject):
                 return None
         self._lock = lock
         self.enabled = True
+        for stray in self.folder.glob(f".{self.path.stem}-*.tmp"):  # from a killed write
+            with contextlib.suppress(OSError):
+                stray.unlink()
         return self.path if left_behind and self.path.is_file() else None
 
     def schedule(self) -> None:
@@ -248,35 +289,50 @@ class Autosaver(QObject):
             return
         project = self._snapshot()
         with self._mutex:
-            if self._thread is not None and self._thread.is_alive():
-                self._pending = True
-                self._next = project
-                if not wait:
-                    return
-            else:
-                self._next = project
-                self._thread = threading.Thread(target=self._write_loop, name="autosave",
-                                                daemon=True)
+            self._next = project  # the newest snapshot wins; older unwritten ones are moot
+            if not self._writing:
+                self._writing = True
+                self._thread = threading.Thread(
+                    target=self._write_loop, name="autosave", daemon=True
+                )
                 self._thread.start()
         if wait:
             self.wait()
 
     def _write_loop(self) -> None:
+        """Write snapshots until none is waiting. `_writing` is cleared under the mutex in
+        the same step that finds nothing to do, so a snapshot handed over meanwhile is never
+        left behind."""
         while True:
             with self._mutex:
                 project, self._next = self._next, None
-            if project is None:
-                return
+                if project is None:
+                    self._writing = False
+                    return
             try:
-                write_atomically(self.path, encode_project(project))
-                with contextlib.suppress(RuntimeError):  # the window may be gone already
-                    self._saved_relay.emit(str(self.path))
+                self._write(project)
             except Exception:  # never fatal: the user keeps working
                 log.exception("autosave failed")
-            with self._mutex:
-                if not self._pending:
-                    return
-                self._pending = False
+
+    def _write(self, project: Project) -> None:
+        """One journal write (autosave thread); reports success or the reason it failed."""
+        try:
+            write_atomically(self.path, encode_project(project), "the autosave of your canvas")
+        except SaveError as exc:
+            log.warning("autosave failed: %s", exc)
+            first = exc.message != self.last_error
+            self.last_error = exc.message
+            if first:  # once per new reason, not every few seconds
+                message = (
+                    f"{exc.message} {exc.hint} Your work is still open here; autosave tries "
+                    "again at your next change."
+                )
+                with contextlib.suppress(RuntimeError):  # the window may be gone already
+                    self._failed_relay.emit(message)
+            return
+        self.last_error = ""
+        with contextlib.suppress(RuntimeError):  # the window may be gone already
+            self._saved_relay.emit(str(self.path))
 
     def wait(self) -> None:
         thread = self._thread
@@ -286,7 +342,7 @@ class Autosaver(QObject):
             if self._next is not None:  # queued while the last write was finishing
                 project, self._next = self._next, None
                 with contextlib.suppress(Exception):
-                    write_atomically(self.path, encode_project(project))
+                    self._write(project)
 
     def end_session(self) -> None:
         """Clean exit: save a last time, wait, release the lock (so no recovery is offered;

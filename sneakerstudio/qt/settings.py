@@ -2,7 +2,12 @@
 
 One JSON file at `paths.settings_path()`, written atomically (temp file, fsync, `os.replace`),
 so a crash mid-write leaves the old file intact. A file that cannot be read is set aside as
-`settings.json.corrupt` and the defaults are used: a broken settings file never stops the app.
+`settings.json.corrupt` and the defaults are used: a broken settings file never stops the app
+(garbage bytes, truncated or absurdly nested JSON, the wrong JSON type, an empty file). Values
+of the wrong type or out of any widget's range are dropped one by one.
+
+A save that the disk refuses leaves the old file whole and keeps the reason in
+`SettingsStore.last_error` (a `SaveError`) for the window to show.
 """
 
 from __future__ import annotations
@@ -10,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import math
 import os
 import tempfile
 from dataclasses import dataclass, field
@@ -17,11 +23,39 @@ from pathlib import Path
 from typing import Any
 
 from sneakerstudio.core import paths
+from sneakerstudio.core.errors import SaveError
 
 log = logging.getLogger(__name__)
 
 MAX_RECENT_MODELS = 10
 SETTINGS_VERSION = 1
+_INT32 = 2**31 - 1  # Qt spin boxes take 32-bit ints; a larger one raises OverflowError
+
+
+def _plausible_path(text: str) -> bool:
+    """A path the OS could hold: no NUL, no part longer than 255 bytes, not over 4096 bytes
+    (checking a longer one raises instead of saying "missing")."""
+    data = text.encode("utf-8", "surrogateescape")
+    return (
+        0 < len(data) <= 4096
+        and b"\0" not in data
+        and all(len(part) <= 255 for part in data.replace(b"\\", b"/").split(b"/"))
+    )
+
+
+def _sane_params(params: dict[str, Any]) -> dict[str, Any]:
+    """`params` without numbers no widget could take (NaN, infinity, beyond 32 bits; a seed
+    may be up to 64 bits)."""
+    out: dict[str, Any] = {}
+    for key, value in params.items():
+        if isinstance(value, float) and not math.isfinite(value):
+            continue
+        if isinstance(value, int) and not isinstance(value, bool):
+            limit = 2**64 if key == "seed" else _INT32
+            if not -limit <= value <= limit:
+                continue
+        out[str(key)] = value
+    return out
 
 
 @dataclass
@@ -58,9 +92,12 @@ class Settings:
         geometry = data.get("geometry", "")
         window_state = data.get("window_state", "")
         return cls(
-            recent_models=[p for p in recent if isinstance(p, str)][:MAX_RECENT_MODELS]
-            if isinstance(recent, list) else [],
-            params=params if isinstance(params, dict) else {},
+            recent_models=[p for p in recent if isinstance(p, str) and _plausible_path(p)][
+                :MAX_RECENT_MODELS
+            ]
+            if isinstance(recent, list)
+            else [],
+            params=_sane_params(params) if isinstance(params, dict) else {},
             geometry=geometry if isinstance(geometry, str) else "",
             window_state=window_state if isinstance(window_state, str) else "",
         )
@@ -71,43 +108,54 @@ class SettingsStore:
 
     def __init__(self, path: Path | None = None) -> None:
         self.path = Path(path) if path is not None else paths.settings_path()
+        self.last_error: SaveError | None = None  # why the last save failed, if it did
         self.settings = self.load()
 
     def load(self) -> Settings:
         try:
-            text = self.path.read_text(encoding="utf-8")
+            raw = self.path.read_bytes()
         except FileNotFoundError:
             return Settings()
         except OSError as exc:
             log.warning("cannot read settings %s (%s): using defaults", self.path, exc)
             return Settings()
         try:
-            return Settings.from_dict(json.loads(text))
-        except (ValueError, TypeError) as exc:
+            return Settings.from_dict(json.loads(raw.decode("utf-8")))
+        except (ValueError, TypeError, RecursionError) as exc:  # UnicodeDecodeError: ValueError
             backup = self.path.with_name(self.path.name + ".corrupt")
-            log.warning("settings %s are corrupt (%s): using defaults, kept as %s",
-                        self.path, exc, backup)
+            log.warning(
+                "settings %s are corrupt (%s): using defaults, kept as %s",
+                self.path,
+                str(exc)[:200],
+                backup,
+            )
             with contextlib.suppress(OSError):
                 os.replace(self.path, backup)
             return Settings()
 
     def save(self) -> bool:
-        """Write the settings atomically. Returns False (and logs) when the disk refuses:
-        losing remembered settings must not interrupt the user."""
+        """Write the settings atomically. Returns False when the disk refuses (the reason is
+        in `last_error`; the old file is untouched): losing remembered settings must not
+        interrupt the user."""
+        tmp: Path | None = None
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             data = json.dumps(self.settings.to_dict(), ensure_ascii=False, indent=2)
-            fd, tmp = tempfile.mkstemp(prefix=".settings-", suffix=".tmp", dir=self.path.parent)
-            try:
-                with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                    handle.write(data)
-                    handle.flush()
-                    os.fsync(handle.fileno())
-                os.replace(tmp, self.path)
-            except BaseException:
-                Path(tmp).unlink(missing_ok=True)
-                raise
+            fd, name = tempfile.mkstemp(prefix=".settings-", suffix=".tmp", dir=self.path.parent)
+            tmp = Path(name)
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, self.path)
+            tmp = None
         except OSError as exc:
             log.warning("cannot save settings to %s: %s", self.path, exc)
+            self.last_error = SaveError.from_os_error(exc, self.path, "your settings")
             return False
+        finally:
+            if tmp is not None:
+                with contextlib.suppress(OSError):
+                    tmp.unlink(missing_ok=True)
+        self.last_error = None
         return True

@@ -24,6 +24,7 @@ SHORTCUTS: tuple[tuple[str, str], ...] = (
     ("I / Alt+click", "Pick the doodle colour from the canvas"),
     ("[  /  ]", "Smaller / bigger brush"),
     ("M", "Show or hide the mask overlay"),
+    ("Shift+M", "Blur preview: show the mask softened as the model gets it"),
     ("Ctrl+I", "Invert the mask"),
     ("Shift+Del", "Clear the mask"),
     ("Drag a yellow handle", "Extend the canvas for outpainting (8-pixel steps)"),

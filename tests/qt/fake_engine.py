@@ -6,11 +6,13 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
 from sneakerstudio.core.cancel import CancelToken
+from sneakerstudio.core.device import CPU_HINT, DevicePlan
 from sneakerstudio.core.events import (
     Cancelled,
     Event,
@@ -64,18 +66,33 @@ class FakeEngine:
         prepare_error: Exception | None = None,
         prepare_delay: float = 0.0,
         on_step: Callable[[int], None] | None = None,
+        plan: DevicePlan | None = None,
+        fast_decoders: dict[str, Path] | None = None,
     ) -> None:
+        """`plan`: what `Engine.plan` would be (default: a CPU plan when `device` says CPU,
+        else a CUDA one); `fast_decoders`: TAESD folders by family, as `Engine` takes them
+        (a folder counts when it holds config.json, as there)."""
         self.step_delay = step_delay
         self.device = device
         self.fail = fail
         self.prepare_error = prepare_error
         self.prepare_delay = prepare_delay
         self.on_step = on_step
+        if plan is None:
+            cpu = "cpu" in device.lower()
+            plan = DevicePlan("cpu" if cpu else "cuda", None, device, 1, CPU_HINT if cpu else "")
+        self.plan = plan
+        self.fast_decoders: dict[str, Path] = dict(fast_decoders or {})
         self.requests: list[GenerationRequest] = []
         self.prepare_thread: threading.Thread | None = None
         self.generate_threads: list[threading.Thread] = []
         self.steps_done = 0  # of the current job; read from the test thread
         self.done = threading.Event()  # set when a job ends, any way
+
+    def fast_decoder_for(self, family: str) -> Path | None:
+        """As `Engine.fast_decoder_for`, without the environment variables."""
+        folder = self.fast_decoders.get("sdxl" if family.startswith("sdxl") else "sd1")
+        return folder if folder is not None and (folder / "config.json").is_file() else None
 
     @staticmethod
     def _result(request: GenerationRequest, seed: int) -> np.ndarray:

@@ -86,6 +86,25 @@ def is_corruption(exc: sqlite3.DatabaseError) -> bool:
     return any(sign in text for sign in _CORRUPTION_SIGNS)
 
 
+_STORAGE_SIGNS = (
+    "readonly",
+    "read-only",
+    "disk",
+    "full",
+    "i/o",
+    "unable to open",
+    "locked",
+    "busy",
+)
+
+
+def is_storage_failure(exc: sqlite3.Error) -> bool:
+    """Whether an SQLite error comes from where the index lives (read-only, full, locked, I/O)
+    rather than from a query: the user can do something about it."""
+    text = str(exc).lower()
+    return any(sign in text for sign in _STORAGE_SIGNS)
+
+
 class IndexTooNewError(Exception):
     """The index was written by a newer version of the app."""
 
@@ -102,19 +121,21 @@ class Index:
         self.path = path
         self.lock = threading.RLock()
         self.recovered_from: Path | None = None
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.created = not path.exists() or path.stat().st_size == 0
         try:
-            self.conn = _open(path)
-        except (sqlite3.DatabaseError, IndexTooNewError) as exc:
-            if isinstance(exc, sqlite3.DatabaseError) and not is_corruption(exc):
-                raise LibraryError(
-                    f"The model index '{path}' cannot be opened: {exc}.",
-                    hint="Another program may be using it; close it and try again.",
-                ) from exc
-            self.recovered_from = _move_aside(path, exc)
-            self.created = True
-            self.conn = _open(path)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self.created = not path.exists() or path.stat().st_size == 0
+            try:
+                self.conn = _open(path)
+            except (sqlite3.DatabaseError, IndexTooNewError) as exc:
+                if isinstance(exc, sqlite3.DatabaseError) and not is_corruption(exc):
+                    raise _unusable(path, exc, "opened") from exc
+                self.recovered_from = _move_aside(path, exc)
+                self.created = True
+                self.conn = _open(path)
+        except OSError as exc:  # the folder cannot be made, or the damaged file moved
+            raise _unusable(path, exc, "opened") from exc
+        except sqlite3.DatabaseError as exc:  # the fresh file after a move-aside
+            raise _unusable(path, exc, "opened") from exc
 
     def close(self) -> None:
         with self.lock:
@@ -124,13 +145,19 @@ class Index:
     def transaction(self) -> Iterator[sqlite3.Connection]:
         """`BEGIN IMMEDIATE` … `COMMIT` (or `ROLLBACK` on error) under the lock."""
         with self.lock:
-            self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                self.conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as exc:
+                raise _unusable(self.path, exc, "written") from exc
             try:
                 yield self.conn
-            except BaseException:
-                self.conn.execute("ROLLBACK")
+                self.conn.execute("COMMIT")
+            except BaseException as exc:
+                with contextlib.suppress(sqlite3.Error):
+                    self.conn.execute("ROLLBACK")
+                if isinstance(exc, sqlite3.OperationalError) and is_storage_failure(exc):
+                    raise _unusable(self.path, exc, "written") from exc
                 raise
-            self.conn.execute("COMMIT")
 
     def query(self, sql: str, params: tuple | dict = ()) -> list[sqlite3.Row]:
         with self.lock:
@@ -140,6 +167,19 @@ class Index:
     def schema_version(self) -> int:
         with self.lock:
             return int(self.conn.execute("PRAGMA user_version").fetchone()[0])
+
+
+def _unusable(path: Path, exc: BaseException, what: str) -> LibraryError:
+    """The error for an index that cannot be opened or written (not damaged: it is kept)."""
+    reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+    if any(word in str(exc).lower() for word in ("locked", "busy")):
+        hint = "Another program (or another Sneaker Studio) is using it; close it and try again."
+    else:
+        hint = (
+            f"Check that the folder '{path.parent}' exists, is writable and has free space, "
+            "or set SNEAKERSTUDIO_HOME to a folder that is."
+        )
+    return LibraryError(f"The model index '{path}' cannot be {what}: {reason}.", hint=hint)
 
 
 def _open(path: Path) -> sqlite3.Connection:

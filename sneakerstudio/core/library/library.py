@@ -147,6 +147,11 @@ class Library:
                 hint="Give the folder that holds your models, or your A1111 / ComfyUI folder.",
             )
         folder = folder.resolve()
+        if not _storable(str(folder)):
+            raise LibraryError(
+                f"'{_printable(str(folder))}' has a name that is not valid text (UTF-8).",
+                hint="Rename the folder (or the folders above it), then add it again.",
+            )
         for existing in self.folders():
             known = Path(existing.path)
             if known == folder:
@@ -240,6 +245,9 @@ class Library:
             source = expand_source(Path(folder.path), folder.layout)
             report.notes.extend(source.notes)
             for item in walk(source.roots, cancelled):
+                if not _storable(item.path):
+                    report.errors.append((_printable(item.path), _UNSTORABLE))
+                    continue
                 if item.path not in found:
                     found[item.path] = (item, folder.path)
                     if progress is not None and len(found) % 200 == 0:
@@ -572,8 +580,7 @@ class Library:
         if the file still has the size and mtime it had when hashed; else {}. Lets the engine
         write `Model hash` / `Lora hashes` without hashing gigabytes again."""
         rows = self.index.query(
-            "SELECT size, mtime_ns, sha256, legacy_hash, addnet_sha256 FROM models "
-            "WHERE path = ?",
+            "SELECT size, mtime_ns, sha256, legacy_hash, addnet_sha256 FROM models WHERE path = ?",
             (str(path),),
         )
         if not rows or _stat_key(str(path)) != (rows[0]["size"], rows[0]["mtime_ns"]):
@@ -788,10 +795,11 @@ class Library:
         suffix = "" if entry.format == "diffusers" else source.suffix
         stem = new_name[: -len(suffix)] if suffix and new_name.endswith(suffix) else new_name
         stem = stem.strip()
-        if not stem or any(c in stem for c in '/\\:*?"<>|') or stem in (".", ".."):
+        if not _portable_name(stem):
             raise LibraryError(
                 f"'{new_name}' cannot be used as a file name.",
-                hint='Leave out / \\ : * ? " < > |.',
+                hint='Leave out / \\ : * ? " < > |, control characters and a final dot or '
+                "space, and names Windows reserves (CON, PRN, AUX, NUL, COM1-9, LPT1-9).",
             )
         target = source.with_name(stem + suffix)
         if target == source:
@@ -888,6 +896,40 @@ class Library:
 
 
 # -- helpers -----------------------------------------------------------------------------------
+
+_WINDOWS_RESERVED = frozenset(
+    {"CON", "PRN", "AUX", "NUL"} | {f"{d}{i}" for d in ("COM", "LPT") for i in range(1, 10)}
+)
+_UNSTORABLE = (
+    "its name is not valid text (UTF-8), so it cannot be listed: rename the file, then scan again."
+)
+
+
+def _portable_name(stem: str) -> bool:
+    """A file name (without extension) that works on Windows, macOS and Linux alike."""
+    return not (
+        not stem
+        or stem in (".", "..")
+        or any(c in '/\\:*?"<>|' or ord(c) < 32 for c in stem)
+        or stem.endswith((".", " "))
+        or stem.split(".")[0].rstrip(" ").upper() in _WINDOWS_RESERVED
+    )
+
+
+def _storable(path: str) -> bool:
+    """Whether a path is valid text: a name of undecodable bytes (a zip made on another
+    system) comes from `os.scandir` with surrogates, which the index cannot store."""
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _printable(path: str) -> str:
+    """`path` for a message, undecodable bytes shown as U+FFFD."""
+    return path.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
 
 _SELECT = """SELECT m.*, u.base AS u_base, u.prediction AS u_prediction,
     COALESCE(u.favourite, 0) AS u_favourite, u.weight AS u_weight, u.thumbnail AS u_thumbnail
