@@ -21,7 +21,7 @@ class DevicePlan:
 
     @property
     def precision(self) -> str:
-        """"fp32", "bf16" or "fp16"."""
+        """ "fp32", "bf16" or "fp16"."""
         names = {"float32": "fp32", "bfloat16": "bf16", "float16": "fp16"}
         return names.get(str(self.dtype).rsplit(".", 1)[-1], str(self.dtype))
 

@@ -23,6 +23,7 @@ from sneakerstudio.core.safetensors_header import (
     SNIFF_BYTES,
     TensorInfo,
     read_header,
+    require_regular_file,
     sniff_pickle,
 )
 
@@ -109,6 +110,7 @@ def identify(path: str | Path, *, with_hash: bool = False) -> ModelInfo:
 
 
 def _identify_file(path: Path) -> ModelInfo:
+    require_regular_file(path)
     try:
         with path.open("rb") as f:
             head = f.read(SNIFF_BYTES)

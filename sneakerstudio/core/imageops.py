@@ -13,13 +13,14 @@ import struct
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageFilter, UnidentifiedImageError
+from PIL import Image, ImageFilter, ImageOps, UnidentifiedImageError
 
 from sneakerstudio.core.errors import ImageFileError
 
 IMAGE_FORMATS = ("PNG", "JPEG", "WEBP")
 MAX_IMAGE_SIDE = 16384
 MAX_IMAGE_PIXELS = 64 * 1024 * 1024
+MAX_TEXT_STRIP_BYTES = 512 * 1024 * 1024  # a PNG read into memory to drop oversized text
 FILLS = ("edge", "telea", "tile", "color", "noise")
 
 
@@ -72,7 +73,16 @@ def _decode(path: Path, source: Path | io.BytesIO, mode: str) -> Image.Image:
                 hint="Use an image at least 1 pixel wide and high.",
             )
         image.load()
-        return _to_mode(image, mode)
+        return _to_mode(_upright(image), mode)
+
+
+def _upright(image: Image.Image) -> Image.Image:
+    """The picture turned as its EXIF orientation says (a phone photo stored sideways), as the
+    canvas shows it; unreadable EXIF leaves it as stored rather than refusing the picture."""
+    try:
+        return ImageOps.exif_transpose(image)
+    except (OSError, SyntaxError, ValueError, KeyError, TypeError, struct.error):
+        return image
 
 
 def _too_large(name: str, size: tuple[int, int] | None) -> ImageFileError:
@@ -100,6 +110,8 @@ def _png_header_size(path: Path) -> tuple[int, int] | None:
 def _without_png_text(path: Path) -> io.BytesIO:
     """The PNG at `path` in memory without its text chunks (tEXt, zTXt, iTXt), which carry no
     pixels. Raises ValueError for something that is not a well-formed chunk sequence."""
+    if path.stat().st_size > MAX_TEXT_STRIP_BYTES:
+        raise ValueError("its text chunks are too large and so is the file")
     data = path.read_bytes()
     if not data.startswith(b"\x89PNG\r\n\x1a\n"):
         raise ValueError("not a PNG file")
@@ -130,9 +142,9 @@ def _to_mode(image: Image.Image, mode: str) -> Image.Image:
         rgba = image.convert("RGBA")
         grey = rgba.convert("L")
         alpha = rgba.getchannel("A")
-        return Image.fromarray((np.asarray(grey, np.uint16) * np.asarray(alpha) // 255).astype(
-            np.uint8
-        ))
+        return Image.fromarray(
+            (np.asarray(grey, np.uint16) * np.asarray(alpha) // 255).astype(np.uint8)
+        )
     if mode == "RGB" and image.mode in ("RGBA", "LA", "PA", "P"):
         rgba = image.convert("RGBA")
         background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
@@ -375,7 +387,8 @@ def telea_numpy(image: Image.Image, mask: Image.Image, radius: int = 5) -> Image
         filled = weight > 0
         pixels[ys[filled], xs[filled]] = total[filled] / weight[filled, None]
         lonely = ~filled  # nothing known within the radius: take the nearest known pixel
-        pixels[ys[lonely], xs[lonely]] = pixels[near_y[ys[lonely], xs[lonely]],
-                                                near_x[ys[lonely], xs[lonely]]]
+        pixels[ys[lonely], xs[lonely]] = pixels[
+            near_y[ys[lonely], xs[lonely]], near_x[ys[lonely], xs[lonely]]
+        ]
         known[ys, xs] = True
     return Image.fromarray(np.clip(pixels + 0.5, 0, 255).astype(np.uint8))

@@ -45,9 +45,7 @@ class ImagePlan:
     kind: str = "img2img"  # "img2img", "inpaint", "inpaint-masked" or "outpaint"
 
 
-def crop_region(
-    mask: Image.Image, padding: int, width: int, height: int
-) -> Box | None:
+def crop_region(mask: Image.Image, padding: int, width: int, height: int) -> Box | None:
     """The "only masked" box for a (blurred) mask: the bounding box of its non-black pixels
     plus `padding`, clamped to the image, grown to the aspect ratio `width`:`height` and
     shifted back inside the image. None for an empty mask."""
@@ -175,9 +173,9 @@ def _crop_plan(
     )
 
 
-def outpaint_size(image_size: tuple[int, int], extents: tuple[int, int, int, int]) -> tuple[
-    int, int
-]:
+def outpaint_size(
+    image_size: tuple[int, int], extents: tuple[int, int, int, int]
+) -> tuple[int, int]:
     """The canvas size after extending an image by (left, top, right, bottom)."""
     left, top, right, bottom = extents
     return image_size[0] + left + right, image_size[1] + top + bottom

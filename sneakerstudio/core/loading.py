@@ -32,7 +32,12 @@ from sneakerstudio.core.model_config import (
     derive_config,
 )
 from sneakerstudio.core.resources import model_template_dir
-from sneakerstudio.core.safetensors_header import SNIFF_BYTES, read_header, sniff_pickle
+from sneakerstudio.core.safetensors_header import (
+    SNIFF_BYTES,
+    read_header,
+    require_regular_file,
+    sniff_pickle,
+)
 
 log = logging.getLogger(__name__)
 
@@ -147,6 +152,7 @@ def _safe_copy(path: Path) -> Path | None:
     """For a pickled checkpoint (recognised by its bytes, whatever its name), its safetensors
     copy made in a throwaway process (`pickle_convert`); None for anything else. Never
     unpickles in this process."""
+    require_regular_file(path)
     try:
         with path.open("rb") as f:
             head = f.read(SNIFF_BYTES)

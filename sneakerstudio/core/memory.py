@@ -27,11 +27,13 @@ from typing import Any
 MEMORY_MODES = ("auto", "normal", "tiled", "low")
 EXTRA_KEY = "memory_mode"
 
-# Rough peak working memory, calibrated to be on the safe side (see docs/PERFORMANCE.md).
-# The VAE decoder holds a few full-resolution tensors of 128 channels at its last level.
-DECODE_BYTES_PER_PIXEL_CHANNEL = 6 * 128
-# UNet activations per latent pixel per UNet batch entry (SD1.5 at 512², fp16, CFG ≈ 1.2 GB);
-# attention is SDPA, so memory grows linearly with the latent area.
+# Rough peak working memory, on the safe side (see docs/PERFORMANCE.md). The VAE decoder holds
+# several full-resolution tensors of 128–256 channels at its last levels: the SD VAE's decode
+# grew the process by 950–1,170 bytes per pixel per element byte (fp32, CPU, 256² and 512²).
+DECODE_BYTES_PER_PIXEL = 1280  # per byte of the element type
+# UNet activations per latent pixel per UNet batch entry in fp16 (so SD1.5 at 512² with CFG
+# ≈ 1.2 GB). An estimate from public figures, not yet measured on a GPU here. Attention is
+# SDPA, so memory grows linearly with the latent area.
 SAMPLING_BYTES_PER_LATENT_PIXEL = 75_000
 # Share of free memory a job may plan to use: allocator fragmentation, cuDNN workspaces and
 # (on the CPU) everything else on the machine need the rest.
@@ -48,7 +50,7 @@ class MemoryMode:
 
     @property
     def name(self) -> str:
-        """ "normal", "tiled" or "low" (as the user names them)."""
+        """The name the user picks: "normal", "tiled" or "low"."""
         if self.offload:
             return "low"
         return "tiled" if self.vae_tiling else "normal"
@@ -84,7 +86,7 @@ def dtype_bytes(dtype: Any) -> int:
 
 def decode_bytes(width: int, height: int, batch: int, element_bytes: int) -> int:
     """Estimated peak memory of a whole-image VAE decode of `batch` images."""
-    return width * height * batch * element_bytes * DECODE_BYTES_PER_PIXEL_CHANNEL
+    return width * height * batch * element_bytes * DECODE_BYTES_PER_PIXEL
 
 
 def sampling_bytes(

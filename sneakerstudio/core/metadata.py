@@ -80,8 +80,16 @@ _REQUEST_NUMBERS: dict[str, tuple[float, float, bool]] = {  # key: (low, high, w
     "clip_skip": (1, 64, True),
 }
 _REQUEST_TEXTS = (
-    "prompt", "negative_prompt", "sampler", "mode", "inpaint_area", "masked_content", "fill",
-    "hires_upscaler", "model", "vae",
+    "prompt",
+    "negative_prompt",
+    "sampler",
+    "mode",
+    "inpaint_area",
+    "masked_content",
+    "fill",
+    "hires_upscaler",
+    "model",
+    "vae",
 )
 
 
@@ -627,33 +635,39 @@ def _plausible_number(value: Any, low: float, high: float, whole: bool) -> bool:
         return False
     if whole and not isinstance(value, int):
         return False
-    return math.isfinite(value) and low <= value <= high
+    if isinstance(value, float) and not math.isfinite(value):
+        return False
+    return low <= value <= high  # ints of any size compare exactly
 
 
 def _plausible_size(value: Any) -> bool:
     if not isinstance(value, str):
         return False
     match = re.fullmatch(r"(\d{1,6})x(\d{1,6})", value.strip())
-    return match is not None and all(
-        1 <= int(side) <= MAX_READ_SIDE for side in match.groups()
-    )
+    return match is not None and all(1 <= int(side) <= MAX_READ_SIDE for side in match.groups())
+
+
+def _plausible_field(key: str, value: Any) -> bool:
+    """Whether `value` can be true for the normalised field `key` (others: always)."""
+    if key == "steps":
+        return _plausible_number(value, 1, MAX_READ_STEPS, True)
+    if key == "cfg":
+        return _plausible_number(value, 0.0, MAX_READ_CFG, False)
+    if key == "seed":
+        return _plausible_number(value, 0, MAX_READ_SEED, True)
+    if key == "size":
+        return _plausible_size(value)
+    return True
 
 
 def _drop_implausible(meta: dict[str, Any]) -> None:
     """Set steps, CFG, seed and size that cannot be true (Steps: 10^30, Size: -5x0, a NaN CFG)
     to None, keeping the text in `extras`; leave out such values of our JSON request, so that
     whatever restores parameters from a file gets only values a person could have set."""
-    checks = {
-        "steps": meta["steps"] is None
-        or _plausible_number(meta["steps"], 1, MAX_READ_STEPS, True),
-        "cfg": meta["cfg"] is None or _plausible_number(meta["cfg"], 0.0, MAX_READ_CFG, False),
-        "seed": meta["seed"] is None or _plausible_number(meta["seed"], 0, MAX_READ_SEED, True),
-        "size": meta["size"] is None or _plausible_size(meta["size"]),
-    }
     extras = meta["extras"] if isinstance(meta["extras"], dict) else {}
-    for key, ok in checks.items():
-        if not ok:
-            extras.setdefault(_READ_LABELS[key], _extra_text(meta[key]))
+    for key, label in _READ_LABELS.items():
+        if meta[key] is not None and not _plausible_field(key, meta[key]):
+            extras.setdefault(label, _extra_text(meta[key]))
             meta[key] = None
     meta["extras"] = extras
     request = meta["request"]
@@ -805,9 +819,11 @@ def _apply_a1111(meta: dict[str, Any], text: str) -> None:
         if key in converters:
             field, convert = converters[key]
             converted = convert(value)
+            if converted is not None and not _plausible_field(field, converted):
+                converted = None
             meta[field] = converted
             if converted is None:
-                extras[key] = value  # keep what we could not read
+                extras[key] = value  # keep what we could not read, as the file says it
         else:
             extras[key] = value
     if "Lora hashes" in extras:

@@ -22,7 +22,12 @@ import sys
 from pathlib import Path
 
 from sneakerstudio.core.errors import ModelFileError, UnsafeFileError
-from sneakerstudio.core.safetensors_header import SNIFF_BYTES, read_header, sniff_pickle
+from sneakerstudio.core.safetensors_header import (
+    SNIFF_BYTES,
+    read_header,
+    require_regular_file,
+    sniff_pickle,
+)
 
 MIN_TORCH = (2, 10)
 TIMEOUT_S = 1800  # a 7 GB checkpoint on a slow disk
@@ -209,6 +214,8 @@ def _plain(module: str, name: str) -> bool:
 
 def is_pickle(path: Path) -> bool:
     """True when the file's first bytes are those of a PyTorch pickle (zip or raw)."""
+    if not Path(path).is_file():
+        return False
     try:
         with Path(path).open("rb") as f:
             return sniff_pickle(f.read(SNIFF_BYTES)) is not None
@@ -244,6 +251,7 @@ def convert_pickle(path: Path, *, cache: Path | None = None, timeout_s: float = 
     the conversion fails otherwise. The original file is only read.
     """
     path = Path(path)
+    require_regular_file(path)
     try:
         with path.open("rb") as f:
             head = f.read(SNIFF_BYTES)

@@ -207,13 +207,21 @@ def tokenize_chunks(text: str, tokenizer: Any) -> list[TokenChunk]:
         chunks.append(TokenChunk(tuple(ids), tuple(weights)))
         ids, weights, last_comma = [], [], -1
 
-    for fragment in parse_attention(text):
+    fragments = parse_attention(text)
+    # Each distinct fragment text is tokenized once, all in one call (a long prompt with many
+    # weighted parts would otherwise pay the tokenizer's per-call cost thousands of times).
+    texts = list(dict.fromkeys(f.text for f in fragments if f.text and not f.is_break))
+    encoded = (
+        tokenizer(texts, add_special_tokens=False, verbose=False)["input_ids"] if texts else []
+    )
+    ids_of = dict(zip(texts, encoded, strict=True))
+    for fragment in fragments:
         if fragment.is_break:
             flush()
             continue
         if not fragment.text:
             continue
-        for token in tokenizer(fragment.text, add_special_tokens=False, verbose=False)["input_ids"]:
+        for token in ids_of[fragment.text]:
             if len(ids) == CHUNK_TOKENS:
                 if last_comma >= 0 and len(ids) - last_comma <= 20:
                     carry_ids, carry_w = ids[last_comma + 1 :], weights[last_comma + 1 :]

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from sneakerstudio.core.errors import RequestError
+from sneakerstudio.core.prompt import extract_lora_tags
 from sneakerstudio.core.samplers import DEFAULT_SAMPLER, find_sampler, sampler_names
 
 MODES = ("txt2img", "img2img", "inpaint", "outpaint")
@@ -125,10 +126,12 @@ class GenerationRequest:
                     f"use {lower} or {upper}."
                 )
         if not _is_int(self.steps) or self.steps < 1:
-            out.append(f"Steps must be a whole number from 1 to {MAX_STEPS} (got {self.steps!r}).")
+            out.append(
+                f"Steps must be at least 1, a whole number up to {MAX_STEPS} (got {self.steps!r})."
+            )
         elif self.steps > MAX_STEPS:
             out.append(f"Steps {self.steps} is more than {MAX_STEPS}: use fewer steps.")
-        if not _is_number(self.guidance) or not math.isfinite(self.guidance):
+        if not _is_number(self.guidance) or abs(self.guidance) == math.inf:
             out.append(
                 f"Guidance (CFG scale) must be a number from 0 to {MAX_GUIDANCE:g} "
                 f"(got {self.guidance!r}); 1 to 15 is usual."
@@ -144,7 +147,8 @@ class GenerationRequest:
                 f"Unknown sampler '{self.sampler}': choose one of {', '.join(sampler_names())}."
             )
         if self.seed is not None and (
-            not isinstance(self.seed, int) or isinstance(self.seed, bool)
+            not isinstance(self.seed, int)
+            or isinstance(self.seed, bool)
             or not 0 <= self.seed <= MAX_SEED
         ):
             out.append(
@@ -152,7 +156,8 @@ class GenerationRequest:
                 f"(got {self.seed!r})."
             )
         if (
-            not isinstance(self.batch_size, int) or isinstance(self.batch_size, bool)
+            not isinstance(self.batch_size, int)
+            or isinstance(self.batch_size, bool)
             or not 1 <= self.batch_size <= MAX_BATCH
         ):
             out.append(f"Batch size must be from 1 to {MAX_BATCH} (got {self.batch_size!r}).")
@@ -194,9 +199,7 @@ class GenerationRequest:
                 f"Mask blur must be from 0 to {MAX_MASK_BLUR} pixels (got {self.mask_blur!r})."
             )
         if self.inpaint_area not in INPAINT_AREAS:
-            out.append(
-                f"Unknown inpaint area '{self.inpaint_area}': choose whole or masked."
-            )
+            out.append(f"Unknown inpaint area '{self.inpaint_area}': choose whole or masked.")
         if not _is_int(self.padding) or not 0 <= self.padding <= MAX_PADDING:
             out.append(
                 f"Masked area padding must be from 0 to {MAX_PADDING} pixels "
@@ -220,9 +223,7 @@ class GenerationRequest:
                 f"(got {self.variation_seed!r})."
             )
         if not _is_number(self.variation_strength) or not 0.0 <= self.variation_strength <= 1.0:
-            out.append(
-                f"Variation strength must be from 0 to 1 (got {self.variation_strength!r})."
-            )
+            out.append(f"Variation strength must be from 0 to 1 (got {self.variation_strength!r}).")
         out.extend(self._hires_problems())
         spacing = self.extra.get("timestep_spacing") if isinstance(self.extra, dict) else None
         if spacing is not None and spacing not in TIMESTEP_SPACINGS:
@@ -236,7 +237,8 @@ class GenerationRequest:
         out: list[str] = []
         extents = self.outpaint
         if (
-            not isinstance(extents, (tuple, list)) or len(extents) != 4
+            not isinstance(extents, (tuple, list))
+            or len(extents) != 4
             or not all(_is_int(v) and v >= 0 for v in extents)
         ):
             out.append(
@@ -250,7 +252,8 @@ class GenerationRequest:
             )
         color = self.fill_color
         if (
-            not isinstance(color, (tuple, list)) or len(color) != 3
+            not isinstance(color, (tuple, list))
+            or len(color) != 3
             or not all(_is_int(c) and 0 <= c <= 255 for c in color)
         ):
             out.append(f"The fill colour must be three numbers from 0 to 255 (got {color!r}).")
@@ -283,6 +286,15 @@ class GenerationRequest:
     def _model_file_problems(self) -> list[str]:
         """Problems of the model-files block: LoRAs, embeddings, VAE, CLIP skip, prediction."""
         out: list[str] = []
+        for text in (self.prompt, self.negative_prompt):
+            if not isinstance(text, str) or "<" not in text:
+                continue
+            for name, weight in extract_lora_tags(text)[1]:
+                if not math.isfinite(weight) or abs(weight) > MAX_LORA_WEIGHT:
+                    out.append(
+                        f"The prompt's tag <lora:{name[:40]}:…> has weight {weight:g}: use a "
+                        f"weight from -{MAX_LORA_WEIGHT:g} to {MAX_LORA_WEIGHT:g}."
+                    )
         if not isinstance(self.loras, (tuple, list)):
             out.append("LoRAs must be a list of (file or name, weight) pairs.")
         else:
@@ -338,9 +350,7 @@ class GenerationRequest:
                 f"Hires denoising strength must be from 0 to 1 (got {self.hires_strength!r})."
             )
         if self.hires_upscaler not in HIRES_UPSCALERS:
-            out.append(
-                f"Unknown hires upscaler '{self.hires_upscaler}': choose latent or lanczos."
-            )
+            out.append(f"Unknown hires upscaler '{self.hires_upscaler}': choose latent or lanczos.")
         if self.hires_scale > 1.0:
             if self.mode != "txt2img":
                 out.append(
@@ -464,9 +474,7 @@ def _is_int(value: Any) -> bool:
 
 
 def _is_number(value: Any) -> bool:
-    return (
-        isinstance(value, (int, float)) and not isinstance(value, bool) and value == value
-    )
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and value == value
 
 
 def _is_image(value: Any) -> bool:

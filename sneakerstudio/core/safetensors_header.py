@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import math
+import stat
 import struct
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -102,6 +103,21 @@ def refuse_pickle(path: Path, flavour: str) -> UnsafeFileError:
     )
 
 
+def require_regular_file(path: Path) -> None:
+    """Refuse a named pipe, socket or device under a model's name before opening it (opening
+    a pipe blocks until something writes to it: a scan would hang). Missing files and folders
+    are left to the caller's own message."""
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return
+    if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+        raise ModelFileError(
+            f"'{path.name}' is not a regular file (a pipe, socket or device), so it was not read.",
+            hint="Choose the model file itself.",
+        )
+
+
 def read_header(path: Path) -> tuple[dict[str, TensorInfo], dict[str, str]]:
     """The tensors (name → `TensorInfo`) and the `__metadata__` strings of a safetensors file.
 
@@ -110,6 +126,7 @@ def read_header(path: Path) -> tuple[dict[str, TensorInfo], dict[str, str]]:
     safetensors file.
     """
     path = Path(path)
+    require_regular_file(path)
     try:
         size = path.stat().st_size
         with path.open("rb") as f:

@@ -35,8 +35,13 @@ class LatentInputs:
     masked_image: Any = None
 
 
-def image_noise(seeds: list[int], shape: tuple[int, int, int], *, variation_seeds: list[int]
-                | None = None, variation_strength: float = 0.0) -> tuple[Any, list[Any]]:
+def image_noise(
+    seeds: list[int],
+    shape: tuple[int, int, int],
+    *,
+    variation_seeds: list[int] | None = None,
+    variation_strength: float = 0.0,
+) -> tuple[Any, list[Any]]:
     """Initial noise, one seeded CPU generator per image (so image k of a batch can be made
     again alone with its own seed), blended with a second seed's noise for variations.
     Returns the noise (B, C, h, w) and the generators (ancestral samplers keep drawing)."""

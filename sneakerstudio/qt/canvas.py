@@ -65,11 +65,15 @@ def blurred_mask_overlay(alpha: Any, radius: float, max_side: int = BLUR_PREVIEW
     if scale < 1.0:
         size = (max(1, round(width * scale)), max(1, round(height * scale)))
         mask = mask.resize(size, Image.Resampling.BOX)
-    soft = np.asarray(imageops.blur_mask(mask, radius * scale), dtype=np.float32)
-    overlay = np.empty((*soft.shape, 4), np.uint8)  # BGRA, premultiplied
+    soft = np.asarray(imageops.blur_mask(mask, radius * scale), dtype=np.uint8)
+    # BGRA, premultiplied: each channel is the tint scaled by the mask value (a lookup).
+    levels = np.arange(256, dtype=np.float32)
+    lut = np.empty((256, 4), np.uint8)
     for channel, value in enumerate(MASK_TINT[::-1]):
-        overlay[:, :, channel] = (soft * (value / 255.0) + 0.5).astype(np.uint8)
-    overlay[:, :, 3] = soft.astype(np.uint8)
+        lut[:, channel] = (levels * (value / 255.0) + 0.5).astype(np.uint8)
+    lut[:, 3] = levels.astype(np.uint8)
+    pixels = lut.view(np.uint32)[:, 0][soft]  # one 32-bit gather per pixel
+    overlay = pixels.view(np.uint8).reshape(*soft.shape, 4)
     image = QImage(overlay.data, overlay.shape[1], overlay.shape[0], overlay.shape[1] * 4, ARGB)
     return image.copy(), scale
 

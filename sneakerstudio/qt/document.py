@@ -51,7 +51,8 @@ def _blank(width: int, height: int) -> QImage:
 
 
 def _view(image: QImage) -> Any:
-    """A writable numpy view (H×W×4, BGRA) of `image`'s pixels (detaches a shared image)."""
+    """A writable numpy view (H×W×4, BGRA) of `image`'s pixels (detaches a shared image).
+    The view does not keep `image` alive: hold a reference to it while the view is used."""
     import numpy as np
 
     data = np.frombuffer(image.bits(), dtype=np.uint8)
@@ -544,8 +545,11 @@ class CanvasDocument(QObject):
     def composite_pil(self) -> Any:
         from PIL import Image
 
-        rgb = _const_view(self.composite())[:, :, 2::-1]
-        return Image.fromarray(rgb.copy(), "RGB")
+        # Keep the QImage in a variable: a numpy view of its bits does not keep it alive,
+        # and copying from a freed temporary read garbage (or crashed).
+        picture = self.composite()
+        rgb = _const_view(picture)[:, :, 2::-1].copy()
+        return Image.fromarray(rgb, "RGB")
 
     def mask_pil(self) -> Any:
         """The mask as a PIL "L" image, white = repaint."""

@@ -34,6 +34,7 @@ from sneakerstudio.qt.errors import guarded
 MIN_WEIGHT, MAX_WEIGHT, WEIGHT_STEP = -2.0, 2.0, 0.05
 SLIDER_SCALE = round(1 / WEIGHT_STEP)  # slider units per 1.0 of weight
 MAX_TRIGGER_WORDS = 4
+WORD_ROW_CHARS = 40  # at most this many characters of trigger words on a row's buttons
 # The same tag grammar as `core.prompt.extract_lora_tags` (name, optional weight, optional
 # extra field), with positions, so a weight can be rewritten in place.
 LORA_TAG = re.compile(r"<lora:([^:<>]+)(?::([+-]?(?:\d+\.?\d*|\.\d+)))?(?::[^<>]*)?>", re.I)
@@ -144,10 +145,16 @@ class LoraRow(QFrame):
             word_row = QHBoxLayout()
             word_row.setContentsMargins(0, 0, 0, 0)
             word_row.setSpacing(3)
+            shown = 0  # characters on the buttons so far: the row must fit a narrow panel
             for word in words[:MAX_TRIGGER_WORDS]:
+                # Long words are shortened on the button (the whole word is inserted).
+                text = word if len(word) <= 22 else word[:20] + "…"
+                if self.word_buttons and shown + len(text) > WORD_ROW_CHARS:
+                    break
+                shown += len(text)
                 button = QToolButton()
                 button.setObjectName("triggerWord")
-                button.setText(word)
+                button.setText(text)
                 button.setToolTip(
                     f"A trigger word '{name}' was trained with: click to add "
                     f"“{word}” to the prompt."
@@ -208,7 +215,7 @@ class LoraPanel(QWidget):
             "The LoRAs in the prompt. Add one from the Models panel "
             "(Add LoRA) or type <lora:name:0.8> in the prompt."
         )
-        self.empty_label = QLabel("none: Models → Add LoRA, or type <lora:name:0.8>")
+        self.empty_label = QLabel("none yet · Models → Add LoRA")
         self.empty_label.setTextFormat(Qt.TextFormat.PlainText)
         self.empty_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.empty_label.setEnabled(False)

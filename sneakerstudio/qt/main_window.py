@@ -699,6 +699,8 @@ class MainWindow(QMainWindow):
                 self.autosaver.end_session()
             except Exception:
                 log.exception("last autosave failed")
+            if self._unsaved:
+                self._rescue_unsaved_images()
         self.controller.shutdown()
 
     # -- documents ------------------------------------------------------------------------
@@ -797,6 +799,8 @@ class MainWindow(QMainWindow):
 
         self._save_outputs_fn = save_outputs
         self._unsaved: list[Any] = []  # core.events.Finished batches not on disk yet
+        self._leave_unsaved = False  # the user chose to quit without them
+        self.unsaved_box: QMessageBox | None = None
         self.unsaved_button = QToolButton()
         self.unsaved_button.setObjectName("unsavedImagesButton")
         self.unsaved_button.setToolTip(
@@ -872,6 +876,53 @@ class MainWindow(QMainWindow):
                 f"Saved {len(saved)} image{'s' if len(saved) != 1 else ''} to "
                 f"{Path(saved[0]).parent}.", error=False)
         return True
+
+    def _ask_about_unsaved_images(self) -> None:
+        """Closing with images that could not be saved: save them again, quit without
+        them, or stay (non-blocking)."""
+        if self.unsaved_box is not None:
+            return
+        count = self.unsaved_image_count()
+        box = QMessageBox(self)
+        box.setWindowTitle("Images not saved")
+        box.setIcon(QMessageBox.Icon.Warning)
+        box.setText(f"{count} image{'s' if count != 1 else ''} could not be saved and "
+                    f"{'exist' if count != 1 else 'exists'} only here. Save again before "
+                    "quitting (free some disk space first), or quit without them?")
+        save = box.addButton("Save again", QMessageBox.ButtonRole.AcceptRole)
+        leave = box.addButton("Quit without them", QMessageBox.ButtonRole.DestructiveRole)
+        box.addButton("Cancel", QMessageBox.ButtonRole.RejectRole)
+
+        def done(_result: int) -> None:
+            self.unsaved_box = None
+            clicked = box.clickedButton()
+            if clicked is save and self.save_unsaved_images():
+                self.close()
+            elif clicked is leave:
+                self._leave_unsaved = True
+                self.close()
+
+        box.finished.connect(done)
+        self.unsaved_box = box
+        box.open()
+
+    def _rescue_unsaved_images(self) -> None:
+        """Quitting anyway (or a signal): a last try where they belong, then beside the
+        autosave, so that they survive if any disk will take them."""
+        from sneakerstudio.core.outputs import save_outputs
+
+        for folder in (None, self.autosaver.folder.parent / "unsaved-images"):
+            for batch in list(self._unsaved):
+                try:
+                    written = save_outputs(batch, folder)
+                except Exception as exc:
+                    log.warning("could not save unsaved images on exit: %s", exc)
+                    break
+                self._unsaved.remove(batch)
+                log.info("saved unsaved images on exit: %s", ", ".join(map(str, written)))
+        if self._unsaved:
+            log.error("%d images were lost: no folder would take them",
+                      self.unsaved_image_count())
 
     @Slot()
     @guarded
@@ -992,6 +1043,7 @@ class MainWindow(QMainWindow):
         row.setSpacing(2)
         self.cpu_note_label = QLabel(CPU_NOTE)
         self.cpu_note_label.setStyleSheet("color: #e0b860;")
+        self.cpu_note_label.setMinimumWidth(80)  # a narrow window clips it rather than grow
         self.cpu_note_hide = QToolButton()
         self.cpu_note_hide.setText("✕")
         self.cpu_note_hide.setAutoRaise(True)
@@ -1445,6 +1497,10 @@ class MainWindow(QMainWindow):
         )
 
     def closeEvent(self, event: QCloseEvent) -> None:
+        if self._unsaved and not self._closed and not self._leave_unsaved:
+            event.ignore()  # images that exist only in memory: ask first
+            self._ask_about_unsaved_images()
+            return
         try:
             self.shutdown()
         except Exception:  # closing must always work

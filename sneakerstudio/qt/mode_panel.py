@@ -53,7 +53,10 @@ class ModePanel(QWidget):
         self.mask_blur = QSpinBox()
         self.mask_blur.setRange(0, 64)
         self.mask_blur.setValue(4)
-        self.mask_blur.setToolTip("Soften the mask's edge by this many pixels (hides seams).")
+        self.mask_blur.setToolTip(
+            "Soften the mask's edge by this many pixels (hides seams). While you change it the "
+            "canvas shows the mask softened as the model gets it (Shift+M keeps it shown)."
+        )
         self.inpaint_area = QComboBox()
         self.inpaint_area.addItem("Whole picture", "whole")
         self.inpaint_area.addItem("Only masked (full resolution)", "masked")

@@ -151,8 +151,15 @@ def test_every_control_has_a_tooltip(prompt, panel) -> None:
     prompt.setPlainText("<lora:graffiti:0.8>")
     panel.set_trigger_lookup(lambda _name: ("graffiti style",))
     row = panel.rows["graffiti"]
-    controls = [panel.title, panel.empty_label, row.name_label, row.slider, row.spin,
-                row.remove_button, *row.word_buttons]
+    controls = [
+        panel.title,
+        panel.empty_label,
+        row.name_label,
+        row.slider,
+        row.spin,
+        row.remove_button,
+        *row.word_buttons,
+    ]
     assert [c for c in controls if not c.toolTip()] == []
 
 
@@ -179,8 +186,9 @@ def test_library_add_lora_reaches_the_panel_with_its_trigger_words(
     assert library_panel is not None
     with qtbot.waitSignal(library_panel.scan_finished, timeout=10_000):
         assert library_panel.add_folder(str(make_a1111(tmp_path)))  # scans it
-    assert library_panel.select(next(
-        e.path for e in library_panel.library.models(kind="lora") if e.name == "graffiti"))
+    assert library_panel.select(
+        next(e.path for e in library_panel.library.models(kind="lora") if e.name == "graffiti")
+    )
     window.params.prompt.setPlainText("a sneaker")
     library_panel.use_button.click()  # "Add LoRA", at the library's preferred weight
     assert window.params.prompt.toPlainText() == "a sneaker, <lora:graffiti:0.7>"
@@ -189,3 +197,17 @@ def test_library_add_lora_reaches_the_panel_with_its_trigger_words(
     assert [b.text() for b in row.word_buttons][:2] == ["graffiti style", "spray paint"]
     row.slider.setValue(18)
     assert window.build_request().prompt == "a sneaker, <lora:graffiti:0.9>"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "<lora:a:0.5> <LoRA:b> <lora:c:-1.25:te=1> <lora:d:.5>",
+        "<lora:with space:1> <lora::1> <lora:x:abc> <lora:y:1e3>",
+        "(a:1.2) <lora:z:2.> [b] <lora:name-with.dots_1:0.05>",
+    ],
+)
+def test_the_panel_reads_tags_exactly_as_the_engine_does(text: str) -> None:
+    engine = extract_lora_tags(text)[1]
+    panel = [(t.name, t.weight) for t in find_lora_tags(text)]
+    assert panel == engine

@@ -176,8 +176,7 @@ def test_fast_decode_checkbox_lands_in_the_request_only_with_a_taesd(
     assert box.isEnabled() and "softer" in box.toolTip()
     box.setChecked(True)
     with qtbot.waitSignal(window.controller.finished, timeout=5000):
-        window.params.set_values({"prompt": "a sneaker", "steps": 2, "width": 64,
-                                  "height": 64})
+        window.params.set_values({"prompt": "a sneaker", "steps": 2, "width": 64, "height": 64})
         window.generate()
     assert engine.requests[-1].extra.get("fast_decode") is True
     box.setChecked(False)
@@ -194,3 +193,20 @@ def test_fast_decode_is_disabled_and_never_sent_without_a_taesd(
     assert not box.isEnabled()
     assert "SNEAKERSTUDIO_TAESD" in box.toolTip() and "softer" in box.toolTip()
     assert "fast_decode" not in window.build_request().extra
+
+
+def test_the_picture_sent_to_the_engine_is_the_canvas_not_freed_memory(qtbot) -> None:
+    """`composite_pil` once copied from a temporary QImage already freed: the init image
+    (and so accepted results) had rows of garbage pixels."""
+    from sneakerstudio.qt.document import CanvasDocument
+
+    doc = CanvasDocument(64, 64)
+    picture = QImage(64, 64, QImage.Format.Format_RGB32)
+    picture.fill(QColor(30, 112, 192))
+    doc.open_image(picture)
+    for _ in range(40):
+        churn = [QImage(64, 64, QImage.Format.Format_ARGB32) for _ in range(4)]
+        for image in churn:
+            image.fill(QColor(255, 0, 255))
+        pixels = np.asarray(doc.composite_pil())
+        assert (pixels == (30, 112, 192)).all()

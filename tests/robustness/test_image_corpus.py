@@ -284,8 +284,9 @@ def test_sixteen_bit_rgb_becomes_eight_bit_rgb(tmp_path: Path) -> None:
     rgb16 = np.stack([gradient, np.full_like(gradient, 32768), 65535 - gradient], axis=-1)
     height, width = gradient.shape
     rows = b"".join(b"\0" + rgb16[y].astype(">u2").tobytes() for y in range(height))
-    path = write(tmp_path, "rgb16.png", png_bytes(width, height, depth=16, color=2,
-                                                  idat=zlib.compress(rows)))
+    path = write(
+        tmp_path, "rgb16.png", png_bytes(width, height, depth=16, color=2, idat=zlib.compress(rows))
+    )
     image = np.asarray(load_image(path))
     assert image.shape == (64, 64, 3)
     assert abs(int(image[..., 1].mean()) - 128) <= 1
@@ -396,11 +397,8 @@ def test_the_thumbnailer_refuses_bad_images_with_a_typed_error(tmp_path: Path) -
 
 
 @pytest.fixture
-def qt_app():
-    pytest.importorskip("PySide6")
-    from PySide6.QtGui import QGuiApplication
-
-    return QGuiApplication.instance() or QGuiApplication([])
+def qt_app(qapp):  # pytest-qt's QApplication (a bare QGuiApplication would break widget tests)
+    return qapp
 
 
 def test_every_loaded_variant_converts_to_a_qimage(tmp_path: Path, qt_app) -> None:
@@ -450,3 +448,16 @@ def test_qt_image_reader_refuses_the_bomb_without_decoding(tmp_path: Path, qt_ap
 
 def test_the_pixel_budget_is_what_the_messages_say() -> None:
     assert MAX_IMAGE_PIXELS == 64 * 1024 * 1024 and MAX_IMAGE_SIDE == 16384
+
+
+@pytest.mark.filterwarnings("ignore:Corrupt EXIF data")
+def test_exif_orientation_is_applied_and_broken_exif_is_ignored(tmp_path: Path) -> None:
+    """A phone photo stored sideways comes out upright (as the canvas shows it); EXIF that
+    cannot be read leaves the picture as stored instead of refusing it."""
+    image = Image.new("RGB", (40, 20), (255, 0, 0))
+    exif = image.getexif()
+    exif[0x0112] = 6  # rotate 90° clockwise to view
+    path = write(tmp_path, "sideways.jpg", _save(image, "JPEG", exif=exif.tobytes()))
+    assert load_image(path).size == (20, 40) and load_image(path, "L").size == (20, 40)
+    junk = with_chunks_after_ihdr(small_png(), chunk(b"eXIf", b"MM\0*garbage" + os.urandom(40)))
+    assert load_image(write(tmp_path, "junk-exif.png", junk)).size == (16, 16)

@@ -12,7 +12,6 @@ import io
 import json
 import struct
 import time
-import zlib
 from pathlib import Path
 from typing import Any
 
@@ -81,8 +80,9 @@ def test_a_params_line_of_escaped_quotes_is_parsed_in_linear_time() -> None:
 
 
 def test_invalid_utf8_and_latin1_text_are_read_without_error(tmp_path: Path) -> None:
-    meta = read(tmp_path, png_with(itxt_chunk("parameters", b"a \xff\xfe shoe\n" +
-                                              PARAMS_TAIL.encode())))
+    meta = read(
+        tmp_path, png_with(itxt_chunk("parameters", b"a \xff\xfe shoe\n" + PARAMS_TAIL.encode()))
+    )
     assert meta["prompt"] == "a \ufffd\ufffd shoe" and meta["steps"] == 20
     meta = read(tmp_path, png_with(text_chunk("parameters", b"caf\xe9\n" + PARAMS_TAIL.encode())))
     assert meta["prompt"] == "café" and meta["seed"] == 42
@@ -126,8 +126,13 @@ def test_odd_layouts_of_the_parameters_text(tmp_path: Path) -> None:
     assert format_info(read(tmp_path, png_with(text_chunk("parameters", "\n")))) == (
         "No generation metadata found."
     )
-    two = read(tmp_path, png_with(text_chunk("parameters", "first\n" + PARAMS_TAIL),
-                                  text_chunk("parameters", "second\n" + PARAMS_TAIL)))
+    two = read(
+        tmp_path,
+        png_with(
+            text_chunk("parameters", "first\n" + PARAMS_TAIL),
+            text_chunk("parameters", "second\n" + PARAMS_TAIL),
+        ),
+    )
     assert two["prompt"] == "first"  # the first chunk of a name counts, as in Pillow
 
 
@@ -141,9 +146,15 @@ def _comfy(nodes: Any) -> bytes:
 COMFY_SAMPLER = {
     "class_type": "KSampler",
     "inputs": {
-        "seed": ["2", 0], "steps": ["2", 0], "cfg": 7, "positive": ["3", 0],
-        "negative": ["9", 0], "latent_image": ["1", 0], "model": ["3", 0],
-        "sampler_name": "euler", "scheduler": "karras",
+        "seed": ["2", 0],
+        "steps": ["2", 0],
+        "cfg": 7,
+        "positive": ["3", 0],
+        "negative": ["9", 0],
+        "latent_image": ["1", 0],
+        "model": ["3", 0],
+        "sampler_name": "euler",
+        "scheduler": "karras",
     },
 }
 
@@ -158,18 +169,43 @@ COMFY_SAMPLER = {
         png_with(text_chunk("prompt", '{"a":' * 100_000 + "1" + "}" * 100_000)),
         png_with(text_chunk("workflow", "{}")),
         _comfy({"1": COMFY_SAMPLER}),  # links to nodes that do not exist
-        _comfy({  # every link a cycle
-            "1": COMFY_SAMPLER,
-            "2": {"class_type": "Primitive", "inputs": {"value": ["2", 0]}},
-            "3": {"class_type": "CLIPTextEncode",
-                  "inputs": {"text": ["3", 0], "model": ["3", 0], "clip": ["1", 0]}},
-        }),
+        _comfy(
+            {  # every link a cycle
+                "1": COMFY_SAMPLER,
+                "2": {"class_type": "Primitive", "inputs": {"value": ["2", 0]}},
+                "3": {
+                    "class_type": "CLIPTextEncode",
+                    "inputs": {"text": ["3", 0], "model": ["3", 0], "clip": ["1", 0]},
+                },
+            }
+        ),
         _comfy({"1": {"class_type": "KSampler", "inputs": [1, 2]}, "2": 5, "3": None}),
-        _comfy({"1": {**COMFY_SAMPLER, "inputs": {**COMFY_SAMPLER["inputs"], "seed": 10**40,
-                                                   "steps": -4, "cfg": "NaN"}}}),
+        _comfy(
+            {
+                "1": {
+                    **COMFY_SAMPLER,
+                    "inputs": {
+                        **COMFY_SAMPLER["inputs"],
+                        "seed": 10**40,
+                        "steps": -4,
+                        "cfg": "NaN",
+                    },
+                }
+            }
+        ),
     ],
-    ids=["not-json", "list", "null", "deep-list", "deep-object", "workflow-only", "missing-nodes",
-         "cycles", "wrong-types", "absurd-values"],
+    ids=[
+        "not-json",
+        "list",
+        "null",
+        "deep-list",
+        "deep-object",
+        "workflow-only",
+        "missing-nodes",
+        "cycles",
+        "wrong-types",
+        "absurd-values",
+    ],
 )
 def test_broken_comfyui_graphs_give_what_can_be_read(tmp_path: Path, data: bytes) -> None:
     started = time.perf_counter()
@@ -184,21 +220,54 @@ def test_broken_comfyui_graphs_give_what_can_be_read(tmp_path: Path, data: bytes
     "chunks",
     [
         [text_chunk("invokeai_metadata", "[1]")],
-        [text_chunk("invokeai_metadata", json.dumps({
-            "positive_prompt": ["a"], "steps": "x", "model": [1], "width": 1e309,
-            "seed": {"a": 1}, "cfg_scale": float("inf"), "scheduler": 5}))],
+        [
+            text_chunk(
+                "invokeai_metadata",
+                json.dumps(
+                    {
+                        "positive_prompt": ["a"],
+                        "steps": "x",
+                        "model": [1],
+                        "width": 1e309,
+                        "seed": {"a": 1},
+                        "cfg_scale": float("inf"),
+                        "scheduler": 5,
+                    }
+                ),
+            )
+        ],
         [text_chunk("sd-metadata", json.dumps({"image": {"prompt": [1, "a", {"prompt": 5}]}}))],
         [text_chunk("sd-metadata", json.dumps({"image": "flat", "model_weights": {"x": 1}}))],
         [text_chunk("Software", "NovelAI"), text_chunk("Comment", "[1]")],
-        [text_chunk("Software", "NovelAI"), text_chunk("Comment", json.dumps({
-            "uc": 1, "scale": "x", "prompt": 5, "width": -5, "height": 10**30}))],
-        [text_chunk("parameters", json.dumps({"metadata_scheme": "fooocus", "prompt": 5,
-                                              "resolution": [1], "steps": [2]}))],
+        [
+            text_chunk("Software", "NovelAI"),
+            text_chunk(
+                "Comment",
+                json.dumps({"uc": 1, "scale": "x", "prompt": 5, "width": -5, "height": 10**30}),
+            ),
+        ],
+        [
+            text_chunk(
+                "parameters",
+                json.dumps(
+                    {"metadata_scheme": "fooocus", "prompt": 5, "resolution": [1], "steps": [2]}
+                ),
+            )
+        ],
         [text_chunk("sneakerstudio", "[1]")],
         [text_chunk("sneakerstudio", "{broken")],
     ],
-    ids=["invoke-list", "invoke-types", "invoke2-prompt-list", "invoke2-flat", "novelai-list",
-         "novelai-types", "fooocus-types", "ours-list", "ours-broken"],
+    ids=[
+        "invoke-list",
+        "invoke-types",
+        "invoke2-prompt-list",
+        "invoke2-flat",
+        "novelai-list",
+        "novelai-types",
+        "fooocus-types",
+        "ours-list",
+        "ours-broken",
+    ],
 )
 def test_json_metadata_of_the_wrong_shape_gives_what_can_be_read(
     tmp_path: Path, chunks: list[bytes]
@@ -211,16 +280,25 @@ def test_json_metadata_of_the_wrong_shape_gives_what_can_be_read(
 
 def test_our_own_json_with_absurd_values_is_cleaned_and_refused(tmp_path: Path) -> None:
     bad = {
-        "prompt": "x", "steps": 10**30, "guidance": float("nan"), "width": 10**40,
-        "height": -3, "seed": -99, "sampler": ["a"], "model": 5, "batch_size": 2,
-        "strength": 0.5, "negative_prompt": "blur",
+        "prompt": "x",
+        "steps": 10**30,
+        "guidance": float("nan"),
+        "width": 10**40,
+        "height": -3,
+        "seed": -99,
+        "sampler": ["a"],
+        "model": 5,
+        "batch_size": 2,
+        "strength": 0.5,
+        "negative_prompt": "blur",
     }
-    data = png_with(text_chunk("parameters", "x\nSteps: 1, Sampler: a, Seed: 2"),
-                    text_chunk("sneakerstudio", json.dumps(bad)))
+    data = png_with(
+        text_chunk("parameters", "x\nSteps: 1, Sampler: a, Seed: 2"),
+        text_chunk("sneakerstudio", json.dumps(bad)),
+    )
     meta = read(tmp_path, data)
     request = meta["request"]
-    assert request == {"prompt": "x", "batch_size": 2, "strength": 0.5,
-                       "negative_prompt": "blur"}
+    assert request == {"prompt": "x", "batch_size": 2, "strength": 0.5, "negative_prompt": "blur"}
     assert meta["steps"] is None and meta["size"] is None and meta["cfg"] is None
     # The request type refuses the same values with messages, if anything builds one.
     with pytest.raises(RequestError):
@@ -231,9 +309,7 @@ def test_our_own_json_with_absurd_values_is_cleaned_and_refused(tmp_path: Path) 
     assert any("Guidance" in p for p in problems) and any("Seed" in p for p in problems)
 
 
-def test_restoring_any_corpus_file_into_the_panels_stays_in_range(
-    tmp_path: Path, qtbot
-) -> None:
+def test_restoring_any_corpus_file_into_the_panels_stays_in_range(tmp_path: Path, qtbot) -> None:
     """What drag and drop does: read the file, map it to panel values, set them. Nothing
     raises (QSpinBox.setValue overflows past 2^31) and every field stays in its range."""
     from sneakerstudio.qt.main_window import params_from_metadata
@@ -243,14 +319,38 @@ def test_restoring_any_corpus_file_into_the_panels_stays_in_range(
     params, modes = ParamsPanel(), ModePanel()
     qtbot.addWidget(params)
     qtbot.addWidget(modes)
-    files = [png_with(text_chunk("parameters", f"a shoe\n{field}, Sampler: Euler"))
-             for field in NONSENSE]
-    files.append(png_with(text_chunk("sneakerstudio", json.dumps({
-        "prompt": "x", "steps": 10**30, "guidance": float("inf"), "width": 10**12,
-        "height": 2**31, "seed": 2**70, "batch_size": 10**9, "strength": float("nan"),
-        "mask_blur": 10**20, "padding": -(10**20)}))))
-    files.append(png_with(text_chunk("parameters", "a\nSteps: 9999, CFG scale: 99, Seed: "
-                                                   "18446744073709551615, Size: 65535x65535")))
+    files = [
+        png_with(text_chunk("parameters", f"a shoe\n{field}, Sampler: Euler")) for field in NONSENSE
+    ]
+    files.append(
+        png_with(
+            text_chunk(
+                "sneakerstudio",
+                json.dumps(
+                    {
+                        "prompt": "x",
+                        "steps": 10**30,
+                        "guidance": float("inf"),
+                        "width": 10**12,
+                        "height": 2**31,
+                        "seed": 2**70,
+                        "batch_size": 10**9,
+                        "strength": float("nan"),
+                        "mask_blur": 10**20,
+                        "padding": -(10**20),
+                    }
+                ),
+            )
+        )
+    )
+    files.append(
+        png_with(
+            text_chunk(
+                "parameters",
+                "a\nSteps: 9999, CFG scale: 99, Seed: 18446744073709551615, Size: 65535x65535",
+            )
+        )
+    )
     for i, data in enumerate(files):
         meta = read(tmp_path, data, f"corpus-{i}.png")
         values = params_from_metadata(meta)

@@ -611,3 +611,51 @@ def test_a_full_disk_during_a_scan_gives_a_clear_error_and_a_sound_index(
         lib.scan()  # the next scan works
         assert {Path(m.path).name for m in lib.models()} == names | {"new-checkpoint.safetensors"}
     assert _integrity(data / "library.sqlite") == "ok"
+
+
+# -- not a file at all ----------------------------------------------------------------------------
+
+
+def test_a_named_pipe_under_a_model_name_never_blocks(tmp_path: Path, isolated_home: Path) -> None:
+    """Opening a FIFO blocks until someone writes to it. Every reader refuses it from its
+    file type, and a scan of its folder skips it, all without waiting."""
+    import os
+    import threading
+
+    if not hasattr(os, "mkfifo"):
+        pytest.skip("no named pipes here")
+    from sneakerstudio.core.embeddings import read_embedding
+    from sneakerstudio.core.identify import identify
+    from sneakerstudio.core.library import Library
+    from sneakerstudio.core.loading import load_model
+    from sneakerstudio.core.lora import read_lora
+    from sneakerstudio.core.pickle_convert import convert_pickle
+    from sneakerstudio.core.safetensors_header import read_header
+
+    folder = tmp_path / "models"
+    sd1_checkpoint(folder / "good.safetensors")
+    pipe = folder / "pipe.safetensors"
+    os.mkfifo(pipe)
+    outcome: dict[str, object] = {}
+
+    def attempt() -> None:
+        for reader in (read_header, identify, load_model, read_lora, read_embedding):
+            outcome[reader.__name__] = _raises(lambda reader=reader: reader(pipe))
+        outcome["convert_pickle"] = _raises(lambda: convert_pickle(pipe, cache=tmp_path / "c"))
+        with Library(tmp_path / "data") as lib:
+            lib.add_folder(folder)
+            lib.scan()
+            outcome["listed"] = [Path(m.path).name for m in lib.models()]
+
+    worker = threading.Thread(target=attempt, daemon=True)
+    worker.start()
+    worker.join(timeout=20)
+    if worker.is_alive():  # release the blocked open, then fail
+        fd = os.open(pipe, os.O_WRONLY | os.O_NONBLOCK)
+        os.close(fd)
+        worker.join(timeout=5)
+        pytest.fail(f"a reader blocked on a named pipe (done so far: {sorted(outcome)})")
+    assert outcome["listed"] == ["good.safetensors"]
+    for name in ("read_header", "identify", "load_model", "read_lora", "read_embedding"):
+        _assert_explained(outcome[name], pipe, ("not a regular file",))  # type: ignore[arg-type]
+    _assert_explained(outcome["convert_pickle"], pipe, ("not a regular file",))  # type: ignore[arg-type]

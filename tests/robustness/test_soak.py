@@ -87,8 +87,16 @@ def schedule(index: int, kit: dict[str, Any]) -> GenerationRequest:
     elif step == 3:
         prompt += f" <lora:{second.stem}:0.6>"
     return GenerationRequest(
-        model=model, prompt=prompt, negative_prompt="blurry", steps=STEPS, guidance=7.0,
-        width=SIZE, height=SIZE, seed=index, sampler="Euler a", loras=loras,
+        model=model,
+        prompt=prompt,
+        negative_prompt="blurry",
+        steps=STEPS,
+        guidance=7.0,
+        width=SIZE,
+        height=SIZE,
+        seed=index,
+        sampler="Euler a",
+        loras=loras,
     )
 
 
@@ -101,6 +109,7 @@ class MeasuringEngine:
         self.process = psutil.Process()
         self.rss: list[int] = []
         self.objects: list[int] = []
+        self.tensors: list[int] = []
         self.threads: list[int] = []
 
     def prepare(self) -> str:
@@ -108,8 +117,13 @@ class MeasuringEngine:
 
     def generate(self, request: GenerationRequest, **kwargs: Any) -> Any:
         result = self.engine.generate(request, **kwargs)
+        import torch
+
         gc.collect()
-        self.objects.append(len(gc.get_objects()))
+        alive = gc.get_objects()
+        self.objects.append(len(alive))
+        self.tensors.append(sum(1 for o in alive if isinstance(o, torch.Tensor)))
+        del alive
         self.rss.append(self.process.memory_info().rss)
         self.threads.append(self.process.num_threads())
         return result
@@ -145,7 +159,10 @@ def _mib(value: float) -> str:
 
 
 def test_queued_generations_with_model_and_lora_switches_leak_nothing(
-    qtbot, soak_kit: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    qtbot,
+    soak_kit: dict[str, Any],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
     started_qthreads: list[QThread],
 ) -> None:
     jobs = soak_jobs()
@@ -170,9 +187,7 @@ def test_queued_generations_with_model_and_lora_switches_leak_nothing(
 
     t0 = time.perf_counter()
     submitted = [controller.submit(schedule(i, soak_kit)) for i in range(jobs)]
-    qtbot.waitUntil(
-        lambda: len(done) + len(problems) == jobs, timeout=60_000 + jobs * 15_000
-    )
+    qtbot.waitUntil(lambda: len(done) + len(problems) == jobs, timeout=60_000 + jobs * 15_000)
     elapsed = time.perf_counter() - t0
     worker = controller.worker
     sent, dropped = worker.previews_sent, worker.previews_dropped
@@ -198,7 +213,8 @@ def test_queued_generations_with_model_and_lora_switches_leak_nothing(
         f"\nsoak: {jobs} jobs in {elapsed:.1f} s ({elapsed / jobs:.2f} s/job); "
         f"RSS after job {ref} {_mib(rss[ref - 1])}, after job {jobs} {_mib(rss[-1])} "
         f"({100 * growth / rss[ref - 1]:+.2f} %), peak {_mib(max(rss))}; "
-        f"gc objects {objects[ref - 1]} → {objects[-1]}; previews {sent} sent, {dropped} dropped"
+        f"gc objects {objects[ref - 1]} → {objects[-1]}, tensors {engine.tensors[ref - 1]} → "
+        f"{engine.tensors[-1]}; previews {sent} sent, {dropped} dropped"
     )
     print(report)
     if jobs >= FULL_RUN:
@@ -206,9 +222,12 @@ def test_queued_generations_with_model_and_lora_switches_leak_nothing(
     else:
         assert growth <= SHORT_RUN_GROWTH_BYTES, report
         assert objects[-1] - objects[ref - 1] <= SHORT_RUN_OBJECT_SLACK, report
-    # Same position in the cycle, one or more periods apart: the live objects do not climb.
+    # Same position in the cycle (same model, same LoRAs), one or more periods apart: the
+    # live objects do not climb, and exactly as many tensors are alive (weights, LoRA backups).
     last_same = jobs - 1 - (jobs - ref) % PERIOD  # index of the last job in ref's position
     assert objects[last_same] - objects[ref - 1] <= SHORT_RUN_OBJECT_SLACK, report
+    tensors = engine.tensors
+    assert tensors[last_same] == tensors[ref - 1], tensors
     assert engine.threads[-1] == engine.threads[ref - 1], engine.threads  # none per job
 
     # Nothing left behind: the thread is joined, no threads or open files accumulated.

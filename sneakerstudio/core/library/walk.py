@@ -8,6 +8,7 @@ is what lets a rescan of an unchanged library finish without opening a single mo
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
@@ -101,6 +102,8 @@ def walk(
                     st = entry.stat()
                 except OSError:
                     continue
+                if not stat.S_ISREG(st.st_mode):
+                    continue  # a pipe or device under a model's name: opening it could block
                 stem = name[: -len(suffix)]
                 json_name = f"{stem}.json"
                 json_mtime = 0

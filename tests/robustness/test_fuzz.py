@@ -1,0 +1,371 @@
+"""Property-based fuzzing of the three parsers that read strangers' bytes.
+
+- the safetensors header reader (`core/safetensors_header.py`): only `ModelFileError` (and its
+  subclass `UnsafeFileError`) may escape, and a header it accepts really is well formed;
+- the PNG metadata reader (`core/metadata.py`): whole files, and the A1111 parameters text:
+  only `ImageFileError` may escape, and only for the file as a whole;
+- the prompt parser (`core/prompt.py`): never raises, weights always finite.
+
+CI runs `fuzz_examples()` cases per property (300); by hand: `FUZZ_EXAMPLES=10000 pytest -m fuzz
+tests/robustness/test_fuzz.py`. Examples are derandomized in CI so a failure reproduces; set
+`FUZZ_RANDOM=1` to explore new cases.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import struct
+import tempfile
+import zlib
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from sneakerstudio.core.errors import ImageFileError, ModelFileError
+from sneakerstudio.core.metadata import (
+    format_info,
+    parse_parameters,
+    parse_params_line,
+    read_png_metadata,
+)
+from sneakerstudio.core.prompt import MAX_WEIGHT, extract_lora_tags, parse_attention
+from sneakerstudio.core.safetensors_header import (
+    DTYPE_BITS,
+    check_header_dict,
+    parse_header,
+    read_header,
+)
+from tests.robustness.conftest import fuzz_examples
+
+pytestmark = pytest.mark.fuzz
+
+FUZZ = settings(
+    max_examples=fuzz_examples(),
+    deadline=None,
+    derandomize=not os.environ.get("FUZZ_RANDOM"),
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    database=None,
+)
+SCRATCH = Path(tempfile.mkdtemp(prefix="sneaker-fuzz-"))
+FAKE = Path("fuzzed.safetensors")
+
+# -- safetensors headers ------------------------------------------------------------------------
+
+json_scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-(2**70), 2**70),
+    st.floats(allow_nan=False),
+    st.text(max_size=8),
+)
+json_values = st.recursive(
+    json_scalars,
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=6), inner, max_size=4)
+    ),
+    max_leaves=5,
+)
+dtypes = st.one_of(st.sampled_from(sorted(DTYPE_BITS)), json_values)
+counts = st.one_of(st.integers(0, 64), st.integers(-5, 2**66), json_scalars)
+shapes = st.one_of(st.lists(counts, max_size=4), json_values)
+offsets = st.one_of(st.lists(counts, min_size=2, max_size=2), json_values)
+entries = st.one_of(
+    st.fixed_dictionaries({"dtype": dtypes, "shape": shapes, "data_offsets": offsets}),
+    json_values,
+)
+metadata = st.one_of(
+    st.dictionaries(st.text(max_size=8), st.text(max_size=8), max_size=3), json_values
+)
+
+
+@st.composite
+def headers(draw: st.DrawFn) -> dict[str, Any]:
+    """Mostly-valid headers: contiguous tensors built from real dtypes and shapes, then a few
+    things broken at random (an entry replaced, an offset shifted, metadata of the wrong type)."""
+    header: dict[str, Any] = {}
+    position = 0
+    for i in range(draw(st.integers(0, 4))):
+        dtype = draw(st.sampled_from(["F16", "F32", "U8", "BF16", "F4", "I64"]))
+        shape = draw(st.lists(st.integers(0, 6), max_size=3))
+        numel = math.prod(shape)
+        size = numel * DTYPE_BITS[dtype] // 8
+        header[f"t{i}"] = {
+            "dtype": dtype,
+            "shape": shape,
+            "data_offsets": [position, position + size],
+        }
+        position += size
+    for _ in range(draw(st.integers(0, 2))):
+        header[draw(st.text(max_size=4))] = draw(entries)
+    if draw(st.booleans()):
+        header["__metadata__"] = draw(metadata)
+    return header
+
+
+def _check_accepted(tensors: dict, data_size: int) -> None:
+    """What an accepted header guarantees: contiguous offsets from 0 to the end of the data."""
+    position = 0
+    for info in sorted(tensors.values(), key=lambda t: t.data_offsets):
+        assert info.data_offsets[0] == position
+        position = info.data_offsets[1]
+    assert position == data_size
+
+
+@FUZZ
+@given(header=headers(), extra=st.integers(-3, 3))
+def test_safetensors_header_dicts(header: dict[str, Any], extra: int) -> None:
+    sizes = [
+        e["data_offsets"][1]
+        for e in header.values()
+        if isinstance(e, dict)
+        and isinstance(e.get("data_offsets"), list)
+        and len(e["data_offsets"]) == 2
+        and isinstance(e["data_offsets"][1], int)
+    ]
+    data_size = max([0, *sizes]) + (extra if extra > 0 else 0)
+    try:
+        tensors, meta = check_header_dict(header, data_size=data_size, path=FAKE)
+    except ModelFileError as exc:
+        assert str(exc)
+        return
+    _check_accepted(tensors, data_size)
+    assert all(isinstance(k, str) and isinstance(v, str) for k, v in meta.items())
+
+
+@FUZZ
+@given(
+    raw=st.one_of(
+        st.binary(max_size=200),
+        headers().map(lambda h: json.dumps(h).encode()),
+        st.builds(lambda h, cut: json.dumps(h).encode()[:cut], headers(), st.integers(0, 60)),
+        st.builds(lambda n: b"[" * n + b"]" * n, st.sampled_from([10, 999, 1001, 5000])),
+        st.builds(lambda n: b'{"a":' * n + b"1" + b"}" * n, st.sampled_from([10, 1001, 5000])),
+    ),
+    data_size=st.integers(0, 2**64),
+)
+def test_safetensors_header_bytes(raw: bytes, data_size: int) -> None:
+    try:
+        tensors, _ = parse_header(raw, data_size=data_size, path=FAKE)
+    except ModelFileError as exc:
+        assert str(exc)
+        return
+    _check_accepted(tensors, data_size)
+
+
+@FUZZ
+@given(
+    head=st.one_of(
+        st.binary(max_size=24),
+        st.builds(lambda n: struct.pack("<Q", n), st.integers(0, 2**64 - 1)),
+        st.sampled_from([b"PK\x03\x04", b"\x80\x02", b"\x80\x04\x95"]),
+    ),
+    body=st.one_of(st.binary(max_size=64), headers().map(lambda h: json.dumps(h).encode())),
+)
+def test_safetensors_whole_files(head: bytes, body: bytes) -> None:
+    path = SCRATCH / "fuzzed.safetensors"
+    path.write_bytes(head + body)
+    try:
+        read_header(path)
+    except ModelFileError as exc:
+        assert str(exc)
+
+
+# -- PNG metadata -------------------------------------------------------------------------------
+
+SIGNATURE = b"\x89PNG\r\n\x1a\n"
+TEXT_KEYS = [
+    "parameters",
+    "prompt",
+    "workflow",
+    "sneakerstudio",
+    "invokeai_metadata",
+    "sd-metadata",
+    "Comment",
+    "Software",
+    "Description",
+    "fooocus_scheme",
+]
+
+
+def _chunk(ctype: bytes, data: bytes, good_crc: bool = True) -> bytes:
+    crc = zlib.crc32(ctype + data) if good_crc else zlib.crc32(data) ^ 1
+    return struct.pack(">I", len(data)) + ctype + data + struct.pack(">I", crc)
+
+
+param_texts = st.one_of(
+    st.text(max_size=200),
+    st.lists(
+        st.one_of(
+            st.sampled_from(
+                [
+                    "Steps",
+                    "Sampler",
+                    "CFG scale",
+                    "Seed",
+                    "Size",
+                    "Model",
+                    "Lora hashes",
+                    "Negative prompt",
+                    "Version",
+                    "Schedule type",
+                ]
+            ),
+            st.text(alphabet=' ,:"\\\nx0123456789.-eE{}[]', max_size=12),
+            st.sampled_from(
+                [
+                    "0",
+                    "-1",
+                    "20",
+                    "1.5",
+                    "nan",
+                    "inf",
+                    "1e308",
+                    "512x768",
+                    "-5x0",
+                    "99999999999999999999999",
+                    "0x0",
+                    "1" + "0" * 30,
+                ]
+            ),
+        ),
+        max_size=30,
+    ).map("".join),
+)
+
+
+@st.composite
+def text_chunks(draw: st.DrawFn) -> bytes:
+    key = draw(st.one_of(st.sampled_from(TEXT_KEYS), st.text(max_size=90))).encode(
+        "utf-8", "replace"
+    )
+    value = draw(
+        st.one_of(
+            param_texts,
+            json_values.map(lambda v: json.dumps(v, allow_nan=True)),
+            st.sampled_from(["{", "[" * 3000, '{"1": {"inputs": {"seed": ["1", 0]}}}']),
+        )
+    ).encode("utf-8", "surrogatepass")
+    kind = draw(st.sampled_from([b"tEXt", b"zTXt", b"iTXt"]))
+    if kind == b"zTXt":
+        data = (
+            key
+            + b"\0"
+            + draw(st.sampled_from([b"\0", b"\1", b""]))
+            + (zlib.compress(value) if draw(st.booleans()) else value)
+        )
+    elif kind == b"iTXt":
+        flag = draw(st.sampled_from([b"\0", b"\1"]))
+        body = zlib.compress(value) if flag == b"\1" and draw(st.booleans()) else value
+        data = (
+            key + b"\0" + flag + b"\0" + draw(st.sampled_from([b"en\0\0", b"\0\0", b"\0"])) + (body)
+        )
+    else:
+        data = key + b"\0" + value
+    return _chunk(kind, data, draw(st.booleans()) or draw(st.booleans()))
+
+
+@st.composite
+def png_files(draw: st.DrawFn) -> bytes:
+    width = draw(st.one_of(st.integers(0, 64), st.sampled_from([2**31 - 1, 2**32 - 1, 65535])))
+    height = draw(st.one_of(st.integers(0, 64), st.sampled_from([2**31 - 1, 65535])))
+    depth = draw(st.sampled_from([1, 2, 4, 8, 16, 3]))
+    color = draw(st.sampled_from([0, 2, 3, 4, 6, 5]))
+    ihdr = struct.pack(">IIBBBBB", width, height, depth, color, 0, 0, 0)
+    chunks = [_chunk(b"IHDR", draw(st.sampled_from([ihdr, ihdr[:7], ihdr + b"x"])))]
+    for _ in range(draw(st.integers(0, 5))):
+        chunks.append(
+            draw(
+                st.one_of(
+                    text_chunks(),
+                    st.builds(
+                        _chunk,
+                        st.sampled_from([b"IDAT", b"PLTE", b"tRNS", b"eXIf", b"abcd"]),
+                        st.binary(max_size=40),
+                    ),
+                    st.binary(max_size=16),  # junk where a chunk should be
+                )
+            )
+        )
+    if draw(st.booleans()):
+        chunks.append(_chunk(b"IEND", b""))
+    data = SIGNATURE + b"".join(chunks)
+    cut = draw(st.one_of(st.none(), st.integers(8, max(8, len(data)))))
+    return data if cut is None else data[:cut]
+
+
+@FUZZ
+@given(data=st.one_of(png_files(), st.binary(max_size=100).map(lambda b: SIGNATURE + b)))
+def test_png_metadata_whole_files(data: bytes) -> None:
+    path = SCRATCH / "fuzzed.png"
+    path.write_bytes(data)
+    try:
+        meta = read_png_metadata(path)
+    except ImageFileError as exc:
+        assert str(exc)
+        return
+    assert isinstance(format_info(meta), str)
+    assert meta["steps"] is None or isinstance(meta["steps"], int)
+    assert meta["cfg"] is None or math.isfinite(meta["cfg"])
+    assert meta["seed"] is None or 0 <= meta["seed"] < 2**64
+
+
+@FUZZ
+@given(text=param_texts)
+def test_a1111_parameters_text(text: str) -> None:
+    parsed = parse_parameters(text)
+    assert isinstance(parsed["prompt"], str) and isinstance(parsed["negative_prompt"], str)
+    for key, value in parse_params_line(text.split("\n")[-1]):
+        assert isinstance(key, str) and isinstance(value, str)
+
+
+# -- prompts ------------------------------------------------------------------------------------
+
+prompt_texts = st.one_of(
+    st.text(max_size=300),
+    st.lists(
+        st.sampled_from(
+            [
+                "(",
+                ")",
+                "[",
+                "]",
+                ":",
+                "\\",
+                " ",
+                ",",
+                "BREAK",
+                "a",
+                "cat",
+                "1.5",
+                "0",
+                "-2",
+                "1" + "0" * 320,
+                "<lora:",
+                ">",
+                "x:0.7>",
+                "\x00",
+                "👟",
+                "é",
+            ]
+        ),
+        max_size=120,
+    ).map("".join),
+)
+
+
+@FUZZ
+@given(text=prompt_texts)
+def test_prompt_parser(text: str) -> None:
+    fragments = parse_attention(text)
+    assert fragments
+    for fragment in fragments:
+        assert math.isfinite(fragment.weight) and abs(fragment.weight) <= MAX_WEIGHT
+        assert fragment.is_break or isinstance(fragment.text, str)
+    stripped, tags = extract_lora_tags(text)
+    assert len(stripped) <= len(text)
+    assert all(isinstance(name, str) for name, _ in tags)
