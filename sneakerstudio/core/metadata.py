@@ -524,19 +524,38 @@ def _read_stealth(path: Path, header: _PngHeader) -> str | None:
         return None
     if not 0 < pixels <= MAX_STEALTH_PIXELS:
         return None
-    try:
-        import numpy as np
+    import numpy as np
 
+    mode = "RGBA" if header.color_type == 6 else "RGB"
+
+    def column_bits(pixels: Any) -> tuple[Any, Any]:
+        """(alpha bits, RGB bits) in the extension's order: x outer, y inner."""
+        by_column = pixels.transpose(1, 0, 2) & 1
+        alpha = by_column[..., 3].reshape(-1) if header.color_type == 6 else None
+        return alpha, by_column[..., :3].reshape(-1)
+
+    try:
         with Image.open(path, formats=["PNG"]) as im:
-            rgba = np.asarray(im.convert("RGBA" if header.color_type == 6 else "RGB"))
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError):
+            im.load()
+            # Only a few columns hold the signature: look there first, so that a large
+            # picture without hidden text costs one decode and no full-size copies.
+            needed = len(_STEALTH_ALPHA[0]) * 8
+            columns = min(header.width, -(-needed // header.height))
+            head = np.asarray(im.crop((0, 0, columns, header.height)).convert(mode))
+            alpha, rgb = column_bits(head)
+            if not any(
+                bits is not None and np.packbits(bits[:needed]).tobytes() in signatures
+                for bits, signatures in ((alpha, _STEALTH_ALPHA), (rgb, _STEALTH_RGB))
+            ):
+                return None
+            alpha, rgb = column_bits(np.asarray(im.convert(mode)))
+    except (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError):
         return None
-    by_column = rgba.transpose(1, 0, 2) & 1  # x outer, y inner, as the extension writes
-    if header.color_type == 6:
-        found = _decode_stealth_bits(by_column[..., 3].reshape(-1), _STEALTH_ALPHA)
+    if alpha is not None:
+        found = _decode_stealth_bits(alpha, _STEALTH_ALPHA)
         if found is not None:
             return found
-    return _decode_stealth_bits(by_column[..., :3].reshape(-1), _STEALTH_RGB)
+    return _decode_stealth_bits(rgb, _STEALTH_RGB)
 
 
 def _decode_stealth_bits(bits: Any, signatures: tuple[bytes, bytes]) -> str | None:
@@ -590,7 +609,7 @@ def _to_float(value: Any) -> float | None:
         return None
     try:
         number = float(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: a 400-digit JSON int
         return None
     return number if math.isfinite(number) else None
 

@@ -107,7 +107,7 @@ class GenerationRequest:
                 "No model chosen: open a checkpoint file (.safetensors) or a diffusers folder."
             )
         elif not isinstance(self.model, (str, Path)):
-            out.append(f"The model must be a file or folder path (got {self.model!r}).")
+            out.append(f"The model must be a file or folder path (got {_short(self.model)}).")
         elif not Path(self.model).exists():
             out.append(f"Model not found: '{self.model}'. Check the path, or open another model.")
         if not isinstance(self.prompt, str):
@@ -116,9 +116,11 @@ class GenerationRequest:
             out.append("The negative prompt must be text (leave it empty for none).")
         for name, value in (("Width", self.width), ("Height", self.height)):
             if not isinstance(value, int) or isinstance(value, bool):
-                out.append(f"{name} must be a whole number of pixels, not {value!r}.")
+                out.append(f"{name} must be a whole number of pixels, not {_short(value)}.")
             elif value < MIN_SIZE or value > MAX_SIZE:
-                out.append(f"{name} {value} is out of range: use {MIN_SIZE} to {MAX_SIZE} pixels.")
+                out.append(
+                    f"{name} {_short(value)} is out of range: use {MIN_SIZE} to {MAX_SIZE} pixels."
+                )
             elif value % 8:
                 lower, upper = value // 8 * 8, value // 8 * 8 + 8
                 out.append(
@@ -127,20 +129,22 @@ class GenerationRequest:
                 )
         if not _is_int(self.steps) or self.steps < 1:
             out.append(
-                f"Steps must be at least 1, a whole number up to {MAX_STEPS} (got {self.steps!r})."
+                f"Steps must be at least 1, a whole number up to {MAX_STEPS} "
+                f"(got {_short(self.steps)})."
             )
         elif self.steps > MAX_STEPS:
-            out.append(f"Steps {self.steps} is more than {MAX_STEPS}: use fewer steps.")
+            out.append(f"Steps {_short(self.steps)} is more than {MAX_STEPS}: use fewer steps.")
         if not _is_number(self.guidance) or abs(self.guidance) == math.inf:
             out.append(
                 f"Guidance (CFG scale) must be a number from 0 to {MAX_GUIDANCE:g} "
-                f"(got {self.guidance!r}); 1 to 15 is usual."
+                f"(got {_short(self.guidance)}); 1 to 15 is usual."
             )
         elif self.guidance < 0:
-            out.append(f"Guidance (CFG scale) must be 0 or more (got {self.guidance}).")
+            out.append(f"Guidance (CFG scale) must be 0 or more (got {_short(self.guidance)}).")
         elif self.guidance > MAX_GUIDANCE:
             out.append(
-                f"Guidance (CFG scale) {self.guidance} is above {MAX_GUIDANCE:g}: use 1 to 15."
+                f"Guidance (CFG scale) {_short(self.guidance)} is above {MAX_GUIDANCE:g}: "
+                "use 1 to 15."
             )
         if not isinstance(self.sampler, str) or find_sampler(self.sampler) is None:
             out.append(
@@ -153,14 +157,14 @@ class GenerationRequest:
         ):
             out.append(
                 f"Seed must be a whole number from 0 to {MAX_SEED}, or -1 for a random one "
-                f"(got {self.seed!r})."
+                f"(got {_short(self.seed)})."
             )
         if (
             not isinstance(self.batch_size, int)
             or isinstance(self.batch_size, bool)
             or not 1 <= self.batch_size <= MAX_BATCH
         ):
-            out.append(f"Batch size must be from 1 to {MAX_BATCH} (got {self.batch_size!r}).")
+            out.append(f"Batch size must be from 1 to {MAX_BATCH} (got {_short(self.batch_size)}).")
         out.extend(self._mode_problems())
         out.extend(self._model_file_problems())
         return out
@@ -193,17 +197,18 @@ class GenerationRequest:
                 f"{init.size[0]}×{init.size[1]}: they must be the same size."
             )
         if not _is_number(self.strength) or not 0.0 <= self.strength <= 1.0:
-            out.append(f"Denoising strength must be from 0 to 1 (got {self.strength!r}).")
+            out.append(f"Denoising strength must be from 0 to 1 (got {_short(self.strength)}).")
         if not _is_int(self.mask_blur) or not 0 <= self.mask_blur <= MAX_MASK_BLUR:
             out.append(
-                f"Mask blur must be from 0 to {MAX_MASK_BLUR} pixels (got {self.mask_blur!r})."
+                f"Mask blur must be from 0 to {MAX_MASK_BLUR} pixels "
+                f"(got {_short(self.mask_blur)})."
             )
         if self.inpaint_area not in INPAINT_AREAS:
             out.append(f"Unknown inpaint area '{self.inpaint_area}': choose whole or masked.")
         if not _is_int(self.padding) or not 0 <= self.padding <= MAX_PADDING:
             out.append(
                 f"Masked area padding must be from 0 to {MAX_PADDING} pixels "
-                f"(got {self.padding!r})."
+                f"(got {_short(self.padding)})."
             )
         if self.masked_content not in MASKED_CONTENTS:
             out.append(
@@ -213,17 +218,19 @@ class GenerationRequest:
         out.extend(self._outpaint_problems(init))
         if not _is_int(self.batch_count) or not 1 <= self.batch_count <= MAX_BATCH_COUNT:
             out.append(
-                f"Batch count must be from 1 to {MAX_BATCH_COUNT} (got {self.batch_count!r})."
+                f"Batch count must be from 1 to {MAX_BATCH_COUNT} (got {_short(self.batch_count)})."
             )
         if self.variation_seed is not None and (
             not _is_int(self.variation_seed) or not 0 <= self.variation_seed <= MAX_SEED
         ):
             out.append(
                 f"Variation seed must be a whole number from 0 to {MAX_SEED} "
-                f"(got {self.variation_seed!r})."
+                f"(got {_short(self.variation_seed)})."
             )
         if not _is_number(self.variation_strength) or not 0.0 <= self.variation_strength <= 1.0:
-            out.append(f"Variation strength must be from 0 to 1 (got {self.variation_strength!r}).")
+            out.append(
+                f"Variation strength must be from 0 to 1 (got {_short(self.variation_strength)})."
+            )
         out.extend(self._hires_problems())
         spacing = self.extra.get("timestep_spacing") if isinstance(self.extra, dict) else None
         if spacing is not None and spacing not in TIMESTEP_SPACINGS:
@@ -243,7 +250,7 @@ class GenerationRequest:
         ):
             out.append(
                 "Outpaint takes four whole numbers of pixels, 0 or more: left, top, right, bottom "
-                f"(got {extents!r})."
+                f"(got {_short(extents)})."
             )
             return out
         if self.fill not in OUTPAINT_FILLS:
@@ -256,7 +263,9 @@ class GenerationRequest:
             or len(color) != 3
             or not all(_is_int(c) and 0 <= c <= 255 for c in color)
         ):
-            out.append(f"The fill colour must be three numbers from 0 to 255 (got {color!r}).")
+            out.append(
+                f"The fill colour must be three numbers from 0 to 255 (got {_short(color)})."
+            )
         if self.mode != "outpaint":
             return out
         left, top, right, bottom = extents
@@ -300,7 +309,7 @@ class GenerationRequest:
         else:
             for item in self.loras:
                 if not isinstance(item, (tuple, list)) or len(item) != 2:
-                    out.append(f"LoRA {item!r} must be a (file or name, weight) pair.")
+                    out.append(f"LoRA {_short(item)} must be a (file or name, weight) pair.")
                     continue
                 name, weight = item
                 if not isinstance(name, (str, Path)) or not str(name).strip():
@@ -310,7 +319,7 @@ class GenerationRequest:
                 if not _is_number(weight) or weight != weight or abs(weight) > MAX_LORA_WEIGHT:
                     out.append(
                         f"LoRA '{label}' weight must be a number from -{MAX_LORA_WEIGHT:g} to "
-                        f"{MAX_LORA_WEIGHT:g} (got {weight!r})."
+                        f"{MAX_LORA_WEIGHT:g} (got {_short(weight)})."
                     )
                 looks_like_path = Path(str(name)).suffix.lower() in _MODEL_SUFFIXES or any(
                     sep in str(name) for sep in ("/", "\\")
@@ -328,7 +337,7 @@ class GenerationRequest:
         if not _is_int(self.clip_skip) or not 1 <= self.clip_skip <= MAX_CLIP_SKIP:
             out.append(
                 f"CLIP skip must be a whole number from 1 to {MAX_CLIP_SKIP} "
-                f"(got {self.clip_skip!r}); 1 means no skip, 2 is common for anime models."
+                f"(got {_short(self.clip_skip)}); 1 means no skip, 2 is common for anime models."
             )
         if self.prediction not in (None, "epsilon", "v"):
             out.append(
@@ -342,12 +351,12 @@ class GenerationRequest:
         if not _is_number(self.hires_scale) or not 1.0 <= self.hires_scale <= MAX_HIRES_SCALE:
             out.append(
                 f"Hires scale must be from 1 (off) to {MAX_HIRES_SCALE:g} "
-                f"(got {self.hires_scale!r})."
+                f"(got {_short(self.hires_scale)})."
             )
             return out
         if not _is_number(self.hires_strength) or not 0.0 <= self.hires_strength <= 1.0:
             out.append(
-                f"Hires denoising strength must be from 0 to 1 (got {self.hires_strength!r})."
+                f"Hires denoising strength must be from 0 to 1 (got {_short(self.hires_strength)})."
             )
         if self.hires_upscaler not in HIRES_UPSCALERS:
             out.append(f"Unknown hires upscaler '{self.hires_upscaler}': choose latent or lanczos.")
@@ -467,6 +476,13 @@ class GenerationRequest:
         except (ValueError, RecursionError) as exc:
             raise RequestError([f"The saved request is not valid JSON ({exc})."]) from None
         return cls.from_dict(data)
+
+
+def _short(value: Any) -> str:
+    """A value as shown in a problem: its repr, cut to 40 characters (a pasted 400-digit
+    number or a huge list would drown the message)."""
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def _is_int(value: Any) -> bool:

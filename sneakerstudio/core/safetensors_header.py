@@ -232,10 +232,10 @@ def _tensor_info(name: str, entry: Any, path: Path) -> TensorInfo:
     if not isinstance(entry, dict):
         raise _fail(path, f"header entry '{name}' is not an object", _REDOWNLOAD)
     dtype, shape, offsets = entry.get("dtype"), entry.get("shape"), entry.get("data_offsets")
-    if dtype not in DTYPE_BITS:
+    if not isinstance(dtype, str) or dtype not in DTYPE_BITS:
         raise _fail(
             path,
-            f"tensor '{name}' has an unknown dtype {dtype!r}",
+            f"tensor '{name}' has an unknown dtype {str(dtype)[:40]!r}",
             "It may need a newer version of Sneaker Studio.",
         )
     if not isinstance(shape, list) or not all(_is_count(d) for d in shape):

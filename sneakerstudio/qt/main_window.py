@@ -1246,6 +1246,9 @@ class MainWindow(QMainWindow):
         timings = info.get("timings") or {}
         took = timings.get("total_s") or timings.get("denoise_s")
         done = f"Done in {took:.1f} s" if took else "Done"
+        notes = _engine_notes(info.get("engine_info") or {})
+        if notes:
+            done += f" · {notes}"
         if self.last_paths:
             folder = Path(self.last_paths[0]).parent
             count = len(self.last_paths)
@@ -1584,3 +1587,11 @@ def create_main_window(
                         autosave_folder=autosave_folder, with_library=with_library)
     window.setMinimumSize(QSize(760, 520))
     return window
+
+
+def _engine_notes(engine_info: dict) -> str:
+    """What the engine did to save the job (recovered from running out of memory, decoded the
+    VAE in fp32 after a NaN), for the status line: the user should know why it was slower."""
+    notes = [str(engine_info[key]).rstrip(".") for key in ("recovered", "vae_upcast")
+             if engine_info.get(key)]
+    return " · ".join(notes)

@@ -230,6 +230,7 @@ class InferenceWorker(QObject):
             "parameters": list(finished.parameters),
             "request_json": finished.request_json,
             "timings": dict(finished.timings),
+            "engine_info": dict(getattr(finished, "info", None) or {}),
             "save_error": save_error,
         }
         self.finished.emit(job.job_id, images, saved, info)

@@ -68,6 +68,7 @@ class FakeEngine:
         on_step: Callable[[int], None] | None = None,
         plan: DevicePlan | None = None,
         fast_decoders: dict[str, Path] | None = None,
+        finished_info: dict[str, str] | None = None,
     ) -> None:
         """`plan`: what `Engine.plan` would be (default: a CPU plan when `device` says CPU,
         else a CUDA one); `fast_decoders`: TAESD folders by family, as `Engine` takes them
@@ -78,6 +79,7 @@ class FakeEngine:
         self.prepare_error = prepare_error
         self.prepare_delay = prepare_delay
         self.on_step = on_step
+        self.finished_info = dict(finished_info or {})  # Finished.info: what the engine did
         if plan is None:
             cpu = "cpu" in device.lower()
             plan = DevicePlan("cpu" if cpu else "cuda", None, device, 1, CPU_HINT if cpu else "")
@@ -188,6 +190,7 @@ class FakeEngine:
             parameters=parameters,
             request_json=request.to_json(),
             timings={"total_s": time.perf_counter() - start},
+            info=dict(self.finished_info),
         )
         emit(finished)
         return finished

@@ -224,6 +224,18 @@ def test_an_expected_failure_shows_a_banner(
     assert window.progress.format() == "Failed"
 
 
+def test_a_job_the_engine_rescued_says_so_in_the_status_line(
+    qtbot, make_window, model_file: Path
+) -> None:
+    rescued = "Out of memory at step 3; retried with VAE tiling."
+    window = make_window(FakeEngine(finished_info={"recovered": rescued}))
+    window.set_model(model_file)
+    with qtbot.waitSignal(window.controller.finished, timeout=3000):
+        _press_generate(qtbot, window)
+    assert "Out of memory at step 3; retried with VAE tiling" in window.phase_label.text()
+    assert window.banner.isHidden()
+
+
 # The offscreen platform cannot size or raise top-level dialogs, and says so.
 offscreen_dialogs = pytest.mark.qt_log_ignore(
     r"This plugin does not support (propagateSizeHints|raise)\(\)"

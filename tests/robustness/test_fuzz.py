@@ -13,9 +13,11 @@ tests/robustness/test_fuzz.py`. Examples are derandomized in CI so a failure rep
 
 from __future__ import annotations
 
+import atexit
 import json
 import math
 import os
+import shutil
 import struct
 import tempfile
 import zlib
@@ -52,6 +54,7 @@ FUZZ = settings(
     database=None,
 )
 SCRATCH = Path(tempfile.mkdtemp(prefix="sneaker-fuzz-"))
+atexit.register(shutil.rmtree, SCRATCH, ignore_errors=True)
 FAKE = Path("fuzzed.safetensors")
 
 # -- safetensors headers ------------------------------------------------------------------------
@@ -312,6 +315,47 @@ def test_png_metadata_whole_files(data: bytes) -> None:
     assert meta["steps"] is None or isinstance(meta["steps"], int)
     assert meta["cfg"] is None or math.isfinite(meta["cfg"])
     assert meta["seed"] is None or 0 <= meta["seed"] < 2**64
+
+
+def _exif_file(fmt: str) -> bytes:
+    """A small JPEG or WebP with what A1111 and ComfyUI write: EXIF UserComment, `prompt:` in
+    ImageDescription, and (JPEG) a comment."""
+    import io
+
+    from PIL import Image
+
+    image = Image.new("RGB", (8, 8))
+    exif = image.getexif()
+    exif[0x010E] = 'prompt:{"1": {"inputs": {}}}'
+    exif.get_ifd(0x8769)[0x9286] = b"UNICODE\0" + "a shoe\nSteps: 20".encode("utf-16-be")
+    buffer = io.BytesIO()
+    extra = {"comment": b"a comment"} if fmt == "JPEG" else {}
+    image.save(buffer, fmt, exif=exif.tobytes(), **extra)
+    return buffer.getvalue()
+
+
+EXIF_FILES = {fmt: _exif_file(fmt) for fmt in ("JPEG", "WEBP")}
+
+
+@FUZZ
+@given(
+    fmt=st.sampled_from(sorted(EXIF_FILES)),
+    edits=st.lists(st.tuples(st.integers(2, 10**6), st.integers(0, 255)), max_size=6),
+    cut=st.one_of(st.none(), st.integers(3, 10**6)),
+)
+@pytest.mark.filterwarnings("ignore::UserWarning")
+def test_jpeg_and_webp_metadata_mutated(fmt: str, edits: list[tuple[int, int]], cut) -> None:
+    data = bytearray(EXIF_FILES[fmt])
+    for position, value in edits:
+        data[position % len(data)] = value
+    path = SCRATCH / f"fuzzed.{fmt.lower()}"
+    path.write_bytes(bytes(data if cut is None else data[:cut]))
+    try:
+        meta = read_png_metadata(path)
+    except ImageFileError as exc:
+        assert str(exc)
+        return
+    assert isinstance(format_info(meta), str)
 
 
 @FUZZ

@@ -72,6 +72,15 @@ def palette_bomb(width: int, height: int) -> bytes:
     return png_bytes(width, height, depth=1, color=3, idat=data, palette=b"\0\0\0\xff\xff\xff")
 
 
+@functools.cache
+def rgba_zeros(width: int, height: int) -> bytes:
+    """A transparent RGBA PNG built row by row (no full-size array in this process)."""
+    packer = zlib.compressobj(6)
+    row = b"\0" * (1 + 4 * width)
+    data = b"".join(packer.compress(row) for _ in range(height)) + packer.flush()
+    return png_bytes(width, height, color=6, idat=data)
+
+
 def small_png(mode: str = "RGB", size: tuple[int, int] = (16, 16), color=(10, 200, 30)) -> bytes:
     buffer = io.BytesIO()
     Image.new(mode, size, color).save(buffer, "PNG")
@@ -149,10 +158,15 @@ def test_a_bomb_is_refused_before_any_pixel_is_decoded(
 
 def test_bombs_stay_within_a_fixed_memory_budget(tmp_path: Path) -> None:
     """In a fresh process (so earlier tests cannot hide a peak): every bomb, through the
-    loader and the metadata reader, raises the resident-memory peak by less than 64 MB."""
+    loader and the metadata reader, raises the resident-memory peak by less than 64 MB; and
+    looking for hidden "stealth" text in a 16-megapixel RGBA picture without any costs one
+    decode (64 MB), not several full-size copies."""
     for name, build in BOMBS.items():
         write(tmp_path, name, build())
     write(tmp_path, "ztxt-bomb.png", ztxt_bomb(small_png()))
+    plain = tmp_path / "plain" / "rgba-4096.png"
+    plain.parent.mkdir()
+    plain.write_bytes(rgba_zeros(4096, 4096))
     script = f"""
 import json, resource, sys, warnings
 from pathlib import Path
@@ -172,7 +186,10 @@ for path in sorted(Path({str(tmp_path)!r}).glob("*.png")):
         except ImageFileError:
             outcomes[f"{{path.name}} {{mode}}"] = "refused"
     read_png_metadata(path)
-print(json.dumps({{"growth": peak() - before, "outcomes": outcomes}}))
+bombs = peak() - before
+meta = read_png_metadata(Path({str(plain)!r}))
+print(json.dumps({{"growth": bombs, "stealth": peak() - before, "outcomes": outcomes,
+                  "source": meta["source"]}}))
 """
     result = subprocess.run(
         [sys.executable, "-c", script],
@@ -185,6 +202,8 @@ print(json.dumps({{"growth": peak() - before, "outcomes": outcomes}}))
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout.strip().splitlines()[-1])
     assert report["growth"] < 64 * 1024 * 1024, report
+    assert report["stealth"] < 112 * 1024 * 1024, report  # was 268 MB: 4 full-size copies
+    assert report["source"] is None
     for key, outcome in report["outcomes"].items():
         expected = "loaded" if key.startswith("ztxt-bomb") else "refused"
         assert outcome == expected, key

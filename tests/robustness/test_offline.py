@@ -244,7 +244,10 @@ def test_start_import_generate_every_mode_and_quit_with_the_network_blocked(
     window.close()
     assert not window.controller.is_running()
     assert network_attempts == []
-    psutil = pytest.importorskip("psutil")
+    try:  # and no socket is open now, whoever opened it (native code included)
+        import psutil
+    except ImportError:
+        return
     assert psutil.Process().net_connections(kind="inet") == []
 
 
