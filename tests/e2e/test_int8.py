@@ -4,6 +4,7 @@ back to fp32 Linear layers is exact."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -76,3 +77,9 @@ def test_an_int8_image_is_close_to_fp32_and_a_lora_still_changes_it(tiny_sd1, tm
     assert float(np.abs(with_lora - quantised).mean()) > 0.5
     again = _pixels(run(int8, request))  # LoRA removed: the originals are re-packed
     assert np.array_equal(again, quantised)
+
+    # The window asks per job (extra["precision"]); without it the engine's own comes back.
+    switched = _pixels(run(fp32, replace(request, extra={"precision": "int8"})))
+    assert np.array_equal(switched, quantised) and fp32.plan.precision == "int8"
+    assert np.array_equal(_pixels(run(fp32, request)), plain)
+    assert fp32.plan.precision == "fp32"

@@ -400,6 +400,7 @@ def test_the_thumbnailer_refuses_bad_images_with_a_typed_error(tmp_path: Path) -
             "zero.png": png_bytes(0, 0),
             "bomb-30000.png": BOMBS["bomb-30000.png"](),
             "header-65535.png": BOMBS["header-65535.png"](),
+            "bomb-12000.png": BOMBS["bomb-12000.png"](),  # under Pillow's limit, over ours
         }
         for name, data in bad.items():
             path = write(tmp_path, name, data)

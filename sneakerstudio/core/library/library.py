@@ -746,6 +746,8 @@ class Library:
         copy is kept in the app's data folder; nothing is written next to the model."""
         from PIL import Image, UnidentifiedImageError
 
+        from sneakerstudio.core.imageops import MAX_IMAGE_PIXELS, MAX_IMAGE_SIDE
+
         entry = self._require(path)
         self.thumbnails_dir.mkdir(parents=True, exist_ok=True)
         target = self.thumbnails_dir / (
@@ -753,6 +755,15 @@ class Library:
         )
         try:
             with Image.open(image, formats=["PNG", "JPEG", "WEBP"]) as im:
+                # The same pixel budget as every other image the app decodes (imageops):
+                # a decompression bomb is refused from its header, before any decoding.
+                width, height = im.size
+                if max(width, height) > MAX_IMAGE_SIDE or width * height > MAX_IMAGE_PIXELS:
+                    raise LibraryError(
+                        f"'{image}' is {width}×{height} pixels, too large for a thumbnail "
+                        "(it was not decoded).",
+                        hint="Choose a smaller PNG, JPEG or WebP image.",
+                    )
                 im.thumbnail((384, 384))
                 im.convert("RGB").save(target, format="PNG")
         except (OSError, UnidentifiedImageError, Image.DecompressionBombError) as exc:
