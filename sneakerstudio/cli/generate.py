@@ -56,9 +56,8 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     gen.add_argument(
         "--precision",
         default=None,
-        choices=("fp32", "bf16", "fp16", "int8"),
-        help="weights' precision (default: the device's best). int8: CPU only, the UNet's "
-        "Linear layers with int8 weights, faster, images change slightly",
+        choices=("fp32", "bf16", "fp16"),
+        help="weights' precision (default: the device's best; fp16 is never used on a CPU)",
     )
     gen.add_argument("--json", action="store_true", help="print one JSON object on stdout")
 

@@ -18,13 +18,10 @@ class DevicePlan:
     description: str  # e.g. "CPU · 2 threads · fp32", for the status bar
     threads: int
     hint: str = ""  # advice the UI shows next to the description (CPU: use few-step models)
-    int8_linears: bool = False  # CPU: Linear layers of the UNet run with int8 weights (int8.py)
 
     @property
     def precision(self) -> str:
-        """One of PRECISIONS; "int8" is fp32 with int8 Linear weights (CPU only)."""
-        if self.int8_linears:
-            return "int8"
+        """"fp32", "bf16" or "fp16"."""
         names = {"float32": "fp32", "bfloat16": "bf16", "float16": "fp16"}
         return names.get(str(self.dtype).rsplit(".", 1)[-1], str(self.dtype))
 
@@ -51,8 +48,7 @@ def default_cpu_threads() -> int:
     return cores - 2
 
 
-# int8: CPU only, opt-in (faster, changes images slightly; see core/int8.py)
-PRECISIONS = ("fp32", "bf16", "fp16", "int8")
+PRECISIONS = ("fp32", "bf16", "fp16")
 
 
 def cpu_bf16_fast() -> bool:
@@ -91,7 +87,7 @@ def choose_device(
         chosen = None
     if want in ("auto", "cuda") and torch.cuda.is_available():
         name = torch.cuda.get_device_name(0)
-        label = chosen if chosen in ("fp32", "bf16", "fp16") else "fp16"
+        label = chosen or "fp16"
         return DevicePlan("cuda", _dtype(label), f"{name} · CUDA · {label}", n_threads)
     mps = getattr(torch.backends, "mps", None)
     if want in ("auto", "mps") and mps is not None and mps.is_available():
@@ -100,35 +96,19 @@ def choose_device(
     label = chosen or ("bf16" if cpu_bf16_fast() else "fp32")
     if label == "fp16":  # slow and overflow-prone on CPUs
         label = "fp32"
-    int8 = False
-    if label == "int8":
-        from sneakerstudio.core.int8 import int8_available
-
-        int8 = int8_available()
-        label = "int8" if int8 else "fp32"
     plural = "s" if n_threads != 1 else ""
     return DevicePlan(
-        "cpu",
-        _dtype("fp32" if int8 else label),
-        f"CPU · {n_threads} thread{plural} · {label}",
-        n_threads,
-        CPU_HINT,
-        int8_linears=int8,
+        "cpu", _dtype(label), f"CPU · {n_threads} thread{plural} · {label}", n_threads, CPU_HINT
     )
 
 
 def optimise_pipeline(pipe: Any, plan: DevicePlan) -> None:
     """Layout tweaks that measured faster on the plan's device, applied to every loaded model
     the same way. GPUs: channels_last UNet and VAE (convolutions pick faster NHWC kernels).
-    CPUs: channels_last measured no faster there (docs/PERFORMANCE.md); with the "int8"
-    precision the UNet's Linear layers get int8 weights (core/int8.py). Attention is already
-    SDPA, diffusers' default with torch 2."""
+    CPUs: nothing — channels_last measured no faster there (docs/PERFORMANCE.md). Attention
+    is already SDPA, diffusers' default with torch 2."""
     import torch
 
-    if plan.int8_linears and getattr(pipe, "unet", None) is not None:
-        from sneakerstudio.core.int8 import install_int8_linears
-
-        install_int8_linears(pipe.unet)
     if plan.device == "cuda":
         for name in ("unet", "vae"):
             module = getattr(pipe, name, None)

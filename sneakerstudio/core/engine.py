@@ -90,7 +90,6 @@ class Engine:
         self._preferred_device = device
         self._threads = threads
         self._precision = precision
-        self._planned_precision: str | None = precision
         self._plan: DevicePlan | None = None
         self.cache = ModelCache(cache_budget_bytes)
         self._fast_decoders: dict[str, Path] = dict(fast_decoders or {})
@@ -105,7 +104,6 @@ class Engine:
             from sneakerstudio.core.device import choose_device
 
             self._plan = choose_device(self._preferred_device, self._threads, self._precision)
-            self._planned_precision = self._precision
             import diffusers
             import transformers
 
@@ -116,18 +114,6 @@ class Engine:
             transformers.utils.logging.disable_progress_bar()
             transformers.utils.logging.set_verbosity_error()
         return self._plan.description
-
-    def _use_precision(self, precision: str | None) -> None:
-        """A job's `extra["precision"]` (the window's "Int8 UNet" choice), else the engine's
-        own: re-plans in the calling (worker) thread when it differs from the current plan.
-        Cached models are keyed by precision, so switching back finds them again."""
-        wanted = precision or self._precision
-        if self._plan is None or wanted == self._planned_precision:
-            return
-        from sneakerstudio.core.device import choose_device
-
-        self._plan = choose_device(self._preferred_device, self._threads, wanted)
-        self._planned_precision = wanted
 
     @property
     def device_description(self) -> str | None:
@@ -210,8 +196,6 @@ class Engine:
             cancel.check()
             emit(Status(job_id, "Starting…"))
             self.prepare()
-            precision = (request.extra or {}).get("precision")
-            self._use_precision(precision if isinstance(precision, str) else None)
             cancel.check()
             t0 = time.perf_counter()
             emit(Status(job_id, f"Loading model {Path(request.model).name}…"))

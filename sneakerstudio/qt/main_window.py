@@ -1074,7 +1074,6 @@ class MainWindow(QMainWindow):
         self.cpu_note_label.setToolTip(hint or CPU_NOTE)
         self.cpu_note.setToolTip(hint or CPU_NOTE)
         self.cpu_note.setVisible(few and not self._cpu_note_dismissed)
-        self.params.set_int8_available(_int8_runs_on(plan))
         self._update_fast_decode()
 
     def _model_family(self) -> str | None:
@@ -1596,17 +1595,3 @@ def _engine_notes(engine_info: dict) -> str:
     notes = [str(engine_info[key]).rstrip(".") for key in ("recovered", "vae_upcast")
              if engine_info.get(key)]
     return " · ".join(notes)
-
-
-def _int8_runs_on(plan: Any) -> bool:
-    """Whether the "Int8 UNet" choice can run on the engine's device (the CPU, with torch's
-    fbgemm kernels); torch is already imported once the engine has a plan."""
-    if getattr(plan, "device", None) != "cpu":
-        return False
-    try:
-        from sneakerstudio.core.int8 import int8_available
-
-        return int8_available()
-    except Exception:  # a broken torch must not break the window
-        log.debug("int8 check failed", exc_info=True)
-        return False

@@ -72,7 +72,6 @@ DEFAULTS: dict[str, Any] = {
     "sampler": DEFAULT_SAMPLER,
     "batch_size": 1,
     "fast_decode": False,
-    "int8": False,
 }
 
 FAST_DECODE_TIP = (
@@ -81,13 +80,6 @@ FAST_DECODE_TIP = (
     "seconds on a CPU. The trade: fine detail (text, eyes, textures) comes out softer and "
     "colours can shift a little. Good for drafts; turn it off for the final image."
 )
-INT8_TIP = (
-    "Run the UNet's Linear layers with int8 weights on the CPU: each step about 1.5–1.9× "
-    "faster on processors without bf16 (measured on a full-size SD 1.5 UNet). The trade: "
-    "numbers are rounded, so the image changes slightly from the fp32 one with the same "
-    "seed. LoRAs still apply. The first image after switching re-packs the weights."
-)
-INT8_MISSING = "Only on the CPU, with a PyTorch build that has the fbgemm int8 kernels (x86)."
 FAST_DECODE_MISSING = (
     "Needs the TAESD decoder for this model's family (taesd for SD 1.x/2.x, taesdxl for "
     "SDXL) on this computer: put its folder (with config.json) in place and point "
@@ -219,9 +211,6 @@ class ParamsPanel(QWidget):
         self.fast_decode = QCheckBox("Fast decode (TAESD)")
         self._fast_decode_available = False
         self.set_fast_decode_available(False)
-        self.int8 = QCheckBox("Int8 UNet (CPU)")
-        self._int8_available = False
-        self.set_int8_available(False)
 
         self._build_layout()
         self.set_values(DEFAULTS)
@@ -229,7 +218,7 @@ class ParamsPanel(QWidget):
             self.prompt.textChanged, self.negative.textChanged, self.steps.valueChanged,
             self.guidance.valueChanged, self.sampler.currentIndexChanged,
             self.width_spin.valueChanged, self.height_spin.valueChanged, self.seed.textChanged,
-            self.batch.valueChanged, self.fast_decode.toggled, self.int8.toggled,
+            self.batch.valueChanged, self.fast_decode.toggled,
         ):
             signal.connect(self.changed)
 
@@ -289,15 +278,10 @@ class ParamsPanel(QWidget):
         batch_row = QHBoxLayout()
         batch_row.setSpacing(8)
         batch_row.addWidget(self.batch, 1)
+        batch_row.addWidget(self.fast_decode)
         batch_label = QLabel("&Batch size")
         batch_label.setBuddy(self.batch)
         form.addRow(batch_label, batch_row)
-        speed_row = QHBoxLayout()
-        speed_row.setSpacing(12)
-        speed_row.addWidget(self.fast_decode)
-        speed_row.addWidget(self.int8)
-        speed_row.addStretch(1)
-        form.addRow(QLabel("Speed"), speed_row)
         layout.addLayout(form)
 
     # -- actions --------------------------------------------------------------------------
@@ -333,17 +317,6 @@ class ParamsPanel(QWidget):
         tip = FAST_DECODE_TIP if available else f"{FAST_DECODE_TIP}\n\n{FAST_DECODE_MISSING}"
         self.fast_decode.setToolTip(f"{tip}\n\n{detail}" if detail else tip)
 
-    def set_int8_available(self, available: bool) -> None:
-        """Enable the int8 checkbox only where it runs (the CPU, fbgemm kernels); the choice
-        is kept either way."""
-        self._int8_available = available
-        self.int8.setEnabled(available)
-        self.int8.setToolTip(INT8_TIP if available else f"{INT8_TIP}\n\n{INT8_MISSING}")
-
-    def int8_on(self) -> bool:
-        """Whether requests ask for the int8 precision (checked and available)."""
-        return self._int8_available and self.int8.isChecked()
-
     def fast_decode_on(self) -> bool:
         """Whether requests ask for the TAESD decode (checked and available)."""
         return self._fast_decode_available and self.fast_decode.isChecked()
@@ -376,7 +349,6 @@ class ParamsPanel(QWidget):
             "batch_size": self.batch.value(),
             "preset": self.preset_name,
             "fast_decode": self.fast_decode.isChecked(),
-            "int8": self.int8.isChecked(),
         }
 
     def set_values(self, values: dict[str, Any]) -> None:
@@ -406,8 +378,6 @@ class ParamsPanel(QWidget):
             self.batch.setValue(batch)
         if isinstance(values.get("fast_decode"), bool):
             self.fast_decode.setChecked(values["fast_decode"])
-        if isinstance(values.get("int8"), bool):
-            self.int8.setChecked(values["int8"])
         if isinstance(values.get("preset"), str):
             self.preset_name = values["preset"]
 
@@ -417,8 +387,6 @@ class ParamsPanel(QWidget):
         extra: dict[str, Any] = {}
         if self.fast_decode_on():
             extra["fast_decode"] = True
-        if self.int8_on():
-            extra["precision"] = "int8"
         if self.preset_name:
             from sneakerstudio.core.presets import PRESETS
 

@@ -147,7 +147,6 @@ def main() -> None:
     parser.add_argument("--candidate-runs", type=int, default=2)
     parser.add_argument("--no-candidates", action="store_true")
     parser.add_argument("--no-taesd", action="store_true", help="skip the TAESD-decode run")
-    parser.add_argument("--no-int8", action="store_true", help="skip the int8-precision runs")
     args = parser.parse_args()
 
     import torch
@@ -214,36 +213,6 @@ def main() -> None:
     if not args.no_taesd:
         ours_taesd()
         taesd_s = median_time(ours_taesd, args.runs)
-    int8_s = int8_taesd_s = None
-    int8_description = ""
-    if not args.no_int8:
-        # The opt-in "int8" precision (UNet Linear layers with int8 weights), against plain
-        # fp32 again in the same interleaved way; the fp32 engine's model is dropped first.
-        engine.unload()
-        int8_engine = Engine(
-            device="cpu", threads=cores, precision="int8", fast_decoders={"sd1": taesd_folder}
-        )
-        int8_description = int8_engine.prepare()
-
-        def ours_int8() -> None:
-            events: list[Any] = []
-            int8_engine.generate(request, job_id="cpu", emit=events.append, cancel=CancelToken())
-            assert isinstance(events[-1], Finished), events[-1]
-
-        def ours_int8_taesd() -> None:
-            events: list[Any] = []
-            int8_engine.generate(
-                fast_request, job_id="cpu", emit=events.append, cancel=CancelToken()
-            )
-            assert isinstance(events[-1], Finished), events[-1]
-
-        ours_int8()  # warm-up: packs the int8 weights once
-        plain_again, int8_s = interleaved(plain_fp32, ours_int8, args.runs)
-        plain_s = statistics.median([plain_s, plain_again])
-        speedup = plain_s / ours_s
-        if not args.no_taesd:
-            int8_taesd_s = median_time(ours_int8_taesd, args.runs)
-        int8_engine.unload()
     print(f"engine: {description}")
     print(f"{'512², 1 step, no CFG':28}{'median s':>10}")
     print(f"{'plain diffusers fp32':28}{plain_s:>10.2f}")
@@ -251,11 +220,6 @@ def main() -> None:
           f"denoise {timings.get('denoise_s', 0):.2f}, decode {timings.get('decode_s', 0):.2f})")
     if taesd_s is not None:
         print(f"{'our engine, TAESD decode':28}{taesd_s:>10.2f}   ({plain_s / taesd_s:.2f}x)")
-    if int8_s is not None:
-        print(f"{'our engine, int8':28}{int8_s:>10.2f}   ({plain_s / int8_s:.2f}x)")
-    if int8_taesd_s is not None:
-        print(f"{'our engine, int8 + TAESD':28}{int8_taesd_s:>10.2f}   "
-              f"({plain_s / int8_taesd_s:.2f}x)")
     print(f"speedup: {speedup:.2f}x (goal 5x)", flush=True)
 
     found: dict[str, Any] = {}
@@ -274,14 +238,7 @@ def main() -> None:
         "speedup": round(speedup, 3),
         "ours_taesd_s": None if taesd_s is None else round(taesd_s, 3),
         "speedup_taesd": None if taesd_s is None else round(plain_s / taesd_s, 3),
-        "ours_int8_s": None if int8_s is None else round(int8_s, 3),
-        "speedup_int8": None if int8_s is None else round(plain_s / int8_s, 3),
-        "ours_int8_taesd_s": None if int8_taesd_s is None else round(int8_taesd_s, 3),
-        "speedup_int8_taesd": (
-            None if int8_taesd_s is None else round(plain_s / int8_taesd_s, 3)
-        ),
         "engine": description,
-        "engine_int8": int8_description,
         "runs": args.runs,
         "load_avg_1m": round(os.getloadavg()[0], 2),
         **{k: (round(v, 4) if isinstance(v, float) else v) for k, v in found.items()},

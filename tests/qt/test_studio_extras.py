@@ -210,32 +210,3 @@ def test_the_picture_sent_to_the_engine_is_the_canvas_not_freed_memory(qtbot) ->
             image.fill(QColor(255, 0, 255))
         pixels = np.asarray(doc.composite_pil())
         assert (pixels == (30, 112, 192)).all()
-
-
-def test_int8_checkbox_asks_for_the_int8_precision_on_the_cpu_only(
-    qtbot, make_window, model_file: Path
-) -> None:
-    from sneakerstudio.core.int8 import int8_available
-
-    engine = FakeEngine()  # a CPU plan
-    window = make_window(engine)
-    window.set_model(model_file)
-    box = window.params.int8
-    qtbot.waitUntil(lambda: window.device_plan is not None, timeout=5000)
-    assert box.isEnabled() == int8_available()
-    assert "slightly" in box.toolTip()
-    box.setChecked(True)
-    if int8_available():
-        with qtbot.waitSignal(window.controller.finished, timeout=5000):
-            window.params.set_values({"prompt": "a sneaker", "steps": 2, "width": 64,
-                                      "height": 64})
-            window.generate()
-        assert engine.requests[-1].extra.get("precision") == "int8"
-    box.setChecked(False)
-    assert "precision" not in window.build_request().extra
-
-    gpu = make_window(FakeEngine(device="Fake GPU · CUDA · fp16"))
-    qtbot.waitUntil(lambda: gpu.device_plan is not None, timeout=5000)
-    gpu.params.int8.setChecked(True)  # remembered from a CPU-only machine
-    assert not gpu.params.int8.isEnabled()
-    assert "precision" not in gpu.build_request().extra
