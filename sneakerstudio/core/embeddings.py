@@ -141,6 +141,21 @@ class _EmbeddingTokenizer:
 
     def __call__(self, text: Any = None, *args: Any, **kwargs: Any) -> Any:
         active: dict[str, list[int]] = getattr(self, "_sneakerstudio_active", {})
+        if (
+            active
+            and isinstance(text, list)
+            and all(isinstance(t, str) for t in text)
+            and not args
+            and not set(kwargs) - _PASSTHROUGH_KWARGS
+        ):
+            # A batch (the prompt parser tokenizes every fragment in one call): each text as
+            # below, so embedding names work there too.
+            from transformers import BatchEncoding
+
+            rows = [self(t, **kwargs)["input_ids"] for t in text]
+            return BatchEncoding(
+                {"input_ids": rows, "attention_mask": [[1] * len(r) for r in rows]}
+            )
         if not active or not isinstance(text, str) or args or set(kwargs) - _PASSTHROUGH_KWARGS:
             return super().__call__(text, *args, **kwargs)  # type: ignore[misc]
         pattern = re.compile(

@@ -4,12 +4,14 @@ interleaved with the eager fp32 step in the same run.
 
 A full-size random-weight SD1.5 UNet from the shipped configs (no downloads), latent 64² (512²
 images), batch 1 (no CFG, the Turbo case). Compile time is reported separately: the user pays
-it once per model and process.
+it once per model and process. Run it on an idle machine: fp32 on several threads suffers
+more from a busy neighbour than int8 kernels do, so a loaded machine flatters the candidates
+(docs/PERFORMANCE.md). Compiling takes minutes on 2 cores.
 
     python tests/benchmarks/cpu_compile.py [--runs 3] [--no-freezing] [--no-int8]
 
-Last line: JSON with `eager_s`, `compiled_s`, `compile_gain`, `compile_warmup_s`, and the
-same for `frozen_` and `int8_`.
+Last line: JSON with `compiled_s`, `compiled_eager_s`, `compiled_gain`, `compiled_warmup_s`,
+and the same for `frozen_` and `int8_`.
 """
 
 from __future__ import annotations
