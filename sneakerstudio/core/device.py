@@ -18,6 +18,7 @@ class DevicePlan:
     description: str  # e.g. "CPU · 2 threads · fp32", for the status bar
     threads: int
     hint: str = ""  # advice the UI shows next to the description (CPU: use few-step models)
+    compile_unet: bool = False  # CUDA: the UNet runs through torch.compile (opt-in)
 
     @property
     def precision(self) -> str:
@@ -69,11 +70,26 @@ def _dtype(name: str) -> Any:
     return {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[name]
 
 
+COMPILE_ENV = "SNEAKERSTUDIO_COMPILE"
+
+
+def compile_wanted(compile_unet: bool | None = None) -> bool:
+    """The user's `torch.compile` choice: the argument, else SNEAKERSTUDIO_COMPILE=1."""
+    if compile_unet is not None:
+        return compile_unet
+    return os.environ.get(COMPILE_ENV, "").strip().lower() in ("1", "true", "yes", "on")
+
+
 def choose_device(
-    preferred: str | None = None, threads: int | None = None, precision: str | None = None
+    preferred: str | None = None,
+    threads: int | None = None,
+    precision: str | None = None,
+    compile_unet: bool | None = None,
 ) -> DevicePlan:
     """Pick the device (a user choice wins if it is available), its precision (`precision`
     or SNEAKERSTUDIO_PRECISION wins over the device's best) and set torch's thread count.
+    `compile_unet` (or SNEAKERSTUDIO_COMPILE=1) runs the UNet through `torch.compile` on CUDA
+    only: on this project's CPU it measured no faster (docs/PERFORMANCE.md) and cost minutes.
 
     `torch.set_num_threads` applies to the calling thread only, so call this in the thread that
     will run the model (the worker thread)."""
@@ -88,7 +104,11 @@ def choose_device(
     if want in ("auto", "cuda") and torch.cuda.is_available():
         name = torch.cuda.get_device_name(0)
         label = chosen or "fp16"
-        return DevicePlan("cuda", _dtype(label), f"{name} · CUDA · {label}", n_threads)
+        compiled = compile_wanted(compile_unet)
+        description = f"{name} · CUDA · {label}" + (" · compiled" if compiled else "")
+        return DevicePlan(
+            "cuda", _dtype(label), description, n_threads, compile_unet=compiled
+        )
     mps = getattr(torch.backends, "mps", None)
     if want in ("auto", "mps") and mps is not None and mps.is_available():
         label = chosen if chosen in ("fp32", "fp16") else "fp16"
@@ -114,6 +134,13 @@ def optimise_pipeline(pipe: Any, plan: DevicePlan) -> None:
             module = getattr(pipe, name, None)
             if module is not None:
                 module.to(memory_format=torch.channels_last)
+    unet = getattr(pipe, "unet", None)
+    if plan.compile_unet and unet is not None:
+        # In place (`Module.compile`): the module object, its config and its parameters stay
+        # the same, so our in-place LoRA merges reach the compiled graph (weights are graph
+        # inputs; no freezing). Compiling happens on the first call per shape: the engine
+        # says so in the status.
+        unet.compile()
 
 
 def is_out_of_memory(exc: BaseException) -> bool:

@@ -82,11 +82,14 @@ class Engine:
         cache_budget_bytes: int | None = None,
         precision: str | None = None,
         fast_decoders: dict[str, Path] | None = None,
+        compile_unet: bool | None = None,
     ) -> None:
         """`cache_budget_bytes`: memory for cached models (None: half of what is available, or
         SNEAKERSTUDIO_MODEL_CACHE_GB; 0: only the model in use). `precision`: "fp32", "bf16"
         or "fp16" instead of the device's best (see `device.choose_device`). `fast_decoders`:
-        TAESD folders by family ("sd1", "sdxl") for requests with `extra["fast_decode"]`."""
+        TAESD folders by family ("sd1", "sdxl") for requests with `extra["fast_decode"]`.
+        `compile_unet`: `torch.compile` the UNet on CUDA (None: SNEAKERSTUDIO_COMPILE)."""
+        self._compile_unet = compile_unet
         self._preferred_device = device
         self._threads = threads
         self._precision = precision
@@ -103,7 +106,9 @@ class Engine:
         if self._plan is None:
             from sneakerstudio.core.device import choose_device
 
-            self._plan = choose_device(self._preferred_device, self._threads, self._precision)
+            self._plan = choose_device(
+                self._preferred_device, self._threads, self._precision, self._compile_unet
+            )
             import diffusers
             import transformers
 
@@ -323,6 +328,8 @@ class Engine:
             seeds = request.image_seeds()
             variation = request.variation_seeds()
             images: list[Any] = []
+            if self.plan.compile_unet:
+                _announce_compile(pipe.unet, request, use_cfg, job_id, emit)
             timing["start"] = time.perf_counter()
             denoise_s = decode_s = 0.0
             for batch in range(request.batch_count):
@@ -899,3 +906,21 @@ def _mode_extras(request: GenerationRequest, plan: Any) -> dict[str, Any]:
     if preset:
         extras["Preset"] = preset
     return extras
+
+
+def _announce_compile(
+    unet: Any, request: GenerationRequest, use_cfg: bool, job_id: str, emit: Emit
+) -> None:
+    """A compiled UNet compiles again for each new input shape: say so before the first step
+    of a new shape, so a long first step is not mistaken for a hang."""
+    shapes: set[tuple[int, int, int]] = unet.__dict__.setdefault("_sneaker_compiled_shapes", set())
+    shape = (request.batch_size * (2 if use_cfg else 1), request.width, request.height)
+    if shape not in shapes:
+        shapes.add(shape)
+        emit(
+            Status(
+                job_id,
+                f"Compiling the UNet for {request.width}×{request.height} "
+                "(first image at this size only; this can take a minute)…",
+            )
+        )

@@ -83,7 +83,8 @@ def bench_family(key: str, args: argparse.Namespace, deadline: float) -> dict[st
     folder = save_folder(plain, tmp / f"random-{key}")
     build_s = time.perf_counter() - t0
 
-    engine = Engine(device=device, threads=1 if args.dry_run else None)
+    engine = Engine(device=device, threads=1 if args.dry_run else None,
+                    compile_unet=args.compile and cuda)
     description = engine.prepare()
     request = GenerationRequest(
         model=folder, prompt=PROMPT, negative_prompt=NEGATIVE, steps=steps, guidance=7.0,
@@ -167,6 +168,9 @@ def main() -> None:
     parser.add_argument("--families", default="sd15,sdxl")
     parser.add_argument("--time-limit", type=float, default=330.0,
                         help="seconds; later runs are skipped past it (at least 2 run)")
+    parser.add_argument("--compile", action="store_true",
+                        help="our engine with torch.compile on the UNet (CUDA; the warm-up "
+                        "run compiles, which takes a minute or two per family)")
     parser.add_argument("--dry-run", action="store_true",
                         help="tiny configs on the CPU: checks the code without a GPU")
     args = parser.parse_args()
@@ -214,6 +218,7 @@ def main() -> None:
         "sd15_image_s": pick("sd15", "ours_image_s"),
         "sdxl_image_s": pick("sdxl", "ours_image_s"),
         "dry_run": args.dry_run,
+        "compiled": bool(args.compile and not args.dry_run),
         "total_s": round(time.monotonic() - start, 1),
     }))
 

@@ -39,3 +39,35 @@ def test_user_precision_wins_but_fp16_is_never_used_on_the_cpu(monkeypatch) -> N
     assert device.choose_device("cpu", threads=1, precision="bf16").precision == "bf16"
     monkeypatch.setenv("SNEAKERSTUDIO_PRECISION", "fp16")
     assert device.choose_device("cpu", threads=1).precision == "fp32"
+
+
+def test_compile_is_opt_in_and_cuda_only(monkeypatch) -> None:
+    """On this CPU `torch.compile` measured no faster and took minutes (PERFORMANCE.md)."""
+    monkeypatch.setattr(device, "cpu_bf16_fast", lambda: False)
+    monkeypatch.setenv(device.COMPILE_ENV, "1")
+    assert device.compile_wanted() is True
+    assert device.compile_wanted(False) is False
+    plan = device.choose_device("cpu", threads=1)
+    assert not plan.compile_unet and "compiled" not in plan.description
+    monkeypatch.delenv(device.COMPILE_ENV)
+    assert device.compile_wanted() is False
+
+
+def test_a_compiling_plan_compiles_the_unet_in_place() -> None:
+    import torch
+
+    calls: list[str] = []
+
+    class Unet(torch.nn.Module):
+        def compile(self, *args, **kwargs) -> None:  # record instead of compiling
+            calls.append("unet")
+
+    class Pipe:
+        unet = Unet()
+
+    unet = Pipe.unet
+    plan = device.DevicePlan("cpu", torch.float32, "test", 1, compile_unet=True)
+    device.optimise_pipeline(Pipe(), plan)
+    assert calls == ["unet"] and Pipe.unet is unet  # the same module: LoRA merges reach it
+    device.optimise_pipeline(Pipe(), device.DevicePlan("cpu", torch.float32, "test", 1))
+    assert calls == ["unet"]
