@@ -77,6 +77,7 @@ from sneakerstudio.qt.theme import ACCENT, PROBLEM_FG
 from sneakerstudio.qt.worker import EngineLike, InferenceController, SaveOutputs
 
 log = logging.getLogger(__name__)
+FIX_PROBLEMS_FIRST = "Fix the problems listed under the parameters first."
 
 NO_MODEL_TOOLTIP = (
     "Choose a model first: open a checkpoint file (.safetensors) or a diffusers folder."
@@ -634,7 +635,7 @@ class MainWindow(QMainWindow):
         self._validate_live = bool(problems)
         self._show_problems(problems)
         if problems:
-            self.phase_label.setText("Fix the problems listed under the parameters first.")
+            self.phase_label.setText(FIX_PROBLEMS_FIRST)
             return
         request = request.with_seed()
         self.banner.hide()
@@ -1175,10 +1176,7 @@ class MainWindow(QMainWindow):
             )
         self.device_label.setToolTip(tip)
         if self._job is None:
-            self.phase_label.setText(
-                f"Ready · model: {display_name(self._model)}" if self._model
-                else "Ready · open a model to start"
-            )
+            self.phase_label.setText(self._ready_text())
         elif self.progress.format().startswith("Waiting"):
             self.progress.setFormat("Starting…")
         self._update_actions()
@@ -1333,6 +1331,12 @@ class MainWindow(QMainWindow):
             self.canvas.show_preview(self._results[index], full)
             self.result_label.setText(self._captions()[index])
 
+    def _ready_text(self) -> str:
+        return (
+            f"Ready · model: {display_name(self._model)}" if self._model
+            else "Ready · open a model to start"
+        )
+
     def _show_problems(self, problems: list[str]) -> None:
         if problems:
             self.problems_label.setText("\n".join(f"• {p}" for p in problems))
@@ -1341,6 +1345,8 @@ class MainWindow(QMainWindow):
         else:
             self.problems_label.clear()
             self.problems_label.hide()
+            if self.phase_label.text() == FIX_PROBLEMS_FIRST:  # fixed: the advice is stale
+                self.phase_label.setText(self._ready_text())
 
     @Slot()
     @guarded

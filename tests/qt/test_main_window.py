@@ -171,6 +171,7 @@ def test_an_invalid_size_is_explained_and_nothing_is_submitted(
 ) -> None:
     window = make_window()
     window.set_model(model_file)
+    qtbot.waitUntil(lambda: window.phase_label.text().startswith("Ready"), timeout=5000)
     _set_params(window, width=500)
     _press_generate(qtbot, window)
     assert window.problems_label.isVisibleTo(window)
@@ -179,8 +180,10 @@ def test_an_invalid_size_is_explained_and_nothing_is_submitted(
     assert window.current_job() is None and window.controller.pending_jobs() == []
     qtbot.wait(50)
     assert engine.requests == []
+    assert "Fix the problems" in window.phase_label.text()
     window.params.width_spin.setValue(504)  # fixing it clears the message at once
     assert not window.problems_label.isVisibleTo(window)
+    assert "Fix the problems" not in window.phase_label.text()
 
 
 def test_generate_without_a_model_explains_instead_of_submitting(

@@ -119,7 +119,7 @@ class ScanReport:
     seconds: float = 0.0
 
     def summary(self) -> str:
-        parts = [f"{self.found} models"]
+        parts = [f"{self.found} model{'' if self.found == 1 else 's'}"]
         for label, items in (
             ("new", self.added),
             ("changed", self.changed),
