@@ -3,6 +3,7 @@ batch. It builds a `GenerationRequest`; checking it is the request's job (`probl
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -354,8 +355,15 @@ class ParamsPanel(QWidget):
     def set_values(self, values: dict[str, Any]) -> None:
         """Set what is given and valid; ignore the rest (old or hand-edited settings)."""
         def number(key: str, kind: type) -> Any:
+            """The value if it has the right type and is finite, clamped to what the spin
+            boxes hold (a 10^30 from a hand-edited file or a stranger's PNG must not reach
+            `setValue`, which overflows on numbers beyond 32 bits)."""
             value = values.get(key)
-            return value if isinstance(value, kind) and not isinstance(value, bool) else None
+            if not isinstance(value, kind) or isinstance(value, bool):
+                return None
+            if isinstance(value, float) and not math.isfinite(value):
+                return None
+            return max(-(2**31 - 1), min(2**31 - 1, value))
 
         if isinstance(values.get("prompt"), str):
             self.prompt.setPlainText(values["prompt"])
@@ -369,7 +377,8 @@ class ParamsPanel(QWidget):
             self.width_spin.setValue(width)
         if (height := number("height", int)) is not None:
             self.height_spin.setValue(height)
-        if (seed := number("seed", int)) is not None:
+        seed = values.get("seed")
+        if isinstance(seed, int) and not isinstance(seed, bool):  # a text field: no clamping
             self.seed.setText(str(seed) if 0 <= seed <= MAX_SEED else "-1")
         sampler = values.get("sampler")
         if isinstance(sampler, str) and self.sampler.findText(sampler) >= 0:

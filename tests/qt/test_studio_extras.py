@@ -210,3 +210,16 @@ def test_the_picture_sent_to_the_engine_is_the_canvas_not_freed_memory(qtbot) ->
             image.fill(QColor(255, 0, 255))
         pixels = np.asarray(doc.composite_pil())
         assert (pixels == (30, 112, 192)).all()
+
+
+def test_absurd_remembered_values_are_clamped_not_fatal(qtbot) -> None:
+    from sneakerstudio.qt.params_panel import ParamsPanel
+
+    panel = ParamsPanel()
+    qtbot.addWidget(panel)
+    panel.set_values({"steps": 10**30, "width": -(10**20), "guidance": float("nan"),
+                      "batch_size": 2**40, "seed": 2**32 - 5})
+    assert panel.steps.value() == panel.steps.maximum()
+    assert panel.width_spin.value() == panel.width_spin.minimum()
+    assert panel.batch.value() == panel.batch.maximum()
+    assert panel.seed.text() == str(2**32 - 5)  # beyond 32-bit ints but valid: kept exactly
