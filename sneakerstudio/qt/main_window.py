@@ -1365,6 +1365,11 @@ class MainWindow(QMainWindow):
         """Mode label and region after the canvas or the options changed."""
         self.mode_panel.show_auto(self.doc.auto_mode())
         self.mode_panel.show_for(self.current_mode())
+        full = self.doc.full_rect()
+        grown = self.current_mode() == "outpaint" and full != self.doc.base_rect()
+        self.params.set_size_note(
+            f"→ {full.width()}×{full.height()} with the outpaint frame" if grown else ""
+        )
         if self._running is None:
             self.canvas.set_region(self._current_region())
 

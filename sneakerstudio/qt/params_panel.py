@@ -268,6 +268,16 @@ class ParamsPanel(QWidget):
         size_label.setBuddy(self.width_spin)
         size_label.setToolTip("Width × height in pixels.")
         form.addRow(size_label, size_row)
+        # What the canvas makes of the size (the outpaint frame grows it); hidden when equal.
+        self.size_note = QLabel()
+        self.size_note.setObjectName("sizeNote")
+        self.size_note.setStyleSheet("color: palette(placeholder-text);")
+        self.size_note.setToolTip(
+            "The outpaint frame adds to the image: this is the size that is generated. "
+            "Drag the frame's handles to change it, or Edit → Undo."
+        )
+        self.size_note.hide()
+        form.addRow("", self.size_note)
         seed_row = QHBoxLayout()
         seed_row.setSpacing(4)
         seed_row.addWidget(self.seed, 1)
@@ -300,6 +310,11 @@ class ParamsPanel(QWidget):
 
     def swap_size(self) -> None:
         self.set_size(self.height_spin.value(), self.width_spin.value())
+
+    def set_size_note(self, text: str) -> None:
+        """A line under the size (e.g. "→ 768×512 with the outpaint frame"); "" hides it."""
+        self.size_note.setText(text)
+        self.size_note.setVisible(bool(text))
 
     def set_last_seed(self, seed: int | None) -> None:
         """Remember the seed of the last image for "Reuse last"."""

@@ -108,6 +108,9 @@ def test_outpaint_result_becomes_the_larger_document(
     window.params.set_values({"width": 128, "height": 128})
     window.canvas.drag_frame("left", 30)  # 32 after snapping
     window.canvas.drag_frame("bottom", 64)
+    # The size fields keep the image's size; a note says what will be generated.
+    qtbot.waitUntil(lambda: window.params.size_note.isVisibleTo(window), timeout=3000)
+    assert "160×192" in window.params.size_note.text()
     with qtbot.waitSignal(window.controller.finished, timeout=5000):
         _generate(qtbot, window)
     request = engine.requests[0]
@@ -116,6 +119,7 @@ def test_outpaint_result_becomes_the_larger_document(
     window.accept_result()
     assert (window.doc.width, window.doc.height, window.doc.extents) == (160, 192, (0, 0, 0, 0))
     assert window.params.values()["width"] == 160  # the size fields follow the document
+    qtbot.waitUntil(lambda: not window.params.size_note.isVisibleTo(window), timeout=3000)
     window.doc.undo_stack.undo()
     assert (window.doc.width, window.doc.extents) == (128, (32, 0, 0, 64))
 
