@@ -24,6 +24,7 @@ from sneakerstudio.core.cancel import CancelToken
 from sneakerstudio.core.errors import (
     GenerationCancelled,
     InvalidImageError,
+    ModelFileError,
     OutOfMemoryError,
     SneakerError,
 )
@@ -153,7 +154,14 @@ class Engine:
         """The loaded model for `path`: from the cache when the file is unchanged, else loaded
         after making room (older models are evicted first, least recently used first)."""
         plan = self.plan
-        key = (*_file_key(path), plan.device, plan.precision)
+        try:
+            key = (*_file_key(path), plan.device, plan.precision)
+        except OSError as exc:  # deleted, moved or unreadable since the request was checked
+            raise ModelFileError(
+                f"The model '{path.name}' cannot be read: {exc.strerror or exc}.",
+                hint="Check that the file is still there (and its drive is connected), or "
+                "choose another model.",
+            ) from None
         cached = self.cache.get(key)
         if cached is not None:
             return cached

@@ -353,3 +353,15 @@ def test_cancel_anywhere_stops_within_one_step_and_writes_nothing(
     assert list(tmp_path.iterdir()) == []
     result = finished(_run(engine, request_for(tiny_sd1.single_file, steps=STEPS), tmp_path))
     assert np.array_equal(np.asarray(result.images[0]), reference)
+
+
+def test_a_model_deleted_after_the_request_was_checked_is_a_clear_model_file_error(
+    tmp_path: Path,
+) -> None:
+    from sneakerstudio.core.engine import Engine
+    from sneakerstudio.core.errors import ModelFileError
+
+    engine = Engine(device="cpu", threads=1)
+    with pytest.raises(ModelFileError, match="cannot be read") as caught:
+        engine._model(tmp_path / "gone.safetensors")
+    assert "still there" in caught.value.hint
