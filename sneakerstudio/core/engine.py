@@ -497,16 +497,19 @@ class Engine:
             offload_supported,
         )
 
-        where = "while decoding" if phase == "decode" else "while sampling"
+        def oom_where(exc: Exception) -> str:
+            """Where an out-of-memory happened, for the messages; any other error goes on up
+            as it is (it is never retried)."""
+            if not is_out_of_memory(exc):
+                raise exc
+            return f"at step {state['step'] + 1}" if phase == "sampling" else "while decoding"
+
         try:
             return attempt()
         except (GenerationCancelled, SneakerError):
             raise
         except Exception as exc:
-            if not is_out_of_memory(exc):
-                raise
-            if phase == "sampling":
-                where = f"at step {state['step'] + 1}"
+            where = oom_where(exc)
             if memory.retried:
                 raise self._out_of_memory(request, memory, where, retried=True) from exc
         # Out of the except block, so the failed attempt's tensors (held by the traceback)
@@ -537,11 +540,7 @@ class Engine:
         except (GenerationCancelled, SneakerError):
             raise
         except Exception as exc:
-            if not is_out_of_memory(exc):
-                raise
-            if phase == "sampling":
-                where = f"at step {state['step'] + 1}"
-            raise self._out_of_memory(request, memory, where, retried=True) from exc
+            raise self._out_of_memory(request, memory, oom_where(exc), retried=True) from exc
 
     def _out_of_memory(
         self, request: GenerationRequest, memory: _JobMemory, where: str, *, retried: bool

@@ -20,7 +20,6 @@ import argparse
 import copy
 import json
 import os
-import statistics
 import sys
 import time
 from collections.abc import Callable
@@ -28,19 +27,6 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-
-
-def interleaved(a: Callable[[], Any], b: Callable[[], Any], runs: int) -> tuple[float, float]:
-    ta: list[float] = []
-    tb: list[float] = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        a()
-        ta.append(time.perf_counter() - start)
-        start = time.perf_counter()
-        b()
-        tb.append(time.perf_counter() - start)
-    return statistics.median(ta), statistics.median(tb)
 
 
 def main() -> None:
@@ -54,6 +40,7 @@ def main() -> None:
     from diffusers import UNet2DConditionModel
 
     from sneakerstudio.core.resources import model_template_dir
+    from tests.benchmarks.cpu_fullsize import interleaved
 
     cores = os.cpu_count() or 1
     torch.set_num_threads(cores)
