@@ -128,15 +128,19 @@ class Faults:
 
             self.mp.setattr(os, "fsync", fsync)
         else:
-            for name in ("replace", "link", "rename"):
-                real = getattr(os, name)
+            self._refuse_renames(folder, errno.ENOSPC)
 
-                def renamer(src: object, dst: object, *a: object, _real=real, **k: object) -> None:
-                    if _in(folder, dst):
-                        raise self._error(errno.ENOSPC, dst)
-                    _real(src, dst, *a, **k)
+    def _refuse_renames(self, folder: Path, code: int) -> None:
+        """Renames and links into `folder` fail with `code` (the atomic writers' last step)."""
+        for name in ("replace", "link", "rename"):
+            real = getattr(os, name)
 
-                self.mp.setattr(os, name, renamer)
+            def renamer(src: object, dst: object, *a: object, _real=real, **k: object) -> None:
+                if _in(folder, dst):
+                    raise self._error(code, dst)
+                _real(src, dst, *a, **k)
+
+            self.mp.setattr(os, name, renamer)
 
     def read_only(self, folder: Path) -> None:
         """The folder refuses new files. A real chmod where that works; as root (where chmod
@@ -163,15 +167,7 @@ class Faults:
 
         self.mp.setattr(os, "open", guarded_open)
         self.mp.setattr(os, "mkdir", guarded_mkdir)
-        for name in ("replace", "link", "rename"):
-            real = getattr(os, name)
-
-            def renamer(src: object, dst: object, *a: object, _real=real, **k: object) -> None:
-                if _in(folder, dst):
-                    raise self._error(errno.EACCES, dst)
-                _real(src, dst, *a, **k)
-
-            self.mp.setattr(os, name, renamer)
+        self._refuse_renames(folder, errno.EACCES)
 
     def inject(self, kind: str, folder: Path) -> tuple[str, str]:
         """`kind` is "full-fsync", "full-rename" or "read-only"; returns the words the
