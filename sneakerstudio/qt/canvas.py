@@ -7,6 +7,8 @@ stroke repaints only what it changed; nothing converts a whole layer to a `QPixm
 
 from __future__ import annotations
 
+import contextlib
+import time
 from typing import Any
 
 from PySide6.QtCore import QPointF, QRect, QRectF, QSize, Qt, QTimer, Signal
@@ -46,6 +48,9 @@ HANDLE_PX = 14  # handle size on screen, whatever the zoom
 MIN_BRUSH, MAX_BRUSH = 1, 512
 BLUR_PREVIEW_MAX_SIDE = 1024  # the blur preview is computed on a copy at most this big
 BLUR_FLASH_MS = 1500  # how long the blur preview stays after the blur value changed
+# While the mask changes fast (painting with the blur preview on), the blur (13–200 ms on big
+# masks) is redone at most this often; in between the last one is shown, then brought up to date.
+BLUR_REFRESH_MS = 200
 
 
 def blurred_mask_overlay(alpha: Any, radius: float, max_side: int = BLUR_PREVIEW_MAX_SIDE
@@ -99,6 +104,10 @@ class _DocItem(QGraphicsItem):
         self.blur_radius = 0
         self.blur_preview = False  # draw the mask as blurred for the model
         self._blurred: tuple[tuple[int, int], QImage, float] | None = None
+        self._blurred_size = QSize()  # the mask size the cached overlay was made for
+        self._blurred_at = 0.0  # time.monotonic() of the last blur
+        self._blur_refresh_pending = False
+        self._blur_dirty = False  # the mask was painted since the overlay was made
         self._checker = _checker_brush()
         self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemUsesExtendedStyleOption, True)
 
@@ -135,12 +144,38 @@ class _DocItem(QGraphicsItem):
     def blurred_overlay(self) -> tuple[QImage, float]:
         """The blurred mask overlay (cached until the mask or the radius changes)."""
         key = (self.doc.mask.cacheKey(), self.blur_radius)
-        if self._blurred is None or self._blurred[0] != key:
+        if self._blurred is None or self._blur_dirty or self._blurred[0] != key:
+            now = time.monotonic()
+            recent = now - self._blurred_at < BLUR_REFRESH_MS / 1000
+            same_size = self._blurred_size == self.doc.mask.size()
+            if self._blurred is not None and recent and same_size and key[1] == self._blurred[0][1]:
+                self._schedule_blur_refresh()  # only the mask changed, a moment ago
+                return self._blurred[1], self._blurred[2]
             overlay, scale = blurred_mask_overlay(mask_alpha(self.doc.mask), self.blur_radius)
             self._blurred = (key, overlay, scale)
+            self._blur_dirty = False
+            self._blurred_size = self.doc.mask.size()
+            self._blurred_at = time.monotonic()
         return self._blurred[1], self._blurred[2]
 
+    def _schedule_blur_refresh(self) -> None:
+        if self._blur_refresh_pending:
+            return
+        self._blur_refresh_pending = True
+
+        def refresh() -> None:
+            self._blur_refresh_pending = False
+            with contextlib.suppress(RuntimeError):  # the canvas is gone meanwhile
+                self.update()
+
+        QTimer.singleShot(BLUR_REFRESH_MS, refresh)
+
+    def mark_blur_stale(self) -> None:
+        """The mask changed: blur again (at most every BLUR_REFRESH_MS while painting)."""
+        self._blur_dirty = True
+
     def forget_blur(self) -> None:
+        """Drop the blurred overlay (its memory) when the preview is off."""
         self._blurred = None
 
 
@@ -572,7 +607,7 @@ class CanvasView(QGraphicsView):
 
     def _on_doc_changed(self, rect: QRect) -> None:
         if self.doc_item.blur_preview:  # the blur spreads a stroke by about 3 radii
-            self.doc_item.forget_blur()
+            self.doc_item.mark_blur_stale()
             reach = 3 * self.doc_item.blur_radius + 2
             rect = rect.adjusted(-reach, -reach, reach, reach)
         self.doc_item.update(QRectF(rect))
