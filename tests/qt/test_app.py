@@ -94,7 +94,7 @@ def test_main_runs_a_job_and_quits_cleanly_mid_generation(
     values = dict(part.split("=") for part in line.split())
     assert values["rc"] == "0"
     assert int(values["steps"]) <= int(values["at_close"]) + 1  # within one step of the close
-    assert float(values["close_s"]) < 1.0
+    assert float(values["close_s"]) < 2.0  # the promise (RELIABILITY.md): a clean exit within 2 s
     assert (sneaker_home / "data" / "settings.json").is_file()
 
 

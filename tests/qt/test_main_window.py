@@ -209,7 +209,7 @@ def test_closing_the_window_mid_run_joins_the_worker(
     took = time.perf_counter() - start
     assert not window.controller.is_running()
     assert engine.done.is_set() and engine.steps_done < 500
-    assert took < 1.0
+    assert took < 2.0  # the promised clean exit within 2 s
 
 
 def test_an_expected_failure_shows_a_banner(

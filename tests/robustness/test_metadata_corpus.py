@@ -61,7 +61,8 @@ def test_a_two_megabyte_parameters_text_is_read_whole_and_fast(tmp_path: Path) -
     data = png_with(text_chunk("parameters", f"{prompt}\nNegative prompt: blur\n{PARAMS_TAIL}"))
     started = time.perf_counter()
     meta = read(tmp_path, data)
-    assert time.perf_counter() - started < 3.0
+    # Not a speed test: the quadratic parser took over a minute; linear takes ~1.5 s.
+    assert time.perf_counter() - started < 20.0
     assert meta["prompt"] == prompt.strip() and meta["negative_prompt"] == "blur"
     assert meta["steps"] == 20 and meta["size"] == "512x768" and meta["seed"] == 42
 
@@ -72,7 +73,7 @@ def test_a_params_line_of_escaped_quotes_is_parsed_in_linear_time() -> None:
     for line in ('k: "\\", ' * 130_000, 'k: "a\\"\\", ' * 100_000 + 'k: "end"x'):
         started = time.perf_counter()
         parsed = parse_parameters("prompt\n" + line)
-        assert time.perf_counter() - started < 4.0
+        assert time.perf_counter() - started < 20.0  # quadratic: about a minute
         assert len(parsed["pairs"]) >= 100_000
     assert parse_parameters('p\nA: "x, y", B: "unterminated, C: 3, D: "q\\"" , E: "z"')[
         "pairs"
@@ -210,7 +211,7 @@ COMFY_SAMPLER = {
 def test_broken_comfyui_graphs_give_what_can_be_read(tmp_path: Path, data: bytes) -> None:
     started = time.perf_counter()
     meta = read(tmp_path, data)
-    assert time.perf_counter() - started < 2.0
+    assert time.perf_counter() - started < 10.0  # a cycle or a deep graph must not hang
     assert meta["source"] in (None, "comfyui")
     assert meta["seed"] is None or 0 <= meta["seed"] < 2**64
     assert meta["steps"] is None or 1 <= meta["steps"] <= MAX_READ_STEPS

@@ -123,7 +123,7 @@ def test_nesting_past_the_cap_is_literal_text() -> None:
 def test_the_token_counter_stays_fast_on_100k_characters(tokenizer) -> None:
     for name in ("100k letters", "100k words", "deep unclosed", "colons"):
         best = min(_timed(prompt_token_info, PROMPTS[name], tokenizer) for _ in range(2))
-        assert best < 1.0, f"{name}: {best:.2f} s"
+        assert best < 5.0, f"{name}: {best:.2f} s"  # linear ~0.4 s; quadratic: minutes
     info = prompt_token_info(PROMPTS["100k words"], tokenizer)
     assert info.chunks > 100 and info.limit == info.chunks * CHUNK_TOKENS
 
@@ -138,7 +138,7 @@ def test_lora_tags_without_an_end_are_plain_text() -> None:
     for text in ("<lora:", "a <lora:graffiti", "<lora:>", "<lora::0.5>", PROMPTS["lora many"]):
         started = time.perf_counter()
         stripped, tags = extract_lora_tags(text)
-        assert time.perf_counter() - started < 1.0
+        assert time.perf_counter() - started < 5.0  # no catastrophic backtracking
         assert tags == [] and stripped == text
     assert extract_lora_tags("<lora:x:0.5:lbw=1>")[1] == [("x", 0.5)]
 
