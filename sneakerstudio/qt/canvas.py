@@ -7,7 +7,6 @@ stroke repaints only what it changed; nothing converts a whole layer to a `QPixm
 
 from __future__ import annotations
 
-import contextlib
 import time
 from typing import Any
 
@@ -106,7 +105,7 @@ class _DocItem(QGraphicsItem):
         self._blurred: tuple[tuple[int, int], QImage, float] | None = None
         self._blurred_size = QSize()  # the mask size the cached overlay was made for
         self._blurred_at = 0.0  # time.monotonic() of the last blur
-        self._blur_refresh_pending = False
+        self.blur_refresh_timer: QTimer | None = None  # set by the view that shows the item
         self._blur_dirty = False  # the mask was painted since the overlay was made
         self._checker = _checker_brush()
         self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemUsesExtendedStyleOption, True)
@@ -159,16 +158,10 @@ class _DocItem(QGraphicsItem):
         return self._blurred[1], self._blurred[2]
 
     def _schedule_blur_refresh(self) -> None:
-        if self._blur_refresh_pending:
-            return
-        self._blur_refresh_pending = True
-
-        def refresh() -> None:
-            self._blur_refresh_pending = False
-            with contextlib.suppress(RuntimeError):  # the canvas is gone meanwhile
-                self.update()
-
-        QTimer.singleShot(BLUR_REFRESH_MS, refresh)
+        # The timer belongs to the view (a QObject): it dies with the canvas, so it can never
+        # fire on an item Qt has already deleted (a plain QTimer.singleShot could).
+        if self.blur_refresh_timer is not None and not self.blur_refresh_timer.isActive():
+            self.blur_refresh_timer.start(BLUR_REFRESH_MS)
 
     def mark_blur_stale(self) -> None:
         """The mask changed: blur again (at most every BLUR_REFRESH_MS while painting)."""
@@ -272,6 +265,10 @@ class CanvasView(QGraphicsView):
         self._scene = QGraphicsScene(self)
         self.setScene(self._scene)
         self.doc_item = _DocItem(doc)
+        self._blur_refresh = QTimer(self)
+        self._blur_refresh.setSingleShot(True)
+        self._blur_refresh.timeout.connect(self.doc_item.update)
+        self.doc_item.blur_refresh_timer = self._blur_refresh
         self.preview_item = _PreviewItem()
         self.preview_item.setVisible(False)
         self.overlay = _OverlayItem(self)

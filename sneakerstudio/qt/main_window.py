@@ -203,7 +203,7 @@ class MainWindow(QMainWindow):
         self._refresh_canvas_state()
         crashed = self.autosaver.start_session()
         if crashed is not None:
-            QTimer.singleShot(0, lambda: self._offer_recovery(crashed))
+            QTimer.singleShot(0, self, lambda: self._offer_recovery(crashed))
 
     # -- construction ---------------------------------------------------------------------
 
