@@ -16,6 +16,7 @@ import threading
 from typing import Any
 
 from sneakerstudio.cli import EXIT_CANCELLED, EXIT_FAILED, EXIT_OK, EXIT_USAGE, err
+from sneakerstudio.core.units import format_size
 
 KINDS = ("checkpoint", "lora", "lycoris", "embedding", "vae", "controlnet", "upscaler", "unknown")
 BASES = ("sd1", "sd2", "sdxl", "sdxl-refiner")
@@ -219,15 +220,6 @@ def _hash(library: Any, args: argparse.Namespace) -> int:
     return EXIT_CANCELLED if report.cancelled else EXIT_OK
 
 
-def _size(size: int) -> str:
-    value = float(size)
-    for unit in ("B", "KB", "MB", "GB"):
-        if value < 1000 or unit == "GB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1000
-    return f"{value:.1f} GB"
-
-
 def _list(library: Any, args: argparse.Namespace) -> int:
     entries = library.models(
         kind=args.kind,
@@ -257,7 +249,7 @@ def _list(library: Any, args: argparse.Namespace) -> int:
                 ("* " if e.favourite else "") + name + (" (missing)" if e.missing else ""),
                 e.kind,
                 e.base or "-",
-                _size(e.size),
+                format_size(e.size),
                 e.autov2 or "-",
                 e.path,
             )
@@ -288,7 +280,7 @@ def _show(library: Any, args: argparse.Namespace) -> int:
         ("variant", entry.variant or "-"),
         ("prediction", (entry.prediction or "-") + override(entry.prediction_override)),
         ("format", entry.format or "-"),
-        ("size", _size(entry.size)),
+        ("size", format_size(entry.size)),
         ("AutoV2", entry.autov2 or "not computed yet (sneakerstudio models hash)"),
     ]
     if entry.is_lora:

@@ -49,6 +49,7 @@ from PySide6.QtWidgets import (
 
 from sneakerstudio.core.errors import SneakerError
 from sneakerstudio.core.library import HashProgress, Library, ModelEntry, ScanProgress
+from sneakerstudio.core.units import format_size
 from sneakerstudio.qt.errors import guarded
 from sneakerstudio.qt.model_picker import FEW_STEP_LABELS, few_step_kind
 
@@ -114,16 +115,6 @@ def entry_few_step(entry: ModelEntry) -> str | None:
     if entry.kind not in ("checkpoint", "lora", "lycoris"):
         return None
     return few_step_kind(Path(entry.path).name, entry.info)
-
-
-def format_size(size: int) -> str:
-    """`2.1 GB`, `144.0 MB`, `900 B`: sizes as file managers show them (powers of 1000)."""
-    value = float(size)
-    for unit in ("B", "KB", "MB", "GB"):
-        if value < 1000 or unit == "GB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1000
-    return f"{value:.1f} GB"
 
 
 # -- background work ---------------------------------------------------------------------------
