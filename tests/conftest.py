@@ -11,6 +11,9 @@ os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+# Tests run the PyTorch UNet unless they ask for OpenVINO (tests/e2e/test_openvino.py): its
+# first use per model converts the UNet (seconds even for the tiny models).
+os.environ.setdefault("SNEAKERSTUDIO_CPU_RUNTIME", "torch")
 
 from pathlib import Path
 

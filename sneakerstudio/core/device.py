@@ -19,6 +19,7 @@ class DevicePlan:
     threads: int
     hint: str = ""  # advice the UI shows next to the description (CPU: use few-step models)
     compile_unet: bool = False  # CUDA: the UNet runs through torch.compile (opt-in)
+    cpu_runtime: str = "torch"  # CPU: "openvino" runs the UNet on OpenVINO (openvino_unet.py)
 
     @property
     def precision(self) -> str:
@@ -85,11 +86,14 @@ def choose_device(
     threads: int | None = None,
     precision: str | None = None,
     compile_unet: bool | None = None,
+    cpu_runtime: str | None = None,
 ) -> DevicePlan:
     """Pick the device (a user choice wins if it is available), its precision (`precision`
     or SNEAKERSTUDIO_PRECISION wins over the device's best) and set torch's thread count.
     `compile_unet` (or SNEAKERSTUDIO_COMPILE=1) runs the UNet through `torch.compile` on CUDA
     only: on this project's CPU it measured no faster (docs/PERFORMANCE.md) and cost minutes.
+    `cpu_runtime` ("openvino" / "torch"; None: SNEAKERSTUDIO_CPU_RUNTIME, else OpenVINO when
+    installed) picks what runs the UNet of fp32 CPU jobs (see `openvino_unet.py`).
 
     `torch.set_num_threads` applies to the calling thread only, so call this in the thread that
     will run the model (the worker thread)."""
@@ -117,8 +121,14 @@ def choose_device(
     if label == "fp16":  # slow and overflow-prone on CPUs
         label = "fp32"
     plural = "s" if n_threads != 1 else ""
+    from sneakerstudio.core.openvino_unet import runtime_wanted
+
+    runtime = runtime_wanted(cpu_runtime) if label == "fp32" else "torch"
+    description = f"CPU · {n_threads} thread{plural} · {label}"
+    if runtime == "openvino":
+        description += " · OpenVINO"
     return DevicePlan(
-        "cpu", _dtype(label), f"CPU · {n_threads} thread{plural} · {label}", n_threads, CPU_HINT
+        "cpu", _dtype(label), description, n_threads, CPU_HINT, cpu_runtime=runtime
     )
 
 

@@ -98,13 +98,17 @@ class Engine:
         precision: str | None = None,
         fast_decoders: dict[str, Path] | None = None,
         compile_unet: bool | None = None,
+        cpu_runtime: str | None = None,
     ) -> None:
         """`cache_budget_bytes`: memory for cached models (None: half of what is available, or
         SNEAKERSTUDIO_MODEL_CACHE_GB; 0: only the model in use). `precision`: "fp32", "bf16"
         or "fp16" instead of the device's best (see `device.choose_device`). `fast_decoders`:
         TAESD folders by family ("sd1", "sdxl") for requests with `extra["fast_decode"]`.
-        `compile_unet`: `torch.compile` the UNet on CUDA (None: SNEAKERSTUDIO_COMPILE)."""
+        `compile_unet`: `torch.compile` the UNet on CUDA (None: SNEAKERSTUDIO_COMPILE).
+        `cpu_runtime`: "openvino" or "torch" for the UNet of CPU jobs (None:
+        SNEAKERSTUDIO_CPU_RUNTIME, else OpenVINO when installed; see `openvino_unet.py`)."""
         self._compile_unet = compile_unet
+        self._cpu_runtime = cpu_runtime
         self._preferred_device = device
         self._threads = threads
         self._precision = precision
@@ -122,7 +126,11 @@ class Engine:
             from sneakerstudio.core.device import choose_device
 
             self._plan = choose_device(
-                self._preferred_device, self._threads, self._precision, self._compile_unet
+                self._preferred_device,
+                self._threads,
+                self._precision,
+                self._compile_unet,
+                self._cpu_runtime,
             )
             import diffusers
             import transformers
@@ -357,6 +365,10 @@ class Engine:
             images: list[Any] = []
             if self.plan.compile_unet:
                 _announce_compile(pipe.unet, request, use_cfg, job_id, emit)
+            runtime_info: dict[str, Any] = {}
+            unet_call = self._openvino_runner(
+                cached, job_id, emit, cancel, timing, runtime_info
+            )
             timing["start"] = time.perf_counter()
             denoise_s = decode_s = 0.0
             for batch in range(request.batch_count):
@@ -383,6 +395,7 @@ class Engine:
                         inputs,
                         generators,
                         reporter(offset, first_steps),
+                        unet_call=unet_call,  # the hires pass (another size) stays on PyTorch
                     )
                     if hires:
                         latents = self._hires(
@@ -441,7 +454,7 @@ class Engine:
                 )
                 for index, seed in enumerate(seeds)
             )
-            info = {"memory_mode": memory.mode.name, **memory.info}
+            info = {"memory_mode": memory.mode.name, **memory.info, **runtime_info}
             return Finished(
                 job_id=job_id,
                 images=tuple(images),
@@ -627,6 +640,7 @@ class Engine:
         inputs: Any,
         generators: list[Any],
         on_step: Any,
+        unet_call: Any = None,
     ) -> Any:
         from sneakerstudio.core.sampling import sample
 
@@ -642,7 +656,104 @@ class Engine:
             height=inputs.noise.shape[2] * factor,
             generators=generators,
             on_step=on_step,
+            unet_call=unet_call,
         )
+
+    def _openvino_runner(
+        self,
+        cached: CachedModel,
+        job_id: str,
+        emit: Emit,
+        cancel: CancelToken,
+        timing: dict[str, float],
+        info: dict[str, Any],
+    ) -> Any:
+        """The UNet call for `sample()` when the plan runs CPU jobs on OpenVINO, else None.
+        Each call takes OpenVINO when it gives the same result (see `openvino_unet.py`), else
+        the PyTorch UNet with the reason in `info["cpu_runtime"]`; the first call of a model
+        or size prepares it (the wait is announced and not counted as sampling time)."""
+        if self.plan.cpu_runtime != "openvino":
+            return None
+        from sneakerstudio.core.lora import applied_signature
+        from sneakerstudio.core.openvino_unet import OpenVinoUnet
+        from sneakerstudio.core.paths import cache_dir
+
+        pipe = cached.model.pipe
+        runner: OpenVinoUnet | None = cached.extra.get("openvino")
+        if runner is None or runner.unet is not pipe.unet:
+            runner = OpenVinoUnet(
+                pipe.unet,
+                cached.key,
+                cache_dir() / "openvino",
+                self.plan.threads,
+                cached.model.vae_scale_factor,
+            )
+            cached.extra["openvino"] = runner
+            cached.extra["torch_bytes"] = cached.size_bytes
+        loras = applied_signature(pipe)
+
+        def status(text: str) -> None:
+            emit(Status(job_id, text))
+
+        def torch_unet(sample: Any, t: Any, embeds: Any, cond: Any, added: Any) -> Any:
+            return pipe.unet(
+                sample,
+                t,
+                encoder_hidden_states=embeds,
+                timestep_cond=cond,
+                added_cond_kwargs=added,
+                return_dict=False,
+            )[0]
+
+        def call(sample: Any, t: Any, embeds: Any, cond: Any, added: Any) -> Any:
+            reason = runner.reason_not_used(sample, loras)
+            if reason is None:
+                feeds = runner.feeds(sample, t, embeds, cond, added)
+                t0 = time.perf_counter()
+                try:
+                    reason = self._prepare_openvino(runner, cached, feeds, status)
+                except Exception as exc:
+                    runner.failed = reason = (
+                        f"OpenVINO could not prepare this model ({type(exc).__name__}: {exc})"
+                    )
+                # Preparing is not sampling: keep it out of the rate and the ETA.
+                timing["start"] += time.perf_counter() - t0
+                cancel.check()
+            if reason is None:
+                try:
+                    out = runner.run(feeds, cancel.check)
+                    info["cpu_runtime"] = "OpenVINO"
+                    return out.to(sample.dtype)
+                except GenerationCancelled:
+                    raise
+                except Exception as exc:
+                    runner.failed = reason = (
+                        f"OpenVINO failed on this model ({type(exc).__name__}: {exc})"
+                    )
+            info["cpu_runtime"] = f"PyTorch: {reason}"
+            return torch_unet(sample, t, embeds, cond, added)
+
+        return call
+
+    def _prepare_openvino(
+        self, runner: Any, cached: CachedModel, feeds: list[Any], status: Any
+    ) -> str | None:
+        """Convert (or read back) and compile `runner` for these inputs; a reason when there
+        is not enough memory for OpenVINO's copy of the weights (PyTorch runs instead)."""
+        from sneakerstudio.core.model_cache import available_memory
+
+        shapes = tuple(tuple(int(d) for d in f.shape) for f in feeds)
+        # The embeddings' length changes with the prompt (77 tokens per chunk): compile it
+        # shape-free so a longer prompt does not cost a recompile.
+        shapes = (*shapes[:2], (shapes[2][0], -1, shapes[2][2]), *shapes[3:])
+        if runner.compiled_shapes != shapes:
+            needed = int(cached.extra.get("torch_bytes", cached.size_bytes) * 1.2)
+            if runner.compiled_bytes == 0 and available_memory("cpu") < needed:
+                return "not enough free memory for OpenVINO's copy of the model"
+            runner.ensure_converted(status)
+            runner.ensure_compiled(shapes, status)
+            cached.size_bytes = int(cached.extra["torch_bytes"]) + runner.compiled_bytes
+        return None
 
     def _hires(
         self,

@@ -333,6 +333,12 @@ def apply_loras(pipe: Any, family: str, loras: list[tuple[Path, float]]) -> None
         state.signature = signature
 
 
+def applied_signature(pipe: Any) -> tuple[Any, ...]:
+    """The LoRAs merged into `pipe` now (file, mtime, weight), empty when none."""
+    state: _Applied | None = getattr(pipe, _STATE_ATTR, None)
+    return state.signature if state is not None else ()
+
+
 def lora_defaults(paths: list[Path], family: str) -> dict[str, Any]:
     """Request defaults a set of LoRAs asks for (header only): an LCM-LoRA switches to the LCM
     sampler with few steps and low guidance; otherwise nothing changes. The window applies

@@ -18,6 +18,9 @@ from typing import Any
 
 from sneakerstudio.core.conditioning import Conditioning
 
+# (sample, timestep, encoder_hidden_states, timestep_cond, added_cond_kwargs) -> noise prediction
+UnetCall = Callable[[Any, Any, Any, Any, "dict[str, Any] | None"], Any]
+
 
 @dataclass
 class LatentInputs:
@@ -194,10 +197,12 @@ def sample(
     height: int,
     generators: list[Any],
     on_step: Callable[[int, int, Any], None],
+    unet_call: UnetCall | None = None,
 ) -> Any:
     """Denoise and return the final latents (B, C, h, w). `on_step(i, n, x0)` is called after
     each scheduler call (n calls in all; 2nd-order samplers make two per user step) and may
-    raise to cancel."""
+    raise to cancel. `unet_call` evaluates the UNet instead of `pipe.unet` itself (the engine's
+    OpenVINO runner on the CPU); same arguments, returns the noise prediction."""
     import torch
 
     unet = pipe.unet
@@ -249,14 +254,17 @@ def sample(
                 m = torch.cat([m] * 2) if use_cfg else m
                 masked = torch.cat([inputs.masked_image] * 2) if use_cfg else inputs.masked_image
                 model_in = torch.cat([model_in, m.to(dtype), masked.to(dtype)], dim=1)
-            noise_pred = unet(
-                model_in,
-                t,
-                encoder_hidden_states=embeds,
-                timestep_cond=time_cond,
-                added_cond_kwargs=added,
-                return_dict=False,
-            )[0]
+            if unet_call is not None:
+                noise_pred = unet_call(model_in, t, embeds, time_cond, added)
+            else:
+                noise_pred = unet(
+                    model_in,
+                    t,
+                    encoder_hidden_states=embeds,
+                    timestep_cond=time_cond,
+                    added_cond_kwargs=added,
+                    return_dict=False,
+                )[0]
             if use_cfg:
                 uncond, text = noise_pred.chunk(2)
                 noise_pred = uncond + guidance * (text - uncond)
