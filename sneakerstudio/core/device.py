@@ -23,7 +23,7 @@ class DevicePlan:
 
     @property
     def precision(self) -> str:
-        """"fp32", "bf16" or "fp16"."""
+        """ "fp32", "bf16" or "fp16"."""
         names = {"float32": "fp32", "bfloat16": "bf16", "float16": "fp16"}
         return names.get(str(self.dtype).rsplit(".", 1)[-1], str(self.dtype))
 
@@ -110,9 +110,7 @@ def choose_device(
         label = chosen or "fp16"
         compiled = compile_wanted(compile_unet)
         description = f"{name} · CUDA · {label}" + (" · compiled" if compiled else "")
-        return DevicePlan(
-            "cuda", _dtype(label), description, n_threads, compile_unet=compiled
-        )
+        return DevicePlan("cuda", _dtype(label), description, n_threads, compile_unet=compiled)
     mps = getattr(torch.backends, "mps", None)
     if want in ("auto", "mps") and mps is not None and mps.is_available():
         label = chosen if chosen in ("fp32", "fp16") else "fp16"
@@ -127,9 +125,7 @@ def choose_device(
     description = f"CPU · {n_threads} thread{plural} · {label}"
     if runtime == "openvino":
         description += " · OpenVINO"
-    return DevicePlan(
-        "cpu", _dtype(label), description, n_threads, CPU_HINT, cpu_runtime=runtime
-    )
+    return DevicePlan("cpu", _dtype(label), description, n_threads, CPU_HINT, cpu_runtime=runtime)
 
 
 def optimise_pipeline(pipe: Any, plan: DevicePlan) -> None:

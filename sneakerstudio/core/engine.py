@@ -366,9 +366,7 @@ class Engine:
             if self.plan.compile_unet:
                 _announce_compile(pipe.unet, request, use_cfg, job_id, emit)
             runtime_info: dict[str, Any] = {}
-            unet_call = self._openvino_runner(
-                cached, job_id, emit, cancel, timing, runtime_info
-            )
+            unet_call = self._openvino_runner(cached, job_id, emit, cancel, timing, runtime_info)
             timing["start"] = time.perf_counter()
             denoise_s = decode_s = 0.0
             for batch in range(request.batch_count):

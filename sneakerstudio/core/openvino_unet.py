@@ -18,6 +18,7 @@ goes on). The choice is the user's: `SNEAKERSTUDIO_CPU_RUNTIME=torch` (or `Engin
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -46,7 +47,7 @@ def openvino_installed() -> bool:
 
 
 def runtime_wanted(choice: str | None = None) -> str:
-    """"openvino" or "torch": the argument, else SNEAKERSTUDIO_CPU_RUNTIME, else OpenVINO when it
+    """ "openvino" or "torch": the argument, else SNEAKERSTUDIO_CPU_RUNTIME, else OpenVINO when it
     is installed."""
     wanted = (choice or os.environ.get(RUNTIME_ENV, "")).strip().lower()
     if wanted == "torch":
@@ -308,8 +309,10 @@ class OpenVinoUnet:
         }
         if added_cond_kwargs:
             values.update(added_cond_kwargs)
-        return [values[name].detach().to("cpu", torch.float32).contiguous() for name in
-                self.inputs.names]
+        return [
+            values[name].detach().to("cpu", torch.float32).contiguous()
+            for name in self.inputs.names
+        ]
 
     def run(self, feeds: list[Any], poll: Callable[[], None]) -> Any:
         """One UNet evaluation; `poll` is called while it runs and may raise to cancel (the
@@ -323,10 +326,8 @@ class OpenVinoUnet:
                 poll()
         except BaseException:
             request.cancel()
-            try:
+            with contextlib.suppress(Exception):  # a cancelled request reports a failure
                 request.wait()
-            except Exception:
-                pass  # a cancelled request reports itself as failed
             raise
         return torch.from_numpy(request.get_output_tensor(0).data.copy())
 
@@ -363,4 +364,3 @@ def prune_cache(root: Path, keep: int) -> None:
     done.sort(reverse=True)
     for _mtime, entry in done[keep:]:
         shutil.rmtree(entry, ignore_errors=True)
-
