@@ -106,7 +106,7 @@ class Engine:
         TAESD folders by family ("sd1", "sdxl") for requests with `extra["fast_decode"]`.
         `compile_unet`: `torch.compile` the UNet on CUDA (None: SNEAKERSTUDIO_COMPILE).
         `cpu_runtime`: "openvino" or "torch" for the UNet of CPU jobs (None:
-        SNEAKERSTUDIO_CPU_RUNTIME, else OpenVINO when installed; see `openvino_unet.py`)."""
+        SNEAKERSTUDIO_CPU_RUNTIME, else OpenVINO when installed; see `openvino_runtime.py`)."""
         self._compile_unet = compile_unet
         self._cpu_runtime = cpu_runtime
         self._preferred_device = device
@@ -116,6 +116,7 @@ class Engine:
         self.cache = ModelCache(cache_budget_bytes)
         self._fast_decoders: dict[str, Path] = dict(fast_decoders or {})
         self._tiny_decoders: dict[str, Any] = {}
+        self._tiny_decoders_ov: dict[str, Any] = {}  # TAESD on OpenVINO, by the same key
 
     # -- setup ----------------------------------------------------------------------------
 
@@ -440,6 +441,7 @@ class Engine:
                 decode_s += t2 - t1
                 cancel.check()  # a cancel during the decode still means "no result"
 
+            denoise_s -= timing.get("prepare", 0.0)  # OpenVINO's one-time preparation
             extras = _mode_extras(request, plan)
             parameters = tuple(
                 self._parameters(
@@ -460,7 +462,8 @@ class Engine:
                 parameters=parameters,
                 request_json=request.to_json(),
                 timings={
-                    "encode_s": timing["start"] - t_start,
+                    "encode_s": timing["start"] - t_start - timing.get("prepare", 0.0),
+                    "openvino_prepare_s": timing.get("prepare", 0.0),
                     "denoise_s": denoise_s,
                     "decode_s": decode_s,
                     "it_per_s": total / denoise_s if denoise_s > 0 else 0.0,
@@ -667,13 +670,13 @@ class Engine:
         info: dict[str, Any],
     ) -> Any:
         """The UNet call for `sample()` when the plan runs CPU jobs on OpenVINO, else None.
-        Each call takes OpenVINO when it gives the same result (see `openvino_unet.py`), else
+        Each call takes OpenVINO when it gives the same result (see `openvino_runtime.py`), else
         the PyTorch UNet with the reason in `info["cpu_runtime"]`; the first call of a model
         or size prepares it (the wait is announced and not counted as sampling time)."""
         if self.plan.cpu_runtime != "openvino":
             return None
         from sneakerstudio.core.lora import applied_signature
-        from sneakerstudio.core.openvino_unet import OpenVinoUnet
+        from sneakerstudio.core.openvino_runtime import OpenVinoUnet
         from sneakerstudio.core.paths import cache_dir
 
         pipe = cached.model.pipe
@@ -715,7 +718,9 @@ class Engine:
                         f"OpenVINO could not prepare this model ({type(exc).__name__}: {exc})"
                     )
                 # Preparing is not sampling: keep it out of the rate and the ETA.
-                timing["start"] += time.perf_counter() - t0
+                prepared = time.perf_counter() - t0
+                timing["start"] += prepared
+                timing["prepare"] = timing.get("prepare", 0.0) + prepared
                 cancel.check()
             if reason is None:
                 try:
@@ -737,20 +742,17 @@ class Engine:
         self, runner: Any, cached: CachedModel, feeds: list[Any], status: Any
     ) -> str | None:
         """Convert (or read back) and compile `runner` for these inputs; a reason when there
-        is not enough memory for OpenVINO's copy of the weights (PyTorch runs instead)."""
+        is not enough memory for OpenVINO's copy of the weights (PyTorch runs instead). Every
+        dimension is fixed, the prompt's length (77 tokens per chunk) too: one shape-free
+        dimension puts OpenVINO's whole graph in its dynamic mode, measured 10 % slower."""
         from sneakerstudio.core.model_cache import available_memory
 
-        shapes = tuple(tuple(int(d) for d in f.shape) for f in feeds)
-        # The embeddings' length changes with the prompt (77 tokens per chunk): compile it
-        # shape-free so a longer prompt does not cost a recompile.
-        shapes = (*shapes[:2], (shapes[2][0], -1, shapes[2][2]), *shapes[3:])
-        if runner.compiled_shapes != shapes:
+        if runner.compiled_bytes == 0:
             needed = int(cached.extra.get("torch_bytes", cached.size_bytes) * 1.2)
-            if runner.compiled_bytes == 0 and available_memory("cpu") < needed:
+            if available_memory("cpu") < needed:
                 return "not enough free memory for OpenVINO's copy of the model"
-            runner.ensure_converted(status)
-            runner.ensure_compiled(shapes, status)
-            cached.size_bytes = int(cached.extra["torch_bytes"]) + runner.compiled_bytes
+        runner.prepare(feeds, status)
+        cached.size_bytes = int(cached.extra["torch_bytes"]) + runner.compiled_bytes
         return None
 
     def _hires(
@@ -828,12 +830,39 @@ class Engine:
         tiny = self._tiny_decoder(model.family)
         if tiny is None:
             return None
-        with torch.inference_mode():  # TAESD takes the sampler's (scaled) latents as-is
-            image = tiny.decode(latents.to(tiny.dtype), return_dict=False)[0]
+        image = self._tiny_decode_openvino(tiny, latents)
+        if image is None:
+            with torch.inference_mode():  # TAESD takes the sampler's (scaled) latents as-is
+                image = tiny.decode(latents.to(tiny.dtype), return_dict=False)[0]
         expected = latents.shape[-1] * model.vae_scale_factor
         if image.shape[-1] != expected or not torch.isfinite(image).all():
             return None
         return model.pipe.image_processor.postprocess(image.float(), output_type="pil")
+
+    def _tiny_decode_openvino(self, tiny: Any, latents: Any) -> Any:
+        """TAESD's decode on OpenVINO when the plan says so (1.85x here); None to use
+        PyTorch (not wanted, not fp32, or OpenVINO failed: then PyTorch from now on)."""
+        import torch
+
+        if self.plan.cpu_runtime != "openvino" or tiny.dtype != torch.float32:
+            return None
+        from sneakerstudio.core.openvino_runtime import OpenVinoTinyDecoder
+        from sneakerstudio.core.paths import cache_dir
+
+        key = next(k for k, v in self._tiny_decoders.items() if v is tiny)
+        runner = self._tiny_decoders_ov.get(key)
+        if runner is None:
+            runner = OpenVinoTinyDecoder(tiny, key, cache_dir() / "openvino", self.plan.threads)
+            self._tiny_decoders_ov[key] = runner
+        if runner.failed:
+            return None
+        try:
+            feeds = [latents.detach().to("cpu", torch.float32).contiguous()]
+            runner.prepare(feeds, lambda _text: None)
+            return runner.run(feeds, lambda: None)
+        except Exception as exc:
+            runner.failed = f"{type(exc).__name__}: {exc}"
+            return None
 
     def _decode(
         self,

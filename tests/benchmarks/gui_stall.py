@@ -2,7 +2,11 @@
 GUI thread while the worker thread runs the real engine on a tiny model with a preview every
 step, drawn in place on the canvas (offscreen Qt). Goal: max gap <= 16 ms (one frame at 60 Hz).
 
-    python tests/benchmarks/gui_stall.py [--steps 30] [--size 256] [--runs 3]
+    python tests/benchmarks/gui_stall.py [--steps 30] [--size 256] [--runs 3] [--why]
+
+`--why` also records, in the worker thread, every C call and garbage collection that took more
+than 5 ms (`sys.setprofile`, `gc.callbacks`) and prints those that overlap the worst gaps: a
+C call that holds the GIL that long is what keeps the GUI thread waiting.
 
 The first run loads the model (and imports torch in the worker); the figures are taken on the
 warm runs that follow, as a user generating again sees them. Prints a table, then one JSON line
@@ -32,6 +36,8 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--size", type=int, default=256)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--why", action="store_true",
+                        help="record the worker's long C calls and collections")
     args = parser.parse_args()
 
     from PySide6.QtCore import QElapsedTimer, QEventLoop, QTimer
@@ -44,7 +50,15 @@ def main() -> None:
     from sneakerstudio.core.engine import Engine
     from sneakerstudio.qt.main_window import create_main_window
 
-    window = create_main_window(lambda: Engine(device="cpu", threads=1), with_library=False)
+    slow_calls: list[tuple[float, float, str]] = []  # (start, end) perf_counter ms, name
+
+    def make_engine() -> Engine:
+        engine = Engine(device="cpu", threads=1)
+        if args.why:
+            _record_slow_calls(engine, slow_calls)
+        return engine
+
+    window = create_main_window(make_engine, with_library=False)
     window.show()
 
     def wait_for(signal, timeout_ms: int = 300_000) -> list:
@@ -95,9 +109,12 @@ def main() -> None:
     heartbeat.setInterval(5)
     cpu: list[float] = []  # the GUI thread's own CPU time at each tick (ms)
 
+    wall: list[float] = []  # perf_counter ms at each tick, to line up with `slow_calls`
+
     def tick() -> None:
         ticks.append(clock.nsecsElapsed() / 1e6)
         cpu.append(time.thread_time() * 1000)
+        wall.append(time.perf_counter() * 1000)
 
     heartbeat.timeout.connect(tick)
     previews = [0]
@@ -107,6 +124,7 @@ def main() -> None:
     for run in range(args.runs + 1):
         ticks.clear()
         cpu.clear()
+        wall.clear()
         previews[0] = 0
         clock.start()
         heartbeat.start()
@@ -124,6 +142,8 @@ def main() -> None:
         # Was the GUI thread itself busy during the worst gap (painting, converting), or was
         # it waiting (for the GIL, held by the worker)?
         busy = cpu[worst + 1] - cpu[worst]
+        if args.why and run > 0:
+            _explain(gaps, wall, slow_calls)
         rows.append({
             "gui_busy_ms": busy,
             "run": "load + run" if run == 0 else f"warm {run}",
@@ -151,6 +171,56 @@ def main() -> None:
         "worst_gap_gui_busy_ms": round(max(warm, key=lambda r: r["max_gap_ms"])["gui_busy_ms"], 2),
         "steps": args.steps, "size": args.size, "runs": args.runs,
     }))
+
+
+def _record_slow_calls(engine: object, out: list[tuple[float, float, str]]) -> None:
+    """Wrap `engine.generate` so that, in the worker thread, C calls and collections longer
+    than 5 ms are appended to `out`."""
+    import gc
+
+    original = engine.generate  # type: ignore[attr-defined]
+    started: dict[int, float] = {}
+
+    def profiler(frame: object, event: str, arg: object) -> None:
+        if event == "c_call":
+            started[id(arg)] = time.perf_counter() * 1000
+        elif event in ("c_return", "c_exception"):
+            begin = started.pop(id(arg), None)
+            now = time.perf_counter() * 1000
+            if begin is not None and now - begin > 5:
+                name = getattr(arg, "__qualname__", None) or repr(arg)
+                module = getattr(arg, "__module__", None) or ""
+                out.append((begin, now, f"{module}.{name}".lstrip(".")))
+
+    def on_gc(phase: str, info: dict) -> None:
+        if phase == "start":
+            started[-1] = time.perf_counter() * 1000
+        else:
+            begin = started.pop(-1, None)
+            now = time.perf_counter() * 1000
+            if begin is not None and now - begin > 5:
+                out.append((begin, now, f"gc generation {info.get('generation')}"))
+
+    def generate(*args: object, **kwargs: object) -> object:
+        sys.setprofile(profiler)
+        if on_gc not in gc.callbacks:
+            gc.callbacks.append(on_gc)
+        try:
+            return original(*args, **kwargs)
+        finally:
+            sys.setprofile(None)
+
+    engine.generate = generate  # type: ignore[attr-defined]
+
+
+def _explain(gaps: list[float], wall: list[float], slow: list[tuple[float, float, str]]) -> None:
+    """Print the worker's slow calls that overlap each of the three worst gaps."""
+    worst = sorted(range(len(gaps)), key=gaps.__getitem__, reverse=True)[:3]
+    for index in worst:
+        begin, end = wall[index], wall[index + 1]
+        overlapping = [(b, e, n) for b, e, n in slow if b < end and e > begin]
+        names = "; ".join(f"{n} {e - b:.1f} ms" for b, e, n in overlapping) or "nothing > 5 ms"
+        print(f"  gap {gaps[index]:.1f} ms: {names}", file=sys.stderr, flush=True)
 
 
 if __name__ == "__main__":

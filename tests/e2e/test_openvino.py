@@ -1,0 +1,266 @@
+"""The UNet on OpenVINO (CPU jobs): the same image as PyTorch, prepared once per model (kept on
+disk for the next session) and once per size, PyTorch whenever OpenVINO cannot give the same
+image, and a job that still finishes when OpenVINO fails."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from sneakerstudio.core import openvino_runtime
+from sneakerstudio.core.engine import Engine
+from sneakerstudio.core.events import Cancelled, Status
+from sneakerstudio.core.loading import load_model
+from tests.e2e.engine_helpers import finished, request_for, run
+from tests.tiny_models import build_tiny_family, build_tiny_sd1_inpaint, write_tiny_lora
+
+if not openvino_runtime.openvino_installed():
+    pytest.skip("OpenVINO is not installed", allow_module_level=True)
+openvino = openvino_runtime.import_openvino()  # the app's way: without the telemetry client
+
+PREPARING = "Preparing the model for OpenVINO"
+COMPILING = "Compiling the model for"
+
+
+@pytest.fixture(scope="module")
+def ov_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One SNEAKERSTUDIO_HOME for the module: its tests share converted models, as sessions do."""
+    return tmp_path_factory.mktemp("ov_home")
+
+
+@pytest.fixture
+def home(ov_home: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("SNEAKERSTUDIO_HOME", str(ov_home))
+    return ov_home
+
+
+def _engine(runtime: str) -> Engine:
+    return Engine(device="cpu", threads=1, cache_budget_bytes=0, cpu_runtime=runtime)
+
+
+def _statuses(events: list[Any], prefix: str) -> list[str]:
+    return [e.message for e in events if isinstance(e, Status) and e.message.startswith(prefix)]
+
+
+def _pixels(events: list[Any]) -> np.ndarray:
+    return np.asarray(finished(events).images[0]).astype(np.int16)
+
+
+def _max_diff(a: np.ndarray, b: np.ndarray) -> int:
+    return int(np.abs(a - b).max())
+
+
+def test_same_image_as_pytorch_prepared_once_per_model_and_size(tiny_sd1, home: Path) -> None:
+    ov = _engine("openvino")
+    assert ov.prepare().endswith("· OpenVINO")
+    request = request_for(tiny_sd1.single_file)
+    reference = run(_engine("torch"), request)
+    assert "cpu_runtime" not in finished(reference).info
+
+    first = run(ov, request)
+    assert finished(first).info["cpu_runtime"] == "OpenVINO"
+    # Same maths, other kernels: at most one level of rounding apart (measured: 1).
+    assert _max_diff(_pixels(first), _pixels(reference)) <= 2
+    compiling = _statuses(first, COMPILING)
+    assert len(compiling) == 1 and "64×64" in compiling[0]
+    assert len(_statuses(first, PREPARING)) <= 1  # none when an earlier test converted it
+
+    again = run(ov, replace(request, seed=7))
+    assert finished(again).info["cpu_runtime"] == "OpenVINO"
+    assert _statuses(again, PREPARING) == [] and _statuses(again, COMPILING) == []
+
+    wider = run(ov, replace(request, width=128))
+    assert finished(wider).images[0].size == (128, 64)
+    assert _statuses(wider, PREPARING) == []
+    assert [("128×64" in s) for s in _statuses(wider, COMPILING)] == [True]
+    converted = list((home / "cache" / "openvino").glob("unet/*/unet.xml"))
+    assert len(converted) == 1 and (converted[0].parent / "source.json").is_file()
+
+
+def test_next_session_reads_the_converted_model_back(tiny_sd1, home: Path) -> None:
+    request = request_for(tiny_sd1.single_file, steps=1)
+    finished(run(_engine("openvino"), request))  # converts, unless an earlier test did
+    later = run(_engine("openvino"), request)  # a new engine: a new session
+    assert finished(later).info["cpu_runtime"] == "OpenVINO"
+    assert _statuses(later, PREPARING) == []
+    assert len(_statuses(later, COMPILING)) == 1
+
+
+def test_sdxl_and_inpainting_inputs(tmp_path_factory, home: Path) -> None:
+    """SDXL's extra inputs (pooled text, size ids) and the 9-channel inpainting UNet."""
+    root = tmp_path_factory.mktemp("ov_families")
+    xl = build_tiny_family(root, "sdxl").single_file
+    request = request_for(xl, steps=2)
+    reference = _pixels(run(_engine("torch"), request))
+    events = run(_engine("openvino"), request)
+    assert finished(events).info["cpu_runtime"] == "OpenVINO"
+    assert _max_diff(_pixels(events), reference) <= 2
+
+    inpaint = build_tiny_sd1_inpaint(root).single_file
+    request = request_for(inpaint, steps=2)
+    reference = _pixels(run(_engine("torch"), request))
+    events = run(_engine("openvino"), request)
+    assert finished(events).info["cpu_runtime"] == "OpenVINO"
+    assert _max_diff(_pixels(events), reference) <= 2
+
+
+def test_loras_and_odd_sizes_run_on_pytorch_with_the_reason(tiny_sd1, home, tmp_path):
+    pipe = load_model(tiny_sd1.single_file).pipe
+    lora = write_tiny_lora(pipe, tmp_path / "style.safetensors", seed=3)
+    with_lora = request_for(tiny_sd1.single_file, steps=2, loras=((str(lora), 1.0),))
+    ov, plain = _engine("openvino"), _engine("torch")
+    events = run(ov, with_lora)
+    assert finished(events).info["cpu_runtime"].startswith("PyTorch: LoRAs are applied")
+    assert np.array_equal(_pixels(events), _pixels(run(plain, with_lora)))
+    # Without the LoRA again: back on OpenVINO, with the plain weights.
+    assert finished(run(ov, request_for(tiny_sd1.single_file))).info["cpu_runtime"] == "OpenVINO"
+
+    # A latent side the traced upsampling does not cover (full-size SD: an image side that is
+    # not a multiple of 64; every multiple of 8 is covered for the tiny model) stays on PyTorch.
+    import torch
+
+    runner = ov.cache.current.extra["openvino"]
+    ups = 2 ** sum(1 for b in runner.unet.up_blocks if getattr(b, "upsamplers", None))
+    odd = torch.zeros(1, 4, 4 * ups + 1, 4 * ups)
+    assert "not multiples of" in runner.reason_not_used(odd, ())
+    assert runner.reason_not_used(torch.zeros(1, 4, 4 * ups, 4 * ups), ()) is None
+
+
+def test_a_failed_conversion_leaves_the_job_on_pytorch(tiny_sd1, tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("SNEAKERSTUDIO_HOME", str(tmp_path))
+    calls = []
+
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        raise RuntimeError("unsupported operation aten::frobnicate")
+
+    monkeypatch.setattr(openvino, "convert_model", broken)
+    ov = _engine("openvino")
+    request = request_for(tiny_sd1.single_file, steps=2)
+    events = run(ov, request)
+    note = finished(events).info["cpu_runtime"]
+    assert note.startswith("PyTorch: OpenVINO could not prepare this model")
+    assert "frobnicate" in note  # what went wrong, for a bug report
+    assert np.array_equal(_pixels(events), _pixels(run(_engine("torch"), request)))
+    run(ov, request)
+    assert len(calls) == 1  # not tried again for every job
+    assert not (tmp_path / "cache" / "openvino").exists() or not any(
+        (tmp_path / "cache" / "openvino").iterdir()
+    )
+
+
+def test_a_damaged_converted_model_is_converted_again(tiny_sd1, tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("SNEAKERSTUDIO_HOME", str(tmp_path))
+    request = request_for(tiny_sd1.single_file, steps=1)
+    good = run(_engine("openvino"), request)
+    xml = next((tmp_path / "cache" / "openvino").glob("unet/*/unet.xml"))
+    xml.write_text("<net>half a file")
+    events = run(_engine("openvino"), request)
+    assert finished(events).info["cpu_runtime"] == "OpenVINO"
+    assert len(_statuses(events, PREPARING)) == 1
+    assert np.array_equal(_pixels(events), _pixels(good))
+
+
+def test_cancel_stops_inside_an_openvino_step(tiny_sd1, home, monkeypatch) -> None:
+    ov = _engine("openvino")
+    request = request_for(tiny_sd1.single_file, steps=3)
+    finished(run(ov, request))
+    events = run(ov, request, cancel_at=1)
+    assert isinstance(events[-1], Cancelled) and events[-1].step == 1
+
+    runner = ov.cache.current.extra["openvino"]
+    shapes = runner.compiled_shapes
+    import torch
+
+    feeds = [torch.zeros(shape) for shape in shapes]
+    monkeypatch.setattr(openvino_runtime, "POLL_S", 0.0)  # look at the button at once
+
+    class Stop(Exception):
+        pass
+
+    def stop() -> None:
+        raise Stop
+
+    with pytest.raises(Stop):
+        runner.run(feeds, stop)
+    out = runner.run(feeds, lambda: None)  # the request works again after the cancel
+    assert tuple(out.shape) == tuple(shapes[0]) and torch.isfinite(out).all()
+
+
+def test_choice_of_runtime(monkeypatch) -> None:
+    monkeypatch.setenv(openvino_runtime.RUNTIME_ENV, "torch")
+    assert openvino_runtime.runtime_wanted() == "torch"
+    assert openvino_runtime.runtime_wanted("openvino") == "openvino"
+    monkeypatch.delenv(openvino_runtime.RUNTIME_ENV)
+    assert openvino_runtime.runtime_wanted() == "openvino"  # installed: the default
+    assert "OpenVINO" not in Engine(device="cpu", threads=1, precision="bf16",
+                                    cpu_runtime="openvino").prepare()
+
+
+def test_the_telemetry_client_is_never_loaded() -> None:
+    """OpenVINO's usage-telemetry client stays unloaded through a conversion (the app is
+    offline and asks nobody's consent), in a fresh process so no other import came first."""
+    code = (
+        "import sys, torch\n"
+        "from sneakerstudio.core.openvino_runtime import import_openvino\n"
+        "ov = import_openvino()\n"
+        "m = ov.convert_model(torch.nn.Linear(4, 4), example_input=(torch.zeros(1, 4),))\n"
+        "ov.Core().compile_model(m, 'CPU')\n"
+        "assert sys.modules.get('openvino_telemetry') is None, 'telemetry loaded'\n"
+        "print('ok')\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    assert done.returncode == 0 and done.stdout.strip().endswith("ok"), done.stderr[-2000:]
+
+
+def test_old_converted_models_are_pruned(tmp_path) -> None:
+    now = time.time()
+    for age in range(5):
+        folder = tmp_path / f"model{age}"
+        folder.mkdir()
+        (folder / "source.json").write_text("{}")
+        os.utime(folder / "source.json", (now - age * 100, now - age * 100))
+    stale, running = tmp_path / "x.partial-1", tmp_path / "y.partial-2"
+    stale.mkdir(), running.mkdir()
+    os.utime(stale, (now - 7200, now - 7200))
+    openvino_runtime.prune_cache(tmp_path, 3)
+    left = sorted(p.name for p in tmp_path.iterdir())
+    assert left == ["model0", "model1", "model2", "y.partial-2"]
+
+
+def test_taesd_fast_decode_on_openvino(tiny_sd1, home: Path, tmp_path) -> None:
+    import torch
+    from diffusers import AutoencoderTiny
+
+    torch.manual_seed(0)
+    tiny = AutoencoderTiny(
+        encoder_block_out_channels=(8, 8), decoder_block_out_channels=(8, 8),
+        num_encoder_blocks=(1, 1), num_decoder_blocks=(1, 1), latent_channels=4,
+    )
+    folder = tmp_path / "taesd"
+    tiny.save_pretrained(str(folder))
+    request = request_for(tiny_sd1.single_file, steps=1, extra={"fast_decode": True})
+    images = []
+    for runtime in ("torch", "openvino"):
+        engine = Engine(device="cpu", threads=1, cpu_runtime=runtime,
+                        fast_decoders={"sd1": folder})
+        done = finished(run(engine, request))
+        assert done.timings["fast_decode"] == 1.0
+        images.append(np.asarray(done.images[0]).astype(np.int16))
+        if runtime == "openvino":
+            assert engine._tiny_decoders_ov and not any(
+                r.failed for r in engine._tiny_decoders_ov.values()
+            )
+    assert _max_diff(images[0], images[1]) <= 2
+    assert list((home / "cache" / "openvino").glob("taesd/*/taesd.xml"))
