@@ -1605,4 +1605,7 @@ def _engine_notes(engine_info: dict) -> str:
     VAE in fp32 after a NaN), for the status line: the user should know why it was slower."""
     notes = [str(engine_info[key]).rstrip(".") for key in ("recovered", "vae_upcast")
              if engine_info.get(key)]
+    runtime = str(engine_info.get("cpu_runtime") or "")
+    if runtime.startswith("PyTorch: "):  # OpenVINO was wanted but could not run this job
+        notes.append("UNet on PyTorch, not OpenVINO: " + runtime.removeprefix("PyTorch: "))
     return " · ".join(notes)

@@ -31,6 +31,7 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import statistics
 import sys
 import tempfile
@@ -262,6 +263,7 @@ def main() -> None:
         "load_avg_1m": round(os.getloadavg()[0], 2),
         **{k: (round(v, 4) if isinstance(v, float) else v) for k, v in found.items()},
     }))
+    shutil.rmtree(tmp, ignore_errors=True)  # ~7 GB: the model folder and the converted UNet
 
 
 if __name__ == "__main__":

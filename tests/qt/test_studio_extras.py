@@ -247,3 +247,12 @@ def test_painting_with_the_blur_preview_on_does_not_blur_every_segment(
     doc.end_stroke()
     assert len(blurs) <= 2
     qtbot.waitUntil(lambda: mask_alpha(canvas.displayed_mask()[0])[160, 230] > 100, timeout=2000)
+
+
+def test_the_status_line_says_why_openvino_did_not_run_the_job() -> None:
+    from sneakerstudio.qt.main_window import _engine_notes
+
+    assert _engine_notes({"cpu_runtime": "OpenVINO"}) == ""
+    note = _engine_notes({"cpu_runtime": "PyTorch: LoRAs are applied (OpenVINO runs the model "
+                                         "without them)"})
+    assert note.startswith("UNet on PyTorch, not OpenVINO: LoRAs are applied")
