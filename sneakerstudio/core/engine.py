@@ -712,7 +712,9 @@ class Engine:
                 feeds = runner.feeds(sample, t, embeds, cond, added)
                 t0 = time.perf_counter()
                 try:
-                    reason = self._prepare_openvino(runner, cached, feeds, status)
+                    reason = self._prepare_openvino(runner, cached, feeds, status, cancel)
+                except GenerationCancelled:
+                    raise
                 except Exception as exc:
                     runner.failed = reason = (
                         f"OpenVINO could not prepare this model ({type(exc).__name__}: {exc})"
@@ -739,7 +741,7 @@ class Engine:
         return call
 
     def _prepare_openvino(
-        self, runner: Any, cached: CachedModel, feeds: list[Any], status: Any
+        self, runner: Any, cached: CachedModel, feeds: list[Any], status: Any, cancel: Any
     ) -> str | None:
         """Convert (or read back) and compile `runner` for these inputs; a reason when there
         is not enough memory for OpenVINO's copy of the weights (PyTorch runs instead). Every
@@ -751,7 +753,7 @@ class Engine:
             needed = int(cached.extra.get("torch_bytes", cached.size_bytes) * 1.2)
             if available_memory("cpu") < needed:
                 return "not enough free memory for OpenVINO's copy of the model"
-        runner.prepare(feeds, status)
+        runner.prepare(feeds, status, cancel.check)
         cached.size_bytes = int(cached.extra["torch_bytes"]) + runner.compiled_bytes
         return None
 

@@ -36,7 +36,8 @@ RUNTIME_ENV = "SNEAKERSTUDIO_CPU_RUNTIME"
 RUNTIMES = ("openvino", "torch")
 CONVERTER_VERSION = 1  # bump when the traced graph or its inputs change: old IRs are ignored
 KEEP_CONVERTED = 3  # converted models of each kind kept on disk (least recently used go first)
-POLL_S = 0.1  # how often a running step looks at the cancel button
+POLL_S = 0.1  # how often a running step or conversion looks at the cancel button
+CONVERTER_MODULE = "sneakerstudio.core.openvino_runtime"  # run with -m: the converter process
 
 
 def openvino_installed() -> bool:
@@ -154,8 +155,11 @@ class OpenVinoGraph:
 
     # -- preparing -------------------------------------------------------------------------
 
-    def ensure_converted(self, status: Callable[[str], None]) -> None:
-        """Read the converted model from the cache folder, or convert and save it (slow)."""
+    def ensure_converted(
+        self, status: Callable[[str], None], poll: Callable[[], None] = lambda: None
+    ) -> None:
+        """Read the converted model from the cache folder, or convert and save it (slow; in a
+        child process, see `_convert_in_child`). `poll` may raise to cancel the conversion."""
         if self._model is not None:
             return
         ov = import_openvino()
@@ -171,10 +175,55 @@ class OpenVinoGraph:
         message = self.converting_message()
         if message:
             status(message)
-        t0 = time.perf_counter()
-        model, compressed = self._convert(ov)
-        self._save(ov, model, compressed, time.perf_counter() - t0)
+        self._convert_in_child(poll)
+        prune_cache(folder.parent, KEEP_CONVERTED)
         self._model = ov.Core().read_model(str(xml))
+
+    def child_source(self) -> str:
+        """What the converter process loads: the model file or folder."""
+        raise NotImplementedError
+
+    def _convert_in_child(self, poll: Callable[[], None]) -> None:
+        """Convert in a separate process. Tracing and OpenVINO's conversion hold the GIL for
+        long stretches (measured: up to 250 ms at a time for the tiny test UNet, more for a
+        full-size one), which would freeze the window; the child loads the same file through
+        the same loader, converts and saves, and can be stopped at any time."""
+        import subprocess
+        import tempfile
+
+        command = [
+            sys.executable,
+            "-m",
+            CONVERTER_MODULE,
+            self.kind,
+            self.child_source(),
+            str(self.folder),
+        ]
+        with tempfile.TemporaryFile() as errors:
+            child = subprocess.Popen(
+                command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=errors
+            )
+            try:
+                while True:
+                    try:
+                        child.wait(timeout=POLL_S)
+                        break
+                    except subprocess.TimeoutExpired:
+                        poll()
+            except BaseException:
+                child.kill()
+                child.wait()
+                # What it had written so far (`_save` writes beside, then renames).
+                partial = self.folder.with_name(f"{self.folder.name}.partial-{child.pid}")
+                shutil.rmtree(partial, ignore_errors=True)
+                raise
+            if child.returncode != 0:
+                errors.seek(0)
+                lines = errors.read()[-4000:].decode("utf-8", "replace").strip().splitlines()
+                last = lines[-1] if lines else "no message"
+                raise RuntimeError(
+                    f"the converter stopped with exit code {child.returncode}: {last}"
+                )
 
     def _convert(self, ov: Any) -> tuple[Any, bool]:
         import torch
@@ -199,10 +248,8 @@ class OpenVinoGraph:
             )
         return model, _fp16_lossless(self.module)
 
-    def _save(self, ov: Any, model: Any, compressed: bool, seconds: float) -> None:
-        """Write the IR next to the others, atomically (a half-written folder never counts),
-        and keep only the most recently used few."""
-        folder = self.folder
+    def _save(self, ov: Any, model: Any, compressed: bool, seconds: float, folder: Path) -> None:
+        """Write the IR to `folder`, atomically (a half-written folder never counts)."""
         folder.parent.mkdir(parents=True, exist_ok=True)
         partial = folder.with_name(folder.name + f".partial-{os.getpid()}")
         shutil.rmtree(partial, ignore_errors=True)
@@ -213,7 +260,7 @@ class OpenVinoGraph:
                 json.dumps(
                     {
                         "kind": self.kind,
-                        "source": self.source.get("file"),
+                        "source": self.child_source(),
                         "fp16_weights": compressed,
                         "convert_s": round(seconds, 1),
                         "openvino": ov.__version__,
@@ -227,7 +274,16 @@ class OpenVinoGraph:
             partial.rename(folder)
         finally:
             shutil.rmtree(partial, ignore_errors=True)
-        prune_cache(folder.parent, KEEP_CONVERTED)
+
+    def prepare(
+        self,
+        feeds: list[Any],
+        status: Callable[[str], None],
+        poll: Callable[[], None] = lambda: None,
+    ) -> None:
+        """Converted (or read back) and compiled for these inputs."""
+        self.ensure_converted(status, poll)
+        self.ensure_compiled(tuple(tuple(int(d) for d in f.shape) for f in feeds), status)
 
     def ensure_compiled(
         self, shapes: tuple[tuple[int, ...], ...], status: Callable[[str], None]
@@ -253,11 +309,6 @@ class OpenVinoGraph:
         self._request = self._compiled.create_infer_request()
         self.compiled_shapes = shapes
         self.compiled_bytes = sum(p.numel() * 4 for p in self.module.parameters())
-
-    def prepare(self, feeds: list[Any], status: Callable[[str], None]) -> None:
-        """Converted (or read back) and compiled for these inputs."""
-        self.ensure_converted(status)
-        self.ensure_compiled(tuple(tuple(int(d) for d in f.shape) for f in feeds), status)
 
     # -- running ---------------------------------------------------------------------------
 
@@ -311,6 +362,9 @@ class OpenVinoUnet(OpenVinoGraph):
     @property
     def unet(self) -> Any:
         return self.module
+
+    def child_source(self) -> str:
+        return str(self.source["file"][0])
 
     def reason_not_used(self, sample: Any, lora_signature: tuple[Any, ...]) -> str | None:
         """Why this job's UNet calls go to PyTorch, or None when OpenVINO takes them."""
@@ -421,6 +475,9 @@ class OpenVinoTinyDecoder(OpenVinoGraph):
         source = {"file": [folder_key], "weights": stamp, "config": _config(tiny)}
         super().__init__(tiny, source, folder, threads)
 
+    def child_source(self) -> str:
+        return str(self.source["file"][0])
+
     def traced_module(self) -> Any:
         import torch
 
@@ -475,3 +532,35 @@ def prune_cache(root: Path, keep: int) -> None:
     done.sort(reverse=True)
     for _mtime, entry in done[keep:]:
         shutil.rmtree(entry, ignore_errors=True)
+
+
+def _convert_main(argv: list[str]) -> int:
+    """The converter process: `python -m sneakerstudio.core.openvino_runtime KIND SOURCE OUT`
+    loads SOURCE (a model file or folder for "unet", a TAESD folder for "taesd") the way the
+    engine does, in fp32 on the CPU, converts that module and writes the IR to the OUT folder."""
+    import torch
+
+    kind, source, out = argv
+    torch.set_num_threads(os.cpu_count() or 1)
+    graph: OpenVinoGraph
+    if kind == "unet":
+        from sneakerstudio.core.loading import load_model
+
+        model = load_model(Path(source), device="cpu", dtype=torch.float32)
+        graph = OpenVinoUnet(model.pipe.unet, (source,), Path(out).parent, 1)
+    elif kind == "taesd":
+        from diffusers import AutoencoderTiny
+
+        tiny = AutoencoderTiny.from_pretrained(source, local_files_only=True).eval()
+        graph = OpenVinoTinyDecoder(tiny, source, Path(out).parent, 1)
+    else:
+        raise SystemExit(f"unknown kind {kind!r}")
+    ov = import_openvino()
+    t0 = time.perf_counter()
+    converted, compressed = graph._convert(ov)
+    graph._save(ov, converted, compressed, time.perf_counter() - t0, Path(out))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(_convert_main(sys.argv[1:]))

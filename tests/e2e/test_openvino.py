@@ -135,33 +135,50 @@ def test_loras_and_odd_sizes_run_on_pytorch_with_the_reason(tiny_sd1, home, tmp_
 
 
 def test_a_failed_conversion_leaves_the_job_on_pytorch(tiny_sd1, tmp_path, monkeypatch) -> None:
+    """The converter process fails (here: it cannot even start its module): the job goes on on
+    PyTorch with the reason, and the model is not tried again for every job."""
     monkeypatch.setenv("SNEAKERSTUDIO_HOME", str(tmp_path))
-    calls = []
-
-    def broken(*args: Any, **kwargs: Any) -> Any:
-        calls.append(1)
-        raise RuntimeError("unsupported operation aten::frobnicate")
-
-    monkeypatch.setattr(openvino, "convert_model", broken)
+    monkeypatch.setattr(openvino_runtime, "CONVERTER_MODULE", "sneakerstudio.no_such_converter")
     ov = _engine("openvino")
     request = request_for(tiny_sd1.single_file, steps=2)
     events = run(ov, request)
     note = finished(events).info["cpu_runtime"]
     assert note.startswith("PyTorch: OpenVINO could not prepare this model")
-    assert "frobnicate" in note  # what went wrong, for a bug report
+    assert "no_such_converter" in note  # what went wrong, for a bug report
     assert np.array_equal(_pixels(events), _pixels(run(_engine("torch"), request)))
-    run(ov, request)
-    assert len(calls) == 1  # not tried again for every job
-    assert not (tmp_path / "cache" / "openvino").exists() or not any(
-        (tmp_path / "cache" / "openvino").iterdir()
-    )
+    again = run(ov, request)
+    assert _statuses(again, PREPARING) == []  # not tried again for every job
+    assert not list((tmp_path / "cache").glob("openvino/unet/*"))
 
 
-def test_a_damaged_converted_model_is_converted_again(tiny_sd1, tmp_path, monkeypatch) -> None:
+def test_cancel_during_the_conversion_stops_it(tiny_sd1, tmp_path, monkeypatch) -> None:
+    """The conversion runs in its own process: a cancel stops it at once, leaves nothing
+    half-written, and the next job converts from the start."""
     monkeypatch.setenv("SNEAKERSTUDIO_HOME", str(tmp_path))
+    from sneakerstudio.core.cancel import CancelToken
+
+    token, events = CancelToken(), []
+    cancelled_at: list[float] = []
+
+    def emit(event: Any) -> None:
+        events.append(event)
+        if isinstance(event, Status) and event.message.startswith(PREPARING):
+            token.cancel()
+            cancelled_at.append(time.perf_counter())
+
+    ov = _engine("openvino")
+    ov.generate(request_for(tiny_sd1.single_file, steps=1), job_id="j", emit=emit, cancel=token)
+    assert isinstance(events[-1], Cancelled)
+    assert time.perf_counter() - cancelled_at[0] < 2.0  # not the conversion's ~8 s
+    assert not list((tmp_path / "cache").glob("openvino/unet/*"))
+    done = run(ov, request_for(tiny_sd1.single_file, steps=1))
+    assert finished(done).info["cpu_runtime"] == "OpenVINO"
+
+
+def test_a_damaged_converted_model_is_converted_again(tiny_sd1, home: Path) -> None:
     request = request_for(tiny_sd1.single_file, steps=1)
     good = run(_engine("openvino"), request)
-    xml = next((tmp_path / "cache" / "openvino").glob("unet/*/unet.xml"))
+    xml = next((home / "cache" / "openvino").glob("unet/*/unet.xml"))
     xml.write_text("<net>half a file")
     events = run(_engine("openvino"), request)
     assert finished(events).info["cpu_runtime"] == "OpenVINO"
