@@ -4,6 +4,7 @@ image, and a job that still finishes when OpenVINO fails."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -178,7 +179,11 @@ def test_cancel_during_the_conversion_stops_it(tiny_sd1, tmp_path, monkeypatch) 
 def test_a_damaged_converted_model_is_converted_again(tiny_sd1, home: Path) -> None:
     request = request_for(tiny_sd1.single_file, steps=1)
     good = run(_engine("openvino"), request)
-    xml = next((home / "cache" / "openvino").glob("unet/*/unet.xml"))
+    mine = str(Path(tiny_sd1.single_file).resolve())
+    xml = next(
+        x for x in (home / "cache" / "openvino").glob("unet/*/unet.xml")
+        if json.loads((x.parent / "source.json").read_text())["source"] == mine
+    )
     xml.write_text("<net>half a file")
     events = run(_engine("openvino"), request)
     assert finished(events).info["cpu_runtime"] == "OpenVINO"
