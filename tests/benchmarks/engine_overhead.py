@@ -45,7 +45,9 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="sneaker-bench-"))
     tiny = build_tiny_sd1(tmp)
 
-    engine = Engine(device="cpu", threads=1)
+    # PyTorch's UNet on both sides: this measures what the engine adds around the same kernels
+    # (OpenVINO's gain is cpu_fullsize's to measure).
+    engine = Engine(device="cpu", threads=1, cpu_runtime="torch")
     engine.prepare()
     request = GenerationRequest(
         model=tiny.single_file, prompt="a colourful doodle of a sneaker", negative_prompt="blurry",
