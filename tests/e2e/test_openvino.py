@@ -286,3 +286,16 @@ def test_taesd_fast_decode_on_openvino(tiny_sd1, home: Path, tmp_path) -> None:
             )
     assert _max_diff(images[0], images[1]) <= 2
     assert list((home / "cache" / "openvino").glob("taesd/*/taesd.xml"))
+
+
+def test_an_openvino_error_in_a_step_finishes_the_job_on_pytorch(tiny_sd1, home, monkeypatch):
+    def broken(self: Any, feeds: Any, poll: Any) -> Any:
+        raise RuntimeError("Exception from src/inference/src/cpp/infer_request.cpp")
+
+    request = request_for(tiny_sd1.single_file, steps=2)
+    ov = _engine("openvino")
+    finished(run(ov, request))  # prepared
+    monkeypatch.setattr(openvino_runtime.OpenVinoUnet, "run", broken)
+    events = run(ov, replace(request, seed=9))
+    assert finished(events).info["cpu_runtime"].startswith("PyTorch: OpenVINO failed")
+    assert np.array_equal(_pixels(events), _pixels(run(_engine("torch"), replace(request, seed=9))))
