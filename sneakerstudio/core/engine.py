@@ -780,7 +780,7 @@ class Engine:
         factor = model.vae_scale_factor
         shape = (latents.shape[1], height // factor, width // factor)
         if request.hires_upscaler == "lanczos":
-            images = self._decode(model, latents, memory, job_id, emit)
+            images = self._decode(model, latents, memory, job_id, emit, final=False)
             init = upscale_pixels(model, images, width, height, self.plan.device)
         else:
             init = upscale_latents(latents, shape[1], shape[2])
@@ -841,6 +841,44 @@ class Engine:
             return None
         return model.pipe.image_processor.postprocess(image.float(), output_type="pil")
 
+    def _vae_decode_openvino(self, model: LoadedModel, scaled: Any, status: Any) -> Any:
+        """The model's own VAE decode on OpenVINO, or None for PyTorch: not wanted, a VAE
+        override, a tiled or sliced decode (memory modes), not fp32, or OpenVINO failed (then
+        PyTorch for this model from now on)."""
+        import torch
+
+        from sneakerstudio.core.model_files import _VAE_STATE
+
+        cached = self.cache.current
+        vae = model.pipe.vae
+        own = getattr(model, _VAE_STATE, (vae,))[0]
+        if (
+            self.plan.cpu_runtime != "openvino"
+            or cached is None
+            or cached.model is not model
+            or vae is not own
+            or getattr(vae, "use_tiling", False)
+            or getattr(vae, "use_slicing", False)
+            or vae.dtype != torch.float32
+        ):
+            return None
+        from sneakerstudio.core.openvino_runtime import OpenVinoVae
+        from sneakerstudio.core.paths import cache_dir
+
+        runner = cached.extra.get("openvino_vae")
+        if runner is None or runner.module is not vae:
+            runner = OpenVinoVae(vae, cached.key, cache_dir() / "openvino", self.plan.threads)
+            cached.extra["openvino_vae"] = runner
+        if runner.failed:
+            return None
+        try:
+            feeds = [scaled.detach().to("cpu", torch.float32).contiguous()]
+            runner.prepare(feeds, status)
+            return runner.run(feeds, lambda: None)
+        except Exception as exc:
+            runner.failed = f"{type(exc).__name__}: {exc}"
+            return None
+
     def _tiny_decode_openvino(self, tiny: Any, latents: Any) -> Any:
         """TAESD's decode on OpenVINO when the plan says so (1.85x here); None to use
         PyTorch (not wanted, not fp32, or OpenVINO failed: then PyTorch from now on)."""
@@ -873,8 +911,11 @@ class Engine:
         memory: _JobMemory | None = None,
         job_id: str = "",
         emit: Emit | None = None,
+        final: bool = True,
     ) -> list[Any]:
-        """VAE-decode to PIL images, never a silent black one. Half-precision VAEs can
+        """VAE-decode to PIL images, never a silent black one (on OpenVINO when the plan says
+        so and `final`: the hires pass's intermediate decode, another size, stays on PyTorch
+        rather than recompiling twice per image). Half-precision VAEs can
         overflow to NaN: then the VAE is upcast to fp32 (and stays so for this model, so the
         next job does not pay for a wasted decode) and decodes again. Still NaN (or NaN
         latents from the sampler): an `InvalidImageError`, nothing to save."""
@@ -889,7 +930,16 @@ class Engine:
         vae = model.pipe.vae
         scaled = latents / model.vae_scaling_factor
         with torch.inference_mode():
-            image = vae.decode(scaled.to(vae.dtype), return_dict=False)[0]
+            image = None
+            if final:
+
+                def status(text: str) -> None:
+                    if emit is not None:
+                        emit(Status(job_id, text))
+
+                image = self._vae_decode_openvino(model, scaled, status)
+            if image is None or not torch.isfinite(image).all():
+                image = vae.decode(scaled.to(vae.dtype), return_dict=False)[0]
             if torch.isfinite(image).all():
                 return model.pipe.image_processor.postprocess(image.float(), output_type="pil")
             del image

@@ -461,6 +461,44 @@ class OpenVinoUnet(OpenVinoGraph):
         ]
 
 
+class OpenVinoVae(OpenVinoGraph):
+    """A model's own VAE decoder on OpenVINO (1.15-1.4x here, docs/PERFORMANCE.md). Only for
+    a plain decode: tiled / sliced decodes and VAE overrides stay on PyTorch."""
+
+    kind = "vae"
+
+    def __init__(self, vae: Any, source_key: tuple[Any, ...], folder: Path, threads: int) -> None:
+        source = {"file": [str(part) for part in source_key], "config": _config(vae)}
+        super().__init__(vae, source, folder, threads)
+
+    def child_source(self) -> str:
+        return str(self.source["file"][0])
+
+    def converting_message(self) -> str:
+        return "Preparing the VAE decoder for OpenVINO (once per model)…"
+
+    def traced_module(self) -> Any:
+        import torch
+
+        vae = self.module
+
+        class Traced(torch.nn.Module):
+            def __init__(self) -> None:
+                super().__init__()
+                self.vae = vae
+
+            def forward(self, latents: Any) -> Any:
+                return self.vae.decode(latents, return_dict=False)[0]
+
+        return Traced()
+
+    def example(self) -> tuple[list[Any], list[list[int]]]:
+        import torch
+
+        channels = int(self.module.config.latent_channels)
+        return [torch.zeros(1, channels, 64, 64)], [[-1, channels, -1, -1]]
+
+
 class OpenVinoTinyDecoder(OpenVinoGraph):
     """TAESD's decoder (diffusers AutoencoderTiny) on OpenVINO: 0.92 s instead of 1.7 s for a
     512² image here. Small: converted in seconds, no message."""
@@ -536,8 +574,8 @@ def prune_cache(root: Path, keep: int) -> None:
 
 def _convert_main(argv: list[str]) -> int:
     """The converter process: `python -m sneakerstudio.core.openvino_runtime KIND SOURCE OUT`
-    loads SOURCE (a model file or folder for "unet", a TAESD folder for "taesd") the way the
-    engine does, in fp32 on the CPU, converts that module and writes the IR to the OUT folder."""
+    loads SOURCE (a model file or folder for "unet" and "vae", a TAESD folder for "taesd") the
+    way the engine does, in fp32 on the CPU, converts that module and writes the IR to OUT."""
     import torch
 
     kind, source, out = argv
@@ -548,6 +586,11 @@ def _convert_main(argv: list[str]) -> int:
 
         model = load_model(Path(source), device="cpu", dtype=torch.float32)
         graph = OpenVinoUnet(model.pipe.unet, (source,), Path(out).parent, 1)
+    elif kind == "vae":
+        from sneakerstudio.core.loading import load_model
+
+        model = load_model(Path(source), device="cpu", dtype=torch.float32)
+        graph = OpenVinoVae(model.pipe.vae, (source,), Path(out).parent, 1)
     elif kind == "taesd":
         from diffusers import AutoencoderTiny
 

@@ -84,6 +84,7 @@ def test_same_image_as_pytorch_prepared_once_per_model_and_size(tiny_sd1, home: 
     assert [("128×64" in s) for s in _statuses(wider, COMPILING)] == [True]
     converted = list((home / "cache" / "openvino").glob("unet/*/unet.xml"))
     assert len(converted) == 1 and (converted[0].parent / "source.json").is_file()
+    assert list((home / "cache" / "openvino").glob("vae/*/vae.xml"))  # the decode too
 
 
 def test_next_session_reads_the_converted_model_back(tiny_sd1, home: Path) -> None:
@@ -299,3 +300,25 @@ def test_an_openvino_error_in_a_step_finishes_the_job_on_pytorch(tiny_sd1, home,
     events = run(ov, replace(request, seed=9))
     assert finished(events).info["cpu_runtime"].startswith("PyTorch: OpenVINO failed")
     assert np.array_equal(_pixels(events), _pixels(run(_engine("torch"), replace(request, seed=9))))
+
+
+def test_tiled_decodes_and_vae_overrides_stay_on_pytorch(tiny_sd1, home, monkeypatch) -> None:
+    from tests.tiny_models import write_tiny_vae
+
+    calls: list[int] = []
+    original = openvino_runtime.OpenVinoVae.run
+
+    def counting(self: Any, feeds: Any, poll: Any) -> Any:
+        calls.append(1)
+        return original(self, feeds, poll)
+
+    monkeypatch.setattr(openvino_runtime.OpenVinoVae, "run", counting)
+    ov = _engine("openvino")
+    request = request_for(tiny_sd1.single_file, steps=1)
+    finished(run(ov, request))
+    assert len(calls) == 1  # the model's own VAE, plain decode: OpenVINO
+    finished(run(ov, replace(request, extra={"memory_mode": "tiled"})))
+    assert len(calls) == 1
+    other_vae = write_tiny_vae(home / "other_vae.safetensors")
+    finished(run(ov, replace(request, vae=str(other_vae))))
+    assert len(calls) == 1
