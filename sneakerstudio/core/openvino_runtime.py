@@ -579,6 +579,9 @@ def _convert_main(argv: list[str]) -> int:
     import torch
 
     kind, source, out = argv
+    if hasattr(os, "nice"):  # a background chore: the window (and the user) come first
+        with contextlib.suppress(OSError):
+            os.nice(5)
     torch.set_num_threads(os.cpu_count() or 1)
     graph: OpenVinoGraph
     if kind == "unet":
