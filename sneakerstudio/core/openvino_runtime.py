@@ -181,7 +181,7 @@ class OpenVinoGraph:
 
     def child_source(self) -> str:
         """What the converter process loads: the model file or folder."""
-        raise NotImplementedError
+        return str(self.source["file"][0])
 
     def _convert_in_child(self, poll: Callable[[], None]) -> None:
         """Convert in a separate process. Tracing and OpenVINO's conversion hold the GIL for
@@ -363,9 +363,6 @@ class OpenVinoUnet(OpenVinoGraph):
     def unet(self) -> Any:
         return self.module
 
-    def child_source(self) -> str:
-        return str(self.source["file"][0])
-
     def reason_not_used(self, sample: Any, lora_signature: tuple[Any, ...]) -> str | None:
         """Why this job's UNet calls go to PyTorch, or None when OpenVINO takes them."""
         if self.failed:
@@ -461,34 +458,21 @@ class OpenVinoUnet(OpenVinoGraph):
         ]
 
 
-class OpenVinoVae(OpenVinoGraph):
-    """A model's own VAE decoder on OpenVINO (1.15-1.4x here, docs/PERFORMANCE.md). Only for
-    a plain decode: tiled / sliced decodes and VAE overrides stay on PyTorch."""
-
-    kind = "vae"
-
-    def __init__(self, vae: Any, source_key: tuple[Any, ...], folder: Path, threads: int) -> None:
-        source = {"file": [str(part) for part in source_key], "config": _config(vae)}
-        super().__init__(vae, source, folder, threads)
-
-    def child_source(self) -> str:
-        return str(self.source["file"][0])
-
-    def converting_message(self) -> str:
-        return "Preparing the VAE decoder for OpenVINO (once per model)…"
+class _DecoderGraph(OpenVinoGraph):
+    """An autoencoder's `decode(latents)` (AutoencoderKL or AutoencoderTiny)."""
 
     def traced_module(self) -> Any:
         import torch
 
-        vae = self.module
+        autoencoder = self.module
 
         class Traced(torch.nn.Module):
             def __init__(self) -> None:
                 super().__init__()
-                self.vae = vae
+                self.autoencoder = autoencoder
 
             def forward(self, latents: Any) -> Any:
-                return self.vae.decode(latents, return_dict=False)[0]
+                return self.autoencoder.decode(latents, return_dict=False)[0]
 
         return Traced()
 
@@ -499,7 +483,21 @@ class OpenVinoVae(OpenVinoGraph):
         return [torch.zeros(1, channels, 64, 64)], [[-1, channels, -1, -1]]
 
 
-class OpenVinoTinyDecoder(OpenVinoGraph):
+class OpenVinoVae(_DecoderGraph):
+    """A model's own VAE decoder on OpenVINO (1.15-1.4x here, docs/PERFORMANCE.md). Only for
+    a plain decode: tiled / sliced decodes and VAE overrides stay on PyTorch."""
+
+    kind = "vae"
+
+    def __init__(self, vae: Any, source_key: tuple[Any, ...], folder: Path, threads: int) -> None:
+        source = {"file": [str(part) for part in source_key], "config": _config(vae)}
+        super().__init__(vae, source, folder, threads)
+
+    def converting_message(self) -> str:
+        return "Preparing the VAE decoder for OpenVINO (once per model)…"
+
+
+class OpenVinoTinyDecoder(_DecoderGraph):
     """TAESD's decoder (diffusers AutoencoderTiny) on OpenVINO: 0.92 s instead of 1.7 s for a
     512² image here. Small: converted in seconds, no message."""
 
@@ -512,30 +510,6 @@ class OpenVinoTinyDecoder(OpenVinoGraph):
         stamp = [(str(w), w.stat().st_size, w.stat().st_mtime_ns) for w in weights]
         source = {"file": [folder_key], "weights": stamp, "config": _config(tiny)}
         super().__init__(tiny, source, folder, threads)
-
-    def child_source(self) -> str:
-        return str(self.source["file"][0])
-
-    def traced_module(self) -> Any:
-        import torch
-
-        tiny = self.module
-
-        class Traced(torch.nn.Module):
-            def __init__(self) -> None:
-                super().__init__()
-                self.tiny = tiny
-
-            def forward(self, latents: Any) -> Any:
-                return self.tiny.decode(latents, return_dict=False)[0]
-
-        return Traced()
-
-    def example(self) -> tuple[list[Any], list[list[int]]]:
-        import torch
-
-        channels = int(self.module.config.latent_channels)
-        return [torch.zeros(1, channels, 64, 64)], [[-1, channels, -1, -1]]
 
 
 def _fp16_lossless(unet: Any) -> bool:
