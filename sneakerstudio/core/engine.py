@@ -847,16 +847,15 @@ class Engine:
         PyTorch for this model from now on)."""
         import torch
 
-        from sneakerstudio.core.model_files import _VAE_STATE
+        from sneakerstudio.core.model_files import own_vae
 
         cached = self.cache.current
         vae = model.pipe.vae
-        own = getattr(model, _VAE_STATE, (vae,))[0]
         if (
             self.plan.cpu_runtime != "openvino"
             or cached is None
             or cached.model is not model
-            or vae is not own
+            or vae is not own_vae(model)
             or getattr(vae, "use_tiling", False)
             or getattr(vae, "use_slicing", False)
             or vae.dtype != torch.float32
@@ -869,15 +868,7 @@ class Engine:
         if runner is None or runner.module is not vae:
             runner = OpenVinoVae(vae, cached.key, cache_dir() / "openvino", self.plan.threads)
             cached.extra["openvino_vae"] = runner
-        if runner.failed:
-            return None
-        try:
-            feeds = [scaled.detach().to("cpu", torch.float32).contiguous()]
-            runner.prepare(feeds, status)
-            return runner.run(feeds, lambda: None)
-        except Exception as exc:
-            runner.failed = f"{type(exc).__name__}: {exc}"
-            return None
+        return runner.decode(scaled, status)
 
     def _tiny_decode_openvino(self, tiny: Any, latents: Any) -> Any:
         """TAESD's decode on OpenVINO when the plan says so (1.85x here); None to use
@@ -894,15 +885,7 @@ class Engine:
         if runner is None:
             runner = OpenVinoTinyDecoder(tiny, key, cache_dir() / "openvino", self.plan.threads)
             self._tiny_decoders_ov[key] = runner
-        if runner.failed:
-            return None
-        try:
-            feeds = [latents.detach().to("cpu", torch.float32).contiguous()]
-            runner.prepare(feeds, lambda _text: None)
-            return runner.run(feeds, lambda: None)
-        except Exception as exc:
-            runner.failed = f"{type(exc).__name__}: {exc}"
-            return None
+        return runner.decode(latents)
 
     def _decode(
         self,

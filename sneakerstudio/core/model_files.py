@@ -65,6 +65,12 @@ def apply_prediction(model: LoadedModel, prediction: str | None) -> None:
     model.scheduler_config = {**model.scheduler_config, "prediction_type": wanted}
 
 
+def own_vae(model: LoadedModel) -> Any:
+    """The model's own VAE, also while a VAE override is in use."""
+    state = getattr(model, _VAE_STATE, None)
+    return state[0] if state is not None else model.pipe.vae
+
+
 def apply_vae(model: LoadedModel, vae_path: Path | None) -> None:
     """Swap in the VAE from a VAE-only file (kept for the next job), or put the model's own
     back."""

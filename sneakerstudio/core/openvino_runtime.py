@@ -482,6 +482,21 @@ class _DecoderGraph(OpenVinoGraph):
         channels = int(self.module.config.latent_channels)
         return [torch.zeros(1, channels, 64, 64)], [[-1, channels, -1, -1]]
 
+    def decode(self, latents: Any, status: Callable[[str], None] = lambda _text: None) -> Any:
+        """The decoded image tensor, or None when OpenVINO failed (now or before: then the
+        caller decodes with PyTorch, from now on)."""
+        import torch
+
+        if self.failed:
+            return None
+        try:
+            feeds = [latents.detach().to("cpu", torch.float32).contiguous()]
+            self.prepare(feeds, status)
+            return self.run(feeds, lambda: None)
+        except Exception as exc:
+            self.failed = f"{type(exc).__name__}: {exc}"
+            return None
+
 
 class OpenVinoVae(_DecoderGraph):
     """A model's own VAE decoder on OpenVINO (1.15-1.4x here, docs/PERFORMANCE.md). Only for
