@@ -50,10 +50,10 @@ def test_core_runs_without_qt() -> None:
 
         sys.meta_path.insert(0, Block())
         import sneakerstudio.core as core
-        for info in pkgutil.iter_modules(core.__path__):
-            importlib.import_module("sneakerstudio.core." + info.name)
+        for info in pkgutil.walk_packages(core.__path__, "sneakerstudio.core."):
+            importlib.import_module(info.name)
         import sneakerstudio.cli
-        from sneakerstudio.core.request import GenerationRequest
+        from sneakerstudio.core.protocol.request import GenerationRequest
         assert GenerationRequest(model=None, prompt="x", width=100).problems()
         assert not any(m.startswith(("PySide6", "qasync")) for m in sys.modules)
         print("ok")

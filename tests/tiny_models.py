@@ -26,8 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sneakerstudio.core.ldm_names import unet_key_to_ldm
-from sneakerstudio.core.resources import model_template_dir
+from sneakerstudio.core.files.resources import model_template_dir
+from sneakerstudio.core.models.ldm_names import unet_key_to_ldm
 
 # Shared by the builders and the tests that compare a derived config with the original.
 TINY_UNET_CONFIG: dict[str, Any] = {

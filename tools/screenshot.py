@@ -50,8 +50,14 @@ SIZE = (1440, 900)
 class Director:
     """Walks the window through each state and grabs it."""
 
-    def __init__(self, app: QApplication, engine: FakeEngine, out_dir: Path, model: Path,
-                 lora_dir: Path | None = None) -> None:
+    def __init__(
+        self,
+        app: QApplication,
+        engine: FakeEngine,
+        out_dir: Path,
+        model: Path,
+        lora_dir: Path | None = None,
+    ) -> None:
         self.app = app
         self.lora_dir = lora_dir
         self.engine = engine
@@ -67,8 +73,9 @@ class Director:
         self.window.grab().save(str(path))
         print("saved", path, flush=True)
 
-    def when(self, ready: Callable[[], bool], then: Callable[[], None],
-             timeout_s: float = 30.0) -> None:
+    def when(
+        self, ready: Callable[[], bool], then: Callable[[], None], timeout_s: float = 30.0
+    ) -> None:
         """Call `then` once `ready()` holds (checked every 100 ms), or after `timeout_s`."""
         deadline = time.monotonic() + timeout_s
 
@@ -106,15 +113,22 @@ class Director:
         self.grab("01-empty.png")
         window.set_model(self.model)
         window.params.set_values(
-            {"prompt": PROMPT, "negative_prompt": NEGATIVE, "steps": 30, "guidance": 6.5,
-             "width": 512, "height": 512, "seed": 1234, "sampler": "DPM++ 2M Karras",
-             "batch_size": 4}
+            {
+                "prompt": PROMPT,
+                "negative_prompt": NEGATIVE,
+                "steps": 30,
+                "guidance": 6.5,
+                "width": 512,
+                "height": 512,
+                "seed": 1234,
+                "sampler": "DPM++ 2M Karras",
+                "batch_size": 4,
+            }
         )
         picture: QImage = array_to_qimage(fake_picture(512, 512, 1.0, 5))
         window.doc.open_image(picture)
         orange = Brush(7, 0.9, 1.0, QColor(255, 140, 20))
-        self.stroke("sketch", [(150, 250), (210, 190), (300, 175), (350, 215), (330, 260)],
-                    orange)
+        self.stroke("sketch", [(150, 250), (210, 190), (300, 175), (350, 215), (330, 260)], orange)
         self.stroke("sketch", [(180, 260), (220, 230), (270, 228)], orange)
         blue = Brush(5, 0.9, 0.8, QColor(40, 90, 220))
         self.stroke("sketch", [(240, 200), (250, 215), (262, 200), (272, 215)], blue)
@@ -219,8 +233,10 @@ def run(out_dir: Path) -> int:
         model.parent.mkdir()
         model.write_bytes(b"\0" * 16)
         lora_dir = Path(tmp) / "Lora"
-        kohya_lora(lora_dir / "graffiti.safetensors",
-                   {"10_graffiti": {"graffiti style": 12, "spray paint": 4, "tag art": 2}})
+        kohya_lora(
+            lora_dir / "graffiti.safetensors",
+            {"10_graffiti": {"graffiti style": 12, "spray paint": 4, "tag art": 2}},
+        )
         app = QApplication.instance() or QApplication(sys.argv[:1])
         engine = FakeEngine(step_delay=0.08, device="CPU · 2 threads · fp32")
         director = Director(app, engine, out_dir, model, lora_dir)  # type: ignore[arg-type]

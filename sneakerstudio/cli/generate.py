@@ -14,7 +14,7 @@ from sneakerstudio.cli import EXIT_CANCELLED, EXIT_FAILED, EXIT_OK, EXIT_USAGE, 
 
 
 def add_parser(sub: Any) -> argparse.ArgumentParser:
-    from sneakerstudio.core.samplers import DEFAULT_SAMPLER, sampler_names
+    from sneakerstudio.core.protocol.samplers import DEFAULT_SAMPLER, sampler_names
 
     gen = sub.add_parser("generate", help="make images from a prompt")
     gen.add_argument(
@@ -25,15 +25,20 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     gen.add_argument("--prompt", required=True, help="what to draw")
     gen.add_argument("--negative", default="", help="what to avoid (negative prompt)")
     gen.add_argument(
-        "--steps", type=int, default=None,
+        "--steps",
+        type=int,
+        default=None,
         help="denoising steps (default: the model family's, e.g. 20 for SD 1.5, 1 for Turbo)",
     )
     gen.add_argument(
-        "--cfg", type=float, default=None,
+        "--cfg",
+        type=float,
+        default=None,
         help="guidance / CFG scale (default: the model family's, e.g. 7 for SD 1.5, 0 for Turbo)",
     )
     gen.add_argument(
-        "--size", default=None,
+        "--size",
+        default=None,
         help="WIDTHxHEIGHT, multiples of 8 (default: the size the model was trained at)",
     )
     gen.add_argument("--seed", type=int, default=None, help="seed; a random one if left out")
@@ -65,11 +70,11 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    from sneakerstudio.core.cancel import CancelToken
-    from sneakerstudio.core.errors import ImageFileError, RequestError
-    from sneakerstudio.core.events import Cancelled, Failed, Finished, Progress, Status
-    from sneakerstudio.core.library import LibraryError, resolve
-    from sneakerstudio.core.request import GenerationRequest, parse_size
+    from sneakerstudio.core.models.library import LibraryError, resolve
+    from sneakerstudio.core.protocol.cancel import CancelToken
+    from sneakerstudio.core.protocol.errors import ImageFileError, RequestError
+    from sneakerstudio.core.protocol.events import Cancelled, Failed, Finished, Progress, Status
+    from sneakerstudio.core.protocol.request import GenerationRequest, parse_size
 
     try:  # a path as it is, or a name from the model library
         model_path = resolve(args.model, "checkpoint")
@@ -101,9 +106,9 @@ def run(args: argparse.Namespace) -> int:
             err(f"error: {problem}")
         return EXIT_USAGE
 
-    from sneakerstudio.core.engine import Engine
-    from sneakerstudio.core.outputs import save_outputs
-    from sneakerstudio.core.paths import outputs_dir
+    from sneakerstudio.core.files.paths import outputs_dir
+    from sneakerstudio.core.generation.engine import Engine
+    from sneakerstudio.core.imaging.outputs import save_outputs
 
     out_dir = Path(args.out).expanduser() if args.out else outputs_dir()
     cancel = CancelToken()
@@ -171,8 +176,8 @@ def run(args: argparse.Namespace) -> int:
 def add_mode_arguments(gen: argparse.ArgumentParser) -> None:
     """The options of the image modes. The mode follows from them: --outpaint → outpaint,
     --mask → inpaint, --init-image → img2img, none → txt2img."""
-    from sneakerstudio.core.presets import preset_names
-    from sneakerstudio.core.request import (
+    from sneakerstudio.core.protocol.presets import preset_names
+    from sneakerstudio.core.protocol.request import (
         HIRES_UPSCALERS,
         INPAINT_AREAS,
         MASKED_CONTENTS,
@@ -187,21 +192,27 @@ def add_mode_arguments(gen: argparse.ArgumentParser) -> None:
     modes.add_argument("--mask", metavar="PNG", help="inpaint: white = repaint, same size as image")
     modes.add_argument("--mask-blur", type=int, default=4, help="mask blur in pixels (default 4)")
     modes.add_argument(
-        "--inpaint-area", choices=INPAINT_AREAS, default="whole",
+        "--inpaint-area",
+        choices=INPAINT_AREAS,
+        default="whole",
         help="whole picture, or only the masked box at full resolution (default whole)",
     )
     modes.add_argument(
         "--padding", type=int, default=32, help="only-masked padding in pixels (default 32)"
     )
     modes.add_argument(
-        "--masked-content", choices=MASKED_CONTENTS, default="original",
+        "--masked-content",
+        choices=MASKED_CONTENTS,
+        default="original",
         help="what the masked area starts from (default original)",
     )
     modes.add_argument(
         "--outpaint", metavar="L,T,R,B", help="extend the init image by these pixel amounts"
     )
     modes.add_argument(
-        "--fill", choices=OUTPAINT_FILLS, default="edge",
+        "--fill",
+        choices=OUTPAINT_FILLS,
+        default="edge",
         help="how the outpainted area is filled before it is generated (default edge)",
     )
     modes.add_argument("--fill-color", default="127,127,127", help="R,G,B for --fill color")
@@ -213,24 +224,31 @@ def add_mode_arguments(gen: argparse.ArgumentParser) -> None:
         "--variation-strength", type=float, default=0.0, help="0–1 share of the variation seed"
     )
     modes.add_argument(
-        "--hires", type=float, default=1.0, metavar="SCALE",
+        "--hires",
+        type=float,
+        default=1.0,
+        metavar="SCALE",
         help="upscale by SCALE, then an img2img pass at that size (txt2img only)",
     )
     modes.add_argument(
         "--hires-strength", type=float, default=0.5, help="hires denoising (default 0.5)"
     )
     modes.add_argument(
-        "--hires-upscaler", choices=HIRES_UPSCALERS, default="latent",
+        "--hires-upscaler",
+        choices=HIRES_UPSCALERS,
+        default="latent",
         help="latent or lanczos (default latent)",
     )
     modes.add_argument(
-        "--preset", choices=preset_names(), default=None,
+        "--preset",
+        choices=preset_names(),
+        default=None,
         help="few-step models: turbo (1–4 steps, CFG 0) or lcm (2–8 steps, CFG 1.5, LCM)",
     )
 
 
 def _int_list(text: str, count: int, what: str) -> tuple[int, ...]:
-    from sneakerstudio.core.errors import RequestError
+    from sneakerstudio.core.protocol.errors import RequestError
 
     parts = [p.strip() for p in text.split(",")]
     try:
@@ -245,7 +263,7 @@ def _int_list(text: str, count: int, what: str) -> tuple[int, ...]:
 def mode_fields(args: argparse.Namespace) -> dict[str, Any]:
     """GenerationRequest fields from the mode options; images are read here (PNG, JPEG or
     WebP only, size-checked). Raises RequestError or ImageFileError."""
-    from sneakerstudio.core.imageops import load_image
+    from sneakerstudio.core.imaging.imageops import load_image
 
     init = load_image(args.init_image, "RGB") if args.init_image else None
     mask = load_image(args.mask, "L") if args.mask else None
@@ -287,13 +305,17 @@ def with_preset(request: Any, args: argparse.Namespace) -> Any:
     """The request with --preset applied; an explicit --steps is kept within its range."""
     if not getattr(args, "preset", None):
         return request
-    from sneakerstudio.core.presets import apply_preset
+    from sneakerstudio.core.protocol.presets import apply_preset
 
     return apply_preset(request, args.preset, steps=args.steps)
 
 
 FALLBACK_DEFAULTS = {
-    "width": 512, "height": 512, "steps": 20, "guidance": 7.0, "sampler": "Euler a"
+    "width": 512,
+    "height": 512,
+    "steps": 20,
+    "guidance": 7.0,
+    "sampler": "Euler a",
 }
 
 
@@ -302,10 +324,10 @@ def model_defaults(model_path: Path, args: argparse.Namespace) -> dict[str, Any]
     step without guidance, LCM its own sampler…), read from the file's header only, and the
     LCM sampler, steps and guidance when an LCM-LoRA is given. Options the user gave win.
     A file that cannot be identified gets SD 1.5's values; the engine then says what is wrong."""
-    from sneakerstudio.core.errors import SneakerError
-    from sneakerstudio.core.families import family_defaults
-    from sneakerstudio.core.identify import identify
-    from sneakerstudio.core.lora import lora_defaults
+    from sneakerstudio.core.families.registry import family_defaults
+    from sneakerstudio.core.models.identify import identify
+    from sneakerstudio.core.patches.lora import lora_defaults
+    from sneakerstudio.core.protocol.errors import SneakerError
 
     out = dict(FALLBACK_DEFAULTS)
     try:
@@ -360,7 +382,7 @@ def add_model_file_arguments(gen: argparse.ArgumentParser) -> None:
 
 def parse_lora_spec(spec: str) -> tuple[str, float]:
     """`PATH:WEIGHT` → (PATH, WEIGHT); a bare PATH means weight 1. Raises `RequestError`."""
-    from sneakerstudio.core.errors import RequestError
+    from sneakerstudio.core.protocol.errors import RequestError
 
     head, sep, tail = spec.rpartition(":")
     if not sep or not head or any(c in tail for c in "/\\") or Path(spec).exists():
@@ -376,8 +398,8 @@ def parse_lora_spec(spec: str) -> tuple[str, float]:
 def library_lora(name: str, weight: float) -> tuple[str, float]:
     """A `--lora` name looked up in the model library (a path stays as it is). A name the
     library does not know is passed on as it is, for the LoRA folders next to the model."""
-    from sneakerstudio.core.errors import RequestError
-    from sneakerstudio.core.library import LibraryError, ModelNotFoundError, resolve
+    from sneakerstudio.core.models.library import LibraryError, ModelNotFoundError, resolve
+    from sneakerstudio.core.protocol.errors import RequestError
 
     try:
         return str(resolve(name, "lora")), weight

@@ -21,8 +21,8 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    from sneakerstudio.core.errors import SneakerError
-    from sneakerstudio.core.metadata import format_info, read_png_metadata
+    from sneakerstudio.core.imaging.metadata import format_info, read_png_metadata
+    from sneakerstudio.core.protocol.errors import SneakerError
 
     path = Path(args.image).expanduser()
     if not path.is_file():

@@ -16,7 +16,7 @@ import threading
 from typing import Any
 
 from sneakerstudio.cli import EXIT_CANCELLED, EXIT_FAILED, EXIT_OK, EXIT_USAGE, err
-from sneakerstudio.core.units import format_size
+from sneakerstudio.core.protocol.units import format_size
 
 KINDS = ("checkpoint", "lora", "lycoris", "embedding", "vae", "controlnet", "upscaler", "unknown")
 BASES = ("sd1", "sd2", "sdxl", "sdxl-refiner")
@@ -64,8 +64,8 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    from sneakerstudio.core.errors import SneakerError
-    from sneakerstudio.core.library import Library
+    from sneakerstudio.core.models.library import Library
+    from sneakerstudio.core.protocol.errors import SneakerError
 
     command = getattr(args, "models_command", None)
     if command is None:

@@ -21,8 +21,8 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    from sneakerstudio.core.errors import SneakerError
-    from sneakerstudio.core.identify import identify
+    from sneakerstudio.core.models.identify import identify
+    from sneakerstudio.core.protocol.errors import SneakerError
 
     path = Path(args.path).expanduser()
     if not path.exists():

@@ -52,8 +52,9 @@ BLUR_FLASH_MS = 1500  # how long the blur preview stays after the blur value cha
 BLUR_REFRESH_MS = 200
 
 
-def blurred_mask_overlay(alpha: Any, radius: float, max_side: int = BLUR_PREVIEW_MAX_SIDE
-                         ) -> tuple[QImage, float]:
+def blurred_mask_overlay(
+    alpha: Any, radius: float, max_side: int = BLUR_PREVIEW_MAX_SIDE
+) -> tuple[QImage, float]:
     """The mask as the model gets it, for display: binarized at 128 and Gaussian-blurred by
     `radius` with `core.imageops` (the very functions the inpaint planner uses), as a tinted
     overlay image. Big masks are shrunk first (to `max_side`, the radius with them), so the
@@ -61,7 +62,7 @@ def blurred_mask_overlay(alpha: Any, radius: float, max_side: int = BLUR_PREVIEW
     import numpy as np
     from PIL import Image
 
-    from sneakerstudio.core import imageops
+    from sneakerstudio.core.imaging import imageops
 
     height, width = alpha.shape
     scale = min(1.0, max_side / max(width, height, 1))
@@ -113,8 +114,9 @@ class _DocItem(QGraphicsItem):
     def boundingRect(self) -> QRectF:
         return QRectF(self.doc.full_rect())
 
-    def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem,
-              widget: QWidget | None = None) -> None:
+    def paint(
+        self, painter: QPainter, option: QStyleOptionGraphicsItem, widget: QWidget | None = None
+    ) -> None:
         exposed = option.exposedRect.toAlignedRect().adjusted(-1, -1, 1, 1)
         full = self.doc.full_rect()
         base = self.doc.base_rect()
@@ -133,8 +135,9 @@ class _DocItem(QGraphicsItem):
             if self.blur_preview:
                 overlay, scale = self.blurred_overlay()
                 painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, scale < 1)
-                source = QRectF(area.x() * scale, area.y() * scale, area.width() * scale,
-                                area.height() * scale)
+                source = QRectF(
+                    area.x() * scale, area.y() * scale, area.width() * scale, area.height() * scale
+                )
                 painter.drawImage(QRectF(area), overlay, source)
             else:
                 painter.drawImage(area, self.doc.mask, area)
@@ -190,8 +193,9 @@ class _PreviewItem(QGraphicsItem):
         self.setVisible(image is not None)
         self.update()
 
-    def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem,
-              widget: QWidget | None = None) -> None:
+    def paint(
+        self, painter: QPainter, option: QStyleOptionGraphicsItem, widget: QWidget | None = None
+    ) -> None:
         if self.image is not None:
             painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, True)
             painter.drawImage(self.rect, self.image)
@@ -213,8 +217,9 @@ class _OverlayItem(QGraphicsItem):
         rect = QRectF(self.view.doc.full_rect()).united(self.region)
         return rect.adjusted(-margin, -margin, margin, margin)
 
-    def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem,
-              widget: QWidget | None = None) -> None:
+    def paint(
+        self, painter: QPainter, option: QStyleOptionGraphicsItem, widget: QWidget | None = None
+    ) -> None:
         doc = self.view.doc
         if not self.region.isEmpty():
             pen = QPen(QColor(ACCENT), 0, Qt.PenStyle.DashLine)
@@ -336,7 +341,7 @@ class CanvasView(QGraphicsView):
     def wheelEvent(self, event: QWheelEvent) -> None:
         steps = event.angleDelta().y() / 120.0
         if steps:
-            self.set_zoom(self.zoom() * (1.15 ** steps))
+            self.set_zoom(self.zoom() * (1.15**steps))
         event.accept()
 
     # -- tools ------------------------------------------------------------------------------
@@ -466,8 +471,9 @@ class CanvasView(QGraphicsView):
 
     def _update_cursor(self) -> None:
         if self._space or self._panning is not None:
-            shape = Qt.CursorShape.ClosedHandCursor if self._panning else \
-                Qt.CursorShape.OpenHandCursor
+            shape = (
+                Qt.CursorShape.ClosedHandCursor if self._panning else Qt.CursorShape.OpenHandCursor
+            )
         elif self.tool == "picker":
             shape = Qt.CursorShape.PointingHandCursor
         else:
@@ -516,8 +522,10 @@ class CanvasView(QGraphicsView):
                 self.color_picked.emit(colour)
             event.accept()
             return
-        layer = self.erase_layer if self.tool == "eraser" else (
-            "mask" if self.tool == "mask" else "sketch"
+        layer = (
+            self.erase_layer
+            if self.tool == "eraser"
+            else ("mask" if self.tool == "mask" else "sketch")
         )
         self.doc.begin_stroke(layer, self.brush(), erase=self.tool == "eraser")
         self._painting = True
@@ -537,8 +545,10 @@ class CanvasView(QGraphicsView):
         if self._frame_drag is not None:
             side, start, extents = self._frame_drag
             delta = {
-                "left": start.x() - pos.x(), "right": pos.x() - start.x(),
-                "top": start.y() - pos.y(), "bottom": pos.y() - start.y(),
+                "left": start.x() - pos.x(),
+                "right": pos.x() - start.x(),
+                "top": start.y() - pos.y(),
+                "bottom": pos.y() - start.y(),
             }[side]
             index = {"left": 0, "top": 1, "right": 2, "bottom": 3}[side]
             new = list(extents)
@@ -555,7 +565,8 @@ class CanvasView(QGraphicsView):
 
     def mouseReleaseEvent(self, event: QMouseEvent) -> None:
         if self._panning is not None and event.button() in (
-            Qt.MouseButton.MiddleButton, Qt.MouseButton.LeftButton
+            Qt.MouseButton.MiddleButton,
+            Qt.MouseButton.LeftButton,
         ):
             self._panning = None
             self._update_cursor()
@@ -577,8 +588,9 @@ class CanvasView(QGraphicsView):
         radius = self.brush_size / 2 + 4 / max(self.zoom(), MIN_ZOOM)
         for point in (old, new):
             if point is not None:
-                self._scene.update(QRectF(point.x() - radius, point.y() - radius,
-                                          2 * radius, 2 * radius))
+                self._scene.update(
+                    QRectF(point.x() - radius, point.y() - radius, 2 * radius, 2 * radius)
+                )
 
     # -- drops ------------------------------------------------------------------------------
 

@@ -11,8 +11,12 @@ from sneakerstudio.qt.canvas import MAX_BRUSH, MIN_BRUSH, CanvasView
 from sneakerstudio.qt.errors import guarded
 
 TOOL_INFO = {
-    "doodle": ("Doodle", "D", "Draw on the doodle layer with the brush colour (D). "
-               "The doodle is part of the picture sent to image to image."),
+    "doodle": (
+        "Doodle",
+        "D",
+        "Draw on the doodle layer with the brush colour (D). "
+        "The doodle is part of the picture sent to image to image.",
+    ),
     "mask": ("Mask", "B", "Paint the mask: the area to repaint (B)."),
     "eraser": ("Eraser", "E", "Erase the mask, or the doodle after drawing on it (E)."),
     "picker": ("Pick colour", "I", "Pick the brush colour from the canvas (I; or Alt+click)."),
@@ -71,12 +75,17 @@ class CanvasToolBar(QToolBar):
         self.bigger_action.setShortcut(QKeySequence("]"))
         self.bigger_action.triggered.connect(canvas.bigger_brush)
         self.hardness = self._slider(
-            " Hardness ", int(canvas.hardness * 100),
+            " Hardness ",
+            int(canvas.hardness * 100),
             "Brush hardness: 100 % a hard edge, lower fades out towards the edge.",
-            lambda v: setattr(canvas, "hardness", v / 100))
+            lambda v: setattr(canvas, "hardness", v / 100),
+        )
         self.opacity = self._slider(
-            " Opacity ", int(canvas.opacity * 100), "Doodle opacity for the whole stroke.",
-            lambda v: setattr(canvas, "opacity", v / 100))
+            " Opacity ",
+            int(canvas.opacity * 100),
+            "Doodle opacity for the whole stroke.",
+            lambda v: setattr(canvas, "opacity", v / 100),
+        )
         self.color_button = QToolButton()
         self.color_button.setIcon(_swatch(canvas.color))
         self.color_button.setToolTip("Doodle colour: click to choose (I picks from the canvas).")
@@ -103,11 +112,16 @@ class CanvasToolBar(QToolBar):
         self.blur_preview_action.setCheckable(True)
         self.blur_preview_action.setToolTip(
             "Show the mask as the model gets it: softened by the Mask blur value (Shift+M). "
-            "It also shows for a moment whenever you change Mask blur.")
+            "It also shows for a moment whenever you change Mask blur."
+        )
         self.blur_preview_action.setShortcut(QKeySequence("Shift+M"))
         self.blur_preview_action.toggled.connect(canvas.set_blur_preview_pinned)
-        for action in (self.invert_action, self.clear_action, self.show_mask_action,
-                       self.blur_preview_action):
+        for action in (
+            self.invert_action,
+            self.clear_action,
+            self.show_mask_action,
+            self.blur_preview_action,
+        ):
             self.addAction(action)
         self.addSeparator()
 

@@ -27,7 +27,7 @@ from typing import Any
 from PySide6.QtCore import QObject, QPoint, QPointF, QRect, Signal
 from PySide6.QtGui import QColor, QImage, QPainter, QUndoCommand, QUndoStack
 
-from sneakerstudio.core.request import MAX_SIZE, MIN_SIZE
+from sneakerstudio.core.protocol.request import MAX_SIZE, MIN_SIZE
 
 UNDO_LIMIT = 64
 FRAME_STEP = 8
@@ -102,8 +102,14 @@ class _StateCommand(QUndoCommand):
     resizes. Only what the change touched is kept: undo runs in order, so every other part is
     back to what it was by the time this command is undone."""
 
-    def __init__(self, doc: CanvasDocument, before: dict[str, Any], after: dict[str, Any],
-                 text: str, merge_id: int = -1) -> None:
+    def __init__(
+        self,
+        doc: CanvasDocument,
+        before: dict[str, Any],
+        after: dict[str, Any],
+        text: str,
+        merge_id: int = -1,
+    ) -> None:
         super().__init__(text)
         self.doc, self.before, self.after, self._merge_id = doc, before, after, merge_id
         self._first = True
@@ -130,8 +136,9 @@ class _StateCommand(QUndoCommand):
 class _PatchCommand(QUndoCommand):
     """One brush stroke: the changed rectangle of one layer, before and after."""
 
-    def __init__(self, doc: CanvasDocument, layer: str, rect: QRect, before: QImage,
-                 after: QImage, text: str) -> None:
+    def __init__(
+        self, doc: CanvasDocument, layer: str, rect: QRect, before: QImage, after: QImage, text: str
+    ) -> None:
         super().__init__(text)
         self.doc, self.layer, self.rect = doc, layer, QRect(rect)
         self.before, self.after = before, after
@@ -177,16 +184,25 @@ class CanvasDocument(QObject):
 
     def state(self) -> DocState:
         return DocState(
-            self.width, self.height, self.extents,
+            self.width,
+            self.height,
+            self.extents,
             QImage(self.image) if self.image is not None else None,
-            QImage(self.sketch), QImage(self.mask),
+            QImage(self.sketch),
+            QImage(self.mask),
         )
 
     def _apply_state(self, state: DocState) -> None:
-        self._apply_fields({
-            "width": state.width, "height": state.height, "extents": state.extents,
-            "image": state.image, "sketch": state.sketch, "mask": state.mask,
-        })
+        self._apply_fields(
+            {
+                "width": state.width,
+                "height": state.height,
+                "extents": state.extents,
+                "image": state.image,
+                "sketch": state.sketch,
+                "mask": state.mask,
+            }
+        )
 
     def _apply_fields(self, fields: dict[str, Any]) -> None:
         for key in ("width", "height", "extents"):
@@ -205,8 +221,11 @@ class CanvasDocument(QObject):
 
     def _change(self, after: dict[str, Any], text: str, merge_id: int = -1) -> None:
         """Apply `after` (the fields that change) as one undoable step."""
-        before = {key: QImage(value) if isinstance(value, QImage) else value
-                  for key in after for value in [getattr(self, key)]}
+        before = {
+            key: QImage(value) if isinstance(value, QImage) else value
+            for key in after
+            for value in [getattr(self, key)]
+        }
         self._apply_fields(after)
         self.undo_stack.push(_StateCommand(self, before, after, text, merge_id))
 
@@ -216,8 +235,14 @@ class CanvasDocument(QObject):
         self._apply_fields(self._fresh_state(width, height, image))
 
     def _fresh_state(self, width: int, height: int, image: QImage | None) -> dict[str, Any]:
-        return {"width": width, "height": height, "extents": (0, 0, 0, 0), "image": image,
-                "sketch": BLANK, "mask": BLANK}
+        return {
+            "width": width,
+            "height": height,
+            "extents": (0, 0, 0, 0),
+            "image": image,
+            "sketch": BLANK,
+            "mask": BLANK,
+        }
 
     def open_image(self, image: QImage) -> None:
         """Put `image` on the canvas as a new, undoable document of its size (cropped to
@@ -240,11 +265,12 @@ class CanvasDocument(QObject):
         smooth = Qt.TransformationMode.SmoothTransformation
         ignore = Qt.AspectRatioMode.IgnoreAspectRatio
         image = self.image.scaled(width, height, ignore, smooth) if self.image else None
-        sketch = self.sketch.scaled(width, height, ignore, smooth) if self.has_sketch() \
-            else BLANK
+        sketch = self.sketch.scaled(width, height, ignore, smooth) if self.has_sketch() else BLANK
         mask = self.mask.scaled(width, height, ignore, smooth) if self.has_mask() else BLANK
-        self._change({"width": width, "height": height, "image": image, "sketch": sketch,
-                      "mask": mask}, f"Resize to {width}×{height}")
+        self._change(
+            {"width": width, "height": height, "image": image, "sketch": sketch, "mask": mask},
+            f"Resize to {width}×{height}",
+        )
 
     # -- questions --------------------------------------------------------------------------
 
@@ -297,11 +323,11 @@ class CanvasDocument(QObject):
         if rows.size == 0:
             return QRect()
         cols = np.flatnonzero(alpha.any(axis=0))
-        return QRect(int(cols[0]), int(rows[0]), int(cols[-1] - cols[0] + 1),
-                     int(rows[-1] - rows[0] + 1))
+        return QRect(
+            int(cols[0]), int(rows[0]), int(cols[-1] - cols[0] + 1), int(rows[-1] - rows[0] + 1)
+        )
 
-    def generation_region(self, mode: str, inpaint_area: str = "whole",
-                          padding: int = 32) -> QRect:
+    def generation_region(self, mode: str, inpaint_area: str = "whole", padding: int = 32) -> QRect:
         """The box sent to the model: the whole document (with its frame), or in only-masked
         inpainting the mask's box plus padding, grown to the document's aspect ratio and kept
         inside it."""
@@ -347,8 +373,13 @@ class CanvasDocument(QObject):
         # so opacity does not pile up) and the pixels as they were before the stroke (for
         # undo). Nothing is allocated for the rest of the layer.
         self._stroke = {
-            "layer": layer, "brush": brush, "erase": erase, "coverage": {}, "before": {},
-            "last": None, "dirty": QRect(),
+            "layer": layer,
+            "brush": brush,
+            "erase": erase,
+            "coverage": {},
+            "before": {},
+            "last": None,
+            "dirty": QRect(),
         }
 
     def stroke_to(self, point: QPointF) -> QRect:
@@ -378,10 +409,12 @@ class CanvasDocument(QObject):
             part = QRect(left, top, pixels.shape[1], pixels.shape[0]).intersected(rect)
             if part.isEmpty():
                 continue
-            target[part.top() - y0: part.bottom() + 1 - y0,
-                   part.left() - x0: part.right() + 1 - x0] = pixels[
-                part.top() - top: part.bottom() + 1 - top,
-                part.left() - left: part.right() + 1 - left]
+            target[
+                part.top() - y0 : part.bottom() + 1 - y0, part.left() - x0 : part.right() + 1 - x0
+            ] = pixels[
+                part.top() - top : part.bottom() + 1 - top,
+                part.left() - left : part.right() + 1 - left,
+            ]
         verb = "Erase" if stroke["erase"] else ("Mask" if layer == "mask" else "Doodle")
         self.undo_stack.push(_PatchCommand(self, layer, rect, before, after, f"{verb} stroke"))
 
@@ -415,10 +448,10 @@ class CanvasDocument(QObject):
                     continue
                 key = (tx, ty)
                 if key not in stroke["before"]:  # first touch: keep the tile for undo
-                    stroke["before"][key] = layer[tile.top(): tile.bottom() + 1,
-                                                  tile.left(): tile.right() + 1].copy()
-                    stroke["coverage"][key] = np.zeros((tile.height(), tile.width()),
-                                                       np.float32)
+                    stroke["before"][key] = layer[
+                        tile.top() : tile.bottom() + 1, tile.left() : tile.right() + 1
+                    ].copy()
+                    stroke["coverage"][key] = np.zeros((tile.height(), tile.width()), np.float32)
                 top, bottom = part.top(), part.bottom() + 1
                 left, right = part.left(), part.right() + 1
                 ys, xs = np.mgrid[top:bottom, left:right].astype(np.float32)
@@ -432,11 +465,12 @@ class CanvasDocument(QObject):
                 edge = np.clip((radius - dist) / max(radius - inner, 0.75), 0.0, 1.0)
                 cover = edge * edge * (3 - 2 * edge)  # smoothstep fall-off
                 oy, ox = top - tile.top(), left - tile.left()
-                region = stroke["coverage"][key][oy: oy + bottom - top, ox: ox + right - left]
+                region = stroke["coverage"][key][oy : oy + bottom - top, ox : ox + right - left]
                 np.maximum(region, cover, out=region)
                 amount = region * opacity
-                before = stroke["before"][key][oy: oy + bottom - top,
-                                               ox: ox + right - left].astype(np.float32)
+                before = stroke["before"][key][
+                    oy : oy + bottom - top, ox : ox + right - left
+                ].astype(np.float32)
                 if stroke["erase"]:
                     out = before * (1.0 - amount)[:, :, None]
                 elif stroke["layer"] == "mask":
@@ -517,10 +551,19 @@ class CanvasDocument(QObject):
         if picture.width() != width or picture.height() != height:
             from PySide6.QtCore import Qt
 
-            picture = picture.scaled(width, height, Qt.AspectRatioMode.IgnoreAspectRatio,
-                                     Qt.TransformationMode.SmoothTransformation)
-        change: dict[str, Any] = {"width": width, "height": height, "extents": (0, 0, 0, 0),
-                                  "image": picture, "sketch": BLANK}
+            picture = picture.scaled(
+                width,
+                height,
+                Qt.AspectRatioMode.IgnoreAspectRatio,
+                Qt.TransformationMode.SmoothTransformation,
+            )
+        change: dict[str, Any] = {
+            "width": width,
+            "height": height,
+            "extents": (0, 0, 0, 0),
+            "image": picture,
+            "sketch": BLANK,
+        }
         if self.has_extents():  # grow the mask with the document, at its old place
             grown = _blank(width, height)
             painter = QPainter(grown)

@@ -121,9 +121,11 @@ def show_error_dialog(
     """Show an `ErrorDialog` (at most a few at once, so an error in a repeating slot cannot
     flood the screen). Returns it, or None when too many are open."""
     app = QApplication.instance()
-    open_count = sum(
-        isinstance(w, ErrorDialog) and w.isVisible() for w in QApplication.topLevelWidgets()
-    ) if app is not None else 0
+    open_count = (
+        sum(isinstance(w, ErrorDialog) and w.isVisible() for w in QApplication.topLevelWidgets())
+        if app is not None
+        else 0
+    )
     if open_count >= MAX_OPEN_DIALOGS:
         log.error("too many error dialogs open; not showing: %s", message)
         return None

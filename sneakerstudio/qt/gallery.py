@@ -20,7 +20,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from sneakerstudio.core import paths
+from sneakerstudio.core.files import paths
 from sneakerstudio.qt.errors import guarded
 
 log = logging.getLogger(__name__)
@@ -60,13 +60,16 @@ class GalleryPanel(QWidget):
         self.list.itemClicked.connect(self._clicked)
         self.list.itemDoubleClicked.connect(self._double_clicked)
         self.canvas_button = self._button(
-            "To canvas", "Put the selected image on the canvas (to paint, mask or outpaint).",
-            self._to_canvas)
+            "To canvas",
+            "Put the selected image on the canvas (to paint, mask or outpaint).",
+            self._to_canvas,
+        )
         self.folder_button = self._button(
-            "Open folder", "Show the folder that holds the selected image.", self._open_folder)
+            "Open folder", "Show the folder that holds the selected image.", self._open_folder
+        )
         self.delete_button = self._button(
-            "Delete", "Delete the selected image file .",
-            self._delete)
+            "Delete", "Delete the selected image file .", self._delete
+        )
         row = QHBoxLayout()
         for button in (self.canvas_button, self.folder_button, self.delete_button):
             row.addWidget(button)
@@ -163,7 +166,9 @@ class GalleryPanel(QWidget):
         if path is None:
             return
         answer = QMessageBox.question(
-            self, "Delete image", f"Delete {Path(path).name}?",
+            self,
+            "Delete image",
+            f"Delete {Path(path).name}?",
             QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
         )
         if answer == QMessageBox.StandardButton.Yes:

@@ -122,9 +122,7 @@ class ImageView(QWidget):
             caption_rect = QRect(
                 target.left(), target.bottom() + 4, max(target.width(), 240), CAPTION_HEIGHT - 4
             )
-            caption_rect.moveLeft(
-                max(MARGIN, target.center().x() - caption_rect.width() // 2)
-            )
+            caption_rect.moveLeft(max(MARGIN, target.center().x() - caption_rect.width() // 2))
             painter.drawText(
                 caption_rect,
                 int(Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop),
@@ -173,7 +171,8 @@ class ThumbnailStrip(QListWidget):
         self.clear()
         for index, image in enumerate(images):
             thumb = image.scaled(
-                self.ICON, self.ICON,
+                self.ICON,
+                self.ICON,
                 Qt.AspectRatioMode.KeepAspectRatio,
                 Qt.TransformationMode.SmoothTransformation,
             )

@@ -41,7 +41,7 @@ def pil_to_qimage(image: Any) -> QImage:
     16-bit greyscale is scaled to 8 bits first (a plain convert would clip it to white)."""
     import numpy as np
 
-    from sneakerstudio.core.imageops import to_eight_bit
+    from sneakerstudio.core.imaging.imageops import to_eight_bit
 
     image = to_eight_bit(image)
     alpha = image.mode in ("RGBA", "LA", "PA", "La", "RGBa") or (

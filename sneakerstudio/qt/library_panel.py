@@ -47,9 +47,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from sneakerstudio.core.errors import SneakerError
-from sneakerstudio.core.library import HashProgress, Library, ModelEntry, ScanProgress
-from sneakerstudio.core.units import format_size
+from sneakerstudio.core.models.library import HashProgress, Library, ModelEntry, ScanProgress
+from sneakerstudio.core.protocol.errors import SneakerError
+from sneakerstudio.core.protocol.units import format_size
 from sneakerstudio.qt.errors import guarded
 from sneakerstudio.qt.model_picker import FEW_STEP_LABELS, few_step_kind
 
@@ -111,7 +111,7 @@ FEW_STEP_COLOUR = "#2a7a8a"
 
 
 def entry_few_step(entry: ModelEntry) -> str | None:
-    """"turbo" / "lcm" for a checkpoint or LoRA made for a few steps, else None."""
+    """ "turbo" / "lcm" for a checkpoint or LoRA made for a few steps, else None."""
     if entry.kind not in ("checkpoint", "lora", "lycoris"):
         return None
     return few_step_kind(Path(entry.path).name, entry.info)
@@ -504,9 +504,14 @@ class LibraryPanel(QWidget):
             item.setData(PATH_ROLE, entry.path)
             item.setData(ENTRY_ROLE, entry)
             few = entry_few_step(entry)
-            item.setToolTip(entry.path + (
-                f"\nA {FEW_STEP_LABELS[few]} model: an image in 1–8 steps (Steps → Presets)."
-                if few else ""))
+            item.setToolTip(
+                entry.path
+                + (
+                    f"\nA {FEW_STEP_LABELS[few]} model: an image in 1–8 steps (Steps → Presets)."
+                    if few
+                    else ""
+                )
+            )
             self.list.addItem(item)
         self.list.blockSignals(False)
         if current is None or not self.select(current.path):
@@ -861,7 +866,7 @@ class LibraryPanel(QWidget):
 
     @guarded
     def _on_thumbnail_clicked(self) -> None:
-        from sneakerstudio.core.paths import outputs_dir
+        from sneakerstudio.core.files.paths import outputs_dir
 
         entry = self.current_entry()
         if entry is None:

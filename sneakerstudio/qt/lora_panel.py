@@ -28,7 +28,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from sneakerstudio.core.prompt import extract_lora_tags
+from sneakerstudio.core.protocol.prompt import extract_lora_tags
 from sneakerstudio.qt.errors import guarded
 
 MIN_WEIGHT, MAX_WEIGHT, WEIGHT_STEP = -2.0, 2.0, 0.05

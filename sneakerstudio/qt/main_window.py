@@ -48,8 +48,8 @@ from PySide6.QtWidgets import (
 )
 
 from sneakerstudio import APP_NAME, __version__
-from sneakerstudio.core import paths
-from sneakerstudio.core.request import GenerationRequest
+from sneakerstudio.core.files import paths
+from sneakerstudio.core.protocol.request import GenerationRequest
 from sneakerstudio.qt.banner import Banner
 from sneakerstudio.qt.canvas import CanvasView
 from sneakerstudio.qt.canvas_tools import CanvasToolBar
@@ -117,14 +117,30 @@ def format_progress(step: int, total: int, it_per_s: float, eta_s: float) -> str
 def params_from_metadata(meta: dict[str, Any]) -> dict[str, Any]:
     """Panel values from `read_png_metadata`'s result (ours, A1111, ComfyUI, InvokeAI,
     Fooocus, NovelAI): what is known, nothing else."""
-    from sneakerstudio.core.samplers import find_sampler
+    from sneakerstudio.core.protocol.samplers import find_sampler
 
     request = meta.get("request")
     if isinstance(request, dict) and isinstance(request.get("prompt"), str):
-        values = {k: request.get(k) for k in (
-            "prompt", "negative_prompt", "steps", "guidance", "width", "height", "seed",
-            "sampler", "batch_size", "strength", "mask_blur", "inpaint_area", "padding",
-            "masked_content", "fill")}
+        values = {
+            k: request.get(k)
+            for k in (
+                "prompt",
+                "negative_prompt",
+                "steps",
+                "guidance",
+                "width",
+                "height",
+                "seed",
+                "sampler",
+                "batch_size",
+                "strength",
+                "mask_blur",
+                "inpaint_area",
+                "padding",
+                "masked_content",
+                "fill",
+            )
+        }
         return {k: v for k, v in values.items() if v is not None}
     out: dict[str, Any] = {}
     for key in ("prompt", "negative_prompt"):
@@ -296,8 +312,9 @@ class MainWindow(QMainWindow):
         progress_row.setContentsMargins(10, 0, 10, 0)
         progress_row.addWidget(self.progress)
         body_layout.addLayout(progress_row)
-        self.params_dock = self._dock("Prompt and parameters", "paramsDock", dock_body,
-                                      Qt.DockWidgetArea.LeftDockWidgetArea)
+        self.params_dock = self._dock(
+            "Prompt and parameters", "paramsDock", dock_body, Qt.DockWidgetArea.LeftDockWidgetArea
+        )
 
         self.banner = Banner()
         self.banner.details_requested.connect(self._show_banner_details)
@@ -313,7 +330,8 @@ class MainWindow(QMainWindow):
         self.strip.image_selected.connect(self._show_result)
         self.accept_button = QPushButton("Accept")
         self.accept_button.setToolTip(
-            "Put this result on the canvas (Enter). Undo (Ctrl+Z) takes it off again.")
+            "Put this result on the canvas (Enter). Undo (Ctrl+Z) takes it off again."
+        )
         self.discard_button = QPushButton("Discard")
         self.discard_button.setToolTip("Hide this result; the canvas stays as it was.")
         self.result_label = QLabel("")
@@ -338,11 +356,13 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(centre)
 
         self.queue_panel = QueuePanel(self.queue)
-        self.queue_dock = self._dock("Queue", "queueDock", self.queue_panel,
-                                     Qt.DockWidgetArea.RightDockWidgetArea)
+        self.queue_dock = self._dock(
+            "Queue", "queueDock", self.queue_panel, Qt.DockWidgetArea.RightDockWidgetArea
+        )
         self.gallery = GalleryPanel()
-        self.gallery_dock = self._dock("Gallery", "galleryDock", self.gallery,
-                                       Qt.DockWidgetArea.RightDockWidgetArea)
+        self.gallery_dock = self._dock(
+            "Gallery", "galleryDock", self.gallery, Qt.DockWidgetArea.RightDockWidgetArea
+        )
         self.setAcceptDrops(True)
 
         self.phase_label = QLabel("Starting…")
@@ -357,14 +377,15 @@ class MainWindow(QMainWindow):
         self.library_panel = self._build_library()
         self.resize(1400, 880)
 
-    def _dock(self, title: str, name: str, widget: QWidget, area: Qt.DockWidgetArea
-              ) -> QDockWidget:
+    def _dock(self, title: str, name: str, widget: QWidget, area: Qt.DockWidgetArea) -> QDockWidget:
         dock = QDockWidget(title, self)
         dock.setObjectName(name)
         dock.setWidget(widget)
-        dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable
-                         | QDockWidget.DockWidgetFeature.DockWidgetClosable
-                         | QDockWidget.DockWidgetFeature.DockWidgetFloatable)
+        dock.setFeatures(
+            QDockWidget.DockWidgetFeature.DockWidgetMovable
+            | QDockWidget.DockWidgetFeature.DockWidgetClosable
+            | QDockWidget.DockWidgetFeature.DockWidgetFloatable
+        )
         self.addDockWidget(area, dock)
         return dock
 
@@ -373,7 +394,7 @@ class MainWindow(QMainWindow):
         if not self._with_library:
             return None
         try:
-            from sneakerstudio.core.library import Library
+            from sneakerstudio.core.models.library import Library
             from sneakerstudio.qt.library_panel import LibraryPanel  # type: ignore[import]
         except ImportError:
             return None
@@ -382,8 +403,9 @@ class MainWindow(QMainWindow):
         except Exception:  # the studio works without it
             log.exception("model library panel unavailable")
             return None
-        self.library_dock = self._dock("Models", "libraryDock", panel,
-                                       Qt.DockWidgetArea.RightDockWidgetArea)
+        self.library_dock = self._dock(
+            "Models", "libraryDock", panel, Qt.DockWidgetArea.RightDockWidgetArea
+        )
         self.tabifyDockWidget(self.library_dock, self.queue_dock)
         panel.model_chosen.connect(self.set_model)
         panel.insert_prompt_text.connect(self._insert_prompt_text)
@@ -395,17 +417,27 @@ class MainWindow(QMainWindow):
 
     def _build_menus(self) -> None:
         file_menu = self.menuBar().addMenu("&File")
-        self.new_action = self._action("&New canvas", "Ctrl+N", self.new_canvas,
-                                       "An empty canvas of the size set under Size.")
-        self.open_image_action = self._action("Open &image…", "Ctrl+Shift+I", self.open_image,
-                                              "Put a picture on the canvas.")
-        self.open_project_action = self._action("Open &project…", "", self.open_project,
-                                                "Open a .sneaker project.")
-        self.save_project_action = self._action("&Save project as…", "Ctrl+S",
-                                                self.save_project_as,
-                                                "Save canvas, mask, prompt and parameters.")
-        self.reopen_action = self._action("&Reopen last canvas", "", self.reopen_last,
-                                          "The canvas as it was when the app last closed.")
+        self.new_action = self._action(
+            "&New canvas", "Ctrl+N", self.new_canvas, "An empty canvas of the size set under Size."
+        )
+        self.open_image_action = self._action(
+            "Open &image…", "Ctrl+Shift+I", self.open_image, "Put a picture on the canvas."
+        )
+        self.open_project_action = self._action(
+            "Open &project…", "", self.open_project, "Open a .sneaker project."
+        )
+        self.save_project_action = self._action(
+            "&Save project as…",
+            "Ctrl+S",
+            self.save_project_as,
+            "Save canvas, mask, prompt and parameters.",
+        )
+        self.reopen_action = self._action(
+            "&Reopen last canvas",
+            "",
+            self.reopen_last,
+            "The canvas as it was when the app last closed.",
+        )
         self.open_file_action = QAction("&Open model file…", self)
         self.open_file_action.setShortcut(QKeySequence.StandardKey.Open)
         self.open_file_action.triggered.connect(self.picker.open_file)
@@ -417,8 +449,13 @@ class MainWindow(QMainWindow):
         quit_action = QAction("&Quit", self)
         quit_action.setShortcut(QKeySequence.StandardKey.Quit)
         quit_action.triggered.connect(self.close)
-        for action in (self.new_action, self.open_image_action, self.open_project_action,
-                       self.save_project_action, self.reopen_action):
+        for action in (
+            self.new_action,
+            self.open_image_action,
+            self.open_project_action,
+            self.save_project_action,
+            self.reopen_action,
+        ):
             file_menu.addAction(action)
         file_menu.addSeparator()
         for action in (self.open_file_action, self.open_folder_action, outputs_action):
@@ -432,13 +469,18 @@ class MainWindow(QMainWindow):
         edit_menu.addSeparator()
         for action in (self.tools.invert_action, self.tools.clear_action):
             edit_menu.addAction(action)
-        self.clear_doodle_action = self._action("Clear &doodle", "", self.doc.clear_sketch,
-                                                "Remove the whole doodle layer.")
+        self.clear_doodle_action = self._action(
+            "Clear &doodle", "", self.doc.clear_sketch, "Remove the whole doodle layer."
+        )
         edit_menu.addAction(self.clear_doodle_action)
 
         view_menu = self.menuBar().addMenu("&View")
-        for action in (self.tools.fit_action, self.tools.actual_action,
-                       self.tools.show_mask_action, self.tools.blur_preview_action):
+        for action in (
+            self.tools.fit_action,
+            self.tools.actual_action,
+            self.tools.show_mask_action,
+            self.tools.blur_preview_action,
+        ):
             view_menu.addAction(action)
         view_menu.addSeparator()
         for dock in (self.params_dock, self.queue_dock, self.gallery_dock):
@@ -446,9 +488,7 @@ class MainWindow(QMainWindow):
 
         gen_menu = self.menuBar().addMenu("&Generate")
         self.generate_action = QAction("&Generate", self)
-        self.generate_action.setShortcuts(
-            [QKeySequence("Ctrl+Return"), QKeySequence("Ctrl+Enter")]
-        )
+        self.generate_action.setShortcuts([QKeySequence("Ctrl+Return"), QKeySequence("Ctrl+Enter")])
         self.generate_action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
         self.generate_action.triggered.connect(self.generate)
         self.cancel_action = QAction("&Cancel", self)
@@ -463,8 +503,13 @@ class MainWindow(QMainWindow):
         self.discard_action = QAction("&Discard result", self)
         self.discard_action.setShortcut(QKeySequence("Ctrl+Shift+Backspace"))
         self.discard_action.triggered.connect(self.discard_result)
-        for action in (self.generate_action, self.cancel_action, self.cancel_all_action,
-                       self.accept_action, self.discard_action):
+        for action in (
+            self.generate_action,
+            self.cancel_action,
+            self.cancel_all_action,
+            self.accept_action,
+            self.discard_action,
+        ):
             gen_menu.addAction(action)
 
         help_menu = self.menuBar().addMenu("&Help")
@@ -500,8 +545,7 @@ class MainWindow(QMainWindow):
         self.doc.structure_changed.connect(self._on_doc_structure)
         self.doc.undo_stack.indexChanged.connect(self._on_doc_edited)
         self.canvas.files_dropped.connect(self._on_files_dropped)
-        self.canvas.zoom_changed.connect(
-            lambda z: self.zoom_label.setText(f"{z * 100:.0f} %"))
+        self.canvas.zoom_changed.connect(lambda z: self.zoom_label.setText(f"{z * 100:.0f} %"))
         self.gallery.image_clicked.connect(self.restore_from_image)
         self.gallery.send_to_canvas.connect(self.open_image_file)
         self.queue.started.connect(self._on_job_started)
@@ -643,7 +687,8 @@ class MainWindow(QMainWindow):
         mode = request.mode
         region = self.doc.generation_region(mode, request.inpaint_area, request.padding)
         label = f"{mode} · {request.width}×{request.height} · seed {request.seed} · " + (
-            request.prompt[:40] or "(no prompt)")
+            request.prompt[:40] or "(no prompt)"
+        )
         context = {"mode": mode, "region": QRect(region), "full": self.doc.full_rect()}
         self.queue.add(QueuedJob(request, label, context))
         self._update_actions()
@@ -707,10 +752,17 @@ class MainWindow(QMainWindow):
     # -- documents ------------------------------------------------------------------------
 
     def project_snapshot(self) -> Project:
-        values = {**self.params.values(), **self.mode_panel.values(),
-                  "style": self.style_combo.currentData()}
-        return Project(self.doc.state(), values, str(self._model) if self._model else None,
-                       self.mode_panel.values()["mode"])
+        values = {
+            **self.params.values(),
+            **self.mode_panel.values(),
+            "style": self.style_combo.currentData(),
+        }
+        return Project(
+            self.doc.state(),
+            values,
+            str(self._model) if self._model else None,
+            self.mode_panel.values()["mode"],
+        )
 
     def load_project_file(self, path: Path) -> bool:
         try:
@@ -730,15 +782,17 @@ class MainWindow(QMainWindow):
     @guarded
     def new_canvas(self) -> None:
         self.discard_result()
-        self.doc.reset(self.params.width_spin.value() // 8 * 8,
-                       self.params.height_spin.value() // 8 * 8)
+        self.doc.reset(
+            self.params.width_spin.value() // 8 * 8, self.params.height_spin.value() // 8 * 8
+        )
         self.canvas.fit()
 
     @Slot()
     @guarded
     def open_image(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Open image", str(paths.outputs_dir()),
-                                              IMAGE_FILTER)
+        path, _ = QFileDialog.getOpenFileName(
+            self, "Open image", str(paths.outputs_dir()), IMAGE_FILTER
+        )
         if path:
             self.open_image_file(path)
 
@@ -770,21 +824,23 @@ class MainWindow(QMainWindow):
     @Slot()
     @guarded
     def save_project_as(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Save project", "canvas" + SUFFIX,
-                                              PROJECT_FILTER)
+        path, _ = QFileDialog.getSaveFileName(
+            self, "Save project", "canvas" + SUFFIX, PROJECT_FILTER
+        )
         if path:
             self.save_project_to(Path(path) if path.endswith(SUFFIX) else Path(path + SUFFIX))
 
     def save_project_to(self, target: Path) -> bool:
         """Save the canvas as a project at `target`. A disk that refuses (full, read-only)
         gets a banner saying so and what to do; the old file there stays as it was."""
-        from sneakerstudio.core.errors import SaveError
+        from sneakerstudio.core.protocol.errors import SaveError
 
         try:
             save_project(target, self.project_snapshot())
         except SaveError as exc:
             self.banner.show_message(
-                f"{exc.message} {exc.hint} Your canvas is still open here, unchanged.")
+                f"{exc.message} {exc.hint} Your canvas is still open here, unchanged."
+            )
             self.phase_label.setText("The project was not saved.")
             return False
         self.phase_label.setText(f"Saved {target.name}")
@@ -805,7 +861,8 @@ class MainWindow(QMainWindow):
         self.unsaved_button = QToolButton()
         self.unsaved_button.setObjectName("unsavedImagesButton")
         self.unsaved_button.setToolTip(
-            "Images that were made but could not be saved are kept here until you save them.")
+            "Images that were made but could not be saved are kept here until you save them."
+        )
         self.unsaved_button.setPopupMode(QToolButton.ToolButtonPopupMode.MenuButtonPopup)
         self.unsaved_button.clicked.connect(self.save_unsaved_images)
         menu = QMenu(self.unsaved_button)
@@ -821,20 +878,23 @@ class MainWindow(QMainWindow):
         return sum(len(batch.images) for batch in self._unsaved)
 
     def _keep_unsaved(self, images: list, info: dict) -> None:
-        from sneakerstudio.core.events import Finished
+        from sneakerstudio.core.protocol.events import Finished
 
         pictures = tuple(_qimage_to_pil(image) for image in images)
-        self._unsaved.append(Finished(
-            job_id="unsaved", images=pictures, seeds=tuple(info.get("seeds") or ()),
-            parameters=tuple(info.get("parameters") or ()),
-            request_json=str(info.get("request_json") or ""),
-        ))
+        self._unsaved.append(
+            Finished(
+                job_id="unsaved",
+                images=pictures,
+                seeds=tuple(info.get("seeds") or ()),
+                parameters=tuple(info.get("parameters") or ()),
+                request_json=str(info.get("request_json") or ""),
+            )
+        )
         self._show_unsaved_button()
 
     def _show_unsaved_button(self) -> None:
         count = self.unsaved_image_count()
-        self.unsaved_button.setText(
-            f"Save {count} unsaved image{'s' if count != 1 else ''}…")
+        self.unsaved_button.setText(f"Save {count} unsaved image{'s' if count != 1 else ''}…")
         self.unsaved_button.setVisible(count > 0)
 
     @Slot()
@@ -842,8 +902,8 @@ class MainWindow(QMainWindow):
     def save_unsaved_images(self, folder: Path | None = None) -> bool:
         """Try again to save the images that could not be saved (into `folder`, or where
         they were meant to go). Returns True when none is left unsaved."""
-        from sneakerstudio.core.errors import SaveError
-        from sneakerstudio.core.outputs import save_outputs
+        from sneakerstudio.core.imaging.outputs import save_outputs
+        from sneakerstudio.core.protocol.errors import SaveError
 
         saved: list[str] = []
         while self._unsaved:
@@ -858,13 +918,15 @@ class MainWindow(QMainWindow):
             except SaveError as exc:
                 self.banner.show_message(
                     f"The images are still not saved. {exc.message} {exc.hint} They stay "
-                    "here until then.")
+                    "here until then."
+                )
                 self._show_unsaved_button()
                 return False
             except OSError as exc:
                 self.banner.show_message(
                     f"The images are still not saved: {exc.strerror or exc}. They stay here "
-                    "until then; free some disk space or choose another folder.")
+                    "until then; free some disk space or choose another folder."
+                )
                 self._show_unsaved_button()
                 return False
             self._unsaved.pop(0)
@@ -875,7 +937,9 @@ class MainWindow(QMainWindow):
         if saved:
             self.banner.show_message(
                 f"Saved {len(saved)} image{'s' if len(saved) != 1 else ''} to "
-                f"{Path(saved[0]).parent}.", error=False)
+                f"{Path(saved[0]).parent}.",
+                error=False,
+            )
         return True
 
     def _ask_about_unsaved_images(self) -> None:
@@ -887,9 +951,11 @@ class MainWindow(QMainWindow):
         box = QMessageBox(self)
         box.setWindowTitle("Images not saved")
         box.setIcon(QMessageBox.Icon.Warning)
-        box.setText(f"{count} image{'s' if count != 1 else ''} could not be saved and "
-                    f"{'exist' if count != 1 else 'exists'} only here. Save again before "
-                    "quitting (free some disk space first), or quit without them?")
+        box.setText(
+            f"{count} image{'s' if count != 1 else ''} could not be saved and "
+            f"{'exist' if count != 1 else 'exists'} only here. Save again before "
+            "quitting (free some disk space first), or quit without them?"
+        )
         save = box.addButton("Save again", QMessageBox.ButtonRole.AcceptRole)
         leave = box.addButton("Quit without them", QMessageBox.ButtonRole.DestructiveRole)
         box.addButton("Cancel", QMessageBox.ButtonRole.RejectRole)
@@ -910,7 +976,7 @@ class MainWindow(QMainWindow):
     def _rescue_unsaved_images(self) -> None:
         """Quitting anyway (or a signal): a last try where they belong, then beside the
         autosave, so that they survive if any disk will take them."""
-        from sneakerstudio.core.outputs import save_outputs
+        from sneakerstudio.core.imaging.outputs import save_outputs
 
         for folder in (None, self.autosaver.folder.parent / "unsaved-images"):
             for batch in list(self._unsaved):
@@ -922,14 +988,14 @@ class MainWindow(QMainWindow):
                 self._unsaved.remove(batch)
                 log.info("saved unsaved images on exit: %s", ", ".join(map(str, written)))
         if self._unsaved:
-            log.error("%d images were lost: no folder would take them",
-                      self.unsaved_image_count())
+            log.error("%d images were lost: no folder would take them", self.unsaved_image_count())
 
     @Slot()
     @guarded
     def _save_unsaved_images_to(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Save the images to",
-                                                  str(paths.outputs_dir()))
+        folder = QFileDialog.getExistingDirectory(
+            self, "Save the images to", str(paths.outputs_dir())
+        )
         if folder:
             self.save_unsaved_images(Path(folder))
 
@@ -944,8 +1010,7 @@ class MainWindow(QMainWindow):
     def _on_autosaved(self, _path: str) -> None:
         failure, self._autosave_failure = getattr(self, "_autosave_failure", ""), ""
         if failure and failure == self.banner.text():  # still on show: say it is fixed
-            self.banner.show_message("Autosave works again: your canvas is journaled.",
-                                     error=False)
+            self.banner.show_message("Autosave works again: your canvas is journaled.", error=False)
 
     @Slot()
     @guarded
@@ -960,8 +1025,10 @@ class MainWindow(QMainWindow):
         box = QMessageBox(self)
         box.setWindowTitle("Recover your work?")
         box.setIcon(QMessageBox.Icon.Question)
-        box.setText("Sneaker Studio did not close properly last time.\n"
-                    "Recover the canvas, mask, prompt and parameters it had?")
+        box.setText(
+            "Sneaker Studio did not close properly last time.\n"
+            "Recover the canvas, mask, prompt and parameters it had?"
+        )
         box.setStandardButtons(QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No)
         box.button(QMessageBox.StandardButton.Yes).setText("Recover")
         box.button(QMessageBox.StandardButton.No).setText("Start fresh")
@@ -980,8 +1047,8 @@ class MainWindow(QMainWindow):
     def restore_from_image(self, path: str) -> bool:
         """Restore prompt, negative prompt and parameters from an image's metadata (ours,
         AUTOMATIC1111/Forge, ComfyUI, InvokeAI, Fooocus, NovelAI)."""
-        from sneakerstudio.core.errors import SneakerError
-        from sneakerstudio.core.metadata import read_png_metadata
+        from sneakerstudio.core.imaging.metadata import read_png_metadata
+        from sneakerstudio.core.protocol.errors import SneakerError
 
         try:
             meta = read_png_metadata(path)
@@ -991,7 +1058,8 @@ class MainWindow(QMainWindow):
         values = params_from_metadata(meta)
         if not values.get("prompt") and "steps" not in values:
             self.banner.show_message(
-                f"'{Path(path).name}' carries no generation parameters.", error=False)
+                f"'{Path(path).name}' carries no generation parameters.", error=False
+            )
             return False
         if self.doc.has_image() or self.doc.has_sketch() or self.doc.has_mask():
             values.pop("width", None)  # the picture on the canvas decides its own size
@@ -1003,7 +1071,9 @@ class MainWindow(QMainWindow):
         self.phase_label.setText(f"Parameters restored from {Path(path).name} ({source}).")
         self.banner.show_message(
             f"Restored the prompt and parameters of {Path(path).name} (written by {source})."
-            + model, error=False)
+            + model,
+            error=False,
+        )
         return True
 
     @Slot(list)
@@ -1068,8 +1138,7 @@ class MainWindow(QMainWindow):
         self.device_plan = plan
         few = bool(getattr(plan, "prefers_few_steps", False))
         self.picker.set_prefer_few_steps(few)
-        if self.library_panel is not None and hasattr(self.library_panel,
-                                                      "set_prefer_few_steps"):
+        if self.library_panel is not None and hasattr(self.library_panel, "set_prefer_few_steps"):
             self.library_panel.set_prefer_few_steps(few)
         hint = str(getattr(plan, "hint", "") or "")
         self.cpu_note_label.setToolTip(hint or CPU_NOTE)
@@ -1103,7 +1172,8 @@ class MainWindow(QMainWindow):
                 if found is not None:
                     break
         self.params.set_fast_decode_available(
-            found is not None, f"TAESD decoder: {found}" if found is not None else "")
+            found is not None, f"TAESD decoder: {found}" if found is not None else ""
+        )
 
     @Slot(str, float)
     @guarded
@@ -1333,7 +1403,8 @@ class MainWindow(QMainWindow):
 
     def _ready_text(self) -> str:
         return (
-            f"Ready · model: {display_name(self._model)}" if self._model
+            f"Ready · model: {display_name(self._model)}"
+            if self._model
             else "Ready · open a model to start"
         )
 
@@ -1356,8 +1427,9 @@ class MainWindow(QMainWindow):
 
     def _current_region(self) -> QRect:
         values = self.mode_panel.values()
-        return self.doc.generation_region(self.current_mode(), values["inpaint_area"],
-                                          values["padding"])
+        return self.doc.generation_region(
+            self.current_mode(), values["inpaint_area"], values["padding"]
+        )
 
     @Slot()
     @guarded
@@ -1456,8 +1528,7 @@ class MainWindow(QMainWindow):
         elif self._model is None:
             can, reason = False, NO_MODEL_TOOLTIP
         elif busy:
-            can, reason = True, "Add this to the queue; it runs after the current job " \
-                                "(Ctrl+Enter)."
+            can, reason = True, "Add this to the queue; it runs after the current job (Ctrl+Enter)."
         else:
             can, reason = True, "Generate with these settings (Ctrl+Enter)."
         self.generate_button.setEnabled(can)
@@ -1468,9 +1539,12 @@ class MainWindow(QMainWindow):
         self.empty_text.setVisible(self._model is None)
 
     def _remember_params(self, geometry: bool = False) -> None:
-        self.store.settings.params = {**self.params.values(), **self.mode_panel.values(),
-                                      "style": self.style_combo.currentData(),
-                                      "cpu_note_dismissed": self._cpu_note_dismissed}
+        self.store.settings.params = {
+            **self.params.values(),
+            **self.mode_panel.values(),
+            "style": self.style_combo.currentData(),
+            "cpu_note_dismissed": self._cpu_note_dismissed,
+        }
         if geometry:
             self.store.settings.geometry = base64.b64encode(
                 bytes(self.saveGeometry().data())
@@ -1482,7 +1556,8 @@ class MainWindow(QMainWindow):
             error = self.store.last_error
             self.banner.show_message(
                 f"{error.message} {error.hint} Until then, your settings are kept for this "
-                "session only.")
+                "session only."
+            )
 
     @Slot()
     @guarded
@@ -1561,7 +1636,7 @@ class TokenCounter(QObject):
             if text is None:
                 return
             try:
-                from sneakerstudio.core.prompt import prompt_token_info
+                from sneakerstudio.core.protocol.prompt import prompt_token_info
 
                 info = prompt_token_info(text)
             except Exception:  # the counter is a nicety; never disturb typing
@@ -1577,7 +1652,7 @@ class TokenCounter(QObject):
 
 
 def _default_engine_factory() -> EngineLike:
-    from sneakerstudio.core.engine import Engine  # cheap: torch is imported in prepare()
+    from sneakerstudio.core.generation.engine import Engine  # cheap: torch is imported in prepare()
 
     return Engine()
 
@@ -1594,8 +1669,13 @@ def create_main_window(
     `settings` defaults to the file at `paths.settings_path()`."""
     engine = (engine_factory or _default_engine_factory)()
     store = settings if settings is not None else SettingsStore()
-    window = MainWindow(engine, store, save_outputs=save_outputs,
-                        autosave_folder=autosave_folder, with_library=with_library)
+    window = MainWindow(
+        engine,
+        store,
+        save_outputs=save_outputs,
+        autosave_folder=autosave_folder,
+        with_library=with_library,
+    )
     window.setMinimumSize(QSize(760, 520))
     return window
 
@@ -1603,8 +1683,11 @@ def create_main_window(
 def _engine_notes(engine_info: dict) -> str:
     """What the engine did to save the job (recovered from running out of memory, decoded the
     VAE in fp32 after a NaN), for the status line: the user should know why it was slower."""
-    notes = [str(engine_info[key]).rstrip(".") for key in ("recovered", "vae_upcast")
-             if engine_info.get(key)]
+    notes = [
+        str(engine_info[key]).rstrip(".")
+        for key in ("recovered", "vae_upcast")
+        if engine_info.get(key)
+    ]
     runtime = str(engine_info.get("cpu_runtime") or "")
     if runtime.startswith("PyTorch: "):  # OpenVINO was wanted but could not run this job
         notes.append("UNet on PyTorch, not OpenVINO: " + runtime.removeprefix("PyTorch: "))

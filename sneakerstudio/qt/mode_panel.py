@@ -8,7 +8,7 @@ from typing import Any
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QComboBox, QDoubleSpinBox, QFormLayout, QSpinBox, QWidget
 
-from sneakerstudio.core.request import MASKED_CONTENTS, MODES, OUTPAINT_FILLS
+from sneakerstudio.core.protocol.request import MASKED_CONTENTS, MODES, OUTPAINT_FILLS
 
 AUTO = "auto"
 MODE_LABELS = {
@@ -18,11 +18,17 @@ MODE_LABELS = {
     "outpaint": "Outpaint (extend the frame)",
 }
 FILL_LABELS = {
-    "edge": "Stretch the edges", "telea": "Fill from surroundings (Telea)", "tile": "Tile",
-    "color": "Solid colour", "noise": "Latent noise",
+    "edge": "Stretch the edges",
+    "telea": "Fill from surroundings (Telea)",
+    "tile": "Tile",
+    "color": "Solid colour",
+    "noise": "Latent noise",
 }
 CONTENT_LABELS = {
-    "original": "Original", "fill": "Fill", "noise": "Latent noise", "nothing": "Latent nothing",
+    "original": "Original",
+    "fill": "Fill",
+    "noise": "Latent noise",
+    "nothing": "Latent nothing",
 }
 
 
@@ -91,9 +97,12 @@ class ModePanel(QWidget):
         form.addRow("Masked &content", self.masked_content)
         form.addRow("Outpaint &fill", self.fill)
         for signal in (
-            self.mode_combo.currentIndexChanged, self.strength.valueChanged,
-            self.mask_blur.valueChanged, self.inpaint_area.currentIndexChanged,
-            self.padding.valueChanged, self.masked_content.currentIndexChanged,
+            self.mode_combo.currentIndexChanged,
+            self.strength.valueChanged,
+            self.mask_blur.valueChanged,
+            self.inpaint_area.currentIndexChanged,
+            self.padding.valueChanged,
+            self.masked_content.currentIndexChanged,
             self.fill.currentIndexChanged,
         ):
             signal.connect(self.changed)
@@ -128,8 +137,12 @@ class ModePanel(QWidget):
         }
 
     def set_values(self, values: dict[str, Any]) -> None:
-        for key, combo in (("mode", self.mode_combo), ("inpaint_area", self.inpaint_area),
-                           ("masked_content", self.masked_content), ("fill", self.fill)):
+        for key, combo in (
+            ("mode", self.mode_combo),
+            ("inpaint_area", self.inpaint_area),
+            ("masked_content", self.masked_content),
+            ("fill", self.fill),
+        ):
             index = combo.findData(values.get(key))
             if index >= 0:
                 combo.setCurrentIndex(index)

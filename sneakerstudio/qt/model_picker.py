@@ -23,13 +23,15 @@ from PySide6.QtWidgets import (
 CHECKPOINT_FILTER = "Checkpoints (*.safetensors);;All files (*)"
 
 
-_FEW_STEP_NAMES = (("turbo", re.compile(r"turbo|lightning", re.I)),
-                   ("lcm", re.compile(r"(?<![a-z])lcm(?![a-z])|latent.?consistency", re.I)))
+_FEW_STEP_NAMES = (
+    ("turbo", re.compile(r"turbo|lightning", re.I)),
+    ("lcm", re.compile(r"(?<![a-z])lcm(?![a-z])|latent.?consistency", re.I)),
+)
 FEW_STEP_LABELS = {"turbo": "Turbo", "lcm": "LCM"}
 
 
 def few_step_kind(name: str, info: Mapping[str, Any] | None = None) -> str | None:
-    """"turbo" or "lcm" for a model made for 1–8 steps (identification's `distilled`, else
+    """ "turbo" or "lcm" for a model made for 1–8 steps (identification's `distilled`, else
     the file name, as identification reads it); None for a normal model."""
     distilled = (info or {}).get("distilled")
     if distilled in FEW_STEP_LABELS:
@@ -105,8 +107,9 @@ class ModelPicker(QWidget):
         for path in ordered:
             kind = few_step_kind(path)
             label = display_name(path) + (f"  · {FEW_STEP_LABELS[kind]}" if kind else "")
-            tip = path + (f"\nA {FEW_STEP_LABELS[kind]} model: 1–8 steps, fast on a CPU."
-                          if kind else "")
+            tip = path + (
+                f"\nA {FEW_STEP_LABELS[kind]} model: 1–8 steps, fast on a CPU." if kind else ""
+            )
             self.combo.addItem(label, path)
             self.combo.setItemData(self.combo.count() - 1, tip, Qt.ItemDataRole.ToolTipRole)
         index = self.combo.findData(current) if current else -1

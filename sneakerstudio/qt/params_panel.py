@@ -25,7 +25,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from sneakerstudio.core.request import (
+from sneakerstudio.core.protocol.request import (
     MAX_BATCH,
     MAX_GUIDANCE,
     MAX_SEED,
@@ -34,7 +34,7 @@ from sneakerstudio.core.request import (
     MIN_SIZE,
     GenerationRequest,
 )
-from sneakerstudio.core.samplers import DEFAULT_SAMPLER, sampler_names
+from sneakerstudio.core.protocol.samplers import DEFAULT_SAMPLER, sampler_names
 from sneakerstudio.qt.lora_panel import LoraPanel
 
 SIZE_PRESETS: tuple[tuple[str, int, int], ...] = (
@@ -51,16 +51,25 @@ SIZE_PRESETS: tuple[tuple[str, int, int], ...] = (
 
 def speed_presets() -> list[tuple[str, str, dict[str, Any]]]:
     """(name, menu label, panel values): a normal model, then core's few-step presets."""
-    from sneakerstudio.core.presets import PRESETS
+    from sneakerstudio.core.protocol.presets import PRESETS
 
-    out = [("", "Normal model — 20 steps, CFG 7",
-            {"steps": 20, "guidance": 7.0, "sampler": DEFAULT_SAMPLER})]
+    out = [
+        (
+            "",
+            "Normal model — 20 steps, CFG 7",
+            {"steps": 20, "guidance": 7.0, "sampler": DEFAULT_SAMPLER},
+        )
+    ]
     for preset in PRESETS.values():
-        out.append((preset.name,
-                    f"{preset.label} — {preset.steps} steps, CFG {preset.guidance:g}",
-                    {"steps": preset.steps, "guidance": preset.guidance,
-                     "sampler": preset.sampler}))
+        out.append(
+            (
+                preset.name,
+                f"{preset.label} — {preset.steps} steps, CFG {preset.guidance:g}",
+                {"steps": preset.steps, "guidance": preset.guidance, "sampler": preset.sampler},
+            )
+        )
     return out
+
 
 DEFAULTS: dict[str, Any] = {
     "prompt": "",
@@ -159,9 +168,7 @@ class ParamsPanel(QWidget):
         presets = QMenu(self.presets_button)
         for label, width, height in SIZE_PRESETS:
             action = QAction(label, presets)
-            action.triggered.connect(
-                lambda _checked=False, w=width, h=height: self.set_size(w, h)
-            )
+            action.triggered.connect(lambda _checked=False, w=width, h=height: self.set_size(w, h))
             presets.addAction(action)
         self.presets_button.setMenu(presets)
 
@@ -178,7 +185,8 @@ class ParamsPanel(QWidget):
         for name, label, values in speed_presets():
             action = QAction(label, speed)
             action.triggered.connect(
-                lambda _checked=False, n=name, v=values: self.choose_preset(n, v))
+                lambda _checked=False, n=name, v=values: self.choose_preset(n, v)
+            )
             speed.addAction(action)
         self.speed_button.setMenu(speed)
 
@@ -216,10 +224,16 @@ class ParamsPanel(QWidget):
         self._build_layout()
         self.set_values(DEFAULTS)
         for signal in (
-            self.prompt.textChanged, self.negative.textChanged, self.steps.valueChanged,
-            self.guidance.valueChanged, self.sampler.currentIndexChanged,
-            self.width_spin.valueChanged, self.height_spin.valueChanged, self.seed.textChanged,
-            self.batch.valueChanged, self.fast_decode.toggled,
+            self.prompt.textChanged,
+            self.negative.textChanged,
+            self.steps.valueChanged,
+            self.guidance.valueChanged,
+            self.sampler.currentIndexChanged,
+            self.width_spin.valueChanged,
+            self.height_spin.valueChanged,
+            self.seed.textChanged,
+            self.batch.valueChanged,
+            self.fast_decode.toggled,
         ):
             signal.connect(self.changed)
 
@@ -369,6 +383,7 @@ class ParamsPanel(QWidget):
 
     def set_values(self, values: dict[str, Any]) -> None:
         """Set what is given and valid; ignore the rest (old or hand-edited settings)."""
+
         def number(key: str, kind: type) -> Any:
             """The value if it has the right type and is finite, clamped to what the spin
             boxes hold (a 10^30 from a hand-edited file or a stranger's PNG must not reach
@@ -412,7 +427,7 @@ class ParamsPanel(QWidget):
         if self.fast_decode_on():
             extra["fast_decode"] = True
         if self.preset_name:
-            from sneakerstudio.core.presets import PRESETS
+            from sneakerstudio.core.protocol.presets import PRESETS
 
             preset = PRESETS.get(self.preset_name)
             if preset is not None:

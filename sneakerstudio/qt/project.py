@@ -32,8 +32,8 @@ from typing import Any
 
 from PySide6.QtCore import QBuffer, QByteArray, QIODevice, QLockFile, QObject, QTimer, Signal
 
-from sneakerstudio.core import paths
-from sneakerstudio.core.errors import SaveError, SneakerError
+from sneakerstudio.core.files import paths
+from sneakerstudio.core.protocol.errors import SaveError, SneakerError
 from sneakerstudio.qt.document import ARGB, MASK_TINT, CanvasDocument, DocState
 
 log = logging.getLogger(__name__)

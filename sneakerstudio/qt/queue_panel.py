@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from sneakerstudio.core.request import GenerationRequest
+from sneakerstudio.core.protocol.request import GenerationRequest
 from sneakerstudio.qt.errors import guarded
 
 _ids = itertools.count(1)
@@ -46,8 +46,12 @@ class JobQueue(QObject):
     changed = Signal()
     started = Signal(object)  # QueuedJob
 
-    def __init__(self, submit: Callable[[GenerationRequest], str],
-                 cancel: Callable[[str], bool], parent: QObject | None = None) -> None:
+    def __init__(
+        self,
+        submit: Callable[[GenerationRequest], str],
+        cancel: Callable[[str], bool],
+        parent: QObject | None = None,
+    ) -> None:
         super().__init__(parent)
         self._submit = submit
         self._cancel = cancel
@@ -126,11 +130,14 @@ class QueuePanel(QWidget):
         self.up_button = self._button("▲", "Move the selected waiting job up.", self._up)
         self.down_button = self._button("▼", "Move the selected waiting job down.", self._down)
         self.remove_button = self._button(
-            "Cancel", "Cancel the selected job (a waiting one is removed; the running one stops "
-            "within one step).", self._remove)
+            "Cancel",
+            "Cancel the selected job (a waiting one is removed; the running one stops "
+            "within one step).",
+            self._remove,
+        )
         self.clear_button = self._button(
-            "Cancel all", "Cancel the running job and remove every waiting one.",
-            queue.cancel_all)
+            "Cancel all", "Cancel the running job and remove every waiting one.", queue.cancel_all
+        )
         row = QHBoxLayout()
         for button in (self.up_button, self.down_button, self.remove_button, self.clear_button):
             row.addWidget(button)

@@ -22,8 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sneakerstudio.core import paths
-from sneakerstudio.core.errors import SaveError
+from sneakerstudio.core.files import paths
+from sneakerstudio.core.protocol.errors import SaveError
 
 log = logging.getLogger(__name__)
 

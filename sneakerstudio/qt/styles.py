@@ -34,7 +34,7 @@ class Style:
 
 
 def styles_path() -> Path:
-    from sneakerstudio.core.resources import resources_dir
+    from sneakerstudio.core.files.resources import resources_dir
 
     return resources_dir() / "styles" / "styles.json"
 
@@ -50,9 +50,13 @@ def load_styles(path: Path | None = None) -> list[Style]:
     entries = data.get("styles", []) if isinstance(data, dict) else data
     out: list[Style] = []
     for entry in entries if isinstance(entries, list) else []:
-        if isinstance(entry, dict) and isinstance(entry.get("name"), str) \
-                and isinstance(entry.get("prompt"), str):
+        if (
+            isinstance(entry, dict)
+            and isinstance(entry.get("name"), str)
+            and isinstance(entry.get("prompt"), str)
+        ):
             negative = entry.get("negative")
-            out.append(Style(entry["name"], entry["prompt"],
-                             negative if isinstance(negative, str) else ""))
+            out.append(
+                Style(entry["name"], entry["prompt"], negative if isinstance(negative, str) else "")
+            )
     return out

@@ -26,9 +26,9 @@ from typing import Any, Protocol
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 from PySide6.QtGui import QImage
 
-from sneakerstudio.core.cancel import CancelToken
-from sneakerstudio.core.errors import GenerationCancelled
-from sneakerstudio.core.events import (
+from sneakerstudio.core.protocol.cancel import CancelToken
+from sneakerstudio.core.protocol.errors import GenerationCancelled
+from sneakerstudio.core.protocol.events import (
     Cancelled,
     Event,
     Failed,
@@ -37,7 +37,7 @@ from sneakerstudio.core.events import (
     Progress,
     Status,
 )
-from sneakerstudio.core.request import GenerationRequest
+from sneakerstudio.core.protocol.request import GenerationRequest
 from sneakerstudio.qt.errors import guarded
 from sneakerstudio.qt.images import array_to_qimage, pil_to_qimage
 
@@ -47,7 +47,7 @@ SaveOutputs = Callable[[Finished], list[Path]]
 
 
 class EngineLike(Protocol):
-    """What the worker needs from `sneakerstudio.core.engine.Engine` (tests pass a fake)."""
+    """What the worker needs from the engine (`generation.engine.Engine`; tests pass a fake)."""
 
     def prepare(self) -> str: ...
 
@@ -71,7 +71,7 @@ class Job:
 
 
 def _default_save_outputs(finished: Finished) -> list[Path]:
-    from sneakerstudio.core.outputs import save_outputs
+    from sneakerstudio.core.imaging.outputs import save_outputs
 
     return save_outputs(finished)
 
@@ -149,7 +149,9 @@ class InferenceWorker(QObject):
             self.start()
         if not self._prepared:
             kind, message, details = self._prepare_error or (
-                "engine", "The engine is not ready.", ""
+                "engine",
+                "The engine is not ready.",
+                "",
             )
             self.failed.emit(job.job_id, kind, message, details)
             return
@@ -183,14 +185,15 @@ class InferenceWorker(QObject):
             log.exception("engine raised on job %s", job.job_id)
             result = None
             terminal.append(
-                Failed(job.job_id, "internal", f"{type(exc).__name__}: {exc}",
-                       traceback.format_exc())
+                Failed(
+                    job.job_id, "internal", f"{type(exc).__name__}: {exc}", traceback.format_exc()
+                )
             )
         if not terminal:
             terminal.append(
-                result if result is not None else Failed(
-                    job.job_id, "internal", "The engine stopped without a result.", ""
-                )
+                result
+                if result is not None
+                else Failed(job.job_id, "internal", "The engine stopped without a result.", "")
             )
         self._finish(job, terminal[0])
 

@@ -72,8 +72,13 @@ def main() -> None:
         start = time.perf_counter()
         doc.end_stroke()
         commit = (time.perf_counter() - start) * 1000
-        return {"median": statistics.median(times), "p95": sorted(times)[int(len(times) * .95)],
-                "update": statistics.median(paint_only), "commit": commit, "begin": begin}
+        return {
+            "median": statistics.median(times),
+            "p95": sorted(times)[int(len(times) * 0.95)],
+            "update": statistics.median(paint_only),
+            "commit": commit,
+            "begin": begin,
+        }
 
     rows = {
         "mask brush": run("mask", False, Brush(args.brush, 0.7)),
@@ -82,18 +87,29 @@ def main() -> None:
     }
     view.close()
     print(f"machine: {platform.machine()} · {os.cpu_count()} cores · Qt offscreen")
-    print(f"document {args.size}x{args.size}, brush {args.brush:g} px, {args.segments} segments "
-          "per stroke, view at 100 %")
-    print(f"{'':16}{'ms/segment':>12}{'p95':>8}{'layer update':>14}{'stroke start ms':>17}"
-          f"{'undo commit ms':>16}")
+    print(
+        f"document {args.size}x{args.size}, brush {args.brush:g} px, {args.segments} segments "
+        "per stroke, view at 100 %"
+    )
+    print(
+        f"{'':16}{'ms/segment':>12}{'p95':>8}{'layer update':>14}{'stroke start ms':>17}"
+        f"{'undo commit ms':>16}"
+    )
     for name, row in rows.items():
-        print(f"{name:16}{row['median']:>12.2f}{row['p95']:>8.2f}{row['update']:>14.2f}"
-              f"{row['begin']:>17.1f}{row['commit']:>16.1f}")
-    print(json.dumps({
-        "ms_per_segment": round(max(r["median"] for r in rows.values()), 3),
-        "p95_ms": round(max(r["p95"] for r in rows.values()), 3),
-        "size": args.size, "brush": args.brush,
-    }))
+        print(
+            f"{name:16}{row['median']:>12.2f}{row['p95']:>8.2f}{row['update']:>14.2f}"
+            f"{row['begin']:>17.1f}{row['commit']:>16.1f}"
+        )
+    print(
+        json.dumps(
+            {
+                "ms_per_segment": round(max(r["median"] for r in rows.values()), 3),
+                "p95_ms": round(max(r["p95"] for r in rows.values()), 3),
+                "size": args.size,
+                "brush": args.brush,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

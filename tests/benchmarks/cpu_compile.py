@@ -39,13 +39,16 @@ def main() -> None:
     import torch
     from diffusers import UNet2DConditionModel
 
-    from sneakerstudio.core.resources import model_template_dir
+    from sneakerstudio.core.files.resources import model_template_dir
     from tests.benchmarks.cpu_fullsize import interleaved
 
     cores = os.cpu_count() or 1
     torch.set_num_threads(cores)
-    print(f"torch {torch.__version__} · {torch.backends.cpu.get_cpu_capability()} · "
-          f"{cores} threads · load {os.getloadavg()[0]:.2f}", flush=True)
+    print(
+        f"torch {torch.__version__} · {torch.backends.cpu.get_cpu_capability()} · "
+        f"{cores} threads · load {os.getloadavg()[0]:.2f}",
+        flush=True,
+    )
     config = UNet2DConditionModel.load_config(str(model_template_dir("sd1") / "unet"))
     unet = UNet2DConditionModel.from_config(config).eval()
     latent = torch.randn(1, 4, 64, 64)
@@ -73,8 +76,11 @@ def main() -> None:
         out[f"{name}_s"] = round(cand, 3)
         out[f"{name}_eager_s"] = round(base, 3)
         out[f"{name}_gain"] = round(base / cand, 3)
-        print(f"  {name:10} {cand:7.2f} s vs eager {base:7.2f} s: {base / cand:.2f}x "
-              f"(first call incl. compile {warm:.1f} s)", flush=True)
+        print(
+            f"  {name:10} {cand:7.2f} s vs eager {base:7.2f} s: {base / cand:.2f}x "
+            f"(first call incl. compile {warm:.1f} s)",
+            flush=True,
+        )
 
     import torch._inductor.config as inductor_config
 

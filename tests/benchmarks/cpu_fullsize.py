@@ -74,7 +74,7 @@ def candidates(pipe: Any, runs: int) -> dict[str, Any]:
     """Each optimisation alone vs fp32 on the piece it would speed up."""
     import torch
 
-    from sneakerstudio.core.device import cpu_bf16_fast
+    from sneakerstudio.core.runtime.device import cpu_bf16_fast
 
     out: dict[str, Any] = {}
     unet = pipe.unet
@@ -93,8 +93,11 @@ def candidates(pipe: Any, runs: int) -> dict[str, Any]:
     all_cores = median_time(step, runs)
     out["unet_step_s"] = all_cores
     out["unet_step_1thread_s"] = one
-    print(f"  UNet step, {cores} threads: {all_cores:.2f} s; 1 thread: "
-          f"{'-' if one is None else f'{one:.2f} s'}", flush=True)
+    print(
+        f"  UNet step, {cores} threads: {all_cores:.2f} s; 1 thread: "
+        f"{'-' if one is None else f'{one:.2f} s'}",
+        flush=True,
+    )
 
     unet.to(memory_format=torch.channels_last)
     latent_cl = latent.to(memory_format=torch.channels_last)
@@ -111,6 +114,7 @@ def candidates(pipe: Any, runs: int) -> dict[str, Any]:
     native = cpu_bf16_fast()
     out["native_bf16"] = native
     if native:
+
         def step_bf16() -> None:
             with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
                 unet(latent, t, encoder_hidden_states=embeds, return_dict=False)
@@ -125,8 +129,11 @@ def candidates(pipe: Any, runs: int) -> dict[str, Any]:
         ab, wb = a.bfloat16(), w.bfloat16()
         f32, bf = interleaved(lambda: a @ w, lambda: ab @ wb, runs)
         out["bf16_matmul_slowdown"] = bf / f32
-        print(f"  bf16 matmul (no native bf16 on this CPU): {bf / f32:.0f}x slower than fp32 "
-              "-> the engine keeps fp32 here", flush=True)
+        print(
+            f"  bf16 matmul (no native bf16 on this CPU): {bf / f32:.0f}x slower than fp32 "
+            "-> the engine keeps fp32 here",
+            flush=True,
+        )
 
     from diffusers import AutoencoderTiny
 
@@ -153,30 +160,36 @@ def main() -> None:
     parser.add_argument("--candidate-runs", type=int, default=2)
     parser.add_argument("--no-candidates", action="store_true")
     parser.add_argument("--no-taesd", action="store_true", help="skip the TAESD-decode run")
-    parser.add_argument("--runtime", choices=("openvino", "torch"), default=None,
-                        help="what runs the engine's UNet (default: the engine's choice)")
+    parser.add_argument(
+        "--runtime",
+        choices=("openvino", "torch"),
+        default=None,
+        help="what runs the engine's UNet (default: the engine's choice)",
+    )
     args = parser.parse_args()
 
     import torch
 
-    from sneakerstudio.core.cancel import CancelToken
-    from sneakerstudio.core.engine import Engine
-    from sneakerstudio.core.events import Finished
-    from sneakerstudio.core.presets import apply_preset
-    from sneakerstudio.core.request import GenerationRequest
-    from sneakerstudio.core.samplers import build_scheduler, find_sampler
+    from sneakerstudio.core.generation.engine import Engine
+    from sneakerstudio.core.protocol.cancel import CancelToken
+    from sneakerstudio.core.protocol.events import Finished
+    from sneakerstudio.core.protocol.presets import apply_preset
+    from sneakerstudio.core.protocol.request import GenerationRequest
+    from sneakerstudio.core.protocol.samplers import build_scheduler, find_sampler
     from tests.benchmarks.fullsize import build_pipeline, save_folder
 
     cores = os.cpu_count() or 1
-    print(f"machine: {platform.machine()} · {cores} cores · torch {torch.__version__} · "
-          f"{torch.backends.cpu.get_cpu_capability()} · load {os.getloadavg()[0]:.2f}", flush=True)
+    print(
+        f"machine: {platform.machine()} · {cores} cores · torch {torch.__version__} · "
+        f"{torch.backends.cpu.get_cpu_capability()} · load {os.getloadavg()[0]:.2f}",
+        flush=True,
+    )
     t0 = time.perf_counter()
     plain = build_pipeline("sd1")
     tmp = Path(tempfile.mkdtemp(prefix="sneaker-cpu-fullsize-"))
     os.environ["SNEAKERSTUDIO_HOME"] = str(tmp / "home")  # the converted UNet goes there
     folder = save_folder(plain, tmp / "random-sd15")
-    print(f"built and saved the full-size pipeline in {time.perf_counter() - t0:.1f} s",
-          flush=True)
+    print(f"built and saved the full-size pipeline in {time.perf_counter() - t0:.1f} s", flush=True)
 
     request = apply_preset(
         GenerationRequest(model=folder, prompt=PROMPT, width=512, height=512, seed=42), "turbo"
@@ -194,8 +207,9 @@ def main() -> None:
 
     taesd_folder = tmp / "taesd"
     AutoencoderTiny().save_pretrained(str(taesd_folder))
-    engine = Engine(device="cpu", threads=cores, fast_decoders={"sd1": taesd_folder},
-                    cpu_runtime=args.runtime)
+    engine = Engine(
+        device="cpu", threads=cores, fast_decoders={"sd1": taesd_folder}, cpu_runtime=args.runtime
+    )
     description = engine.prepare()
     timings: dict[str, float] = {}
     info: dict[str, Any] = {}
@@ -211,8 +225,11 @@ def main() -> None:
     start = time.perf_counter()
     ours()
     first_s = time.perf_counter() - start
-    print(f"first image (loads the model; with OpenVINO also converts and compiles the UNet): "
-          f"{first_s:.1f} s; UNet on {info.get('cpu_runtime', 'PyTorch')}", flush=True)
+    print(
+        f"first image (loads the model; with OpenVINO also converts and compiles the UNet): "
+        f"{first_s:.1f} s; UNet on {info.get('cpu_runtime', 'PyTorch')}",
+        flush=True,
+    )
 
     def ours_taesd() -> None:
         events: list[Any] = []
@@ -222,8 +239,14 @@ def main() -> None:
 
     def plain_fp32() -> None:
         torch.set_num_threads(cores)  # plain diffusers' default: torch's own (all cores)
-        plain(prompt=PROMPT, num_inference_steps=1, guidance_scale=0.0, width=512, height=512,
-              generator=torch.Generator("cpu").manual_seed(42))
+        plain(
+            prompt=PROMPT,
+            num_inference_steps=1,
+            guidance_scale=0.0,
+            width=512,
+            height=512,
+            generator=torch.Generator("cpu").manual_seed(42),
+        )
 
     plain_s, ours_s = interleaved(plain_fp32, ours, args.runs)
     speedup = plain_s / ours_s
@@ -234,8 +257,10 @@ def main() -> None:
     print(f"engine: {description}")
     print(f"{'512², 1 step, no CFG':28}{'median s':>10}")
     print(f"{'plain diffusers fp32':28}{plain_s:>10.2f}")
-    print(f"{'our engine':28}{ours_s:>10.2f}   (encode {timings.get('encode_s', 0):.2f}, "
-          f"denoise {timings.get('denoise_s', 0):.2f}, decode {timings.get('decode_s', 0):.2f})")
+    print(
+        f"{'our engine':28}{ours_s:>10.2f}   (encode {timings.get('encode_s', 0):.2f}, "
+        f"denoise {timings.get('denoise_s', 0):.2f}, decode {timings.get('decode_s', 0):.2f})"
+    )
     if taesd_s is not None:
         print(f"{'our engine, TAESD decode':28}{taesd_s:>10.2f}   ({plain_s / taesd_s:.2f}x)")
     print(f"speedup: {speedup:.2f}x (goal 5x)", flush=True)
@@ -247,22 +272,28 @@ def main() -> None:
         found = candidates(plain, args.candidate_runs)
         with_taesd = ours_s - found["vae_decode_s"] + found["taesd_decode_s"]
         found["ours_with_taesd_est_s"] = with_taesd
-        print(f"  our engine with a TAESD decode (estimate): {with_taesd:.2f} s "
-              f"({plain_s / with_taesd:.2f}x)")
+        print(
+            f"  our engine with a TAESD decode (estimate): {with_taesd:.2f} s "
+            f"({plain_s / with_taesd:.2f}x)"
+        )
 
-    print(json.dumps({
-        "ours_s": round(ours_s, 3),
-        "plain_fp32_s": round(plain_s, 3),
-        "speedup": round(speedup, 3),
-        "ours_taesd_s": None if taesd_s is None else round(taesd_s, 3),
-        "speedup_taesd": None if taesd_s is None else round(plain_s / taesd_s, 3),
-        "engine": description,
-        "cpu_runtime": info.get("cpu_runtime", "PyTorch"),
-        "first_image_s": round(first_s, 1),
-        "runs": args.runs,
-        "load_avg_1m": round(os.getloadavg()[0], 2),
-        **{k: (round(v, 4) if isinstance(v, float) else v) for k, v in found.items()},
-    }))
+    print(
+        json.dumps(
+            {
+                "ours_s": round(ours_s, 3),
+                "plain_fp32_s": round(plain_s, 3),
+                "speedup": round(speedup, 3),
+                "ours_taesd_s": None if taesd_s is None else round(taesd_s, 3),
+                "speedup_taesd": None if taesd_s is None else round(plain_s / taesd_s, 3),
+                "engine": description,
+                "cpu_runtime": info.get("cpu_runtime", "PyTorch"),
+                "first_image_s": round(first_s, 1),
+                "runs": args.runs,
+                "load_avg_1m": round(os.getloadavg()[0], 2),
+                **{k: (round(v, 4) if isinstance(v, float) else v) for k, v in found.items()},
+            }
+        )
+    )
     shutil.rmtree(tmp, ignore_errors=True)  # ~7 GB: the model folder and the converted UNet
 
 

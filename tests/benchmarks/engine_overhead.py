@@ -34,11 +34,11 @@ def main() -> None:
     import torch
     from diffusers import StableDiffusionPipeline
 
-    from sneakerstudio.core.cancel import CancelToken
-    from sneakerstudio.core.engine import Engine
-    from sneakerstudio.core.events import Finished, Preview
-    from sneakerstudio.core.request import GenerationRequest
-    from sneakerstudio.core.samplers import build_scheduler, find_sampler
+    from sneakerstudio.core.generation.engine import Engine
+    from sneakerstudio.core.protocol.cancel import CancelToken
+    from sneakerstudio.core.protocol.events import Finished, Preview
+    from sneakerstudio.core.protocol.request import GenerationRequest
+    from sneakerstudio.core.protocol.samplers import build_scheduler, find_sampler
     from tests.tiny_models import build_tiny_sd1
 
     torch.set_num_threads(1)
@@ -50,8 +50,14 @@ def main() -> None:
     engine = Engine(device="cpu", threads=1, cpu_runtime="torch")
     engine.prepare()
     request = GenerationRequest(
-        model=tiny.single_file, prompt="a colourful doodle of a sneaker", negative_prompt="blurry",
-        steps=args.steps, guidance=7.0, width=args.size, height=args.size, seed=42,
+        model=tiny.single_file,
+        prompt="a colourful doodle of a sneaker",
+        negative_prompt="blurry",
+        steps=args.steps,
+        guidance=7.0,
+        width=args.size,
+        height=args.size,
+        seed=42,
         sampler=args.sampler,
     )
     previews = []
@@ -82,9 +88,12 @@ def main() -> None:
     def diffusers_plain() -> float:
         start = time.perf_counter()
         plain(
-            prompt=request.prompt, negative_prompt=request.negative_prompt,
-            num_inference_steps=args.steps, guidance_scale=7.0,
-            width=args.size, height=args.size,
+            prompt=request.prompt,
+            negative_prompt=request.negative_prompt,
+            num_inference_steps=args.steps,
+            guidance_scale=7.0,
+            width=args.size,
+            height=args.size,
             generator=torch.Generator("cpu").manual_seed(42),
         )
         return time.perf_counter() - start
@@ -98,16 +107,26 @@ def main() -> None:
     ratio = ours_med / plain_med
 
     print(f"machine: {platform.machine()} · {os.cpu_count()} cores · torch {torch.__version__}")
-    print(f"tiny SD1, {args.size}x{args.size}, {args.steps} steps, {args.sampler}, CFG 7, "
-          f"{args.runs} runs (median)")
+    print(
+        f"tiny SD1, {args.size}x{args.size}, {args.steps} steps, {args.sampler}, CFG 7, "
+        f"{args.runs} runs (median)"
+    )
     print(f"{'':24}{'median s':>10}{'min s':>10}")
     print(f"{'plain diffusers':24}{plain_med:>10.4f}{min(plain_times):>10.4f}")
     print(f"{'engine + previews':24}{ours_med:>10.4f}{min(ours_times):>10.4f}")
     print(f"ratio (engine / plain): {ratio:.3f}")
-    print(json.dumps({
-        "ratio": round(ratio, 4), "ours_s": round(ours_med, 4), "plain_s": round(plain_med, 4),
-        "steps": args.steps, "size": args.size, "runs": args.runs,
-    }))
+    print(
+        json.dumps(
+            {
+                "ratio": round(ratio, 4),
+                "ours_s": round(ours_med, 4),
+                "plain_s": round(plain_med, 4),
+                "steps": args.steps,
+                "size": args.size,
+                "runs": args.runs,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -15,8 +15,10 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 MODELS = ROOT / "resources" / "models"
-TOKENIZERS = {"sd1": {"tokenizer": "sd1/tokenizer"},
-              "sdxl": {"tokenizer": "sd1/tokenizer", "tokenizer_2": "sd2/tokenizer"}}
+TOKENIZERS = {
+    "sd1": {"tokenizer": "sd1/tokenizer"},
+    "sdxl": {"tokenizer": "sd1/tokenizer", "tokenizer_2": "sd2/tokenizer"},
+}
 
 
 def _json(path: Path) -> dict[str, Any]:
@@ -43,8 +45,12 @@ def _shrink(configs: dict[str, dict[str, Any]]) -> None:
     widths = {"text_encoder": 32, "text_encoder_2": 64}
     for name, width in widths.items():
         if name in configs:
-            configs[name].update(hidden_size=width, intermediate_size=2 * width,
-                                 num_hidden_layers=2, num_attention_heads=4)
+            configs[name].update(
+                hidden_size=width,
+                intermediate_size=2 * width,
+                num_hidden_layers=2,
+                num_attention_heads=4,
+            )
             if "projection_dim" in configs[name]:
                 configs[name]["projection_dim"] = width
     unet = configs["unet"]
@@ -55,9 +61,7 @@ def _shrink(configs: dict[str, dict[str, Any]]) -> None:
         unet["transformer_layers_per_block"] = [1] * levels
     heads = unet["attention_head_dim"]
     unet["attention_head_dim"] = [2] * levels if isinstance(heads, list) else 4
-    unet["cross_attention_dim"] = sum(
-        widths[n] for n in widths if n in configs
-    )
+    unet["cross_attention_dim"] = sum(widths[n] for n in widths if n in configs)
     if unet.get("addition_embed_type") == "text_time":
         unet["addition_time_embed_dim"] = 8
         unet["projection_class_embeddings_input_dim"] = 6 * 8 + widths["text_encoder_2"]

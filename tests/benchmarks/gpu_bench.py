@@ -59,11 +59,11 @@ def bench_family(key: str, args: argparse.Namespace, deadline: float) -> dict[st
     """Build, time plain vs ours, free everything. Returns the figures of one family."""
     import torch
 
-    from sneakerstudio.core.cancel import CancelToken
-    from sneakerstudio.core.engine import Engine
-    from sneakerstudio.core.events import Finished, Preview
-    from sneakerstudio.core.request import GenerationRequest
-    from sneakerstudio.core.samplers import build_scheduler, find_sampler
+    from sneakerstudio.core.generation.engine import Engine
+    from sneakerstudio.core.protocol.cancel import CancelToken
+    from sneakerstudio.core.protocol.events import Finished, Preview
+    from sneakerstudio.core.protocol.request import GenerationRequest
+    from sneakerstudio.core.protocol.samplers import build_scheduler, find_sampler
     from tests.benchmarks.fullsize import build_pipeline, save_folder
 
     family, size = FAMILIES[key]
@@ -83,12 +83,20 @@ def bench_family(key: str, args: argparse.Namespace, deadline: float) -> dict[st
     folder = save_folder(plain, tmp / f"random-{key}")
     build_s = time.perf_counter() - t0
 
-    engine = Engine(device=device, threads=1 if args.dry_run else None,
-                    compile_unet=args.compile and cuda)
+    engine = Engine(
+        device=device, threads=1 if args.dry_run else None, compile_unet=args.compile and cuda
+    )
     description = engine.prepare()
     request = GenerationRequest(
-        model=folder, prompt=PROMPT, negative_prompt=NEGATIVE, steps=steps, guidance=7.0,
-        width=size, height=size, seed=42, sampler="Euler",
+        model=folder,
+        prompt=PROMPT,
+        negative_prompt=NEGATIVE,
+        steps=steps,
+        guidance=7.0,
+        width=size,
+        height=size,
+        seed=42,
+        sampler="Euler",
     )
 
     with torch.inference_mode():
@@ -96,23 +104,40 @@ def bench_family(key: str, args: argparse.Namespace, deadline: float) -> dict[st
             pe, npe, pooled, npooled = plain.encode_prompt(
                 PROMPT, device=device, do_classifier_free_guidance=True, negative_prompt=NEGATIVE
             )
-            embeds = {"prompt_embeds": pe, "negative_prompt_embeds": npe,
-                      "pooled_prompt_embeds": pooled, "negative_pooled_prompt_embeds": npooled}
+            embeds = {
+                "prompt_embeds": pe,
+                "negative_prompt_embeds": npe,
+                "pooled_prompt_embeds": pooled,
+                "negative_pooled_prompt_embeds": npooled,
+            }
         else:
             pe, npe = plain.encode_prompt(PROMPT, device, 1, True, NEGATIVE)
             embeds = {"prompt_embeds": pe, "negative_prompt_embeds": npe}
 
     def plain_loop() -> float:
         start = clock()
-        plain(**embeds, num_inference_steps=steps, guidance_scale=7.0, width=size, height=size,
-              generator=torch.Generator("cpu").manual_seed(42), output_type="latent")
+        plain(
+            **embeds,
+            num_inference_steps=steps,
+            guidance_scale=7.0,
+            width=size,
+            height=size,
+            generator=torch.Generator("cpu").manual_seed(42),
+            output_type="latent",
+        )
         return clock() - start
 
     def plain_image() -> float:
         start = clock()
-        plain(prompt=PROMPT, negative_prompt=NEGATIVE, num_inference_steps=steps,
-              guidance_scale=7.0, width=size, height=size,
-              generator=torch.Generator("cpu").manual_seed(42))
+        plain(
+            prompt=PROMPT,
+            negative_prompt=NEGATIVE,
+            num_inference_steps=steps,
+            guidance_scale=7.0,
+            width=size,
+            height=size,
+            generator=torch.Generator("cpu").manual_seed(42),
+        )
         return clock() - start
 
     def ours() -> tuple[float, float]:
@@ -149,9 +174,16 @@ def bench_family(key: str, args: argparse.Namespace, deadline: float) -> dict[st
     plain_it_s = steps / statistics.median(plain_times)
     our_it_s = steps / statistics.median(our_times)
     result = {
-        "family": key, "size": size, "steps": steps, "runs": len(our_times),
-        "device": description, "build_s": build_s, "engine_load_s": load_s,
-        "plain_it_s": plain_it_s, "ours_it_s": our_it_s, "speedup": our_it_s / plain_it_s,
+        "family": key,
+        "size": size,
+        "steps": steps,
+        "runs": len(our_times),
+        "device": description,
+        "build_s": build_s,
+        "engine_load_s": load_s,
+        "plain_it_s": plain_it_s,
+        "ours_it_s": our_it_s,
+        "speedup": our_it_s / plain_it_s,
         "plain_image_s": statistics.median(plain_images),
         "ours_image_s": statistics.median(our_images),
         "peak_vram_gb": peak,
@@ -166,13 +198,23 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--families", default="sd15,sdxl")
-    parser.add_argument("--time-limit", type=float, default=330.0,
-                        help="seconds; later runs are skipped past it (at least 2 run)")
-    parser.add_argument("--compile", action="store_true",
-                        help="our engine with torch.compile on the UNet (CUDA; the warm-up "
-                        "run compiles, which takes a minute or two per family)")
-    parser.add_argument("--dry-run", action="store_true",
-                        help="tiny configs on the CPU: checks the code without a GPU")
+    parser.add_argument(
+        "--time-limit",
+        type=float,
+        default=330.0,
+        help="seconds; later runs are skipped past it (at least 2 run)",
+    )
+    parser.add_argument(
+        "--compile",
+        action="store_true",
+        help="our engine with torch.compile on the UNet (CUDA; the warm-up "
+        "run compiles, which takes a minute or two per family)",
+    )
+    parser.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="tiny configs on the CPU: checks the code without a GPU",
+    )
     args = parser.parse_args()
     start = time.monotonic()
     deadline = start + args.time_limit
@@ -194,33 +236,45 @@ def main() -> None:
             torch.cuda.empty_cache()
 
     print(f"gpu: {gpu} · torch {torch.__version__} · {platform.machine()}")
-    print(f"{'':8}{'size':>6}{'plain it/s':>12}{'ours it/s':>11}{'speedup':>9}"
-          f"{'plain img s':>13}{'ours img s':>12}{'peak GB':>9}{'runs':>6}")
+    print(
+        f"{'':8}{'size':>6}{'plain it/s':>12}{'ours it/s':>11}{'speedup':>9}"
+        f"{'plain img s':>13}{'ours img s':>12}{'peak GB':>9}{'runs':>6}"
+    )
     for key, r in results.items():
-        print(f"{key:8}{r['size']:>6}{r['plain_it_s']:>12.2f}{r['ours_it_s']:>11.2f}"
-              f"{r['speedup']:>9.3f}{r['plain_image_s']:>13.3f}{r['ours_image_s']:>12.3f}"
-              f"{r['peak_vram_gb']:>9.2f}{r['runs']:>6}")
-    print(f"total {time.monotonic() - start:.0f} s; engine device line: "
-          f"{next(iter(results.values()))['device'] if results else '-'}")
+        print(
+            f"{key:8}{r['size']:>6}{r['plain_it_s']:>12.2f}{r['ours_it_s']:>11.2f}"
+            f"{r['speedup']:>9.3f}{r['plain_image_s']:>13.3f}{r['ours_image_s']:>12.3f}"
+            f"{r['peak_vram_gb']:>9.2f}{r['runs']:>6}"
+        )
+    print(
+        f"total {time.monotonic() - start:.0f} s; engine device line: "
+        f"{next(iter(results.values()))['device'] if results else '-'}"
+    )
 
     def pick(key: str, field: str) -> float | None:
         return round(results[key][field], 3) if key in results else None
 
-    print(json.dumps({
-        "gpu": gpu,
-        "sd15_speedup": pick("sd15", "speedup"),
-        "sdxl_speedup": pick("sdxl", "speedup"),
-        "sd15_it_s": pick("sd15", "ours_it_s"),
-        "sdxl_it_s": pick("sdxl", "ours_it_s"),
-        "peak_vram_gb": round(max((r["peak_vram_gb"] for r in results.values()), default=0), 2),
-        "sd15_plain_it_s": pick("sd15", "plain_it_s"),
-        "sdxl_plain_it_s": pick("sdxl", "plain_it_s"),
-        "sd15_image_s": pick("sd15", "ours_image_s"),
-        "sdxl_image_s": pick("sdxl", "ours_image_s"),
-        "dry_run": args.dry_run,
-        "compiled": bool(args.compile and not args.dry_run),
-        "total_s": round(time.monotonic() - start, 1),
-    }))
+    print(
+        json.dumps(
+            {
+                "gpu": gpu,
+                "sd15_speedup": pick("sd15", "speedup"),
+                "sdxl_speedup": pick("sdxl", "speedup"),
+                "sd15_it_s": pick("sd15", "ours_it_s"),
+                "sdxl_it_s": pick("sdxl", "ours_it_s"),
+                "peak_vram_gb": round(
+                    max((r["peak_vram_gb"] for r in results.values()), default=0), 2
+                ),
+                "sd15_plain_it_s": pick("sd15", "plain_it_s"),
+                "sdxl_plain_it_s": pick("sdxl", "plain_it_s"),
+                "sd15_image_s": pick("sd15", "ours_image_s"),
+                "sdxl_image_s": pick("sdxl", "ours_image_s"),
+                "dry_run": args.dry_run,
+                "compiled": bool(args.compile and not args.dry_run),
+                "total_s": round(time.monotonic() - start, 1),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -38,8 +38,9 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--size", type=int, default=256)
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--why", action="store_true",
-                        help="record the worker's long C calls and collections")
+    parser.add_argument(
+        "--why", action="store_true", help="record the worker's long C calls and collections"
+    )
     args = parser.parse_args()
 
     from PySide6.QtCore import QElapsedTimer, QEventLoop, QTimer
@@ -49,7 +50,7 @@ def main() -> None:
     os.environ["SNEAKERSTUDIO_HOME"] = str(tmp / "home")
     QApplication.instance() or QApplication(sys.argv[:1])
 
-    from sneakerstudio.core.engine import Engine
+    from sneakerstudio.core.generation.engine import Engine
     from sneakerstudio.qt.main_window import create_main_window
 
     slow_calls: list[tuple[float, float, str]] = []  # (start, end) perf_counter ms, name
@@ -93,17 +94,32 @@ def main() -> None:
     # thread, which the app never does.
     import subprocess
 
-    built = subprocess.run([sys.executable, "-c", (
-        "import sys; sys.path.insert(0, {!r}); from pathlib import Path; "
-        "from tests.tiny_models import build_tiny_sd1; "
-        "print(build_tiny_sd1(Path({!r})).single_file)"
-    ).format(str(Path(__file__).resolve().parents[2]), str(tmp / "tiny"))], check=True,
-        capture_output=True, text=True)
+    built = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            (
+                "import sys; sys.path.insert(0, {!r}); from pathlib import Path; "
+                "from tests.tiny_models import build_tiny_sd1; "
+                "print(build_tiny_sd1(Path({!r})).single_file)"
+            ).format(str(Path(__file__).resolve().parents[2]), str(tmp / "tiny")),
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
     model = Path(built.stdout.strip().splitlines()[-1])
     window.set_model(model)
-    window.params.set_values({"prompt": "a colourful doodle of a sneaker", "steps": args.steps,
-                              "width": args.size, "height": args.size, "seed": 1,
-                              "guidance": 7.0})
+    window.params.set_values(
+        {
+            "prompt": "a colourful doodle of a sneaker",
+            "steps": args.steps,
+            "width": args.size,
+            "height": args.size,
+            "seed": 1,
+            "guidance": 7.0,
+        }
+    )
 
     ticks: list[float] = []
     clock = QElapsedTimer()
@@ -158,42 +174,64 @@ def main() -> None:
         in_queue = queued[worst + 1] - queued[worst]
         if args.why and run > 0:
             _explain(gaps, wall, slow_calls)
-        rows.append({
-            "gui_busy_ms": busy,
-            "gui_queued_ms": in_queue,
-            "run": "load + run" if run == 0 else f"warm {run}",
-            "max_gap_ms": max(gaps), "p99_gap_ms": sorted(gaps)[int(len(gaps) * 0.99)],
-            "median_gap_ms": statistics.median(gaps), "ticks": len(ticks),
-            "previews": previews[0], "seconds": took,
-        })
+        rows.append(
+            {
+                "gui_busy_ms": busy,
+                "gui_queued_ms": in_queue,
+                "run": "load + run" if run == 0 else f"warm {run}",
+                "max_gap_ms": max(gaps),
+                "p99_gap_ms": sorted(gaps)[int(len(gaps) * 0.99)],
+                "median_gap_ms": statistics.median(gaps),
+                "ticks": len(ticks),
+                "previews": previews[0],
+                "seconds": took,
+            }
+        )
     window.close()
 
     print(f"machine: {platform.machine()} · {os.cpu_count()} cores · Qt offscreen")
-    print(f"tiny SD1, {args.size}x{args.size}, {args.steps} steps, CFG 7, preview every step, "
-          "5 ms heartbeat in the GUI thread")
-    print(f"{'run':12}{'max gap ms':>12}{'GUI busy':>10}{'queued':>8}{'p99 ms':>9}"
-          f"{'median ms':>11}{'previews':>10}{'s':>7}")
+    print(
+        f"tiny SD1, {args.size}x{args.size}, {args.steps} steps, CFG 7, preview every step, "
+        "5 ms heartbeat in the GUI thread"
+    )
+    print(
+        f"{'run':12}{'max gap ms':>12}{'GUI busy':>10}{'queued':>8}{'p99 ms':>9}"
+        f"{'median ms':>11}{'previews':>10}{'s':>7}"
+    )
     for row in rows:
-        print(f"{row['run']:12}{row['max_gap_ms']:>12.1f}{row['gui_busy_ms']:>10.1f}"
-              f"{row['gui_queued_ms']:>8.1f}{row['p99_gap_ms']:>9.1f}"
-              f"{row['median_gap_ms']:>11.1f}{row['previews']:>10}{row['seconds']:>7.2f}")
+        print(
+            f"{row['run']:12}{row['max_gap_ms']:>12.1f}{row['gui_busy_ms']:>10.1f}"
+            f"{row['gui_queued_ms']:>8.1f}{row['p99_gap_ms']:>9.1f}"
+            f"{row['median_gap_ms']:>11.1f}{row['previews']:>10}{row['seconds']:>7.2f}"
+        )
     print("GUI busy: the GUI thread's own CPU time during the worst gap; queued: its time in")
     print("the run queue (runnable, no free core); the rest of the gap it was blocked (the GIL)")
-    print(f"machine floor: the same heartbeat while another *process* keeps one core busy "
-          f"(no generation, no shared GIL): max gap {floor['max_gap_ms']:.1f} ms, p99 "
-          f"{floor['p99_gap_ms']:.1f} ms, CPU stolen by the hypervisor {floor['steal_ms']:.0f} ms")
+    print(
+        f"machine floor: the same heartbeat while another *process* keeps one core busy "
+        f"(no generation, no shared GIL): max gap {floor['max_gap_ms']:.1f} ms, p99 "
+        f"{floor['p99_gap_ms']:.1f} ms, CPU stolen by the hypervisor {floor['steal_ms']:.0f} ms"
+    )
     warm = rows[1:]
-    print(json.dumps({
-        "floor_max_gap_ms": round(floor["max_gap_ms"], 2),
-        "floor_p99_gap_ms": round(floor["p99_gap_ms"], 2),
-        "max_gap_ms": round(max(r["max_gap_ms"] for r in warm), 2),
-        "p99_gap_ms": round(max(r["p99_gap_ms"] for r in warm), 2),
-        "first_run_max_gap_ms": round(rows[0]["max_gap_ms"], 2),
-        "worst_gap_gui_busy_ms": round(max(warm, key=lambda r: r["max_gap_ms"])["gui_busy_ms"], 2),
-        "worst_gap_gui_queued_ms": round(
-            max(warm, key=lambda r: r["max_gap_ms"])["gui_queued_ms"], 2),
-        "steps": args.steps, "size": args.size, "runs": args.runs,
-    }))
+    print(
+        json.dumps(
+            {
+                "floor_max_gap_ms": round(floor["max_gap_ms"], 2),
+                "floor_p99_gap_ms": round(floor["p99_gap_ms"], 2),
+                "max_gap_ms": round(max(r["max_gap_ms"] for r in warm), 2),
+                "p99_gap_ms": round(max(r["p99_gap_ms"] for r in warm), 2),
+                "first_run_max_gap_ms": round(rows[0]["max_gap_ms"], 2),
+                "worst_gap_gui_busy_ms": round(
+                    max(warm, key=lambda r: r["max_gap_ms"])["gui_busy_ms"], 2
+                ),
+                "worst_gap_gui_queued_ms": round(
+                    max(warm, key=lambda r: r["max_gap_ms"])["gui_queued_ms"], 2
+                ),
+                "steps": args.steps,
+                "size": args.size,
+                "runs": args.runs,
+            }
+        )
+    )
 
 
 def _steal_ms() -> float:
@@ -213,13 +251,19 @@ def _machine_floor(heartbeat, clock, ticks, queued, cpu, wall, seconds: float = 
 
     from PySide6.QtCore import QEventLoop, QTimer
 
-    busy = subprocess.Popen([sys.executable, "-c", (
-        "import time\n"
-        f"end = time.time() + {seconds + 2}\n"
-        "x = 0\n"
-        "while time.time() < end:\n"
-        "    x = (x * 1103515245 + 12345) % 2147483648\n"
-    )])
+    busy = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            (
+                "import time\n"
+                f"end = time.time() + {seconds + 2}\n"
+                "x = 0\n"
+                "while time.time() < end:\n"
+                "    x = (x * 1103515245 + 12345) % 2147483648\n"
+            ),
+        ]
+    )
     settle = QEventLoop()  # not the process start-up (fork, imports): its steady state
     QTimer.singleShot(1000, settle.quit)
     settle.exec()
@@ -235,8 +279,7 @@ def _machine_floor(heartbeat, clock, ticks, queued, cpu, wall, seconds: float = 
     stolen = _steal_ms() - steal
     busy.wait()
     gaps = sorted(b - a for a, b in itertools.pairwise(ticks))
-    return {"max_gap_ms": gaps[-1], "p99_gap_ms": gaps[int(len(gaps) * 0.99)],
-            "steal_ms": stolen}
+    return {"max_gap_ms": gaps[-1], "p99_gap_ms": gaps[int(len(gaps) * 0.99)], "steal_ms": stolen}
 
 
 def _record_slow_calls(engine: object, out: list[tuple[float, float, str]]) -> None:

@@ -79,8 +79,8 @@ def main() -> None:
     parser.add_argument("--hash-mib", type=int, default=64)
     args = parser.parse_args()
 
-    from sneakerstudio.core import hashing
-    from sneakerstudio.core.library import Library
+    from sneakerstudio.core.models import hashing
+    from sneakerstudio.core.models.library import Library
 
     with tempfile.TemporaryDirectory(prefix="library-bench-") as tmp:
         base = Path(tmp)

@@ -47,10 +47,10 @@ def main() -> None:
 
     import torch
 
-    from sneakerstudio.core.cancel import CancelToken
-    from sneakerstudio.core.engine import Engine
-    from sneakerstudio.core.events import Finished
-    from sneakerstudio.core.request import GenerationRequest
+    from sneakerstudio.core.generation.engine import Engine
+    from sneakerstudio.core.protocol.cancel import CancelToken
+    from sneakerstudio.core.protocol.events import Finished
+    from sneakerstudio.core.protocol.request import GenerationRequest
     from tests.tiny_models import build_tiny_sd1
 
     torch.set_num_threads(1)
@@ -62,8 +62,9 @@ def main() -> None:
 
     def job(engine: Engine, model: Path) -> Finished:
         events: list[Any] = []
-        request = GenerationRequest(model=model, prompt="a sneaker", steps=1, guidance=1.0,
-                                    width=64, height=64, seed=1)
+        request = GenerationRequest(
+            model=model, prompt="a sneaker", steps=1, guidance=1.0, width=64, height=64, seed=1
+        )
         engine.generate(request, job_id="switch", emit=events.append, cancel=CancelToken())
         assert isinstance(events[-1], Finished), events[-1]
         return events[-1]
@@ -144,20 +145,28 @@ def main() -> None:
     print(f"{'switch between 2 cached models (load_s)':44}{warm_s:>10.4f}")
     print(f"{'switch with a 1-model cache (reload)':44}{statistics.median(reload_times):>10.4f}")
     print(f"models cached with the default budget: {cached}")
-    print(f"RSS after {args.switches} evicting switches: {rss_start:.0f} MB -> {rss_end:.0f} MB "
-          f"({rss_end - rss_start:+.0f} MB)")
+    print(
+        f"RSS after {args.switches} evicting switches: {rss_start:.0f} MB -> {rss_end:.0f} MB "
+        f"({rss_end - rss_start:+.0f} MB)"
+    )
     if ratio is not None:
-        print(f"full-size SD1.5 fp32 file ({size_gb:.2f} GB): raw safe_open read {raw_s:.3f} s, "
-              f"engine cold load {cold_s:.3f} s, ratio {ratio:.2f}")
-    print(json.dumps({
-        "warm_s": round(warm_s, 5),
-        "cold_ratio": None if ratio is None else round(ratio, 3),
-        "cold_s": None if cold_s is None else round(cold_s, 3),
-        "raw_read_s": None if raw_s is None else round(raw_s, 3),
-        "reload_s": round(statistics.median(reload_times), 4),
-        "rss_growth_mb": round(rss_end - rss_start, 1),
-        "switches": args.switches,
-    }))
+        print(
+            f"full-size SD1.5 fp32 file ({size_gb:.2f} GB): raw safe_open read {raw_s:.3f} s, "
+            f"engine cold load {cold_s:.3f} s, ratio {ratio:.2f}"
+        )
+    print(
+        json.dumps(
+            {
+                "warm_s": round(warm_s, 5),
+                "cold_ratio": None if ratio is None else round(ratio, 3),
+                "cold_s": None if cold_s is None else round(cold_s, 3),
+                "raw_read_s": None if raw_s is None else round(raw_s, 3),
+                "reload_s": round(statistics.median(reload_times), 4),
+                "rss_growth_mb": round(rss_end - rss_start, 1),
+                "switches": args.switches,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -39,8 +39,8 @@ def main() -> None:
 
     import torch
 
-    from sneakerstudio.core.loading import load_model
-    from sneakerstudio.core.preview import LatentPreviewer
+    from sneakerstudio.core.generation.previews import LatentPreviewer
+    from sneakerstudio.core.models.loading import load_model
     from tests.tiny_models import build_tiny_sd1
 
     torch.set_num_threads(1)
@@ -63,10 +63,20 @@ def main() -> None:
     print(f"{'latent':>10}{'image':>10}{'preview ms':>12}")
     print(f"{'64x64':>10}{'512x512':>10}{ms_64:>12.3f}")
     print(f"{'128x128':>10}{'1024x1024':>10}{ms_128:>12.3f}")
-    print(f"tiny UNet step (CFG batch 2, 32x32 latent): {step_ms:.2f} ms; "
-          f"preview of that latent {tiny_preview_ms:.3f} ms = {fraction:.4f} of a step")
-    print(json.dumps({"ms_64": round(ms_64, 4), "ms_128": round(ms_128, 4),
-                      "fraction_of_step": round(fraction, 5), "tiny_step_ms": round(step_ms, 3)}))
+    print(
+        f"tiny UNet step (CFG batch 2, 32x32 latent): {step_ms:.2f} ms; "
+        f"preview of that latent {tiny_preview_ms:.3f} ms = {fraction:.4f} of a step"
+    )
+    print(
+        json.dumps(
+            {
+                "ms_64": round(ms_64, 4),
+                "ms_128": round(ms_128, 4),
+                "fraction_of_step": round(fraction, 5),
+                "tiny_step_ms": round(step_ms, 3),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

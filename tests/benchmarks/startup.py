@@ -59,8 +59,12 @@ def main() -> None:
         env["SNEAKERSTUDIO_HOME"] = tempfile.mkdtemp(prefix="sneaker-start-")
         start = time.time()
         out = subprocess.run(
-            [sys.executable, "-c", CHILD, str(start)], cwd=ROOT, env=env,
-            capture_output=True, text=True, timeout=300,
+            [sys.executable, "-c", CHILD, str(start)],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
         )
         line = next((ln for ln in out.stdout.splitlines() if ln.startswith("MARKS")), None)
         if line is None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from sneakerstudio.core import device
+from sneakerstudio.core.runtime import device
 
 
 @pytest.fixture(autouse=True)

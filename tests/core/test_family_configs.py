@@ -10,11 +10,11 @@ from typing import Any
 
 import pytest
 
-from sneakerstudio.core.families import family_defaults
-from sneakerstudio.core.identify import identify_tensors
-from sneakerstudio.core.model_config import derive_config
-from sneakerstudio.core.resources import model_template_dir
-from sneakerstudio.core.safetensors_header import TensorInfo
+from sneakerstudio.core.families.registry import family_defaults
+from sneakerstudio.core.files.resources import model_template_dir
+from sneakerstudio.core.models.config import derive_config
+from sneakerstudio.core.models.header import TensorInfo
+from sneakerstudio.core.models.identify import identify_tensors
 from tests.tiny_models import (
     OPENCLIP_PREFIXES,
     SDXL_CLIP_L_PREFIX,

@@ -11,9 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from sneakerstudio.core import hashing
-from sneakerstudio.core.errors import ModelFileError
-from sneakerstudio.core.hashing import (
+from sneakerstudio.core.models import hashing
+from sneakerstudio.core.models.hashing import (
     HashingCancelled,
     addnet_hash,
     addnet_sha256,
@@ -21,6 +20,7 @@ from sneakerstudio.core.hashing import (
     legacy_model_hash,
     sha256_file,
 )
+from sneakerstudio.core.protocol.errors import ModelFileError
 
 MIB = 1024 * 1024
 

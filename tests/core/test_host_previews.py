@@ -7,7 +7,7 @@ from typing import Any
 
 import torch
 
-from sneakerstudio.core.engine import _HostPreviews
+from sneakerstudio.core.generation.engine import _HostPreviews
 
 
 class FakeEvent:

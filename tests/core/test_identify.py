@@ -16,9 +16,9 @@ import numpy as np
 import pytest
 from safetensors.numpy import save_file
 
-from sneakerstudio.core.errors import ModelFileError
-from sneakerstudio.core.identify import identify, identify_tensors, trigger_words
-from sneakerstudio.core.safetensors_header import TensorInfo
+from sneakerstudio.core.models.header import TensorInfo
+from sneakerstudio.core.models.identify import identify, identify_tensors, trigger_words
+from sneakerstudio.core.protocol.errors import ModelFileError
 
 CONTRACT_KEYS = {
     "kind",
@@ -362,7 +362,7 @@ def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_probe_cli_json_and_hash(tmp_path: Path) -> None:
-    from sneakerstudio.core.hashing import autov2_hash
+    from sneakerstudio.core.models.hashing import autov2_hash
 
     path = write(
         tmp_path / "graffiti.safetensors",
@@ -402,7 +402,7 @@ def test_safetensors_whose_header_length_starts_like_a_pickle(tmp_path: Path) ->
 
 
 def test_lcm_lora_switches_sampler_and_guidance_defaults(tmp_path: Path) -> None:
-    from sneakerstudio.core.lora import lora_defaults
+    from sneakerstudio.core.patches.lora import lora_defaults
 
     key = "lora_unet_down_blocks_0_attentions_0_transformer_blocks_0_attn2_to_k"
     tensors = {f"{key}.lora_down.weight": zeros(4, 768), f"{key}.lora_up.weight": zeros(320, 4)}

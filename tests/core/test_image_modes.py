@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from sneakerstudio.core import imageops
-from sneakerstudio.core.errors import ImageFileError
-from sneakerstudio.core.inpaint import crop_region, outpaint_canvas, plan_image_job
-from sneakerstudio.core.request import GenerationRequest
+from sneakerstudio.core.generation.inpaint_plan import crop_region, outpaint_canvas, plan_image_job
+from sneakerstudio.core.imaging import imageops
+from sneakerstudio.core.protocol.errors import ImageFileError
+from sneakerstudio.core.protocol.request import GenerationRequest
 
 
 def noise_image(width: int, height: int, seed: int = 0) -> Image.Image:
@@ -114,8 +114,13 @@ def test_numpy_telea_continues_the_surroundings() -> None:
 
 def test_empty_mask_plans_img2img(model_file: Path) -> None:
     request = GenerationRequest(
-        model=model_file, prompt="x", mode="inpaint", width=64, height=64,
-        init_image=noise_image(64, 64), mask=Image.new("L", (64, 64), 0),
+        model=model_file,
+        prompt="x",
+        mode="inpaint",
+        width=64,
+        height=64,
+        init_image=noise_image(64, 64),
+        mask=Image.new("L", (64, 64), 0),
     )
     plan = plan_image_job(request)
     assert plan.kind == "img2img" and plan.mask is None
@@ -125,8 +130,16 @@ def test_only_masked_finish_changes_only_masked_pixels(model_file: Path) -> None
     init = noise_image(160, 96)
     mask = box_mask(init.size, (100, 30, 130, 60))
     request = GenerationRequest(
-        model=model_file, prompt="x", mode="inpaint", width=64, height=64, init_image=init,
-        mask=mask, inpaint_area="masked", padding=8, mask_blur=2,
+        model=model_file,
+        prompt="x",
+        mode="inpaint",
+        width=64,
+        height=64,
+        init_image=init,
+        mask=mask,
+        inpaint_area="masked",
+        padding=8,
+        mask_blur=2,
     )
     plan = plan_image_job(request)
     assert (plan.width, plan.height) == (64, 64) and plan.image.size == (64, 64)
@@ -147,14 +160,20 @@ def test_only_masked_finish_changes_only_masked_pixels(model_file: Path) -> None
         ({"mode": "img2img"}, "img2img needs an init image"),
         ({"mask": Image.new("L", (64, 64))}, "A mask was given without an init image"),
         (
-            {"mode": "inpaint", "init_image": Image.new("RGB", (64, 64)),
-             "mask": Image.new("L", (32, 64))},
+            {
+                "mode": "inpaint",
+                "init_image": Image.new("RGB", (64, 64)),
+                "mask": Image.new("L", (32, 64)),
+            },
             "The mask is 32×64 but the init image is 64×64",
         ),
         ({"mode": "inpaint", "init_image": Image.new("RGB", (64, 64))}, "Inpaint needs a mask"),
         (
-            {"mode": "outpaint", "init_image": Image.new("RGB", (64, 64)),
-             "outpaint": (4, 0, 0, 0)},
+            {
+                "mode": "outpaint",
+                "init_image": Image.new("RGB", (64, 64)),
+                "outpaint": (4, 0, 0, 0),
+            },
             "Outpaint makes the width 68 pixels, not a multiple of 8",
         ),
         (
@@ -185,7 +204,10 @@ def test_mode_problems_are_named(model_file: Path, changes: dict, fragment: str)
 
 def test_outpaint_message_suggests_amounts(model_file: Path) -> None:
     request = GenerationRequest(
-        model=model_file, prompt="x", mode="outpaint", init_image=Image.new("RGB", (64, 60)),
+        model=model_file,
+        prompt="x",
+        mode="outpaint",
+        init_image=Image.new("RGB", (64, 60)),
         outpaint=(0, 0, 16, 0),
     )
     (problem,) = request.problems()
@@ -194,7 +216,11 @@ def test_outpaint_message_suggests_amounts(model_file: Path) -> None:
 
 def test_seeds_cover_the_batch_count(model_file: Path) -> None:
     request = GenerationRequest(
-        model=model_file, prompt="x", seed=10, batch_size=2, batch_count=3,
+        model=model_file,
+        prompt="x",
+        seed=10,
+        batch_size=2,
+        batch_count=3,
         variation_strength=0.2,
     ).with_seed()
     assert request.image_seeds() == [10, 11, 12, 13, 14, 15]
@@ -237,7 +263,11 @@ def test_load_image_refuses_huge_images_from_the_header(tmp_path: Path, monkeypa
 def test_outpaint_plan_keeps_the_original_but_a_painted_mask(model_file: Path) -> None:
     init = noise_image(64, 64)
     request = GenerationRequest(
-        model=model_file, prompt="x", mode="outpaint", init_image=init, outpaint=(0, 0, 16, 0),
+        model=model_file,
+        prompt="x",
+        mode="outpaint",
+        init_image=init,
+        outpaint=(0, 0, 16, 0),
         mask_blur=2,
     )
     plan = plan_image_job(request)

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from sneakerstudio.core import hashing
-from sneakerstudio.core.library import (
+from sneakerstudio.core.models import hashing
+from sneakerstudio.core.models.library import (
     AmbiguousModelError,
     Library,
     LibraryError,
@@ -24,7 +24,7 @@ from sneakerstudio.core.library import (
     index,
     resolve,
 )
-from sneakerstudio.core.library.sources import (
+from sneakerstudio.core.models.library.sources import (
     detect_installs,
     detect_layout,
     parse_simple_yaml,
@@ -259,7 +259,7 @@ def test_second_scan_of_1000_unchanged_files_opens_none(
     monkeypatch.setattr(io, "open", spy_open)
     monkeypatch.setattr(os, "open", spy_os_open)
     monkeypatch.setattr(
-        "sneakerstudio.core.library.library.describe",
+        "sneakerstudio.core.models.library.library.describe",
         lambda path, *a: described.append(path) or real_describe(path, *a),
     )
     second = lib.scan()
@@ -598,7 +598,7 @@ def test_thumbnails_from_a_generation_and_from_metadata(tmp_path: Path, lib: Lib
 def test_lora_arguments_take_a_name_or_path_and_an_optional_weight(
     tmp_path: Path, lib: Library
 ) -> None:
-    from sneakerstudio.core.library import resolve_lora
+    from sneakerstudio.core.models.library import resolve_lora
 
     root = make_a1111(tmp_path)
     lib.add_folder(root)

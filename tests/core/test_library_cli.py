@@ -82,8 +82,8 @@ def test_unknown_and_ambiguous_names_exit_2_with_one_clear_line(
 def test_generate_accepts_a_library_name(
     home: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from sneakerstudio.core import engine as engine_module
-    from sneakerstudio.core.events import Failed
+    from sneakerstudio.core.generation import engine as engine_module
+    from sneakerstudio.core.protocol.events import Failed
 
     root = make_a1111(home)
     assert main(["models", "add-folder", str(root)]) == EXIT_OK

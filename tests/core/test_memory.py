@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from sneakerstudio.core.memory import (
+from sneakerstudio.core.runtime.memory import (
     MemoryMode,
     apply_memory_mode,
     choose_memory_mode,

@@ -12,14 +12,14 @@ import pytest
 from PIL import Image, PngImagePlugin
 
 from sneakerstudio import __version__
-from sneakerstudio.core.errors import ImageFileError
-from sneakerstudio.core.metadata import (
+from sneakerstudio.core.imaging.metadata import (
     build_parameters,
     format_info,
     parse_parameters,
     read_png_metadata,
     save_png,
 )
+from sneakerstudio.core.protocol.errors import ImageFileError
 
 PRODUCT_EXAMPLE = (
     "a doodle of a sneaker <lora:graffiti:0.8>\nNegative prompt: blurry\nSteps: 30, Sampler: "
@@ -597,7 +597,7 @@ def test_damaged_chunk_structure_is_an_image_file_error(tmp_path: Path) -> None:
 
 
 def test_corrupt_or_oversized_text_chunks_are_skipped(tmp_path: Path, monkeypatch) -> None:
-    from sneakerstudio.core import metadata
+    from sneakerstudio.core.imaging import metadata
 
     path = save_png(
         small_image(),

@@ -4,7 +4,7 @@ share of the available memory."""
 
 from __future__ import annotations
 
-from sneakerstudio.core.model_cache import CachedModel, ModelCache, budget_from_env
+from sneakerstudio.core.models.cache import CachedModel, ModelCache, budget_from_env
 
 GB = 1024**3
 

@@ -14,15 +14,15 @@ from typing import Any
 
 import pytest
 
-from sneakerstudio.core.errors import ModelFileError
-from sneakerstudio.core.model_config import (
+from sneakerstudio.core.files.resources import model_template_dir
+from sneakerstudio.core.models.config import (
     derive_config,
     head_size_64_heads,
     largest_divisor_at_most,
     sd1_unet_heads,
 )
-from sneakerstudio.core.resources import model_template_dir
-from sneakerstudio.core.safetensors_header import TensorInfo, read_header
+from sneakerstudio.core.models.header import TensorInfo, read_header
+from sneakerstudio.core.protocol.errors import ModelFileError
 from tests.tiny_models import (
     TINY_TEXT_CONFIG,
     TINY_UNET_CONFIG,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from sneakerstudio.core.prompt import (
+from sneakerstudio.core.protocol.prompt import (
     CHUNK_TOKENS,
     extract_lora_tags,
     parse_attention,

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from sneakerstudio.core.errors import RequestError
-from sneakerstudio.core.request import GenerationRequest, parse_size
-from sneakerstudio.core.samplers import SAMPLERS, find_sampler
+from sneakerstudio.core.protocol.errors import RequestError
+from sneakerstudio.core.protocol.request import GenerationRequest, parse_size
+from sneakerstudio.core.protocol.samplers import SAMPLERS, find_sampler
 
 
 @pytest.fixture
@@ -108,7 +108,7 @@ def test_sampler_aliases(name: str, expected: str) -> None:
 
 
 def test_every_sampler_builds_its_diffusers_scheduler() -> None:
-    from sneakerstudio.core.samplers import build_scheduler
+    from sneakerstudio.core.protocol.samplers import build_scheduler
 
     base = {
         "beta_start": 0.00085,

@@ -14,13 +14,13 @@ import numpy as np
 import pytest
 from safetensors.numpy import save_file
 
-from sneakerstudio.core.errors import ModelFileError, UnsafeFileError
-from sneakerstudio.core.safetensors_header import (
+from sneakerstudio.core.models.header import (
     MAX_HEADER_BYTES,
     TensorInfo,
     read_header,
     sniff_pickle,
 )
+from sneakerstudio.core.protocol.errors import ModelFileError, UnsafeFileError
 
 
 def write_raw(path: Path, header: dict | bytes, data: bytes) -> Path:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from sneakerstudio.core.resources import model_template_dir, resources_dir
+from sneakerstudio.core.files.resources import model_template_dir, resources_dir
 
 TOKENIZER_DIR = model_template_dir("sd1") / "tokenizer"
 SCRIPT = Path(__file__).resolve().parents[2] / "tools" / "make_clip_tokenizer.py"

@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from sneakerstudio.core.cancel import CancelToken
-from sneakerstudio.core.engine import Engine
-from sneakerstudio.core.events import Finished, Progress
-from sneakerstudio.core.request import GenerationRequest
+from sneakerstudio.core.generation.engine import Engine
+from sneakerstudio.core.protocol.cancel import CancelToken
+from sneakerstudio.core.protocol.events import Finished, Progress
+from sneakerstudio.core.protocol.request import GenerationRequest
 
 JOB_ID = "job-1"
 

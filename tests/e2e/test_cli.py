@@ -21,10 +21,26 @@ def test_generate_json_writes_png_of_requested_size_and_info_round_trips(
     out = tmp_path / "out"
     code = main(
         [
-            "generate", "--model", str(tiny_sd1.single_file),
-            "--prompt", "a colourful doodle of a sneaker, (red laces:1.2)",
-            "--negative", "blurry", "--steps", "3", "--cfg", "7", "--size", "64x72",
-            "--seed", "42", "--scheduler", "euler_a", "--out", str(out), "--json",
+            "generate",
+            "--model",
+            str(tiny_sd1.single_file),
+            "--prompt",
+            "a colourful doodle of a sneaker, (red laces:1.2)",
+            "--negative",
+            "blurry",
+            "--steps",
+            "3",
+            "--cfg",
+            "7",
+            "--size",
+            "64x72",
+            "--seed",
+            "42",
+            "--scheduler",
+            "euler_a",
+            "--out",
+            str(out),
+            "--json",
         ]
     )
     captured = capsys.readouterr()
@@ -58,14 +74,24 @@ def test_missing_seed_is_picked_and_reported(
 ) -> None:
     code = main(
         [
-            "generate", "--model", str(tiny_sd1.single_file), "--prompt", "x",
-            "--steps", "1", "--size", "64x64", "--out", str(tmp_path), "--json",
+            "generate",
+            "--model",
+            str(tiny_sd1.single_file),
+            "--prompt",
+            "x",
+            "--steps",
+            "1",
+            "--size",
+            "64x64",
+            "--out",
+            str(tmp_path),
+            "--json",
         ]
     )
     report = json.loads(capsys.readouterr().out)
     assert code == 0
     assert isinstance(report["seed"], int) and 0 <= report["seed"] < 2**32
-    from sneakerstudio.core.metadata import read_png_metadata
+    from sneakerstudio.core.imaging.metadata import read_png_metadata
 
     assert read_png_metadata(Path(report["images"][0]))["seed"] == report["seed"]
 
@@ -76,8 +102,17 @@ def test_bad_arguments_explain_and_write_nothing(
     out = tmp_path / "out"
     code = main(
         [
-            "generate", "--model", str(tiny_sd1.single_file), "--prompt", "x",
-            "--size", "500x512", "--steps", "0", "--out", str(out),
+            "generate",
+            "--model",
+            str(tiny_sd1.single_file),
+            "--prompt",
+            "x",
+            "--size",
+            "500x512",
+            "--steps",
+            "0",
+            "--out",
+            str(out),
         ]
     )
     err = capsys.readouterr().err
@@ -89,7 +124,9 @@ def test_bad_arguments_explain_and_write_nothing(
 def test_python_m_and_console_script_run_the_same_cli() -> None:
     result = subprocess.run(
         [sys.executable, "-m", "sneakerstudio", "generate", "--help"],
-        capture_output=True, text=True, timeout=60,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode == 0
     assert "--scheduler" in result.stdout and "--json" in result.stdout
@@ -104,7 +141,7 @@ def test_left_out_options_follow_the_model_family(
     import shutil
 
     from sneakerstudio.cli.generate import model_defaults
-    from sneakerstudio.core.metadata import read_png_metadata
+    from sneakerstudio.core.imaging.metadata import read_png_metadata
 
     no_options = argparse.Namespace(lora=[], embedding=[], vae=None, clip_skip=1, prediction=None)
     plain = model_defaults(tiny_sd1.single_file, no_options)
@@ -114,8 +151,18 @@ def test_left_out_options_follow_the_model_family(
     shutil.copy(tiny_sd1.single_file, turbo)
     code = main(
         [
-            "generate", "--model", str(turbo), "--prompt", "a sneaker", "--size", "64x64",
-            "--seed", "3", "--out", str(tmp_path / "out"), "--json",
+            "generate",
+            "--model",
+            str(turbo),
+            "--prompt",
+            "a sneaker",
+            "--size",
+            "64x64",
+            "--seed",
+            "3",
+            "--out",
+            str(tmp_path / "out"),
+            "--json",
         ]
     )
     report = json.loads(capsys.readouterr().out)

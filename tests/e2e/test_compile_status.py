@@ -9,8 +9,8 @@ from typing import Any
 
 import torch
 
-from sneakerstudio.core.engine import Engine
-from sneakerstudio.core.events import Status
+from sneakerstudio.core.generation.engine import Engine
+from sneakerstudio.core.protocol.events import Status
 from tests.e2e.engine_helpers import finished, request_for, run
 
 
@@ -27,8 +27,9 @@ def test_each_new_size_is_announced_once(tiny_sd1, monkeypatch) -> None:
     model = tiny_sd1.single_file
     first = run(engine, request_for(model, steps=1))
     finished(first)
-    assert _compiling(first) == ["Compiling the UNet for 64×64 (first image at this size only; "
-                                 "this can take a minute)…"]
+    assert _compiling(first) == [
+        "Compiling the UNet for 64×64 (first image at this size only; this can take a minute)…"
+    ]
     assert len(compiled) == 1 and compiled[0] is engine.cache.current.model.pipe.unet
     again = run(engine, request_for(model, steps=1, seed=7))
     assert _compiling(again) == []

@@ -7,9 +7,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sneakerstudio.core.engine import Engine
-from sneakerstudio.core.events import Cancelled, Failed, Finished, Preview, Progress, Status
-from sneakerstudio.core.samplers import sampler_names
+from sneakerstudio.core.generation.engine import Engine
+from sneakerstudio.core.protocol.events import (
+    Cancelled,
+    Failed,
+    Finished,
+    Preview,
+    Progress,
+    Status,
+)
+from sneakerstudio.core.protocol.samplers import sampler_names
 from tests.e2e.engine_helpers import finished, request_for, run
 
 pytestmark = pytest.mark.slow
@@ -18,12 +25,6 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def engine() -> Engine:
     return Engine(device="cpu", threads=1)
-
-
-
-
-
-
 
 
 def test_single_file_txt2img_gives_image_of_requested_size(engine: Engine, tiny_sd1) -> None:
@@ -127,9 +128,7 @@ def test_broken_model_file_fails_clearly_and_engine_survives(
     finished(run(engine, request_for(tiny_sd1.single_file)))
 
 
-def test_pickle_checkpoint_is_refused_and_nothing_runs(
-    engine: Engine, tmp_path: Path
-) -> None:
+def test_pickle_checkpoint_is_refused_and_nothing_runs(engine: Engine, tmp_path: Path) -> None:
     marker = tmp_path / "pwned"
     evil = tmp_path / "evil.ckpt"
     import pickle

@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 
-from sneakerstudio.core.cancel import CancelToken
-from sneakerstudio.core.engine import Engine
-from sneakerstudio.core.events import Finished
-from sneakerstudio.core.request import GenerationRequest
+from sneakerstudio.core.generation.engine import Engine
+from sneakerstudio.core.protocol.cancel import CancelToken
+from sneakerstudio.core.protocol.events import Finished
+from sneakerstudio.core.protocol.request import GenerationRequest
 
 pytestmark = pytest.mark.slow
 
@@ -33,7 +33,7 @@ def copies(tiny_sd1, tmp_path: Path) -> list[Path]:
 @pytest.fixture
 def loads(monkeypatch) -> list[str]:
     """Names of the files the engine really loaded from disk, in order."""
-    import sneakerstudio.core.loading as loading
+    import sneakerstudio.core.models.loading as loading
 
     seen: list[str] = []
     real = loading.load_model

@@ -15,12 +15,12 @@ from typing import Any
 import numpy as np
 import pytest
 
-from sneakerstudio.core.cancel import CancelToken
-from sneakerstudio.core.engine import Engine
-from sneakerstudio.core.events import Finished
-from sneakerstudio.core.identify import identify
-from sneakerstudio.core.loading import load_model
-from sneakerstudio.core.request import GenerationRequest
+from sneakerstudio.core.generation.engine import Engine
+from sneakerstudio.core.models.identify import identify
+from sneakerstudio.core.models.loading import load_model
+from sneakerstudio.core.protocol.cancel import CancelToken
+from sneakerstudio.core.protocol.events import Finished
+from sneakerstudio.core.protocol.request import GenerationRequest
 from tests.tiny_models import TinyModel, build_tiny_family
 
 pytestmark = pytest.mark.slow

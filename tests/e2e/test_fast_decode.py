@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from sneakerstudio.core.cancel import CancelToken
-from sneakerstudio.core.engine import Engine
-from sneakerstudio.core.events import Finished, Status
-from sneakerstudio.core.request import GenerationRequest
+from sneakerstudio.core.generation.engine import Engine
+from sneakerstudio.core.protocol.cancel import CancelToken
+from sneakerstudio.core.protocol.events import Finished, Status
+from sneakerstudio.core.protocol.request import GenerationRequest
 
 pytestmark = pytest.mark.slow
 
@@ -24,8 +24,11 @@ def taesd_folder(tmp_path_factory) -> Path:
 
     torch.manual_seed(0)
     tiny = AutoencoderTiny(
-        encoder_block_out_channels=(8, 8), decoder_block_out_channels=(8, 8),
-        num_encoder_blocks=(1, 1), num_decoder_blocks=(1, 1), latent_channels=4,
+        encoder_block_out_channels=(8, 8),
+        decoder_block_out_channels=(8, 8),
+        num_encoder_blocks=(1, 1),
+        num_decoder_blocks=(1, 1),
+        latent_channels=4,
     )
     folder = tmp_path_factory.mktemp("taesd") / "taesd"
     tiny.save_pretrained(str(folder))
@@ -34,8 +37,16 @@ def taesd_folder(tmp_path_factory) -> Path:
 
 def run(engine: Engine, model: Path, **extra: Any) -> tuple[list[str], Finished]:
     events: list[Any] = []
-    request = GenerationRequest(model=model, prompt="a sneaker", steps=1, guidance=1.0,
-                                width=96, height=64, seed=3, extra=extra)
+    request = GenerationRequest(
+        model=model,
+        prompt="a sneaker",
+        steps=1,
+        guidance=1.0,
+        width=96,
+        height=64,
+        seed=3,
+        extra=extra,
+    )
     engine.generate(request, job_id="job", emit=events.append, cancel=CancelToken())
     assert isinstance(events[-1], Finished), events[-1]
     return [e.message for e in events if isinstance(e, Status)], events[-1]

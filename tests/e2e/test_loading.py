@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from sneakerstudio.core.errors import ModelFileError, UnsafeFileError
-from sneakerstudio.core.loading import LoadedModel, load_model
+from sneakerstudio.core.models.loading import LoadedModel, load_model
+from sneakerstudio.core.protocol.errors import ModelFileError, UnsafeFileError
 
 REPO = Path(__file__).resolve().parents[2]
 COMPONENT_FILES = {
@@ -200,7 +200,7 @@ def test_offline_with_empty_hf_home_and_no_network(tiny_sd1, tmp_path: Path) -> 
         socket.create_connection = refuse
         sys.path.insert(0, {str(REPO)!r})
         from pathlib import Path
-        from sneakerstudio.core.loading import load_model
+        from sneakerstudio.core.models.loading import load_model
         from tests.e2e.test_loading import assert_same_weights
         folder = Path({str(tiny_sd1.folder)!r})
         for path in (Path({str(tiny_sd1.single_file)!r}), folder):

@@ -11,13 +11,13 @@ from typing import Any
 import numpy as np
 import pytest
 
-from sneakerstudio.core.cancel import CancelToken
-from sneakerstudio.core.engine import Engine
-from sneakerstudio.core.events import Failed, Finished
-from sneakerstudio.core.identify import identify
-from sneakerstudio.core.loading import load_model
-from sneakerstudio.core.lora import LoraError, resolve_lora
-from sneakerstudio.core.request import GenerationRequest
+from sneakerstudio.core.generation.engine import Engine
+from sneakerstudio.core.models.identify import identify
+from sneakerstudio.core.models.loading import load_model
+from sneakerstudio.core.patches.lora import LoraError, resolve_lora
+from sneakerstudio.core.protocol.cancel import CancelToken
+from sneakerstudio.core.protocol.events import Failed, Finished
+from sneakerstudio.core.protocol.request import GenerationRequest
 from tests.tiny_models import (
     LORA_FLAVOURS,
     build_tiny_family,

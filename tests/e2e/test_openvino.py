@@ -16,10 +16,10 @@ from typing import Any
 import numpy as np
 import pytest
 
-from sneakerstudio.core import openvino_runtime
-from sneakerstudio.core.engine import Engine
-from sneakerstudio.core.events import Cancelled, Status
-from sneakerstudio.core.loading import load_model
+from sneakerstudio.core.generation.engine import Engine
+from sneakerstudio.core.models.loading import load_model
+from sneakerstudio.core.protocol.events import Cancelled, Status
+from sneakerstudio.core.runtime import openvino as openvino_runtime
 from tests.e2e.engine_helpers import finished, request_for, run
 from tests.tiny_models import build_tiny_family, build_tiny_sd1_inpaint, write_tiny_lora
 
@@ -157,7 +157,7 @@ def test_cancel_during_the_conversion_stops_it(tiny_sd1, tmp_path, monkeypatch) 
     """The conversion runs in its own process: a cancel stops it at once, leaves nothing
     half-written, and the next job converts from the start."""
     monkeypatch.setenv("SNEAKERSTUDIO_HOME", str(tmp_path))
-    from sneakerstudio.core.cancel import CancelToken
+    from sneakerstudio.core.protocol.cancel import CancelToken
 
     token, events = CancelToken(), []
     cancelled_at: list[float] = []
@@ -182,7 +182,8 @@ def test_a_damaged_converted_model_is_converted_again(tiny_sd1, home: Path) -> N
     good = run(_engine("openvino"), request)
     mine = str(Path(tiny_sd1.single_file).resolve())
     xml = next(
-        x for x in (home / "cache" / "openvino").glob("unet/*/unet.xml")
+        x
+        for x in (home / "cache" / "openvino").glob("unet/*/unet.xml")
         if json.loads((x.parent / "source.json").read_text())["source"] == mine
     )
     xml.write_text("<net>half a file")
@@ -224,8 +225,10 @@ def test_choice_of_runtime(monkeypatch) -> None:
     assert openvino_runtime.runtime_wanted("openvino") == "openvino"
     monkeypatch.delenv(openvino_runtime.RUNTIME_ENV)
     assert openvino_runtime.runtime_wanted() == "openvino"  # installed: the default
-    assert "OpenVINO" not in Engine(device="cpu", threads=1, precision="bf16",
-                                    cpu_runtime="openvino").prepare()
+    assert (
+        "OpenVINO"
+        not in Engine(device="cpu", threads=1, precision="bf16", cpu_runtime="openvino").prepare()
+    )
 
 
 def test_the_telemetry_client_is_never_loaded() -> None:
@@ -233,7 +236,7 @@ def test_the_telemetry_client_is_never_loaded() -> None:
     offline and asks nobody's consent), in a fresh process so no other import came first."""
     code = (
         "import sys, torch\n"
-        "from sneakerstudio.core.openvino_runtime import import_openvino\n"
+        "from sneakerstudio.core.runtime.openvino import import_openvino\n"
         "ov = import_openvino()\n"
         "m = ov.convert_model(torch.nn.Linear(4, 4), example_input=(torch.zeros(1, 4),))\n"
         "ov.Core().compile_model(m, 'CPU')\n"
@@ -241,7 +244,10 @@ def test_the_telemetry_client_is_never_loaded() -> None:
         "print('ok')\n"
     )
     done = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=120,
         cwd=Path(__file__).resolve().parents[2],
     )
     assert done.returncode == 0 and done.stdout.strip().endswith("ok"), done.stderr[-2000:]
@@ -268,16 +274,18 @@ def test_taesd_fast_decode_on_openvino(tiny_sd1, home: Path, tmp_path) -> None:
 
     torch.manual_seed(0)
     tiny = AutoencoderTiny(
-        encoder_block_out_channels=(8, 8), decoder_block_out_channels=(8, 8),
-        num_encoder_blocks=(1, 1), num_decoder_blocks=(1, 1), latent_channels=4,
+        encoder_block_out_channels=(8, 8),
+        decoder_block_out_channels=(8, 8),
+        num_encoder_blocks=(1, 1),
+        num_decoder_blocks=(1, 1),
+        latent_channels=4,
     )
     folder = tmp_path / "taesd"
     tiny.save_pretrained(str(folder))
     request = request_for(tiny_sd1.single_file, steps=1, extra={"fast_decode": True})
     images = []
     for runtime in ("torch", "openvino"):
-        engine = Engine(device="cpu", threads=1, cpu_runtime=runtime,
-                        fast_decoders={"sd1": folder})
+        engine = Engine(device="cpu", threads=1, cpu_runtime=runtime, fast_decoders={"sd1": folder})
         done = finished(run(engine, request))
         assert done.timings["fast_decode"] == 1.0
         images.append(np.asarray(done.images[0]).astype(np.int16))

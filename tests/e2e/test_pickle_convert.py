@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from sneakerstudio.core.errors import UnsafeFileError
-from sneakerstudio.core.identify import identify
-from sneakerstudio.core.loading import load_model
-from sneakerstudio.core.pickle_convert import convert_pickle, converted_path
+from sneakerstudio.core.models.identify import identify
+from sneakerstudio.core.models.loading import load_model
+from sneakerstudio.core.models.pickle_convert import convert_pickle, converted_path
+from sneakerstudio.core.protocol.errors import UnsafeFileError
 
 pytestmark = pytest.mark.slow
 
@@ -131,7 +131,7 @@ class _TorchSave:
 def test_payload_past_the_screen_is_refused_by_the_child(tmp_path: Path) -> None:
     import torch
 
-    from sneakerstudio.core.pickle_convert import foreign_global
+    from sneakerstudio.core.models.pickle_convert import foreign_global
 
     marker = tmp_path / "sentinel"
     for path in (tmp_path / "sneaky.safetensors",):

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from PySide6.QtCore import QSize, Qt
 
-from sneakerstudio.core.engine import Engine
-from sneakerstudio.core.metadata import read_png_metadata
+from sneakerstudio.core.generation.engine import Engine
+from sneakerstudio.core.imaging.metadata import read_png_metadata
 from sneakerstudio.qt.main_window import MainWindow, create_main_window
 
 pytestmark = pytest.mark.slow

@@ -73,7 +73,10 @@ def make_window(qtbot, engine: FakeEngine) -> Callable[..., MainWindow]:
     windows: list[MainWindow] = []
 
     def make(
-        fake: FakeEngine | None = None, *, start: bool = True, store: SettingsStore | None = None,
+        fake: FakeEngine | None = None,
+        *,
+        start: bool = True,
+        store: SettingsStore | None = None,
         activate: bool = True,
     ) -> MainWindow:
         chosen = fake or engine

@@ -1,5 +1,5 @@
-"""A scripted stand-in for `sneakerstudio.core.engine.Engine` with the same interface: fast,
-no torch, deterministic. Also used by `tools/screenshot.py`."""
+"""A scripted stand-in for the engine (`core.generation.engine.Engine`) with the same interface:
+fast, no torch, deterministic. Also used by `tools/screenshot.py`."""
 
 from __future__ import annotations
 
@@ -11,9 +11,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from sneakerstudio.core.cancel import CancelToken
-from sneakerstudio.core.device import CPU_HINT, DevicePlan
-from sneakerstudio.core.events import (
+from sneakerstudio.core.protocol.cancel import CancelToken
+from sneakerstudio.core.protocol.events import (
     Cancelled,
     Event,
     Failed,
@@ -22,7 +21,8 @@ from sneakerstudio.core.events import (
     Progress,
     Status,
 )
-from sneakerstudio.core.request import GenerationRequest
+from sneakerstudio.core.protocol.request import GenerationRequest
+from sneakerstudio.core.runtime.device import CPU_HINT, DevicePlan
 
 FAKE_DEVICE = "Fake CPU · 1 thread"
 
@@ -109,7 +109,7 @@ class FakeEngine:
             init = np.asarray(request.init_image.convert("RGB"), dtype=np.float32)
             out = picture.copy()
             h, w = init.shape[:2]
-            out[top:top + h, left:left + w] = init
+            out[top : top + h, left : left + w] = init
             return out.astype(np.uint8)
         init = _fit(request.init_image, request.width, request.height, "RGB")
         mixed = init * (1 - request.strength) + picture * request.strength
@@ -174,9 +174,7 @@ class FakeEngine:
             emit(Cancelled(job_id, total))
             return None
         emit(Status(job_id, "Decoding…"))
-        images = tuple(
-            Image.fromarray(self._result(request, seed)) for seed in seeds
-        )
+        images = tuple(Image.fromarray(self._result(request, seed)) for seed in seeds)
         parameters = tuple(
             f"{request.prompt}\nSteps: {total}, Sampler: {request.sampler}, "
             f"CFG scale: {request.guidance:g}, Seed: {seed}, "

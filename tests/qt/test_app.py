@@ -23,7 +23,11 @@ def _run(script: str, *args: str, home: Path, timeout: float = 60) -> subprocess
     env = dict(os.environ, QT_QPA_PLATFORM="offscreen", SNEAKERSTUDIO_HOME=str(home))
     return subprocess.run(
         [sys.executable, "-c", textwrap.dedent(script), *args],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout,
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
 
 
@@ -137,8 +141,11 @@ def test_an_exception_in_a_slot_or_a_thread_becomes_an_error_dialog(qtbot) -> No
         thread.join()
 
         def dialogs() -> list[ErrorDialog]:
-            return [w for w in QApplication.topLevelWidgets()
-                    if isinstance(w, ErrorDialog) and w.isVisible()]
+            return [
+                w
+                for w in QApplication.topLevelWidgets()
+                if isinstance(w, ErrorDialog) and w.isVisible()
+            ]
 
         qtbot.waitUntil(lambda: len(dialogs()) == 2, timeout=3000)
         messages = " | ".join(d.message for d in dialogs())

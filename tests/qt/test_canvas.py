@@ -17,8 +17,12 @@ def _mask(doc: CanvasDocument) -> np.ndarray:
     return np.asarray(doc.mask_pil()).copy()
 
 
-def _drag(qtbot, view: CanvasView, points: list[tuple[float, float]],
-          button: Qt.MouseButton = Qt.MouseButton.LeftButton) -> None:
+def _drag(
+    qtbot,
+    view: CanvasView,
+    points: list[tuple[float, float]],
+    button: Qt.MouseButton = Qt.MouseButton.LeftButton,
+) -> None:
     """Press at the first document point, move through the rest, release at the last."""
     viewport = view.viewport()
     screen = [view.mapFromScene(QPointF(x, y)) for x, y in points]
@@ -56,8 +60,13 @@ def test_a_mask_stroke_changes_mask_pixels_under_the_stroke_only(qtbot, make_win
     assert mask[170:180, :].max() == 0 and mask[220:230, :].max() == 0  # above, below
     assert mask[:, :85].max() == 0 and mask[:, 316:].max() == 0  # before and after the ends
     assert doc.auto_mode() == "inpaint"
-    assert "Inpaint" in window.mode_panel.mode_combo.itemText(0) or qtbot.waitUntil(
-        lambda: "Inpaint" in window.mode_panel.mode_combo.itemText(0), timeout=1000) is None
+    assert (
+        "Inpaint" in window.mode_panel.mode_combo.itemText(0)
+        or qtbot.waitUntil(
+            lambda: "Inpaint" in window.mode_panel.mode_combo.itemText(0), timeout=1000
+        )
+        is None
+    )
 
     _key(qtbot, window, "E")  # the eraser gives the pixels back
     view.set_brush_size(40)
@@ -105,14 +114,15 @@ def test_doodle_has_colour_and_opacity_and_feeds_img2img(qtbot, make_window) -> 
     assert view.color.red() == 255 and abs(view.color.green() - 128) <= 1
 
 
-def test_dragging_the_frame_grows_the_document_in_steps_of_8_and_undoes(
-    qtbot, make_window
-) -> None:
+def test_dragging_the_frame_grows_the_document_in_steps_of_8_and_undoes(qtbot, make_window) -> None:
     window = _ready(make_window)
     doc, view = window.doc, window.canvas
     handle = view.handle_rects()["right"].center()
-    _drag(qtbot, view, [(handle.x(), handle.y()), (handle.x() + 20, handle.y()),
-                        (handle.x() + 61, handle.y())])
+    _drag(
+        qtbot,
+        view,
+        [(handle.x(), handle.y()), (handle.x() + 20, handle.y()), (handle.x() + 61, handle.y())],
+    )
     left, top, right, bottom = doc.extents
     assert (left, top, bottom) == (0, 0, 0)
     assert right > 0 and right % 8 == 0 and abs(right - 61) <= 8
@@ -159,9 +169,16 @@ def _wheel(view: CanvasView, delta: int):
     from PySide6.QtGui import QWheelEvent
 
     centre = QPointF(view.viewport().rect().center())
-    return QWheelEvent(centre, view.mapToGlobal(centre.toPoint()).toPointF(), QPoint(0, 0),
-                       QPoint(0, delta), Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier,
-                       Qt.ScrollPhase.NoScrollPhase, False)
+    return QWheelEvent(
+        centre,
+        view.mapToGlobal(centre.toPoint()).toPointF(),
+        QPoint(0, 0),
+        QPoint(0, delta),
+        Qt.MouseButton.NoButton,
+        Qt.KeyboardModifier.NoModifier,
+        Qt.ScrollPhase.NoScrollPhase,
+        False,
+    )
 
 
 def test_invert_and_clear_mask_are_undoable(qtbot, make_window) -> None:

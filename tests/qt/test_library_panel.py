@@ -11,7 +11,7 @@ import pytest
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QMessageBox, QPushButton
 
-from sneakerstudio.core.library import Library
+from sneakerstudio.core.models.library import Library
 from sneakerstudio.qt.library_panel import PATH_ROLE, LibraryPanel
 from tests.core.library_helpers import make_a1111
 
@@ -52,7 +52,7 @@ def names(panel: LibraryPanel) -> list[str]:
 def test_scan_runs_in_the_background_and_fills_the_list(
     qtbot, panel: LibraryPanel, monkeypatch
 ) -> None:
-    import sneakerstudio.core.library.library as library_module
+    import sneakerstudio.core.models.library.library as library_module
 
     real = library_module.describe
 
@@ -186,7 +186,7 @@ def test_first_run_offers_installs_found_at_usual_places(qtbot, tmp_path: Path) 
 
 
 def test_shutdown_stops_a_running_scan(qtbot, panel: LibraryPanel, monkeypatch) -> None:
-    import sneakerstudio.core.library.library as library_module
+    import sneakerstudio.core.models.library.library as library_module
 
     real = library_module.describe
     monkeypatch.setattr(library_module, "describe", lambda *a: time.sleep(0.3) or real(*a))

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from PySide6.QtGui import QTextCursor
 
-from sneakerstudio.core.prompt import extract_lora_tags
+from sneakerstudio.core.protocol.prompt import extract_lora_tags
 from sneakerstudio.qt.lora_panel import LoraPanel, find_lora_tags, format_weight
 from sneakerstudio.qt.params_panel import PromptEdit
 from tests.core.library_helpers import make_a1111

@@ -13,7 +13,7 @@ from PIL import Image
 from PySide6.QtCore import QSize, Qt, QThread
 from PySide6.QtWidgets import QApplication
 
-from sneakerstudio.core.metadata import read_png_metadata
+from sneakerstudio.core.imaging.metadata import read_png_metadata
 from sneakerstudio.qt.errors import ErrorDialog
 from sneakerstudio.qt.main_window import NO_MODEL_TOOLTIP, MainWindow, format_progress
 from sneakerstudio.qt.settings import SettingsStore
@@ -51,19 +51,30 @@ def test_opens_without_a_model_and_says_how_to_get_one(qtbot, make_window) -> No
 def test_every_control_has_a_tooltip(make_window) -> None:
     window = make_window(start=False)
     controls = [
-        window.picker.combo, window.picker.open_file_button, window.picker.open_folder_button,
-        window.params.prompt, window.params.negative, window.params.steps,
-        window.params.guidance, window.params.sampler, window.params.width_spin,
-        window.params.height_spin, window.params.swap_button, window.params.presets_button,
-        window.params.seed, window.params.random_seed_button, window.params.reuse_seed_button,
-        window.params.batch, window.generate_button, window.cancel_button, window.progress,
+        window.picker.combo,
+        window.picker.open_file_button,
+        window.picker.open_folder_button,
+        window.params.prompt,
+        window.params.negative,
+        window.params.steps,
+        window.params.guidance,
+        window.params.sampler,
+        window.params.width_spin,
+        window.params.height_spin,
+        window.params.swap_button,
+        window.params.presets_button,
+        window.params.seed,
+        window.params.random_seed_button,
+        window.params.reuse_seed_button,
+        window.params.batch,
+        window.generate_button,
+        window.cancel_button,
+        window.progress,
     ]
     assert [c for c in controls if not c.toolTip()] == []
 
 
-def test_choosing_a_model_enables_generate_and_is_remembered(
-    make_window, model_file: Path
-) -> None:
+def test_choosing_a_model_enables_generate_and_is_remembered(make_window, model_file: Path) -> None:
     window = make_window()
     assert window.set_model(str(model_file))
     assert window.generate_button.isEnabled()
@@ -212,9 +223,7 @@ def test_closing_the_window_mid_run_joins_the_worker(
     assert took < 2.0  # the promised clean exit within 2 s
 
 
-def test_an_expected_failure_shows_a_banner(
-    qtbot, make_window, model_file: Path
-) -> None:
+def test_an_expected_failure_shows_a_banner(qtbot, make_window, model_file: Path) -> None:
     message = "'dreamshaper_8.safetensors' is not a Stable Diffusion checkpoint (it is a LoRA)."
     window = make_window(FakeEngine(fail=("model-file", message, "Traceback …")))
     window.set_model(model_file)

@@ -63,8 +63,10 @@ def test_inpaint_previews_are_drawn_in_the_masked_region_then_accept_and_undo(
 
     seen: list[tuple[QRect, QSize]] = []
     window.controller.preview.connect(
-        lambda *_a: seen.append((window.canvas.preview_item.rect.toRect(),
-                                 window.canvas.preview_image().size())))
+        lambda *_a: seen.append(
+            (window.canvas.preview_item.rect.toRect(), window.canvas.preview_image().size())
+        )
+    )
     with qtbot.waitSignal(window.controller.finished, timeout=5000):
         _generate(qtbot, window)
         assert window.canvas.region() == region  # shown while it runs
@@ -131,8 +133,9 @@ def test_a_queue_of_three_runs_in_order_and_a_cancelled_job_leaves_no_image(
     window = make_window()
     window.set_model(model_file)
     for seed, prompt in ((11, "first"), (22, "second"), (33, "third")):
-        window.params.set_values({"prompt": prompt, "seed": seed, "steps": 4,
-                                  "width": 64, "height": 64})
+        window.params.set_values(
+            {"prompt": prompt, "seed": seed, "steps": 4, "width": 64, "height": 64}
+        )
         window.generate()
     panel = window.queue_panel
     assert panel.list.count() == 3 and panel.list.item(0).text().startswith("▶ running")
@@ -141,13 +144,14 @@ def test_a_queue_of_three_runs_in_order_and_a_cancelled_job_leaves_no_image(
     assert [j.request.prompt for j in window.queue.waiting] == ["third", "second"]
     panel.list.setCurrentRow(2)  # cancel "second" while it waits
     panel.remove_button.click()
-    qtbot.waitUntil(lambda: len(window.queue) == 0 and window.current_job() is None,
-                    timeout=5000)
+    qtbot.waitUntil(lambda: len(window.queue) == 0 and window.current_job() is None, timeout=5000)
     assert [r.prompt for r in engine.requests] == ["first", "third"]
     names = sorted(Path(p).name for p in window.gallery.paths())
     assert len(names) == 2 and names[0].endswith("-11.png") and names[1].endswith("-33.png")
-    assert not any(name.endswith("-22.png") for name in
-                   (p.name for p in (sneaker_home / "outputs").rglob("*.png")))
+    assert not any(
+        name.endswith("-22.png")
+        for name in (p.name for p in (sneaker_home / "outputs").rglob("*.png"))
+    )
 
 
 def test_cancel_all_stops_the_running_job_and_empties_the_queue(
@@ -172,19 +176,33 @@ def test_clicking_a_gallery_image_restores_its_parameters(
     window = make_window()
     window.set_model(model_file)
     with qtbot.waitSignal(window.controller.finished, timeout=5000):
-        _generate(qtbot, window, prompt="red high-top", negative_prompt="blurry", seed=4321,
-                  steps=5, guidance=5.5, sampler="DDIM", width=64, height=64)
+        _generate(
+            qtbot,
+            window,
+            prompt="red high-top",
+            negative_prompt="blurry",
+            seed=4321,
+            steps=5,
+            guidance=5.5,
+            sampler="DDIM",
+            width=64,
+            height=64,
+        )
     window.discard_result()
-    window.params.set_values({"prompt": "something else", "seed": -1, "steps": 20,
-                              "guidance": 7.0, "sampler": "Euler a"})
+    window.params.set_values(
+        {"prompt": "something else", "seed": -1, "steps": 20, "guidance": 7.0, "sampler": "Euler a"}
+    )
     item = window.gallery.list.item(0)
     rect = window.gallery.list.visualItemRect(item)
-    qtbot.mouseClick(window.gallery.list.viewport(), Qt.MouseButton.LeftButton,
-                     pos=rect.center())
+    qtbot.mouseClick(window.gallery.list.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
     values = window.params.values()
     assert (values["prompt"], values["negative_prompt"]) == ("red high-top", "blurry")
     assert (values["seed"], values["steps"], values["guidance"], values["sampler"]) == (
-        4321, 5, 5.5, "DDIM")
+        4321,
+        5,
+        5.5,
+        "DDIM",
+    )
     path = window.gallery.paths()[0]
     assert window.gallery.delete_path(path) and not Path(path).exists()
     assert window.gallery.list.count() == 0
@@ -192,10 +210,12 @@ def test_clicking_a_gallery_image_restores_its_parameters(
 
 @pytest.mark.parametrize(
     ("name", "prompt", "steps"),
-    [("a1111_cropped_duck.png", "photo of a duck", 15),
-     ("comfyui_sdxl_simple_example.png", "evening sunset scenery blue sky nature,", 25),
-     ("invokeai_metadata_sdxl.png", "digital artwork", 35),
-     ("novelai_cropped.png", "masterpiece, best quality", 50)],
+    [
+        ("a1111_cropped_duck.png", "photo of a duck", 15),
+        ("comfyui_sdxl_simple_example.png", "evening sunset scenery blue sky nature,", 25),
+        ("invokeai_metadata_sdxl.png", "digital artwork", 35),
+        ("novelai_cropped.png", "masterpiece, best quality", 50),
+    ],
 )
 def test_dropping_a_png_from_another_tool_restores_its_parameters(
     make_window, name: str, prompt: str, steps: int
@@ -206,8 +226,13 @@ def test_dropping_a_png_from_another_tool_restores_its_parameters(
     window = make_window(start=False)
     mime = QMimeData()
     mime.setUrls([QUrl.fromLocalFile(str(path))])
-    event = QDropEvent(QPointF(10, 10), Qt.DropAction.CopyAction, mime,
-                       Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier)
+    event = QDropEvent(
+        QPointF(10, 10),
+        Qt.DropAction.CopyAction,
+        mime,
+        Qt.MouseButton.NoButton,
+        Qt.KeyboardModifier.NoModifier,
+    )
     window.dropEvent(event)  # on the panels: parameters only
     values = window.params.values()
     assert values["prompt"].startswith(prompt) and values["steps"] == steps
@@ -254,8 +279,13 @@ def test_after_a_kill_9_the_next_start_offers_to_recover_the_canvas(
     qtbot, make_window, sneaker_home: Path
 ) -> None:
     env = {**os.environ, "SNEAKERSTUDIO_HOME": str(sneaker_home)}
-    result = subprocess.run([sys.executable, "-c", _CRASHING_SESSION.format(root=str(ROOT))],
-                            env=env, capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-c", _CRASHING_SESSION.format(root=str(ROOT))],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == -9, result.stderr
     window = make_window(start=False, activate=False)
     qtbot.waitUntil(lambda: window.recovery_box is not None, timeout=2000)
@@ -281,8 +311,11 @@ def test_project_files_round_trip(make_window, tmp_path: Path) -> None:
     window.canvas.drag_frame("top", 8)
     target = save_project(tmp_path / "shoe.sneaker", window.project_snapshot())
     project = load_project(target)
-    assert (project.state.width, project.state.height, project.state.extents) == (96, 64,
-                                                                                  (0, 8, 0, 0))
+    assert (project.state.width, project.state.height, project.state.extents) == (
+        96,
+        64,
+        (0, 8, 0, 0),
+    )
     assert project.state.image.pixelColor(50, 50) == QColor("#3070c0")
     bad = tmp_path / "bad.sneaker"
     bad.write_bytes(b"not a zip")
@@ -311,20 +344,39 @@ def test_shortcuts_dialog_and_tooltips(qtbot, make_window) -> None:
     keys = [dialog.table.item(r, 0).text() for r in range(dialog.table.rowCount())]
     assert len(keys) == len(SHORTCUTS) and "Ctrl+Enter" in keys and "Esc" in keys
     controls = [
-        window.tools.size_spin, window.tools.hardness, window.tools.opacity,
-        window.tools.color_button, window.style_combo, window.token_label,
-        window.mode_panel.mode_combo, window.mode_panel.strength, window.mode_panel.mask_blur,
-        window.mode_panel.inpaint_area, window.mode_panel.padding,
-        window.mode_panel.masked_content, window.mode_panel.fill, window.accept_button,
-        window.discard_button, window.queue_panel.list, window.queue_panel.up_button,
-        window.queue_panel.down_button, window.queue_panel.remove_button,
-        window.queue_panel.clear_button, window.gallery.list, window.gallery.canvas_button,
-        window.gallery.folder_button, window.gallery.delete_button, window.zoom_label,
+        window.tools.size_spin,
+        window.tools.hardness,
+        window.tools.opacity,
+        window.tools.color_button,
+        window.style_combo,
+        window.token_label,
+        window.mode_panel.mode_combo,
+        window.mode_panel.strength,
+        window.mode_panel.mask_blur,
+        window.mode_panel.inpaint_area,
+        window.mode_panel.padding,
+        window.mode_panel.masked_content,
+        window.mode_panel.fill,
+        window.accept_button,
+        window.discard_button,
+        window.queue_panel.list,
+        window.queue_panel.up_button,
+        window.queue_panel.down_button,
+        window.queue_panel.remove_button,
+        window.queue_panel.clear_button,
+        window.gallery.list,
+        window.gallery.canvas_button,
+        window.gallery.folder_button,
+        window.gallery.delete_button,
+        window.zoom_label,
     ]
     assert [c for c in controls if not c.toolTip()] == []
     bar = window.tools
-    untipped = [a for a in bar.actions() if not a.isSeparator()
-                and not (bar.widgetForAction(a).toolTip() or a.toolTip())]
+    untipped = [
+        a
+        for a in bar.actions()
+        if not a.isSeparator() and not (bar.widgetForAction(a).toolTip() or a.toolTip())
+    ]
     assert untipped == []
 
 
@@ -344,8 +396,7 @@ def test_mode_can_be_chosen_by_hand(make_window) -> None:
     window = make_window(start=False)
     window.doc.open_image(_picture(64, 64))
     assert window.current_mode() == "img2img"
-    window.mode_panel.mode_combo.setCurrentIndex(window.mode_panel.mode_combo.findData(
-        "txt2img"))
+    window.mode_panel.mode_combo.setCurrentIndex(window.mode_panel.mode_combo.findData("txt2img"))
     assert window.current_mode() == "txt2img" and window.build_request().init_image is None
 
 
@@ -355,8 +406,9 @@ def test_typing_in_the_prompt_is_not_taken_by_canvas_shortcuts(qtbot, make_windo
     qtbot.keyClicks(window.params.prompt, "bold ")  # b and e are tool keys on the canvas
     qtbot.keyClick(window.params.prompt, Qt.Key.Key_Return)
     qtbot.keyClicks(window.params.prompt, "shoe")
-    qtbot.keyClick(window.params.prompt, Qt.Key.Key_Backspace,
-                   Qt.KeyboardModifier.ControlModifier)  # deletes the word
+    qtbot.keyClick(
+        window.params.prompt, Qt.Key.Key_Backspace, Qt.KeyboardModifier.ControlModifier
+    )  # deletes the word
     assert window.params.prompt.toPlainText() == "bold \n"
     assert window.canvas.tool == "doodle"
 
@@ -368,5 +420,6 @@ def test_the_gallery_shows_earlier_images_at_start(qtbot, make_window, sneaker_h
         _picture(64, 48).save(str(folder / name))
     window = make_window(start=False)
     assert [Path(p).name for p in window.gallery.paths()] == ["00001-2.png", "00000-1.png"]
-    qtbot.waitUntil(lambda: all(not window.gallery.list.item(i).icon().isNull()
-                                for i in range(2)), timeout=2000)
+    qtbot.waitUntil(
+        lambda: all(not window.gallery.list.item(i).icon().isNull() for i in range(2)), timeout=2000
+    )

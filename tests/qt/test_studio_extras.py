@@ -11,8 +11,8 @@ import pytest
 from PySide6.QtCore import QPointF
 from PySide6.QtGui import QColor, QImage
 
-from sneakerstudio.core import imageops
-from sneakerstudio.core.library import Library
+from sneakerstudio.core.imaging import imageops
+from sneakerstudio.core.models.library import Library
 from sneakerstudio.qt.canvas import blurred_mask_overlay
 from sneakerstudio.qt.document import Brush, mask_alpha
 from sneakerstudio.qt.library_panel import LibraryPanel
@@ -218,8 +218,15 @@ def test_absurd_remembered_values_are_clamped_not_fatal(qtbot) -> None:
 
     panel = ParamsPanel()
     qtbot.addWidget(panel)
-    panel.set_values({"steps": 10**30, "width": -(10**20), "guidance": float("nan"),
-                      "batch_size": 2**40, "seed": 2**32 - 5})
+    panel.set_values(
+        {
+            "steps": 10**30,
+            "width": -(10**20),
+            "guidance": float("nan"),
+            "batch_size": 2**40,
+            "seed": 2**32 - 5,
+        }
+    )
     assert panel.steps.value() == panel.steps.maximum()
     assert panel.width_spin.value() == panel.width_spin.minimum()
     assert panel.batch.value() == panel.batch.maximum()
@@ -237,8 +244,9 @@ def test_painting_with_the_blur_preview_on_does_not_blur_every_segment(
     canvas.displayed_mask()
     blurs: list[int] = []
     real = canvas_module.blurred_mask_overlay
-    monkeypatch.setattr(canvas_module, "blurred_mask_overlay",
-                        lambda *a, **k: blurs.append(1) or real(*a, **k))
+    monkeypatch.setattr(
+        canvas_module, "blurred_mask_overlay", lambda *a, **k: blurs.append(1) or real(*a, **k)
+    )
     doc = window.doc
     doc.begin_stroke("mask", Brush(16, 1.0))
     for x in range(20, 240, 10):  # 22 segments painted quickly, each repainted
@@ -253,6 +261,7 @@ def test_the_status_line_says_why_openvino_did_not_run_the_job() -> None:
     from sneakerstudio.qt.main_window import _engine_notes
 
     assert _engine_notes({"cpu_runtime": "OpenVINO"}) == ""
-    note = _engine_notes({"cpu_runtime": "PyTorch: LoRAs are applied (OpenVINO runs the model "
-                                         "without them)"})
+    note = _engine_notes(
+        {"cpu_runtime": "PyTorch: LoRAs are applied (OpenVINO runs the model without them)"}
+    )
     assert note.startswith("UNet on PyTorch, not OpenVINO: LoRAs are applied")

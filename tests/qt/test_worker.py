@@ -12,8 +12,8 @@ from PIL import Image
 from PySide6.QtCore import QThread
 from PySide6.QtWidgets import QApplication
 
-from sneakerstudio.core.events import Finished
-from sneakerstudio.core.request import GenerationRequest
+from sneakerstudio.core.protocol.events import Finished
+from sneakerstudio.core.protocol.request import GenerationRequest
 from sneakerstudio.qt.images import array_to_qimage, pil_to_qimage
 from sneakerstudio.qt.worker import InferenceController
 from tests.qt.fake_engine import FakeEngine
@@ -57,9 +57,7 @@ def test_stale_previews_are_dropped_while_the_gui_is_busy(
     assert shown == [1]  # the first step's preview; none queued up behind it
 
 
-def test_a_job_cancelled_while_queued_never_runs(
-    qtbot, make_controller, model_file: Path
-) -> None:
+def test_a_job_cancelled_while_queued_never_runs(qtbot, make_controller, model_file: Path) -> None:
     engine = FakeEngine(step_delay=0.01)
     controller = make_controller(engine)
     first = controller.submit(_request(model_file, steps=10))
@@ -97,9 +95,7 @@ def test_an_engine_exception_becomes_an_internal_failure_and_the_worker_lives_on
         controller.submit(_request(model_file))
 
 
-def test_a_failed_save_still_delivers_the_images(
-    qtbot, make_controller, model_file: Path
-) -> None:
+def test_a_failed_save_still_delivers_the_images(qtbot, make_controller, model_file: Path) -> None:
     def full_disk(finished: Finished) -> list[Path]:
         raise OSError(28, "No space left on device")
 
@@ -113,9 +109,7 @@ def test_a_failed_save_still_delivers_the_images(
     assert info["seeds"] == [1]
 
 
-def test_relayed_signals_arrive_in_the_gui_thread(
-    qtbot, make_controller, model_file: Path
-) -> None:
+def test_relayed_signals_arrive_in_the_gui_thread(qtbot, make_controller, model_file: Path) -> None:
     controller = make_controller(FakeEngine())
     threads: set[QThread] = set()
     for signal in (controller.status, controller.progress, controller.preview):

@@ -25,8 +25,8 @@ from PySide6.QtCore import QPointF
 from PySide6.QtGui import QColor, QImage
 from PySide6.QtWidgets import QMessageBox
 
-from sneakerstudio.core import outputs
-from sneakerstudio.core.metadata import read_png_metadata
+from sneakerstudio.core.imaging import outputs
+from sneakerstudio.core.imaging.metadata import read_png_metadata
 from sneakerstudio.qt.document import Brush
 from sneakerstudio.qt.main_window import MainWindow
 from sneakerstudio.qt.project import (
@@ -665,8 +665,8 @@ def test_save_outputs_raises_a_typed_error_and_reports_what_was_written(
 ) -> None:
     from PIL import Image
 
-    from sneakerstudio.core.errors import SaveError
-    from sneakerstudio.core.events import Finished
+    from sneakerstudio.core.protocol.errors import SaveError
+    from sneakerstudio.core.protocol.events import Finished
 
     folder = tmp_path / "out"
     folder.mkdir()

@@ -16,10 +16,10 @@ import numpy as np
 import pytest
 import torch
 
-from sneakerstudio.core.cancel import CancelToken
-from sneakerstudio.core.engine import Engine
-from sneakerstudio.core.events import Cancelled, Failed, Finished, Progress, Status
-from sneakerstudio.core.outputs import save_outputs
+from sneakerstudio.core.generation.engine import Engine
+from sneakerstudio.core.imaging.outputs import save_outputs
+from sneakerstudio.core.protocol.cancel import CancelToken
+from sneakerstudio.core.protocol.events import Cancelled, Failed, Finished, Progress, Status
 from tests.e2e.engine_helpers import JOB_ID, finished, request_for
 
 pytestmark = pytest.mark.slow
@@ -358,8 +358,8 @@ def test_cancel_anywhere_stops_within_one_step_and_writes_nothing(
 def test_a_model_deleted_after_the_request_was_checked_is_a_clear_model_file_error(
     tmp_path: Path,
 ) -> None:
-    from sneakerstudio.core.engine import Engine
-    from sneakerstudio.core.errors import ModelFileError
+    from sneakerstudio.core.generation.engine import Engine
+    from sneakerstudio.core.protocol.errors import ModelFileError
 
     engine = Engine(device="cpu", threads=1)
     with pytest.raises(ModelFileError, match="cannot be read") as caught:

@@ -1,10 +1,10 @@
 """Property-based fuzzing of the three parsers that read strangers' bytes.
 
-- the safetensors header reader (`core/safetensors_header.py`): only `ModelFileError` (and its
+- the safetensors header reader (`core/models/header.py`): only `ModelFileError` (and its
   subclass `UnsafeFileError`) may escape, and a header it accepts really is well formed;
-- the PNG metadata reader (`core/metadata.py`): whole files, and the A1111 parameters text:
+- the PNG metadata reader (`core/imaging/metadata.py`): whole files, and the A1111 parameters text:
   only `ImageFileError` may escape, and only for the file as a whole;
-- the prompt parser (`core/prompt.py`): never raises, weights always finite.
+- the prompt parser (`core/protocol/prompt.py`): never raises, weights always finite.
 
 CI runs `fuzz_examples()` cases per property (300); by hand: `FUZZ_EXAMPLES=10000 pytest -m fuzz
 tests/robustness/test_fuzz.py`. Examples are derandomized in CI so a failure reproduces; set
@@ -28,20 +28,20 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sneakerstudio.core.errors import ImageFileError, ModelFileError
-from sneakerstudio.core.metadata import (
+from sneakerstudio.core.imaging.metadata import (
     format_info,
     parse_parameters,
     parse_params_line,
     read_png_metadata,
 )
-from sneakerstudio.core.prompt import MAX_WEIGHT, extract_lora_tags, parse_attention
-from sneakerstudio.core.safetensors_header import (
+from sneakerstudio.core.models.header import (
     DTYPE_BITS,
     check_header_dict,
     parse_header,
     read_header,
 )
+from sneakerstudio.core.protocol.errors import ImageFileError, ModelFileError
+from sneakerstudio.core.protocol.prompt import MAX_WEIGHT, extract_lora_tags, parse_attention
 from tests.robustness.conftest import fuzz_examples
 
 pytestmark = pytest.mark.fuzz

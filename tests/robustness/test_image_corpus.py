@@ -29,9 +29,9 @@ import numpy as np
 import pytest
 from PIL import Image, ImageFile
 
-from sneakerstudio.core.errors import ImageFileError, SneakerError
-from sneakerstudio.core.imageops import MAX_IMAGE_PIXELS, MAX_IMAGE_SIDE, load_image
-from sneakerstudio.core.metadata import read_png_metadata
+from sneakerstudio.core.imaging.imageops import MAX_IMAGE_PIXELS, MAX_IMAGE_SIDE, load_image
+from sneakerstudio.core.imaging.metadata import read_png_metadata
+from sneakerstudio.core.protocol.errors import ImageFileError, SneakerError
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -171,9 +171,9 @@ def test_bombs_stay_within_a_fixed_memory_budget(tmp_path: Path) -> None:
 import json, resource, sys, warnings
 from pathlib import Path
 warnings.simplefilter("ignore")
-from sneakerstudio.core.errors import ImageFileError
-from sneakerstudio.core.imageops import load_image
-from sneakerstudio.core.metadata import read_png_metadata
+from sneakerstudio.core.protocol.errors import ImageFileError
+from sneakerstudio.core.imaging.imageops import load_image
+from sneakerstudio.core.imaging.metadata import read_png_metadata
 def peak(): return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 load_image(Path({str(tmp_path)!r}) / "ztxt-bomb.png")  # warm up the decoders
 before = peak()
@@ -386,7 +386,7 @@ def test_other_formats_are_not_decoded(tmp_path: Path) -> None:
 
 
 def test_the_thumbnailer_refuses_bad_images_with_a_typed_error(tmp_path: Path) -> None:
-    from sneakerstudio.core.library import Library
+    from sneakerstudio.core.models.library import Library
     from tests.core.library_helpers import sd1_checkpoint
 
     folder = tmp_path / "models"

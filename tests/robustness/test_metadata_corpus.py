@@ -19,14 +19,14 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from sneakerstudio.core.errors import ImageFileError, RequestError
-from sneakerstudio.core.metadata import (
+from sneakerstudio.core.imaging.metadata import (
     MAX_READ_STEPS,
     format_info,
     parse_parameters,
     read_png_metadata,
 )
-from sneakerstudio.core.request import GenerationRequest
+from sneakerstudio.core.protocol.errors import ImageFileError, RequestError
+from sneakerstudio.core.protocol.request import GenerationRequest
 from tests.robustness.test_image_corpus import chunk, small_png, with_chunks_after_ihdr
 
 PARAMS_TAIL = "Steps: 20, Sampler: Euler a, CFG scale: 7, Seed: 42, Size: 512x768"

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from sneakerstudio.core.errors import ModelFileError, SneakerError, UnsafeFileError
+from sneakerstudio.core.protocol.errors import ModelFileError, SneakerError, UnsafeFileError
 from tests.core.library_helpers import embedding_file, kohya_lora, sd1_checkpoint
 from tests.robustness.conftest import Sentinels
 
@@ -188,11 +188,11 @@ def _raises(fn: Callable[[], object]) -> BaseException:
 def test_malformed_safetensors_are_refused_by_every_reader(
     name: str, tmp_path: Path, isolated_home: Path
 ) -> None:
-    from sneakerstudio.core.embeddings import read_embedding
-    from sneakerstudio.core.identify import identify
-    from sneakerstudio.core.loading import load_model
-    from sneakerstudio.core.lora import read_lora
-    from sneakerstudio.core.safetensors_header import read_header
+    from sneakerstudio.core.models.header import read_header
+    from sneakerstudio.core.models.identify import identify
+    from sneakerstudio.core.models.loading import load_model
+    from sneakerstudio.core.patches.embeddings import read_embedding
+    from sneakerstudio.core.patches.lora import read_lora
 
     path = write_malformed(tmp_path, name)
     words = MALFORMED[name][1]
@@ -206,7 +206,7 @@ def test_malformed_safetensors_are_refused_by_every_reader(
 
 def test_a_header_length_of_2_63_reads_and_allocates_nothing_big(tmp_path: Path) -> None:
     """The length field is checked against the limit and the file size before any read."""
-    from sneakerstudio.core.safetensors_header import read_header
+    from sneakerstudio.core.models.header import read_header
 
     path = write_malformed(tmp_path, "header-2^63")
     tracemalloc.start()
@@ -222,7 +222,7 @@ def test_a_header_length_of_2_63_reads_and_allocates_nothing_big(tmp_path: Path)
 
 def test_a_header_past_the_end_of_a_big_claim_is_not_read(tmp_path: Path) -> None:
     """A header claiming 99 MB (under the limit) in a 20-byte file is refused from the size."""
-    from sneakerstudio.core.safetensors_header import read_header
+    from sneakerstudio.core.models.header import read_header
 
     path = tmp_path / "claims-99mb.safetensors"
     path.write_bytes(struct.pack("<Q", 99_000_000) + b'{"a": 1}   ')
@@ -241,8 +241,8 @@ def test_a_header_past_the_end_of_a_big_claim_is_not_read(tmp_path: Path) -> Non
 def test_files_that_are_not_models_are_refused_when_loaded(
     name: str, suffix: str, tmp_path: Path, isolated_home: Path
 ) -> None:
-    from sneakerstudio.core.identify import identify
-    from sneakerstudio.core.loading import load_model
+    from sneakerstudio.core.models.identify import identify
+    from sneakerstudio.core.models.loading import load_model
 
     path = tmp_path / f"{name}{suffix}"
     path.write_bytes(NOT_SAFETENSORS[name])
@@ -262,7 +262,7 @@ def test_a_valid_header_that_is_not_a_checkpoint_is_refused_by_loading(
     tmp_path: Path, isolated_home: Path
 ) -> None:
     """A LoRA, an embedding and an empty file opened as the model: typed, explained."""
-    from sneakerstudio.core.loading import load_model
+    from sneakerstudio.core.models.loading import load_model
 
     for path in (
         kohya_lora(tmp_path / "a-lora.safetensors"),
@@ -280,8 +280,8 @@ def test_a_checkpoint_whose_data_is_cut_off_is_refused_before_loading(
     tmp_path: Path, isolated_home: Path
 ) -> None:
     """A real-looking SD1 header whose weights were only partly downloaded."""
-    from sneakerstudio.core.identify import identify
-    from sneakerstudio.core.loading import load_model
+    from sneakerstudio.core.models.identify import identify
+    from sneakerstudio.core.models.loading import load_model
 
     path = sd1_checkpoint(tmp_path / "half-downloaded.safetensors")
     path.write_bytes(path.read_bytes()[:-10])
@@ -313,12 +313,12 @@ def payloads(tmp_path: Path, sentinels: Sentinels) -> dict[str, Path]:
 def test_pickle_payloads_never_run_and_are_refused_as_unsafe(
     case: str, payloads: dict[str, Path], sentinels: Sentinels, isolated_home: Path
 ) -> None:
-    from sneakerstudio.core.embeddings import read_embedding
-    from sneakerstudio.core.identify import identify
-    from sneakerstudio.core.loading import load_model
-    from sneakerstudio.core.lora import read_lora
-    from sneakerstudio.core.pickle_convert import convert_pickle, foreign_global
-    from sneakerstudio.core.safetensors_header import read_header
+    from sneakerstudio.core.models.header import read_header
+    from sneakerstudio.core.models.identify import identify
+    from sneakerstudio.core.models.loading import load_model
+    from sneakerstudio.core.models.pickle_convert import convert_pickle, foreign_global
+    from sneakerstudio.core.patches.embeddings import read_embedding
+    from sneakerstudio.core.patches.lora import read_lora
 
     path = payloads[case]
     before = path.read_bytes()
@@ -343,7 +343,7 @@ def test_a_payload_the_scan_misses_is_still_refused_by_the_safe_unpickler(
 ) -> None:
     """Defence in depth: with the opcode scan switched off, the converter's child process
     (`torch.load(weights_only=True)`) refuses the zip payload, and nothing runs."""
-    from sneakerstudio.core import pickle_convert
+    from sneakerstudio.core.models import pickle_convert
 
     path = tmp_path / "zip-payload.ckpt"
     path.write_bytes(torch_zip_with(sentinels.pickle_payload(protocol=2)))
@@ -359,9 +359,9 @@ def test_an_old_protocol_pickle_without_a_marker_is_not_a_model(
     tmp_path: Path, sentinels: Sentinels, isolated_home: Path
 ) -> None:
     """Protocol 0 has no 0x80 opening byte: it is refused as not-a-model, never unpickled."""
-    from sneakerstudio.core.identify import identify
-    from sneakerstudio.core.loading import load_model
-    from sneakerstudio.core.safetensors_header import read_header
+    from sneakerstudio.core.models.header import read_header
+    from sneakerstudio.core.models.identify import identify
+    from sneakerstudio.core.models.loading import load_model
 
     for name in ("old.ckpt", "old.safetensors", "old"):
         path = tmp_path / name
@@ -384,7 +384,7 @@ def test_legit_protocol_4_checkpoints_with_mixed_dtypes_pass_the_scan(tmp_path: 
     (which re-uses `torch` through BINGET for its second storage type) is not taken for code."""
     import torch
 
-    from sneakerstudio.core.pickle_convert import foreign_global
+    from sneakerstudio.core.models.pickle_convert import foreign_global
 
     state = {
         "a.weight": torch.zeros(2),
@@ -398,7 +398,7 @@ def test_legit_protocol_4_checkpoints_with_mixed_dtypes_pass_the_scan(tmp_path: 
 
 
 def test_converting_a_file_that_is_not_a_pickle_says_so(tmp_path: Path) -> None:
-    from sneakerstudio.core.pickle_convert import convert_pickle
+    from sneakerstudio.core.models.pickle_convert import convert_pickle
 
     path = write_malformed(tmp_path, "gap", suffix=".ckpt")
     exc = _raises(lambda: convert_pickle(path, cache=tmp_path / "cache"))
@@ -420,7 +420,7 @@ def _integrity(db: Path) -> str:
 def test_a_folder_of_bad_files_scans_cleanly_next_to_good_models(
     tmp_path: Path, sentinels: Sentinels, isolated_home: Path
 ) -> None:
-    from sneakerstudio.core.library import Library
+    from sneakerstudio.core.models.library import Library
 
     folder = tmp_path / "models"
     bad = folder / "bad"
@@ -471,8 +471,8 @@ def test_the_engine_reports_bad_model_files_and_keeps_working(
 ) -> None:
     """Each bad file fails its job with a typed `Failed` event (never "internal"); the next
     job on a good model still finishes."""
-    from sneakerstudio.core.engine import Engine
-    from sneakerstudio.core.events import Failed, Finished
+    from sneakerstudio.core.generation.engine import Engine
+    from sneakerstudio.core.protocol.events import Failed, Finished
     from tests.e2e.engine_helpers import request_for, run
 
     bad_model = write_malformed(tmp_path, "truncated-data")
@@ -506,7 +506,7 @@ def test_the_engine_reports_bad_model_files_and_keeps_working(
 
 def _indexed_library(tmp_path: Path) -> tuple[Path, Path, set[str]]:
     """A library folder with two good models, scanned once; (data dir, folder, model names)."""
-    from sneakerstudio.core.library import Library
+    from sneakerstudio.core.models.library import Library
 
     folder = tmp_path / "models"
     sd1_checkpoint(folder / "good-checkpoint.safetensors")
@@ -524,7 +524,7 @@ def _indexed_library(tmp_path: Path) -> tuple[Path, Path, set[str]]:
 
 @pytest.mark.parametrize("damage", ["garbage", "truncated", "zeroed-header", "stale-wal"])
 def test_a_damaged_index_is_rebuilt_on_next_open(tmp_path: Path, damage: str) -> None:
-    from sneakerstudio.core.library import Library
+    from sneakerstudio.core.models.library import Library
 
     data, folder, names = _indexed_library(tmp_path)
     index_file = data / "library.sqlite"
@@ -549,7 +549,7 @@ def test_a_damaged_index_is_rebuilt_on_next_open(tmp_path: Path, damage: str) ->
 
 
 def test_an_index_in_a_place_that_cannot_be_a_folder_gives_a_clear_error(tmp_path: Path) -> None:
-    from sneakerstudio.core.library import Library, LibraryError
+    from sneakerstudio.core.models.library import Library, LibraryError
 
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("a file where the data folder should be")
@@ -566,8 +566,8 @@ def test_a_read_only_index_gives_a_clear_error_and_is_kept(
     """The index file opens read-only (as on a read-only disk; the tests run as root, so the
     file is opened with SQLite's `mode=ro`): the user is told where and what to do, and the
     index is neither thrown away nor damaged."""
-    from sneakerstudio.core.library import Library, LibraryError
-    from sneakerstudio.core.library import index as index_module
+    from sneakerstudio.core.models.library import Library, LibraryError
+    from sneakerstudio.core.models.library import index as index_module
 
     data, _folder, names = _indexed_library(tmp_path)
     real_connect = sqlite3.connect
@@ -590,8 +590,8 @@ def test_a_read_only_index_gives_a_clear_error_and_is_kept(
 def test_a_full_disk_during_a_scan_gives_a_clear_error_and_a_sound_index(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from sneakerstudio.core.library import Library, LibraryError
-    from sneakerstudio.core.library import library as library_module
+    from sneakerstudio.core.models.library import Library, LibraryError
+    from sneakerstudio.core.models.library import library as library_module
 
     data, folder, names = _indexed_library(tmp_path)
     sd1_checkpoint(folder / "new-checkpoint.safetensors", fill=3)
@@ -624,13 +624,13 @@ def test_a_named_pipe_under_a_model_name_never_blocks(tmp_path: Path, isolated_h
 
     if not hasattr(os, "mkfifo"):
         pytest.skip("no named pipes here")
-    from sneakerstudio.core.embeddings import read_embedding
-    from sneakerstudio.core.identify import identify
-    from sneakerstudio.core.library import Library
-    from sneakerstudio.core.loading import load_model
-    from sneakerstudio.core.lora import read_lora
-    from sneakerstudio.core.pickle_convert import convert_pickle
-    from sneakerstudio.core.safetensors_header import read_header
+    from sneakerstudio.core.models.header import read_header
+    from sneakerstudio.core.models.identify import identify
+    from sneakerstudio.core.models.library import Library
+    from sneakerstudio.core.models.loading import load_model
+    from sneakerstudio.core.models.pickle_convert import convert_pickle
+    from sneakerstudio.core.patches.embeddings import read_embedding
+    from sneakerstudio.core.patches.lora import read_lora
 
     folder = tmp_path / "models"
     sd1_checkpoint(folder / "good.safetensors")

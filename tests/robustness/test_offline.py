@@ -26,8 +26,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from sneakerstudio.core.engine import Engine
-from sneakerstudio.core.request import GenerationRequest
+from sneakerstudio.core.generation.engine import Engine
+from sneakerstudio.core.protocol.request import GenerationRequest
 from sneakerstudio.qt.main_window import MainWindow, create_main_window
 from tests.robustness.offline_guard import NetworkBlocked, block_network
 
@@ -64,7 +64,7 @@ def network_attempts() -> Iterator[list[str]]:
 def install(tmp_path_factory: pytest.TempPathFactory, tiny_sd1) -> dict[str, Path]:
     """An AUTOMATIC1111-style folder holding real tiny models: a checkpoint, an inpainting
     checkpoint and a LoRA; plus the checkpoint's diffusers folder and an init image."""
-    from sneakerstudio.core.loading import load_model
+    from sneakerstudio.core.models.loading import load_model
     from tests.tiny_models import build_tiny_sd1_inpaint, write_tiny_lora
 
     base = tmp_path_factory.mktemp("offline")

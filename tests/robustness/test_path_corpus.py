@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from sneakerstudio.core.library import Library, LibraryError
-from sneakerstudio.core.lora import LoraError
-from sneakerstudio.core.request import GenerationRequest
+from sneakerstudio.core.models.library import Library, LibraryError
+from sneakerstudio.core.patches.lora import LoraError
+from sneakerstudio.core.protocol.request import GenerationRequest
 from tests.core.library_helpers import kohya_lora, sd1_checkpoint
 
 
@@ -45,7 +45,7 @@ def _request(model: Path, prompt: str, **changes: object) -> GenerationRequest:
 
 
 def test_a_lora_tag_finds_its_file_by_name(lora_setup: tuple[Path, Path, Path]) -> None:
-    from sneakerstudio.core.model_files import requested_loras
+    from sneakerstudio.core.patches.model_files import requested_loras
 
     model, inside, _outside = lora_setup
     assert requested_loras(_request(model, "a shoe <lora:graffiti:0.8>")) == [
@@ -70,7 +70,7 @@ def test_a_lora_tag_that_is_a_path_is_refused(
 ) -> None:
     """`../../secret` resolved against the Lora folder would reach `secret.safetensors`; an
     absolute path would reach anything. Both are refused, saying what to write instead."""
-    from sneakerstudio.core.model_files import requested_loras
+    from sneakerstudio.core.patches.model_files import requested_loras
 
     model, _inside, outside = lora_setup
     tag = tag.format(outside_abs=str(outside.with_suffix("")))
@@ -86,7 +86,7 @@ def test_an_explicit_lora_path_chosen_by_the_user_still_works(
     lora_setup: tuple[Path, Path, Path],
 ) -> None:
     """The request's own LoRA list (the user picked a file) may point anywhere."""
-    from sneakerstudio.core.model_files import requested_loras
+    from sneakerstudio.core.patches.model_files import requested_loras
 
     model, _inside, outside = lora_setup
     request = _request(model, "a shoe", loras=((str(outside), 0.5),))
@@ -161,7 +161,7 @@ def test_symlinks_escaping_a_model_folder(tmp_path: Path) -> None:
 def test_paths_outside_the_library_are_not_its_models(tmp_path: Path) -> None:
     """Absolute and `..` paths outside the folders: not found in the index, and a rename
     cannot move a model out of its folder."""
-    from sneakerstudio.core.library import ModelNotFoundError
+    from sneakerstudio.core.models.library import ModelNotFoundError
 
     folder = tmp_path / "models"
     model = sd1_checkpoint(folder / "good.safetensors")
@@ -188,7 +188,7 @@ RESERVED_FILES = ("NUL.safetensors", "COM1.ckpt", "aux.safetensors", "CON", "lpt
 def test_windows_reserved_names_are_scanned_and_never_created(tmp_path: Path) -> None:
     """Files with such names (made on Linux) are read like any other; renaming a model to one
     is refused with a reason, so a library folder stays usable on Windows."""
-    from sneakerstudio.core.identify import identify
+    from sneakerstudio.core.models.identify import identify
 
     folder = tmp_path / "models"
     good = sd1_checkpoint(folder / "good.safetensors")
@@ -228,7 +228,7 @@ ODD_NAMES = (
 
 
 def test_odd_unicode_names_are_listed_found_and_read(tmp_path: Path) -> None:
-    from sneakerstudio.core.identify import identify
+    from sneakerstudio.core.models.identify import identify
 
     folder = tmp_path / "models"
     for number, name in enumerate(ODD_NAMES):

@@ -1,6 +1,6 @@
 """Strange prompts and absurd parameters.
 
-The prompt parser (`core/prompt.py`) takes any text and never raises: weights stay finite
+The prompt parser (`core/protocol/prompt.py`) takes any text and never raises: weights stay finite
 (within ±MAX_WEIGHT), brackets nest at most MAX_NESTING deep, and the token counter the prompt
 box runs on every edit stays fast on 100 k characters. Parameters go through
 `GenerationRequest.validate()`, which refuses each absurd value with a `RequestError` whose
@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from sneakerstudio.core.errors import RequestError
-from sneakerstudio.core.prompt import (
+from sneakerstudio.core.protocol.errors import RequestError
+from sneakerstudio.core.protocol.prompt import (
     CHUNK_TOKENS,
     MAX_WEIGHT,
     extract_lora_tags,
@@ -25,7 +25,7 @@ from sneakerstudio.core.prompt import (
     shipped_tokenizer,
     tokenize_chunks,
 )
-from sneakerstudio.core.request import MAX_SEED, GenerationRequest, parse_size
+from sneakerstudio.core.protocol.request import MAX_SEED, GenerationRequest, parse_size
 
 PROMPTS = {
     "100k letters": "a" * 100_000,

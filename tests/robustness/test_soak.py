@@ -23,8 +23,8 @@ from typing import Any
 import pytest
 from PySide6.QtCore import QThread
 
-from sneakerstudio.core.engine import Engine
-from sneakerstudio.core.request import GenerationRequest
+from sneakerstudio.core.generation.engine import Engine
+from sneakerstudio.core.protocol.request import GenerationRequest
 from sneakerstudio.qt.worker import InferenceController
 from tests.robustness.conftest import soak_jobs
 
@@ -51,7 +51,7 @@ SHORT_RUN_OBJECT_SLACK = 500
 def soak_kit(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """Two tiny models side by side and two LoRAs in `Lora/` next to them (where a
     `<lora:name:w>` prompt tag finds them)."""
-    from sneakerstudio.core.loading import load_model
+    from sneakerstudio.core.models.loading import load_model
     from tests.tiny_models import build_tiny_sd1, build_tiny_sd1_inpaint, write_tiny_lora
 
     root = tmp_path_factory.mktemp("soak")

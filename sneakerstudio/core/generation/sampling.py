@@ -1,0 +1,286 @@
+"""The denoising loop, written once for every mode and family (SD1/SD2 and SDXL).
+
+We run the UNet and the scheduler ourselves rather than through a different diffusers
+pipeline class per mode, because the modes need things those pipelines do not share: the
+predicted clean image x0 after every step for the preview, a cancel check every step,
+variation noise, masked latent blending for normal checkpoints, the 9-channel input of
+inpainting checkpoints, latent "noise" / "nothing" masked content and a hires second pass.
+The pieces follow diffusers' pipelines (timesteps for a strength, add_noise, guidance).
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sneakerstudio.core.generation.conditioning import Conditioning
+
+# (sample, timestep, encoder_hidden_states, timestep_cond, added_cond_kwargs) -> noise prediction
+UnetCall = Callable[[Any, Any, Any, Any, "dict[str, Any] | None"], Any]
+
+
+@dataclass
+class LatentInputs:
+    """What one sampling pass starts from, all batched (B images) on the model's device.
+
+    `init` is the encoded init image (None: txt2img); `mask` (B, 1, h, w) is 1 where the
+    sampler may change the latent (None: everywhere). 9-channel inpainting UNets also take
+    `model_mask` and `masked_image` (the latent of the image with the masked area blanked)."""
+
+    noise: Any
+    init: Any = None
+    strength: float | None = None
+    mask: Any = None
+    model_mask: Any = None
+    masked_image: Any = None
+
+
+def image_noise(
+    seeds: list[int],
+    shape: tuple[int, int, int],
+    *,
+    variation_seeds: list[int] | None = None,
+    variation_strength: float = 0.0,
+) -> tuple[Any, list[Any]]:
+    """Initial noise, one seeded CPU generator per image (so image k of a batch can be made
+    again alone with its own seed), blended with a second seed's noise for variations.
+    Returns the noise (B, C, h, w) and the generators (ancestral samplers keep drawing)."""
+    import torch
+
+    generators = [torch.Generator("cpu").manual_seed(int(s)) for s in seeds]
+    noise = torch.cat([torch.randn((1, *shape), generator=g) for g in generators])
+    if variation_seeds and variation_strength > 0:
+        other = torch.cat(
+            [
+                torch.randn((1, *shape), generator=torch.Generator("cpu").manual_seed(int(s)))
+                for s in variation_seeds
+            ]
+        )
+        noise = slerp(variation_strength, noise, other)
+    return noise, generators
+
+
+def slerp(t: float, low: Any, high: Any) -> Any:
+    """Spherical interpolation per image between two noise tensors (keeps the noise's norm,
+    which a straight blend would shrink)."""
+    import torch
+
+    flat_low = low.reshape(low.shape[0], -1)
+    flat_high = high.reshape(high.shape[0], -1)
+    dot = (
+        (flat_low / flat_low.norm(dim=1, keepdim=True))
+        * (flat_high / flat_high.norm(dim=1, keepdim=True))
+    ).sum(1)
+    if float(dot.abs().mean()) > 0.9995:
+        return low * (1 - t) + high * t
+    omega = torch.acos(dot.clamp(-1, 1))
+    so = torch.sin(omega)
+    a = (torch.sin((1 - t) * omega) / so).reshape(-1, *([1] * (low.ndim - 1)))
+    b = (torch.sin(t * omega) / so).reshape(-1, *([1] * (low.ndim - 1)))
+    return a * low + b * high
+
+
+def encode_images(
+    pipe: Any, images: list[Any], scaling: float, device: Any, blank: Any = None
+) -> Any:
+    """PIL images → latents (mean of the VAE posterior, scaled), deterministic. With `blank`
+    (a PIL "L" mask), pixels where it is white are set to 0 (mid grey) first: the masked-image
+    input of inpainting checkpoints."""
+    import numpy as np
+    import torch
+
+    vae = pipe.vae
+    arrays = np.stack(
+        [np.asarray(im.convert("RGB"), dtype=np.float32) / 127.5 - 1.0 for im in images]
+    )
+    if blank is not None:
+        keep = np.asarray(blank.convert("L")) < 128
+        arrays = arrays * keep[None, :, :, None]
+    pixels = torch.from_numpy(arrays).permute(0, 3, 1, 2).to(device=device, dtype=vae.dtype)
+    with torch.inference_mode():
+        latents = vae.encode(pixels).latent_dist.mode()
+        if not torch.isfinite(latents).all() and vae.dtype != torch.float32:
+            # Half-precision VAEs (SDXL's above all) can overflow: encode again in fp32.
+            dtype = vae.dtype
+            vae.to(torch.float32)
+            latents = vae.encode(pixels.float()).latent_dist.mode().to(dtype)
+            vae.to(dtype)
+    return latents * scaling
+
+
+def mask_tensor(masks: list[Any], size: tuple[int, int], device: Any, dtype: Any) -> Any:
+    """PIL "L" masks → (B, 1, h, w) in [0, 1] at latent size `size` = (h, w), binarized at
+    one half (a latent pixel is either repainted or kept)."""
+    import numpy as np
+    import torch
+    from PIL import Image
+
+    h, w = size
+    arrays = [
+        np.asarray(m.convert("L").resize((w, h), Image.Resampling.BILINEAR), dtype=np.float32)
+        / 255.0
+        for m in masks
+    ]
+    mask = torch.from_numpy(np.stack(arrays))[:, None]
+    return (mask >= 0.5).to(device=device, dtype=dtype)
+
+
+def guidance_embedding(w: Any, dim: int) -> Any:
+    """The sinusoidal embedding of guidance w that LCM-distilled UNets take instead of CFG."""
+    import torch
+
+    w = w * 1000.0
+    half = dim // 2
+    scale = math.log(10000.0) / (half - 1)
+    freqs = torch.exp(torch.arange(half, dtype=torch.float32) * -scale)
+    emb = w.float()[:, None] * freqs[None, :]
+    emb = torch.cat([torch.sin(emb), torch.cos(emb)], dim=1)
+    if dim % 2 == 1:
+        emb = torch.nn.functional.pad(emb, (0, 1))
+    return emb
+
+
+def sdxl_time_ids(unet: Any, pooled_dim: int, width: int, height: int) -> tuple[Any, Any]:
+    """SDXL's size/crop conditioning: (original size, crop top-left, target size), or for the
+    refiner (original size, crop, aesthetic score 6 / 2.5 for the negative)."""
+    import torch
+
+    per_id = int(unet.config.addition_time_embed_dim)
+    expected = int(unet.add_embedding.linear_1.in_features) - pooled_dim
+    if expected == 5 * per_id:
+        return (
+            torch.tensor([[height, width, 0, 0, 6.0]]),
+            torch.tensor([[height, width, 0, 0, 2.5]]),
+        )
+    ids = torch.tensor([[height, width, 0, 0, height, width]], dtype=torch.float32)
+    return ids, ids.clone()
+
+
+def _x0(out: Any, scheduler: Any) -> Any:
+    """The scheduler's estimate of the clean latent after a step, for the preview."""
+    x0 = getattr(out, "pred_original_sample", None)
+    if x0 is None:
+        x0 = getattr(out, "denoised", None)
+    if x0 is None:
+        outputs = getattr(scheduler, "model_outputs", None)
+        if outputs and outputs[-1] is not None:
+            x0 = outputs[-1]
+    return x0
+
+
+def timesteps_for(scheduler: Any, steps: int, strength: float | None, device: Any) -> Any:
+    """The timesteps to run: all of them, or for img2img the last `strength` share (at least
+    one step, so a tiny strength still does something)."""
+    scheduler.set_timesteps(steps, device=device)
+    timesteps = scheduler.timesteps
+    if strength is None:
+        return timesteps
+    init = min(max(1, int(steps * strength)), steps)
+    start = (steps - init) * scheduler.order
+    if hasattr(scheduler, "set_begin_index"):
+        scheduler.set_begin_index(start)
+    return timesteps[start:]
+
+
+def sample(
+    pipe: Any,
+    scheduler: Any,
+    cond: Conditioning,
+    inputs: LatentInputs,
+    *,
+    steps: int,
+    guidance: float,
+    width: int,
+    height: int,
+    generators: list[Any],
+    on_step: Callable[[int, int, Any], None],
+    unet_call: UnetCall | None = None,
+) -> Any:
+    """Denoise and return the final latents (B, C, h, w). `on_step(i, n, x0)` is called after
+    each scheduler call (n calls in all; 2nd-order samplers make two per user step) and may
+    raise to cancel. `unet_call` evaluates the UNet instead of `pipe.unet` itself (the engine's
+    OpenVINO runner on the CPU); same arguments, returns the noise prediction."""
+    import torch
+
+    unet = pipe.unet
+    device = inputs.noise.device
+    dtype = cond.prompt_embeds.dtype
+    timesteps = timesteps_for(scheduler, steps, inputs.strength, device)
+    distilled = getattr(unet.config, "time_cond_proj_dim", None) is not None
+    use_cfg = guidance > 1.0 and not distilled and cond.negative_embeds is not None
+    noise = inputs.noise.to(device=device, dtype=dtype)
+    if inputs.init is None or (inputs.strength is not None and inputs.strength >= 1.0):
+        latents = noise * scheduler.init_noise_sigma
+    else:
+        start = timesteps[:1].repeat(noise.shape[0])
+        latents = scheduler.add_noise(inputs.init.to(dtype), noise, start)
+
+    embeds = cond.prompt_embeds
+    added: dict[str, Any] | None = None
+    if cond.pooled is not None:
+        pooled_dim = int(cond.pooled.shape[-1])
+        ids, neg_ids = sdxl_time_ids(unet, pooled_dim, width, height)
+        batch = embeds.shape[0]
+        ids = ids.to(device=device, dtype=dtype).repeat(batch, 1)
+        neg_ids = neg_ids.to(device=device, dtype=dtype).repeat(batch, 1)
+        text_embeds = cond.pooled
+        if use_cfg:
+            text_embeds = torch.cat([cond.negative_pooled, cond.pooled])
+            ids = torch.cat([neg_ids, ids])
+        added = {"text_embeds": text_embeds, "time_ids": ids}
+    if use_cfg:
+        embeds = torch.cat([cond.negative_embeds, cond.prompt_embeds])
+    time_cond = None
+    if distilled:
+        w = torch.full((noise.shape[0],), guidance - 1.0)
+        time_cond = guidance_embedding(w, int(unet.config.time_cond_proj_dim)).to(device, dtype)
+
+    nine_channels = int(unet.config.in_channels) == 9
+    mask = inputs.mask
+    extra: dict[str, Any] = {}
+    step_params = inspect.signature(scheduler.step).parameters
+    if "generator" in step_params:
+        extra["generator"] = generators if len(generators) > 1 else generators[0]
+    n = len(timesteps)
+    with torch.inference_mode():
+        for i, t in enumerate(timesteps):
+            model_in = torch.cat([latents] * 2) if use_cfg else latents
+            model_in = scheduler.scale_model_input(model_in, t)
+            if nine_channels:
+                m = inputs.model_mask
+                m = torch.cat([m] * 2) if use_cfg else m
+                masked = torch.cat([inputs.masked_image] * 2) if use_cfg else inputs.masked_image
+                model_in = torch.cat([model_in, m.to(dtype), masked.to(dtype)], dim=1)
+            if unet_call is not None:
+                noise_pred = unet_call(model_in, t, embeds, time_cond, added)
+            else:
+                noise_pred = unet(
+                    model_in,
+                    t,
+                    encoder_hidden_states=embeds,
+                    timestep_cond=time_cond,
+                    added_cond_kwargs=added,
+                    return_dict=False,
+                )[0]
+            if use_cfg:
+                uncond, text = noise_pred.chunk(2)
+                noise_pred = uncond + guidance * (text - uncond)
+            out = scheduler.step(noise_pred, t, latents, return_dict=True, **extra)
+            latents = out.prev_sample
+            x0 = _x0(out, scheduler)
+            if mask is not None and not nine_channels and inputs.init is not None:
+                # Normal checkpoints inpaint by putting the (re-noised) original back outside
+                # the mask after every step.
+                if i < n - 1:
+                    t_next = timesteps[i + 1 : i + 2].repeat(noise.shape[0])
+                    kept = scheduler.add_noise(inputs.init.to(dtype), noise, t_next)
+                else:
+                    kept = inputs.init.to(dtype)
+                latents = kept * (1 - mask) + latents * mask
+            if x0 is not None and mask is not None and inputs.init is not None:
+                x0 = inputs.init.to(x0.dtype) * (1 - mask) + x0 * mask
+            on_step(i, n, x0 if x0 is not None else latents)
+    return latents

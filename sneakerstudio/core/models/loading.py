@@ -1,0 +1,771 @@
+"""Load a Stable Diffusion model from the files users have, offline, through one code path.
+
+Two layouts are accepted:
+
+- a single `.safetensors` checkpoint in the original LDM key layout (Civitai, A1111, ComfyUI):
+  its header is checked, its configs are derived from its tensor shapes (`model_config`), a
+  config folder (family template + derived configs + the shipped tokenizer) is written to a
+  temporary folder, and diffusers' `from_single_file` converts the weights with that folder as
+  `config=` and `local_files_only=True`, so it never asks the hub;
+- a diffusers folder (`model_index.json`), loaded with `from_pretrained(local_files_only=True)`;
+  a folder without a tokenizer gets the shipped one.
+
+Pickled checkpoints (`.ckpt`, `.pt`, `.pth`, `.bin`, or a pickle under any other name) are
+refused before anything is loaded: they can run code. No safety checker is ever loaded.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sneakerstudio.core.files.resources import model_template_dir
+from sneakerstudio.core.models.config import (
+    FAMILIES,
+    VARIANTS_BY_IN_CHANNELS,
+    CheckpointConfig,
+    derive_config,
+)
+from sneakerstudio.core.models.header import (
+    SNIFF_BYTES,
+    read_header,
+    require_regular_file,
+    sniff_pickle,
+)
+from sneakerstudio.core.protocol.errors import ModelFileError, UnsafeFileError
+
+log = logging.getLogger(__name__)
+
+PICKLE_SUFFIXES = frozenset({".ckpt", ".pt", ".pth", ".bin", ".pkl", ".pickle"})
+# Components whose weights we load from a diffusers folder.
+WEIGHTED_COMPONENTS = ("unet", "vae", "text_encoder", "text_encoder_2")
+
+
+@dataclass
+class LoadedModel:
+    """A ready pipeline and what the engine needs to know about it."""
+
+    pipe: Any  # diffusers StableDiffusionPipeline, safety checker None
+    path: Path
+    name: str  # file stem or folder name, as A1111 shows it
+    family: str  # "sd1"
+    variant: str  # "normal", "inpaint" or "depth" (from the UNet's input channels)
+    format: str  # "safetensors" or "diffusers"
+    prediction_type: str  # "epsilon" or "v_prediction"
+    scheduler_config: dict[str, Any]  # base config the engine builds samplers from
+    latent_channels: int
+    vae_scale_factor: int  # image pixels per latent pixel (8 for real models, 2 for tiny ones)
+    vae_scaling_factor: float  # latents = vae.encode(x) * this
+    native_size: int  # pixels the family was trained at
+    parameters: dict[str, int] = field(default_factory=dict)
+    distilled: str | None = None  # "turbo" or "lcm" (name, metadata or scheduler says so)
+    source: Path | None = None  # the user's file when `path` is a converted copy of a pickle
+
+    @property
+    def prediction(self) -> str:
+        """ "epsilon" or "v", as users and `identify` say it."""
+        return "v" if self.prediction_type == "v_prediction" else "epsilon"
+
+    def defaults(self) -> dict[str, Any]:
+        """Request defaults for this model (size, steps, guidance, sampler …)."""
+        from sneakerstudio.core.families.registry import family_defaults
+
+        return family_defaults(
+            self.family, distilled=self.distilled, variant=self.variant, prediction=self.prediction
+        )
+
+
+def load_model(
+    path: Path, *, device: str = "cpu", dtype: Any = None, prediction: str | None = None
+) -> LoadedModel:
+    """Load the checkpoint file or diffusers folder at `path` onto `device` in `dtype`
+    (a torch dtype; None keeps the stored fp32/fp16 as diffusers does). `prediction`
+    ("epsilon" or "v") overrides what the file's metadata, name and family suggest.
+
+    Raises `UnsafeFileError` for pickles, `ModelFileError` for anything missing, broken or not
+    supported, each naming the file and saying what to do. Never touches the network.
+    """
+    path = Path(path).expanduser()
+    if not path.exists():
+        raise ModelFileError(
+            f"Model not found: '{path}'.",
+            hint="Check the path, or rescan the model library.",
+        )
+    if path.is_dir():
+        loaded = _load_diffusers_folder(path, dtype=dtype)
+    else:
+        copy = _safe_copy(path)
+        loaded = _load_single_file(copy or path, dtype=dtype)
+        if copy is not None:
+            loaded.source, loaded.name, loaded.format = path, path.stem, "pickle"
+    _apply_schedule_defaults(loaded, prediction)
+    loaded.pipe.set_progress_bar_config(disable=True)
+    loaded.pipe.to(device)
+    log.info(
+        "loaded %s (%s %s, %s) on %s",
+        loaded.name,
+        loaded.family,
+        loaded.variant,
+        loaded.format,
+        device,
+    )
+    return loaded
+
+
+def _apply_schedule_defaults(loaded: LoadedModel, prediction: str | None) -> None:
+    """Prediction type (override, else the file's hints, else the family's) and the distilled
+    models' schedule (Turbo: trailing timesteps) go into the scheduler config every sampler is
+    built from."""
+    from sneakerstudio.core.families.registry import scheduler_prediction_type
+    from sneakerstudio.core.models.identify import distilled_hint, prediction_hint
+
+    metadata: dict[str, str] = {}
+    tensors: dict[str, Any] = {}
+    if loaded.format == "safetensors":
+        tensors, metadata = read_header(loaded.path)
+    name = (loaded.source or loaded.path).stem if loaded.format != "diffusers" else loaded.name
+    if loaded.distilled is None:
+        loaded.distilled = distilled_hint(name, metadata)
+    if prediction is None and loaded.format != "diffusers":
+        prediction = prediction_hint(
+            name, metadata, tensors, loaded.family, loaded.variant, loaded.distilled
+        )
+    if prediction is not None:
+        loaded.prediction_type = scheduler_prediction_type(prediction)
+    config = dict(loaded.scheduler_config)
+    config["prediction_type"] = loaded.prediction_type
+    if loaded.distilled == "turbo":
+        config["timestep_spacing"] = "trailing"
+    loaded.scheduler_config = config
+    loaded.pipe.scheduler = _build_scheduler(config)
+
+
+# -- single file ------------------------------------------------------------------------------
+
+
+def _safe_copy(path: Path) -> Path | None:
+    """For a pickled checkpoint (recognised by its bytes, whatever its name), its safetensors
+    copy made in a throwaway process (`pickle_convert`); None for anything else. Never
+    unpickles in this process."""
+    require_regular_file(path)
+    try:
+        with path.open("rb") as f:
+            head = f.read(SNIFF_BYTES)
+    except OSError as exc:
+        raise ModelFileError(f"'{path}' cannot be read: {exc.strerror or exc}.") from None
+    if sniff_pickle(head):
+        from sneakerstudio.core.models.pickle_convert import convert_pickle
+
+        return convert_pickle(path)
+    if path.suffix.lower() in PICKLE_SUFFIXES:
+        raise ModelFileError(
+            f"'{path.name}' is named like a PyTorch checkpoint but is not one.",
+            hint="The file may be damaged: download it again.",
+        )
+    if path.suffix.lower() != ".safetensors":
+        raise ModelFileError(
+            f"'{path.name}' is not a model file this app opens.",
+            hint="Open a .safetensors checkpoint or a diffusers folder (with model_index.json).",
+        )
+
+
+def write_config_folder(config: CheckpointConfig, out_dir: Path) -> Path:
+    """The config folder `from_single_file(config=...)` reads: the family template
+    (model_index.json, scheduler, tokenizer) plus the derived UNet, VAE and text-encoder
+    configs. JSON and tokenizer files only, no weights."""
+    template = config.spec.template_dir
+    out_dir.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(template / "model_index.json", out_dir / "model_index.json")
+    for sub in ("scheduler", "tokenizer"):
+        shutil.copytree(template / sub, out_dir / sub, dirs_exist_ok=True)
+    for sub, content in (
+        ("unet", config.unet),
+        ("vae", config.vae),
+        ("text_encoder", config.text_encoder),
+    ):
+        (out_dir / sub).mkdir(exist_ok=True)
+        (out_dir / sub / "config.json").write_text(json.dumps(content, indent=2), "utf-8")
+    return out_dir
+
+
+def _build_scheduler(config: dict[str, Any]) -> Any:
+    """A scheduler object from a config dict. Passing one to `from_single_file` avoids its
+    `prediction_type=` / `scheduler_type=` path, which builds wrong betas."""
+    import diffusers
+
+    cls = getattr(diffusers, config.get("_class_name", "PNDMScheduler"))
+    return cls.from_config(config)
+
+
+def _load_single_file(path: Path, *, dtype: Any) -> LoadedModel:
+    tensors, _metadata = read_header(path)
+    config = derive_config(tensors, path)
+    if config.spec.text_encoders:
+        return _load_assembled(path, config, tensors, dtype=dtype)
+    _check_weights_cover_model(tensors, config, path)
+    from diffusers import StableDiffusionPipeline
+
+    scheduler_config = json.loads(
+        (config.spec.template_dir / "scheduler" / "scheduler_config.json").read_text("utf-8")
+    )
+    extra: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory(prefix="sneakerstudio-config-") as tmp:
+        config_dir = write_config_folder(config, Path(tmp))
+        with _as_model_file_error(path):
+            if config.text_layout == "flat":
+                extra["text_encoder"] = _load_flat_text_encoder(path, config, dtype)
+            pipe = StableDiffusionPipeline.from_single_file(
+                str(path),
+                config=str(config_dir),
+                local_files_only=True,
+                scheduler=_build_scheduler(scheduler_config),
+                safety_checker=None,
+                feature_extractor=None,
+                requires_safety_checker=False,
+                torch_dtype=dtype,
+                **extra,
+            )
+    _check_nothing_left_empty(pipe, path)
+    return _file_model(path, config, pipe)
+
+
+def _file_model(path: Path, config: CheckpointConfig, pipe: Any) -> LoadedModel:
+    """The `LoadedModel` of a single-file checkpoint, whichever way its pipeline was built."""
+    return LoadedModel(
+        pipe=pipe,
+        path=path,
+        name=path.stem,
+        family=config.family,
+        variant=config.variant,
+        format="safetensors",
+        prediction_type=config.prediction_type,
+        scheduler_config=dict(pipe.scheduler.config),
+        latent_channels=config.latent_channels,
+        vae_scale_factor=config.vae_scale_factor,
+        vae_scaling_factor=config.vae_scaling_factor,
+        native_size=config.native_size,
+        parameters=dict(config.parameters),
+    )
+
+
+def _load_assembled(
+    path: Path, config: CheckpointConfig, tensors: dict[str, Any], *, dtype: Any
+) -> LoadedModel:
+    """SD2, SDXL and refiner files: diffusers' key conversion for the UNet and VAE, our own for
+    the text encoders (OpenCLIP layout), each component built empty and filled strictly, so a
+    weight the file lacks or a key nothing takes is an error, never a random weight."""
+    from diffusers import AutoencoderKL, UNet2DConditionModel
+    from diffusers.loaders.single_file_utils import (
+        convert_ldm_unet_checkpoint,
+        convert_ldm_vae_checkpoint,
+    )
+    from safetensors.torch import load_file
+
+    spec = config.spec
+    with _as_model_file_error(path):
+        state = load_file(str(path))
+        unet = fill_strictly(
+            UNet2DConditionModel,
+            config.unet,
+            convert_ldm_unet_checkpoint(state, config.unet),
+            path,
+            "UNet",
+            dtype,
+        )
+        vae = fill_strictly(
+            AutoencoderKL,
+            config.vae,
+            convert_ldm_vae_checkpoint(state, config.vae),
+            path,
+            "VAE",
+            dtype,
+        )
+        parts: dict[str, Any] = {"unet": unet, "vae": vae}
+        for enc in spec.text_encoders:
+            parts[enc.component] = _load_text_encoder(
+                state, enc, config.text_configs[enc.component], path, dtype
+            )
+            tokenizer = enc.component.replace("text_encoder", "tokenizer")
+            parts[tokenizer] = _shipped_tokenizer(enc.tokenizer)
+        del state
+        scheduler_config = json.loads(
+            (spec.template_dir / "scheduler" / "scheduler_config.json").read_text("utf-8")
+        )
+        parts["scheduler"] = _build_scheduler(scheduler_config)
+        pipe = _assemble_pipeline(spec.pipeline_class, parts)
+    return _file_model(path, config, pipe)
+
+
+def _assemble_pipeline(class_name: str, parts: dict[str, Any]) -> Any:
+    """The family's pipeline from loaded components; no safety checker, no feature extractor."""
+    import diffusers
+
+    cls = getattr(diffusers, class_name)
+    if class_name == "StableDiffusionPipeline":
+        return cls(
+            **parts, safety_checker=None, feature_extractor=None, requires_safety_checker=False
+        )
+    if class_name == "StableDiffusionXLImg2ImgPipeline":
+        parts = {"text_encoder": None, "tokenizer": None, **parts}
+        return cls(**parts, requires_aesthetics_score=True, force_zeros_for_empty_prompt=False)
+    return cls(**parts)
+
+
+def _shipped_tokenizer(relative: str) -> Any:
+    from transformers import CLIPTokenizer
+
+    folder = model_template_dir("sd1").parent / relative
+    tokenizer = CLIPTokenizer.from_pretrained(str(folder), local_files_only=True)
+    tokenizer.model_max_length = 77
+    return tokenizer
+
+
+def fill_strictly(
+    cls: Any,
+    config: dict[str, Any],
+    state: dict[str, Any],
+    path: Path,
+    label: str,
+    dtype: Any,
+    *,
+    optional: frozenset[str] = frozenset(),
+) -> Any:
+    """Build `cls` from `config` without allocating weights and fill it from `state`: every
+    parameter must come from the file and every tensor given must have a place."""
+    from accelerate import init_empty_weights
+
+    with init_empty_weights(include_buffers=False):
+        model = cls.from_config(config) if hasattr(cls, "from_config") else cls(config)
+    return _load_into(model, state, path, label, dtype, optional=optional)
+
+
+def _load_into(
+    model: Any,
+    state: dict[str, Any],
+    path: Path,
+    label: str,
+    dtype: Any,
+    *,
+    optional: frozenset[str] = frozenset(),
+) -> Any:
+    own = model.state_dict()
+    buffers = {name for name, _ in model.named_buffers()}
+    missing = [k for k in own if k not in state and k not in buffers]
+    unexpected = [k for k in state if k not in own and k not in optional]
+    if missing:
+        raise ModelFileError(
+            f"'{path.name}' is missing weights of its {label} ({len(missing)} tensors, e.g. "
+            f"'{missing[0]}').",
+            hint="The checkpoint is incomplete or damaged: download it again.",
+        )
+    if unexpected:
+        raise ModelFileError(
+            f"'{path.name}': its {label} has {len(unexpected)} tensors the model built for it "
+            f"has no place for (e.g. '{unexpected[0]}').",
+            hint="The checkpoint is of a layout this app does not support.",
+        )
+    full = {k: state.get(k, own[k]) for k in own}
+    for key, value in full.items():
+        if value.is_floating_point() and dtype is not None:
+            full[key] = value.to(dtype)
+        if own[key].shape != full[key].shape:
+            raise ModelFileError(
+                f"'{path.name}': {label} tensor '{key}' has shape {list(full[key].shape)}, "
+                f"expected {list(own[key].shape)}.",
+                hint="The checkpoint is of a layout this app does not support.",
+            )
+    model.load_state_dict(full, strict=True, assign=True)
+    if any(t.is_meta for t in model.parameters()) or any(t.is_meta for t in model.buffers()):
+        raise ModelFileError(f"'{path.name}' is missing weights of its {label}.")
+    return model.eval()
+
+
+_OPENCLIP_NAMES = (
+    ("ln_1.", "layer_norm1."),
+    ("ln_2.", "layer_norm2."),
+    ("mlp.c_fc.", "mlp.fc1."),
+    ("mlp.c_proj.", "mlp.fc2."),
+    ("attn.out_proj.", "self_attn.out_proj."),
+)
+
+
+def openclip_to_transformers(state: dict[str, Any], prefix: str, layers: int) -> dict[str, Any]:
+    """An OpenCLIP text tower (SD2 / SDXL bigG, `prefix` up to its own names) in transformers'
+    CLIP names (with the `text_model.` level). Only the first `layers` blocks are taken (SD2
+    drops the last); the fused q/k/v projection is split in three."""
+    out: dict[str, Any] = {}
+    top = {
+        "token_embedding.weight": "embeddings.token_embedding.weight",
+        "positional_embedding": "embeddings.position_embedding.weight",
+        "ln_final.weight": "final_layer_norm.weight",
+        "ln_final.bias": "final_layer_norm.bias",
+    }
+    for old, new in top.items():
+        if prefix + old in state:
+            out["text_model." + new] = state[prefix + old]
+    blocks = prefix + "transformer.resblocks."
+    for key, value in state.items():
+        if not key.startswith(blocks):
+            continue
+        index, _, rest = key[len(blocks) :].partition(".")
+        if int(index) >= layers:
+            continue
+        base = f"text_model.encoder.layers.{index}."
+        if rest in ("attn.in_proj_weight", "attn.in_proj_bias"):
+            kind = rest.rsplit("_", 1)[1]
+            for name, chunk in zip(("q", "k", "v"), value.chunk(3, dim=0), strict=True):
+                out[f"{base}self_attn.{name}_proj.{kind}"] = chunk.contiguous()
+            continue
+        for old, new in _OPENCLIP_NAMES:
+            if rest.startswith(old):
+                rest = new + rest[len(old) :]
+                break
+        out[base + rest] = value
+    return out
+
+
+def _load_text_encoder(
+    state: dict[str, Any], enc: Any, config: dict[str, Any], path: Path, dtype: Any
+) -> Any:
+    """One SD2/SDXL text encoder from a single-file state dict, strictly."""
+    import transformers
+
+    cls = getattr(transformers, enc.model_class)
+    label = "second text encoder" if enc.component == "text_encoder_2" else "text encoder"
+    if enc.layout == "openclip":
+        converted = openclip_to_transformers(state, enc.prefix, config["num_hidden_layers"])
+        projection = state.get(enc.prefix + "text_projection")
+        if enc.model_class == "CLIPTextModelWithProjection":
+            if projection is None:
+                raise ModelFileError(f"'{path.name}' is missing its {label}'s projection.")
+            converted["text_projection.weight"] = projection.T.contiguous()
+    else:
+        converted = {
+            "text_model." + k[len(enc.prefix) :].removeprefix("text_model."): v
+            for k, v in state.items()
+            if k.startswith(enc.prefix) and not k.endswith("position_ids")
+        }
+    from accelerate import init_empty_weights
+
+    with init_empty_weights(include_buffers=False):
+        model = cls(transformers.CLIPTextConfig(**config))
+    own = set(model.state_dict())
+    if not any(k.startswith("text_model.") for k in own):
+        # transformers >= 5.6: CLIPTextModel has no `text_model.` level
+        converted = {k.removeprefix("text_model."): v for k, v in converted.items()}
+    return _load_into(model, converted, path, label, dtype)
+
+
+def _load_flat_text_encoder(path: Path, config: CheckpointConfig, dtype: Any) -> Any:
+    """The CLIP text encoder of a file that stores it without the `text_model.` level (as
+    written from transformers >= 5.6, whose CLIPTextModel has no such level). diffusers only
+    recognises the nested layout, so this one is loaded here, strictly."""
+    from safetensors import safe_open
+    from transformers import CLIPTextConfig, CLIPTextModel
+
+    prefix = config.spec.text_prefix
+    model = CLIPTextModel(CLIPTextConfig(**config.text_encoder))
+    with safe_open(str(path), framework="pt") as f:
+        state = {
+            key[len(prefix) :]: f.get_tensor(key)
+            for key in f.keys()  # noqa: SIM118 (safe_open is not a dict)
+            if key.startswith(prefix) and not key.endswith("position_ids")
+        }
+    model.load_state_dict(state, strict=True)
+    if dtype is not None:
+        model.to(dtype)
+    return model.eval()
+
+
+def _check_weights_cover_model(
+    tensors: dict[str, Any], config: CheckpointConfig, path: Path
+) -> None:
+    """diffusers loads single-file weights with `strict=False` (or onto meta tensors): a key it
+    fails to map leaves a random (or empty) weight without a clear error. Before loading, build
+    each component on the meta device (no memory, milliseconds) and check that the file holds
+    exactly as many numbers as the model built for it."""
+    import torch
+    from diffusers import AutoencoderKL, UNet2DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModel
+
+    spec = config.spec
+    with torch.device("meta"):
+        parts = (
+            ("UNet", spec.unet_prefix, UNet2DConditionModel.from_config(config.unet)),
+            ("VAE", spec.vae_prefix, AutoencoderKL.from_config(config.vae)),
+            (
+                "text encoder",
+                spec.text_prefix,
+                CLIPTextModel(CLIPTextConfig(**config.text_encoder)),
+            ),
+        )
+    for label, prefix, module in parts:
+        in_file = sum(
+            info.numel
+            for key, info in tensors.items()
+            if key.startswith(prefix) and not key.endswith("position_ids")
+        )
+        in_model = sum(p.numel() for p in module.parameters())
+        if in_file < in_model:
+            raise ModelFileError(
+                f"'{path.name}' is missing weights of its {label} ({in_file:,} of {in_model:,} "
+                "numbers are in the file).",
+                hint="The checkpoint is incomplete or damaged: download it again.",
+            )
+        if in_file > in_model:
+            raise ModelFileError(
+                f"'{path.name}': its {label} has {in_file:,} weights but the model built for it "
+                f"has only {in_model:,}.",
+                hint="The checkpoint is of a layout this app does not support.",
+            )
+
+
+def _check_nothing_left_empty(pipe: Any, path: Path) -> None:
+    """After loading: no parameter may remain on the meta device (a weight never filled)."""
+    for attr, label in (("unet", "UNet"), ("vae", "VAE"), ("text_encoder", "text encoder")):
+        if any(p.is_meta for p in getattr(pipe, attr).parameters()):
+            raise ModelFileError(
+                f"'{path.name}' is missing weights of its {label}.",
+                hint="The checkpoint is incomplete or damaged: download it again.",
+            )
+
+
+class _as_model_file_error:
+    """Turn a diffusers/transformers failure while reading a model into a `ModelFileError`
+    naming the file; out-of-memory and our own errors pass through unchanged."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> bool:
+        if exc is None or isinstance(exc, ModelFileError):
+            return False
+        import torch
+        from safetensors import SafetensorError
+
+        expected = (ValueError, RuntimeError, KeyError, OSError, TypeError, SafetensorError)
+        if isinstance(exc, torch.OutOfMemoryError) or not isinstance(exc, expected):
+            return False
+        raise ModelFileError(
+            f"'{self.path.name}' could not be loaded: {exc}",
+            hint="The model may be damaged or of an unsupported kind.",
+        ) from exc
+
+
+# -- diffusers folder -------------------------------------------------------------------------
+
+
+def _read_json(path: Path, folder: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text("utf-8"))
+    except FileNotFoundError:
+        raise ModelFileError(
+            f"'{folder.name}' is missing {path.relative_to(folder)}.",
+            hint="The diffusers folder is incomplete: copy or download it again.",
+        ) from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ModelFileError(
+            f"'{folder.name}': {path.relative_to(folder)} is not valid JSON ({exc}).",
+            hint="The diffusers folder is damaged: copy or download it again.",
+        ) from None
+    if not isinstance(data, dict):
+        raise ModelFileError(f"'{folder.name}': {path.relative_to(folder)} is not a JSON object.")
+    return data
+
+
+def folder_family(folder: Path, model_index: dict[str, Any]) -> str:
+    """The family of a diffusers folder from its pipeline class and text encoders (see
+    `identify.folder_base`), or a `ModelFileError` for what is not supported."""
+    from sneakerstudio.core.models.identify import folder_base
+
+    cls = str(model_index.get("_class_name", ""))
+    base, how = folder_base(model_index, folder)
+    if base is None or not cls.startswith("StableDiffusion"):
+        raise ModelFileError(
+            f"'{folder.name}' is a {cls or 'diffusers'} folder, which this app does not load "
+            f"({how}).",
+            hint="Open a Stable Diffusion 1.x, 2.x or SDXL checkpoint or diffusers folder.",
+        )
+    unet = _read_json(folder / "unet" / "config.json", folder)
+    if unet.get("class_embed_type") is not None or (
+        unet.get("addition_embed_type") not in (None, "text_time")
+    ):
+        raise ModelFileError(f"'{folder.name}' has a UNet kind this app does not support yet.")
+    return base
+
+
+def _check_folder_weights(
+    folder: Path, model_index: dict[str, Any], pickled_out: list[str] | None = None
+) -> str | None:
+    """Every weighted component must have safetensors weights with a sound header. Components
+    with only pickled weights (`pytorch_model.bin` …) are listed in `pickled_out` (to be
+    converted) or, without it, refused. Returns "fp16" when the folder holds only the hub's
+    fp16 variant files (`*.fp16.safetensors`), else None."""
+    names: list[str] = []
+    for component in WEIGHTED_COMPONENTS:
+        entry = model_index.get(component)
+        if not isinstance(entry, list) or not entry or entry[0] is None:
+            continue
+        sub = folder / component
+        if not sub.is_dir():
+            raise ModelFileError(
+                f"'{folder.name}' is missing its {component} folder.",
+                hint="The diffusers folder is incomplete: copy or download it again.",
+            )
+        safetensors = sorted(sub.glob("*.safetensors"))
+        if not safetensors:
+            pickled = [p.name for p in sub.iterdir() if p.suffix.lower() in PICKLE_SUFFIXES]
+            if len(pickled) == 1 and pickled_out is not None:
+                pickled_out.append(component)
+                continue
+            if pickled:
+                raise UnsafeFileError(
+                    f"'{folder.name}/{component}' has only pickled weights ({pickled[0]}): "
+                    "loading them could run code, so the model was not loaded.",
+                    hint="Use a safetensors version of this diffusers folder (pickled folder "
+                    "weights are not converted).",
+                )
+            raise ModelFileError(
+                f"'{folder.name}/{component}' has no weights.",
+                hint="The diffusers folder is incomplete: copy or download it again.",
+            )
+        for weights in safetensors:
+            read_header(weights)
+            names.append(weights.name)
+    return "fp16" if names and all(".fp16." in n for n in names) else None
+
+
+def _folder_with_converted_weights(folder: Path, pickled: list[str]) -> Path:
+    """A copy of a diffusers folder in the cache whose pickled component weights are replaced
+    by safetensors conversions (made in a throwaway process, see `pickle_convert`); the other
+    files are linked or copied. The user's folder is left as it is."""
+    import hashlib
+    import os
+
+    from sneakerstudio.core.files.paths import cache_dir
+    from sneakerstudio.core.models.pickle_convert import convert_pickle
+
+    stamp = "".join(
+        f"{p}:{p.stat().st_size}:{p.stat().st_mtime_ns};"
+        for c in pickled
+        for p in sorted((folder / c).iterdir())
+    )
+    key = hashlib.sha256(f"{folder.resolve()}|{stamp}".encode()).hexdigest()[:16]
+    shadow = cache_dir() / "converted-folders" / f"{folder.name}-{key}"
+    shadow.mkdir(parents=True, exist_ok=True)
+    for item in folder.iterdir():
+        target = shadow / item.name
+        if item.name in pickled or target.exists():
+            continue
+        try:
+            os.symlink(item.resolve(), target)
+        except OSError:  # no symlinks (Windows without rights): copy
+            if item.is_dir():
+                shutil.copytree(item, target)
+            else:
+                shutil.copy2(item, target)
+    for component in pickled:
+        out = shadow / component
+        out.mkdir(exist_ok=True)
+        for item in (folder / component).iterdir():
+            if item.suffix.lower() in PICKLE_SUFFIXES:
+                name = item.stem.replace("pytorch_model", "model")
+                if item.stem.startswith("diffusion_"):
+                    name = item.stem
+                converted = convert_pickle(item)
+                link = out / f"{name}.safetensors"
+                if not link.exists():
+                    try:
+                        os.symlink(converted, link)
+                    except OSError:
+                        shutil.copy2(converted, link)
+            elif not (out / item.name).exists():
+                shutil.copy2(item, out / item.name)
+    return shadow
+
+
+def _load_diffusers_folder(folder: Path, *, dtype: Any) -> LoadedModel:
+    index_path = folder / "model_index.json"
+    if not index_path.is_file():
+        raise ModelFileError(
+            f"'{folder}' is a folder without model_index.json, so it is not a diffusers model.",
+            hint="Open a .safetensors checkpoint, or the diffusers folder that holds "
+            "model_index.json.",
+        )
+    model_index = _read_json(index_path, folder)
+    family = folder_family(folder, model_index)
+    pickled: list[str] = []
+    variant = _check_folder_weights(folder, model_index, pickled)
+    source = folder
+    if pickled:
+        if variant is not None:
+            raise ModelFileError(
+                f"'{folder.name}' mixes fp16 safetensors and pickled weights.",
+                hint="Use a diffusers folder with one kind of weights.",
+            )
+        folder = _folder_with_converted_weights(folder, pickled)
+    import diffusers
+
+    spec = FAMILIES[family]
+    pipeline_cls = getattr(diffusers, spec.pipeline_class)
+    extra: dict[str, Any] = {}
+    if spec.pipeline_class == "StableDiffusionPipeline":
+        extra.update(safety_checker=None, feature_extractor=None, requires_safety_checker=False)
+    shipped = {enc.component: enc.tokenizer for enc in spec.text_encoders} or {
+        "text_encoder": "sd1/tokenizer"
+    }
+    for component, tokenizer_dir in shipped.items():
+        tokenizer = component.replace("text_encoder", "tokenizer")
+        if not (folder / tokenizer / "vocab.json").is_file():
+            extra[tokenizer] = _shipped_tokenizer(tokenizer_dir)
+    with _as_model_file_error(folder):
+        pipe = pipeline_cls.from_pretrained(
+            str(folder),
+            local_files_only=True,
+            use_safetensors=True,
+            torch_dtype=dtype,
+            variant=variant,
+            **extra,
+        )
+    for name in ("tokenizer", "tokenizer_2"):
+        tokenizer = getattr(pipe, name, None)
+        if tokenizer is not None and getattr(tokenizer, "model_max_length", 0) > 1000:
+            # A tokenizer_config.json without model_max_length: CLIP's context is 77 tokens.
+            tokenizer.model_max_length = 77
+    scheduler_config = dict(pipe.scheduler.config)
+    unet = pipe.unet.config
+    vae = pipe.vae.config
+    in_channels = int(unet.in_channels)
+    if in_channels not in VARIANTS_BY_IN_CHANNELS:
+        raise ModelFileError(
+            f"'{folder.name}' has a UNet with {in_channels} input channels, which is not a known "
+            f"{spec.label} variant (4 normal, 9 inpainting, 5 depth).",
+            hint="This kind of model is not supported.",
+        )
+    return LoadedModel(
+        pipe=pipe,
+        path=source,
+        name=source.name,
+        family=family,
+        variant=VARIANTS_BY_IN_CHANNELS[in_channels],
+        format="diffusers",
+        prediction_type=str(scheduler_config.get("prediction_type", "epsilon")),
+        scheduler_config=scheduler_config,
+        latent_channels=int(vae.latent_channels),
+        vae_scale_factor=2 ** (len(vae.block_out_channels) - 1),
+        vae_scaling_factor=float(vae.scaling_factor),
+        native_size=FAMILIES[family].native_size,
+        parameters={
+            name: sum(p.numel() for p in getattr(pipe, name).parameters())
+            for name in WEIGHTED_COMPONENTS
+            if getattr(pipe, name, None) is not None
+        },
+    )

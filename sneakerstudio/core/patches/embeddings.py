@@ -1,0 +1,179 @@
+"""Textual-inversion embeddings: the file's stem, written in a prompt, becomes its vectors.
+
+Files: A1111 `.safetensors` (`emb_params`), `.pt` (`string_to_param.*`, through the safe
+converter), SDXL (`clip_l` for the first text encoder, `clip_g` for the second), and the
+diffusers single-key form. Each vector gets a new row in the text encoder's token table; the
+tokenizer is taught, per pipeline, which names stand for which rows. Nothing is added to the
+tokenizer's vocabulary, so an embedding that is not requested is simply not active (its name is
+ordinary text again) and switching sets never needs a reload.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+from sneakerstudio.core.protocol.errors import ModelFileError
+
+_REGISTRY = "_sneakerstudio_embedding_rows"  # on the text encoder: {(path, mtime): [row ids]}
+_PASSTHROUGH_KWARGS = frozenset({"add_special_tokens", "verbose"})
+
+
+class EmbeddingError(ModelFileError):
+    """An embedding that does not fit the model or cannot be read."""
+
+    kind = "embedding"
+
+
+def read_embedding(path: Path) -> dict[str, Any]:
+    """The vectors of an embedding file by encoder: `{"": (n, width)}` for SD1/SD2, or
+    `{"clip_l": …, "clip_g": …}` for SDXL."""
+    from safetensors import safe_open
+
+    from sneakerstudio.core.models.header import read_header
+    from sneakerstudio.core.models.pickle_convert import convert_pickle, is_pickle
+
+    source = convert_pickle(path) if is_pickle(path) else path
+    read_header(source)  # a broken file is refused here, with a message naming it
+    tensors: dict[str, Any] = {}
+    with safe_open(str(source), framework="pt") as f:
+        for key in f.keys():  # noqa: SIM118 (safe_open is not a dict)
+            tensors[key] = f.get_tensor(key)
+    if "clip_l" in tensors or "clip_g" in tensors:
+        return {k: _rows(tensors[k]) for k in ("clip_l", "clip_g") if k in tensors}
+    for key in ("emb_params", "string_to_param.*"):
+        if key in tensors:
+            return {"": _rows(tensors[key])}
+    params = [k for k in tensors if k.startswith("string_to_param.")]
+    if params:
+        return {"": _rows(tensors[params[0]])}
+    if len(tensors) == 1:  # diffusers' {token: vector}
+        return {"": _rows(next(iter(tensors.values())))}
+    raise EmbeddingError(
+        f"'{path.name}' is not a textual-inversion embedding.",
+        hint="Choose an embedding file (.safetensors or .pt).",
+    )
+
+
+def _rows(tensor: Any) -> Any:
+    tensor = tensor.detach().float()
+    return tensor[None] if tensor.ndim == 1 else tensor.reshape(-1, tensor.shape[-1])
+
+
+def embedding_token(path: Path) -> str:
+    """The word that triggers an embedding in a prompt: its file name without the suffix."""
+    return Path(path).stem
+
+
+def _encoders(pipe: Any) -> list[tuple[str, Any, Any]]:
+    """(slot, tokenizer, text encoder) pairs: slot "clip_l"/"clip_g" for SDXL, "" otherwise."""
+    first = (getattr(pipe, "tokenizer", None), getattr(pipe, "text_encoder", None))
+    second = (getattr(pipe, "tokenizer_2", None), getattr(pipe, "text_encoder_2", None))
+    if second[1] is not None:
+        out = []
+        if first[1] is not None:
+            out.append(("clip_l", *first))
+        out.append(("clip_g", *second))
+        return out
+    return [("", *first)]
+
+
+def apply_embeddings(pipe: Any, paths: list[Path]) -> None:
+    """Activate exactly these embeddings on `pipe` (an empty list deactivates all)."""
+    import torch
+
+    wanted: list[tuple[Path, dict[str, Any]]] = [(p, read_embedding(p)) for p in paths]
+    for slot, tokenizer, encoder in _encoders(pipe):
+        if tokenizer is None or encoder is None:
+            continue
+        table = encoder.get_input_embeddings()
+        registry: dict[tuple[str, int], list[int]] = getattr(encoder, _REGISTRY, {})
+        active: dict[str, list[int]] = {}
+        for path, vectors in wanted:
+            rows = vectors.get(slot)
+            if rows is None:
+                if slot in ("clip_l", "clip_g") and "" in vectors:
+                    raise EmbeddingError(
+                        f"'{path.name}' is an SD1/SD2 embedding; the model is SDXL.",
+                        hint="Choose an SDXL embedding (with clip_l and clip_g vectors).",
+                    )
+                if slot == "":
+                    raise EmbeddingError(
+                        f"'{path.name}' is an SDXL embedding; the model is not SDXL.",
+                        hint="Choose an embedding made for this model's family.",
+                    )
+                continue
+            if rows.shape[-1] != table.weight.shape[1]:
+                raise EmbeddingError(
+                    f"'{path.name}' has {rows.shape[-1]}-wide vectors but the model's text "
+                    f"encoder is {table.weight.shape[1]} wide: it is for another family.",
+                    hint="Choose an embedding made for this model's family.",
+                )
+            key = (str(Path(path).resolve()), Path(path).stat().st_mtime_ns)
+            ids = registry.get(key)
+            if ids is None:
+                start = table.weight.shape[0]
+                encoder.resize_token_embeddings(start + rows.shape[0])
+                table = encoder.get_input_embeddings()
+                with torch.no_grad():
+                    table.weight[start:] = rows.to(table.weight.device, table.weight.dtype)
+                ids = list(range(start, start + rows.shape[0]))
+                registry[key] = ids
+            active[embedding_token(path).lower()] = ids
+        setattr(encoder, _REGISTRY, registry)
+        _teach(tokenizer, active)
+
+
+def _teach(tokenizer: Any, active: dict[str, list[int]]) -> None:
+    """Make `tokenizer(text)` give each active embedding's row ids where its name appears."""
+    if not isinstance(tokenizer, _EmbeddingTokenizer):
+        if not active:
+            return
+        base = type(tokenizer)
+        tokenizer.__class__ = type(f"Embedding{base.__name__}", (_EmbeddingTokenizer, base), {})
+    tokenizer._sneakerstudio_active = dict(active)
+
+
+class _EmbeddingTokenizer:
+    """Mixed into a pipeline's tokenizer: splits text at active embedding names and puts their
+    row ids in place; other text is tokenized as before."""
+
+    def __call__(self, text: Any = None, *args: Any, **kwargs: Any) -> Any:
+        active: dict[str, list[int]] = getattr(self, "_sneakerstudio_active", {})
+        if (
+            active
+            and isinstance(text, list)
+            and all(isinstance(t, str) for t in text)
+            and not args
+            and not set(kwargs) - _PASSTHROUGH_KWARGS
+        ):
+            # A batch (the prompt parser tokenizes every fragment in one call): each text as
+            # below, so embedding names work there too.
+            from transformers import BatchEncoding
+
+            rows = [self(t, **kwargs)["input_ids"] for t in text]
+            return BatchEncoding(
+                {"input_ids": rows, "attention_mask": [[1] * len(r) for r in rows]}
+            )
+        if not active or not isinstance(text, str) or args or set(kwargs) - _PASSTHROUGH_KWARGS:
+            return super().__call__(text, *args, **kwargs)  # type: ignore[misc]
+        pattern = re.compile(
+            r"(?<![\w-])("
+            + "|".join(re.escape(n) for n in sorted(active, key=len, reverse=True))
+            + r")(?![\w-])",
+            re.IGNORECASE,
+        )
+        special = kwargs.pop("add_special_tokens", True)
+        ids: list[int] = []
+        for index, piece in enumerate(pattern.split(text)):
+            if index % 2:
+                ids.extend(active[piece.lower()])
+            elif piece.strip():
+                encoded = super().__call__(piece, add_special_tokens=False, **kwargs)  # type: ignore[misc]
+                ids.extend(encoded["input_ids"])
+        if special:
+            ids = [self.bos_token_id, *ids, self.eos_token_id]  # type: ignore[attr-defined]
+        from transformers import BatchEncoding
+
+        return BatchEncoding({"input_ids": ids, "attention_mask": [1] * len(ids)})

@@ -1,0 +1,353 @@
+"""LoRA, LoCon, LoHa and LoKr files applied to a loaded pipeline by merging into its weights.
+
+Every layout users have is read into one form — a weight delta per model layer — then added to
+the layer's weight times the user's weight. The original weights of every touched layer are kept
+(on the CPU) and put back before another set of LoRAs is applied, so switching LoRAs never drifts
+and weight 0 gives exactly the model without the LoRA. Several LoRAs at once simply add up.
+
+Layouts (key names, see PRODUCT.md):
+- kohya: `lora_unet_<module with _>.lora_down/lora_up/alpha`, `lora_te_`, `lora_te1_/lora_te2_`
+  (SDXL); SD1/SD2 UNet names are diffusers', SDXL's are the original LDM names;
+- diffusers / peft: `unet.<module>.lora_A.weight / lora_B.weight` (`text_encoder[_2].`);
+- LyCORIS: LoCon (convolutions in the kohya layout), LoHa (`hada_w1_a …`), LoKr (`lokr_w1 …`).
+Tucker-decomposed convolutions (`lora_mid`, `hada_t1`, `lokr_t2`) are refused clearly.
+No peft needed; nothing is downloaded.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sneakerstudio.core.protocol.errors import ModelFileError
+
+BASE_LABELS = {
+    "sd1": "Stable Diffusion 1.x",
+    "sd2": "Stable Diffusion 2.x",
+    "sdxl": "SDXL",
+    "sdxl-refiner": "the SDXL refiner",
+}
+LORA_SUFFIXES = (".safetensors", ".ckpt", ".pt", ".pth", ".bin")
+_SUFFIXES = (
+    "lora_down.weight", "lora_up.weight", "lora_A.weight", "lora_B.weight", "alpha",
+    "hada_w1_a", "hada_w1_b", "hada_w2_a", "hada_w2_b", "lokr_w1", "lokr_w1_a", "lokr_w1_b",
+    "lokr_w2", "lokr_w2_a", "lokr_w2_b", "lora_mid.weight", "hada_t1", "hada_t2", "lokr_t2",
+    "dora_scale", "lora_down", "lora_up",
+)  # fmt: skip
+
+
+class LoraError(ModelFileError):
+    """A LoRA that does not fit the model or cannot be applied."""
+
+    kind = "lora"
+
+
+@dataclass
+class _Applied:
+    """What is merged into a pipeline now, and the original weights to restore."""
+
+    signature: tuple[Any, ...] = ()
+    originals: dict[int, tuple[Any, Any]] = field(default_factory=dict)  # id → (param, copy)
+
+
+_STATE_ATTR = "_sneakerstudio_loras"
+
+
+# -- finding files --------------------------------------------------------------------------------
+
+
+def lora_search_dirs(
+    model_path: Path | None, extra: list[Path] | tuple[Path, ...] = ()
+) -> list[Path]:
+    """Where `<lora:name:w>` names are looked up: the given folders, then the usual folders
+    next to the model (A1111 `models/Lora`, ComfyUI `models/loras`, and `Lora`/`loras`
+    beside the model's own folder)."""
+    dirs = [Path(d).expanduser() for d in extra]
+    if model_path is not None:
+        here = Path(model_path).expanduser().resolve()
+        folder = here.parent if here.is_file() else here
+        for base in (folder, folder.parent, folder.parent.parent):
+            for name in ("Lora", "loras", "LoRA", "lora", "models/Lora", "models/loras"):
+                dirs.append(base / name)
+    seen: list[Path] = []
+    for d in dirs:
+        if d not in seen:
+            seen.append(d)
+    return seen
+
+
+def resolve_lora(
+    name_or_path: str | Path,
+    search_dirs: list[Path] | tuple[Path, ...] = (),
+    *,
+    names_only: bool = False,
+) -> Path:
+    """The LoRA file a request or prompt tag names: an existing path as is, else a file whose
+    stem is `name` (case-insensitive, any LoRA suffix, also in subfolders) in `search_dirs`.
+
+    With `names_only` (a `<lora:name:w>` tag: prompts are pasted from other people's images)
+    the name is only looked up in `search_dirs`, and a name that is a path (`../../x`,
+    `/home/x`, `C:\\x`) is refused. Raises `LoraError` listing where it looked."""
+    name = str(name_or_path)
+    if names_only:
+        if _is_path_like(name):
+            raise LoraError(
+                f"'<lora:{name}>' names a path, not a LoRA: prompt tags only take the name of a "
+                "file in your LoRA folders.",
+                hint="Write the LoRA's file name without folders (e.g. <lora:graffiti:0.8>), or "
+                "add the LoRA from the model library.",
+            )
+    else:
+        candidate = Path(name).expanduser()
+        if candidate.is_file():
+            return candidate
+    wanted = name.lower()
+    for folder in search_dirs:
+        if not Path(folder).is_dir():
+            continue
+        for suffix in LORA_SUFFIXES:
+            direct = Path(folder) / f"{name}{suffix}"
+            if direct.is_file():
+                return direct
+        for path in sorted(Path(folder).rglob("*")):
+            if path.suffix.lower() in LORA_SUFFIXES and path.stem.lower() == wanted:
+                return path
+    looked = ", ".join(str(d) for d in search_dirs if Path(d).is_dir()) or "no LoRA folder found"
+    raise LoraError(
+        f"LoRA '{name}' was not found (looked in: {looked}).",
+        hint="Check the name, or put the file in your LoRA folder.",
+    )
+
+
+def _is_path_like(name: str) -> bool:
+    """Separators, `..`, a drive, `~` or a NUL: anything that could leave the LoRA folders."""
+    return (
+        not name.strip()
+        or any(c in name for c in "/\\\0")
+        or name.strip() in (".", "..")
+        or name.startswith("~")
+        or (len(name) >= 2 and name[1] == ":")
+    )
+
+
+# -- reading --------------------------------------------------------------------------------------
+
+
+def read_lora(path: Path) -> tuple[dict[str, dict[str, Any]], dict[str, str]]:
+    """The LoRA's tensors grouped by layer name (`{layer: {suffix: tensor}}`) and its metadata.
+    Pickled files go through the safe converter first."""
+    from safetensors import safe_open
+
+    from sneakerstudio.core.models.header import read_header
+    from sneakerstudio.core.models.pickle_convert import convert_pickle, is_pickle
+
+    source = convert_pickle(path) if is_pickle(path) else path
+    _, metadata = read_header(source)
+    groups: dict[str, dict[str, Any]] = {}
+    with safe_open(str(source), framework="pt") as f:
+        for key in f.keys():  # noqa: SIM118 (safe_open is not a dict)
+            layer, suffix = _split(key)
+            if suffix is None:
+                continue
+            groups.setdefault(layer, {})[suffix] = f.get_tensor(key)
+    if not groups:
+        raise LoraError(
+            f"'{path.name}' holds no LoRA layers.", hint="Choose a LoRA file for this model."
+        )
+    return groups, metadata
+
+
+def _split(key: str) -> tuple[str, str | None]:
+    for suffix in _SUFFIXES:
+        if key.endswith("." + suffix):
+            return key[: -len(suffix) - 1], suffix
+    return key, None
+
+
+# -- naming: every layer a LoRA may name → the pipeline's module ----------------------------------
+
+
+def _module_names(pipe: Any) -> dict[str, Any]:
+    """Lookup from every name a LoRA layer may have to the pipeline's `torch.nn` module."""
+    names: dict[str, Any] = {}
+    unet = pipe.unet
+    config = unet.config
+    lpb = int(config.layers_per_block)
+    up_attn = ["CrossAttn" in t for t in config.up_block_types]
+    from sneakerstudio.core.models.ldm_names import unet_key_to_ldm
+
+    for name, module in unet.named_modules():
+        if not name or not hasattr(module, "weight"):
+            continue
+        names["unet." + name] = module
+        names["lora_unet_" + name.replace(".", "_")] = module
+        try:
+            ldm = unet_key_to_ldm(name + ".weight", lpb, up_attn).removesuffix(".weight")
+        except KeyError:
+            continue
+        names["lora_unet_" + ldm.replace(".", "_")] = module
+    encoders = [("text_encoder", getattr(pipe, "text_encoder", None), ("lora_te_", "lora_te1_"))]
+    encoders.append(("text_encoder_2", getattr(pipe, "text_encoder_2", None), ("lora_te2_",)))
+    for attr, encoder, kohya_prefixes in encoders:
+        if encoder is None:
+            continue
+        for name, module in encoder.named_modules():
+            if not name or not hasattr(module, "weight"):
+                continue
+            full = name if name.startswith("text_model.") else "text_model." + name
+            if full.startswith("text_model.text_projection"):
+                full = "text_projection"
+            names[f"{attr}.{full}"] = module
+            names[f"{attr}.{full.removeprefix('text_model.')}"] = module
+            for prefix in kohya_prefixes:
+                names[prefix + full.replace(".", "_")] = module
+    return names
+
+
+def _normalise(layer: str) -> str:
+    """peft / older diffusers spellings of the same layer."""
+    layer = layer.replace(".processor.", ".").removeprefix("base_model.model.")
+    layer = re.sub(r"\.(to_[qkv]|to_out)_lora$", lambda m: "." + m[1], layer)
+    if layer.endswith(".to_out"):
+        layer += ".0"
+    return layer
+
+
+# -- deltas ---------------------------------------------------------------------------------------
+
+
+def layer_delta(parts: dict[str, Any], shape: tuple[int, ...], where: str) -> Any:
+    """The weight change one layer's tensors describe, shaped like the weight (before the user's
+    weight). Raises `LoraError` for layouts that are not supported."""
+    import torch
+
+    def f(name: str) -> Any:
+        return parts[name].float()
+
+    alpha = float(parts["alpha"].float().item()) if "alpha" in parts else None
+    if any(k in parts for k in ("lora_mid.weight", "hada_t1", "hada_t2", "lokr_t2")):
+        raise LoraError(
+            f"{where} uses a Tucker-decomposed convolution (LyCORIS 'cp' mode), which this app "
+            "does not apply.",
+            hint="Use a LoRA trained without the Tucker option.",
+        )
+    if "dora_scale" in parts:
+        raise LoraError(f"{where} is a DoRA, which this app does not apply yet.")
+    if ("lora_down.weight" in parts or "lora_down" in parts) and (
+        "lora_up.weight" in parts or "lora_up" in parts
+    ):
+        down = f("lora_down.weight" if "lora_down.weight" in parts else "lora_down")
+        up = f("lora_up.weight" if "lora_up.weight" in parts else "lora_up")
+    elif "lora_A.weight" in parts and "lora_B.weight" in parts:
+        down, up = f("lora_A.weight"), f("lora_B.weight")
+    elif "hada_w1_a" in parts:
+        rank = parts["hada_w1_b"].shape[0]
+        delta = (f("hada_w1_a") @ f("hada_w1_b")) * (f("hada_w2_a") @ f("hada_w2_b"))
+        scale = alpha / rank if alpha else 1.0
+        return (delta * scale).reshape(shape)
+    elif "lokr_w1" in parts or "lokr_w1_a" in parts:
+        w1 = f("lokr_w1") if "lokr_w1" in parts else f("lokr_w1_a") @ f("lokr_w1_b")
+        if "lokr_w2" in parts:
+            w2, rank = f("lokr_w2"), None
+        else:
+            w2, rank = f("lokr_w2_a") @ f("lokr_w2_b"), parts["lokr_w2_b"].shape[0]
+        if len(shape) == 4 and w2.ndim == 2:
+            w2 = w2.reshape(w2.shape[0], -1, *shape[2:]) if w2.numel() else w2
+        delta = torch.kron(w1.reshape(*w1.shape, *([1] * (w2.ndim - 2))), w2)
+        scale = alpha / rank if (alpha and rank) else 1.0
+        return (delta * scale).reshape(shape)
+    else:
+        raise LoraError(f"{where} has an incomplete pair of LoRA matrices.")
+    rank = down.shape[0]
+    scale = alpha / rank if alpha else 1.0
+    if len(shape) == 4:  # convolution (LoCon): down k×k, up 1×1
+        delta = (up.flatten(1) @ down.flatten(1)).reshape(shape)
+    else:
+        delta = up.flatten(1) @ down.flatten(1)
+    return delta.reshape(shape) * scale
+
+
+# -- applying -------------------------------------------------------------------------------------
+
+
+def check_base(path: Path, metadata: dict[str, str], groups: dict[str, Any], family: str) -> None:
+    """Refuse a LoRA trained for another family, naming both."""
+    from sneakerstudio.core.models.header import TensorInfo
+    from sneakerstudio.core.models.identify import lora_base
+
+    shapes = {
+        f"{layer}.{suffix}": TensorInfo("F32", tuple(t.shape))
+        for layer, parts in groups.items()
+        for suffix, t in parts.items()
+    }
+    base, _how = lora_base(shapes, metadata)
+    if base is not None and base != family:
+        raise LoraError(
+            f"'{path.name}' is a LoRA for {BASE_LABELS.get(base, base)}, but the model is "
+            f"{BASE_LABELS.get(family, family)}: they do not fit together.",
+            hint=f"Choose a {BASE_LABELS.get(family, family)} LoRA, or another model.",
+        )
+
+
+def apply_loras(pipe: Any, family: str, loras: list[tuple[Path, float]]) -> None:
+    """Make `pipe` carry exactly `loras` (files with weights): restore what an earlier call
+    merged, then merge these. An empty list restores the plain model."""
+    import torch
+
+    state: _Applied = getattr(pipe, _STATE_ATTR, None) or _Applied()
+    signature = tuple((str(p.resolve()), p.stat().st_mtime_ns, float(w)) for p, w in loras)
+    if signature == state.signature:
+        return
+    loaded = []  # read and check everything before touching the model
+    for path, weight in loras:
+        groups, metadata = read_lora(path)
+        check_base(path, metadata, groups, family)
+        loaded.append((path, weight, groups))
+    names = _module_names(pipe) if loaded else {}
+    with torch.no_grad():
+        for param, original in state.originals.values():
+            param.copy_(original.to(param.device, param.dtype))
+        state.originals.clear()
+        state.signature = ()
+        setattr(pipe, _STATE_ATTR, state)
+        for path, weight, groups in loaded:
+            matched = 0
+            for layer, parts in groups.items():
+                module = names.get(layer) or names.get(_normalise(layer))
+                if module is None:
+                    continue
+                param = module.weight
+                parts = {k: v.to(param.device) for k, v in parts.items()}  # GPU maths on a GPU
+                delta = layer_delta(parts, tuple(param.shape), f"'{path.name}' layer '{layer}'")
+                if id(param) not in state.originals:
+                    state.originals[id(param)] = (param, param.detach().to("cpu", copy=True))
+                param.add_((delta * weight).to(param.device, param.dtype))
+                matched += 1
+            if matched == 0:
+                raise LoraError(
+                    f"None of the {len(groups)} layers of '{path.name}' match this model.",
+                    hint="The LoRA is for another kind of model, or of an unsupported layout.",
+                )
+        state.signature = signature
+
+
+def applied_signature(pipe: Any) -> tuple[Any, ...]:
+    """The LoRAs merged into `pipe` now (file, mtime, weight), empty when none."""
+    state: _Applied | None = getattr(pipe, _STATE_ATTR, None)
+    return state.signature if state is not None else ()
+
+
+def lora_defaults(paths: list[Path], family: str) -> dict[str, Any]:
+    """Request defaults a set of LoRAs asks for (header only): an LCM-LoRA switches to the LCM
+    sampler with few steps and low guidance; otherwise nothing changes. The window applies
+    these when the user adds the LoRA; values the user set themselves win."""
+    from sneakerstudio.core.families.registry import family_defaults
+    from sneakerstudio.core.models.identify import identify
+
+    for path in paths:
+        if identify(path).distilled == "lcm":
+            lcm = family_defaults(family, distilled="lcm")
+            return {key: lcm[key] for key in ("sampler", "steps", "guidance")}
+    return {}

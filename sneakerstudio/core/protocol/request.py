@@ -1,0 +1,510 @@
+"""`GenerationRequest`: the one type that says what to generate.
+
+The CLI and the window both build one, `validate()` checks it once with messages a person can
+act on, and the engine runs it. It is a frozen dataclass so a queued job cannot change under
+the worker, and it round-trips through JSON (stored in every PNG we write).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from sneakerstudio.core.protocol.errors import RequestError
+from sneakerstudio.core.protocol.prompt import extract_lora_tags
+from sneakerstudio.core.protocol.samplers import DEFAULT_SAMPLER, find_sampler, sampler_names
+
+MODES = ("txt2img", "img2img", "inpaint", "outpaint")
+INPAINT_AREAS = ("whole", "masked")
+MASKED_CONTENTS = ("original", "fill", "noise", "nothing")
+OUTPAINT_FILLS = ("edge", "telea", "tile", "color", "noise")
+IMAGE_FIELDS = ("init_image", "mask")  # in-memory PIL images: not part of the JSON
+MIN_SIZE = 64
+MAX_SIZE = 4096
+MAX_STEPS = 500
+MAX_GUIDANCE = 50.0
+MAX_BATCH = 16
+MAX_SEED = 2**32 - 1
+MAX_BATCH_COUNT = 100
+MAX_MASK_BLUR = 64
+MAX_PADDING = 256
+MAX_HIRES_SCALE = 4.0
+HIRES_UPSCALERS = ("latent", "lanczos")
+TIMESTEP_SPACINGS = ("leading", "trailing", "linspace")
+MAX_LORA_WEIGHT = 10.0
+MAX_CLIP_SKIP = 12
+_MODEL_SUFFIXES = (".safetensors", ".ckpt", ".pt", ".pth", ".bin")
+
+
+def random_seed() -> int:
+    """A fresh seed in the range every tool accepts (A1111 and ComfyUI read 32-bit seeds)."""
+    return random.SystemRandom().randint(0, MAX_SEED)
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    """Everything one generation needs. `seed=None` (or -1, as in AUTOMATIC1111) means "pick
+    one" (see `with_seed`); -1 is stored as None."""
+
+    model: Path | None
+    prompt: str
+    negative_prompt: str = ""
+    steps: int = 20
+    guidance: float = 7.0
+    width: int = 512
+    height: int = 512
+    seed: int | None = None
+    sampler: str = DEFAULT_SAMPLER
+    batch_size: int = 1
+    mode: str = "txt2img"
+
+    # -- modes (img2img, inpaint, outpaint, batches, hires) -----------------------------------
+    init_image: Any = field(default=None, compare=False)  # PIL RGB image, or None
+    mask: Any = field(default=None, compare=False)  # PIL "L" image, white = repaint
+    strength: float = 0.75  # img2img / inpaint denoising strength
+    mask_blur: int = 4
+    inpaint_area: str = "whole"  # "whole" picture or only the "masked" box at full resolution
+    padding: int = 32  # only-masked padding around the mask's box, pixels
+    masked_content: str = "original"
+    outpaint: tuple[int, int, int, int] = (0, 0, 0, 0)  # left, top, right, bottom, pixels
+    fill: str = "edge"  # how the outpaint area is filled before inpainting it
+    fill_color: tuple[int, int, int] = (127, 127, 127)
+    batch_count: int = 1
+    variation_seed: int | None = None
+    variation_strength: float = 0.0
+    hires_scale: float = 1.0  # > 1: upscale, then an img2img pass at the larger size
+    hires_strength: float = 0.5
+    hires_upscaler: str = "latent"
+
+    # -- model files (LoRA, embeddings, VAE, CLIP skip) -----------------------------------
+    loras: tuple[tuple[str, float], ...] = ()  # (path or library name, weight)
+    embeddings: tuple[str, ...] = ()  # textual-inversion files; the stem is the prompt token
+    vae: Path | None = None  # VAE override from a VAE-only file
+    clip_skip: int = 1
+    prediction: str | None = None  # "epsilon" or "v": overrides what the file suggests
+
+    extra: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    def __post_init__(self) -> None:
+        for name in ("seed", "variation_seed"):
+            value = getattr(self, name)
+            if _is_int(value) and value == -1:
+                object.__setattr__(self, name, None)
+
+    # -- checks ---------------------------------------------------------------------------
+
+    def problems(self) -> list[str]:
+        """Every reason this request cannot run, as sentences; empty when it can."""
+        out: list[str] = []
+        if self.mode not in MODES:
+            out.append(f"Unknown mode '{self.mode}': choose one of {', '.join(MODES)}.")
+        if self.model is None or str(self.model) == "":
+            out.append(
+                "No model chosen: open a checkpoint file (.safetensors) or a diffusers folder."
+            )
+        elif not isinstance(self.model, (str, Path)):
+            out.append(f"The model must be a file or folder path (got {_short(self.model)}).")
+        elif not Path(self.model).exists():
+            out.append(f"Model not found: '{self.model}'. Check the path, or open another model.")
+        if not isinstance(self.prompt, str):
+            out.append("The prompt must be text.")
+        if not isinstance(self.negative_prompt, str):
+            out.append("The negative prompt must be text (leave it empty for none).")
+        for name, value in (("Width", self.width), ("Height", self.height)):
+            if not isinstance(value, int) or isinstance(value, bool):
+                out.append(f"{name} must be a whole number of pixels, not {_short(value)}.")
+            elif value < MIN_SIZE or value > MAX_SIZE:
+                out.append(
+                    f"{name} {_short(value)} is out of range: use {MIN_SIZE} to {MAX_SIZE} pixels."
+                )
+            elif value % 8:
+                lower, upper = value // 8 * 8, value // 8 * 8 + 8
+                out.append(
+                    f"{name} {value} is not a multiple of 8 (the model works on 8-pixel blocks): "
+                    f"use {lower} or {upper}."
+                )
+        if not _is_int(self.steps) or self.steps < 1:
+            out.append(
+                f"Steps must be at least 1, a whole number up to {MAX_STEPS} "
+                f"(got {_short(self.steps)})."
+            )
+        elif self.steps > MAX_STEPS:
+            out.append(f"Steps {_short(self.steps)} is more than {MAX_STEPS}: use fewer steps.")
+        if not _is_number(self.guidance) or abs(self.guidance) == math.inf:
+            out.append(
+                f"Guidance (CFG scale) must be a number from 0 to {MAX_GUIDANCE:g} "
+                f"(got {_short(self.guidance)}); 1 to 15 is usual."
+            )
+        elif self.guidance < 0:
+            out.append(f"Guidance (CFG scale) must be 0 or more (got {_short(self.guidance)}).")
+        elif self.guidance > MAX_GUIDANCE:
+            out.append(
+                f"Guidance (CFG scale) {_short(self.guidance)} is above {MAX_GUIDANCE:g}: "
+                "use 1 to 15."
+            )
+        if not isinstance(self.sampler, str) or find_sampler(self.sampler) is None:
+            out.append(
+                f"Unknown sampler '{self.sampler}': choose one of {', '.join(sampler_names())}."
+            )
+        if self.seed is not None and (
+            not isinstance(self.seed, int)
+            or isinstance(self.seed, bool)
+            or not 0 <= self.seed <= MAX_SEED
+        ):
+            out.append(
+                f"Seed must be a whole number from 0 to {MAX_SEED}, or -1 for a random one "
+                f"(got {_short(self.seed)})."
+            )
+        if (
+            not isinstance(self.batch_size, int)
+            or isinstance(self.batch_size, bool)
+            or not 1 <= self.batch_size <= MAX_BATCH
+        ):
+            out.append(f"Batch size must be from 1 to {MAX_BATCH} (got {_short(self.batch_size)}).")
+        out.extend(self._mode_problems())
+        out.extend(self._model_file_problems())
+        return out
+
+    def _mode_problems(self) -> list[str]:
+        """Problems of the modes block: init image, mask, inpaint, outpaint, batches, hires."""
+        out: list[str] = []
+        image_modes = ("img2img", "inpaint", "outpaint")
+        init, mask = self.init_image, self.mask
+        if init is not None and not _is_image(init):
+            out.append("The init image must be an image (PNG, JPEG or WebP).")
+            init = None
+        if mask is not None and not _is_image(mask):
+            out.append("The mask must be an image (PNG, JPEG or WebP).")
+            mask = None
+        if self.mode in image_modes and self.init_image is None:
+            out.append(
+                f"{self.mode} needs an init image: open or draw one (CLI: --init-image FILE)."
+            )
+        if mask is not None and self.init_image is None:
+            out.append(
+                "A mask was given without an init image: the mask marks what to repaint in an "
+                "image, so add the image too (CLI: --init-image FILE)."
+            )
+        if self.mode == "inpaint" and self.mask is None:
+            out.append("Inpaint needs a mask (white = repaint; CLI: --mask FILE).")
+        if init is not None and mask is not None and mask.size != init.size:
+            out.append(
+                f"The mask is {mask.size[0]}×{mask.size[1]} but the init image is "
+                f"{init.size[0]}×{init.size[1]}: they must be the same size."
+            )
+        if not _is_number(self.strength) or not 0.0 <= self.strength <= 1.0:
+            out.append(f"Denoising strength must be from 0 to 1 (got {_short(self.strength)}).")
+        if not _is_int(self.mask_blur) or not 0 <= self.mask_blur <= MAX_MASK_BLUR:
+            out.append(
+                f"Mask blur must be from 0 to {MAX_MASK_BLUR} pixels "
+                f"(got {_short(self.mask_blur)})."
+            )
+        if self.inpaint_area not in INPAINT_AREAS:
+            out.append(f"Unknown inpaint area '{self.inpaint_area}': choose whole or masked.")
+        if not _is_int(self.padding) or not 0 <= self.padding <= MAX_PADDING:
+            out.append(
+                f"Masked area padding must be from 0 to {MAX_PADDING} pixels "
+                f"(got {_short(self.padding)})."
+            )
+        if self.masked_content not in MASKED_CONTENTS:
+            out.append(
+                f"Unknown masked content '{self.masked_content}': choose one of "
+                f"{', '.join(MASKED_CONTENTS)}."
+            )
+        out.extend(self._outpaint_problems(init))
+        if not _is_int(self.batch_count) or not 1 <= self.batch_count <= MAX_BATCH_COUNT:
+            out.append(
+                f"Batch count must be from 1 to {MAX_BATCH_COUNT} (got {_short(self.batch_count)})."
+            )
+        if self.variation_seed is not None and (
+            not _is_int(self.variation_seed) or not 0 <= self.variation_seed <= MAX_SEED
+        ):
+            out.append(
+                f"Variation seed must be a whole number from 0 to {MAX_SEED} "
+                f"(got {_short(self.variation_seed)})."
+            )
+        if not _is_number(self.variation_strength) or not 0.0 <= self.variation_strength <= 1.0:
+            out.append(
+                f"Variation strength must be from 0 to 1 (got {_short(self.variation_strength)})."
+            )
+        out.extend(self._hires_problems())
+        spacing = self.extra.get("timestep_spacing") if isinstance(self.extra, dict) else None
+        if spacing is not None and spacing not in TIMESTEP_SPACINGS:
+            out.append(
+                f"Unknown timestep spacing '{spacing}': choose one of "
+                f"{', '.join(TIMESTEP_SPACINGS)}."
+            )
+        return out
+
+    def _outpaint_problems(self, init: Any) -> list[str]:
+        out: list[str] = []
+        extents = self.outpaint
+        if (
+            not isinstance(extents, (tuple, list))
+            or len(extents) != 4
+            or not all(_is_int(v) and v >= 0 for v in extents)
+        ):
+            out.append(
+                "Outpaint takes four whole numbers of pixels, 0 or more: left, top, right, bottom "
+                f"(got {_short(extents)})."
+            )
+            return out
+        if self.fill not in OUTPAINT_FILLS:
+            out.append(
+                f"Unknown outpaint fill '{self.fill}': choose one of {', '.join(OUTPAINT_FILLS)}."
+            )
+        color = self.fill_color
+        if (
+            not isinstance(color, (tuple, list))
+            or len(color) != 3
+            or not all(_is_int(c) and 0 <= c <= 255 for c in color)
+        ):
+            out.append(
+                f"The fill colour must be three numbers from 0 to 255 (got {_short(color)})."
+            )
+        if self.mode != "outpaint":
+            return out
+        left, top, right, bottom = extents
+        if not any(extents):
+            out.append("Outpaint needs at least one side to extend (left, top, right, bottom).")
+        if init is None:
+            return out
+        for name, side, before, after in (
+            ("width", init.size[0], left, right),
+            ("height", init.size[1], top, bottom),
+        ):
+            total = side + before + after
+            if total % 8:
+                lower = total // 8 * 8 - side
+                upper = lower + 8
+                options = " or ".join(str(v) for v in (lower, upper) if v >= 0)
+                out.append(
+                    f"Outpaint makes the {name} {total} pixels, not a multiple of 8 (the model "
+                    f"works on 8-pixel blocks): extend by {options} pixels in total on that axis."
+                )
+            elif total > MAX_SIZE:
+                out.append(
+                    f"Outpaint makes the {name} {total} pixels, more than {MAX_SIZE}: extend less."
+                )
+        return out
+
+    def _model_file_problems(self) -> list[str]:
+        """Problems of the model-files block: LoRAs, embeddings, VAE, CLIP skip, prediction."""
+        out: list[str] = []
+        for text in (self.prompt, self.negative_prompt):
+            if not isinstance(text, str) or "<" not in text:
+                continue
+            for name, weight in extract_lora_tags(text)[1]:
+                if not math.isfinite(weight) or abs(weight) > MAX_LORA_WEIGHT:
+                    out.append(
+                        f"The prompt's tag <lora:{name[:40]}:…> has weight {weight:g}: use a "
+                        f"weight from -{MAX_LORA_WEIGHT:g} to {MAX_LORA_WEIGHT:g}."
+                    )
+        if not isinstance(self.loras, (tuple, list)):
+            out.append("LoRAs must be a list of (file or name, weight) pairs.")
+        else:
+            for item in self.loras:
+                if not isinstance(item, (tuple, list)) or len(item) != 2:
+                    out.append(f"LoRA {_short(item)} must be a (file or name, weight) pair.")
+                    continue
+                name, weight = item
+                if not isinstance(name, (str, Path)) or not str(name).strip():
+                    out.append("A LoRA has no file or name.")
+                    continue
+                label = Path(str(name)).name
+                if not _is_number(weight) or weight != weight or abs(weight) > MAX_LORA_WEIGHT:
+                    out.append(
+                        f"LoRA '{label}' weight must be a number from -{MAX_LORA_WEIGHT:g} to "
+                        f"{MAX_LORA_WEIGHT:g} (got {_short(weight)})."
+                    )
+                looks_like_path = Path(str(name)).suffix.lower() in _MODEL_SUFFIXES or any(
+                    sep in str(name) for sep in ("/", "\\")
+                )
+                if looks_like_path and not Path(str(name)).expanduser().is_file():
+                    out.append(f"LoRA file not found: '{name}'.")
+        if not isinstance(self.embeddings, (tuple, list)):
+            out.append("Embeddings must be a list of files.")
+        else:
+            for emb in self.embeddings:
+                if not Path(str(emb)).expanduser().is_file():
+                    out.append(f"Embedding file not found: '{emb}'.")
+        if self.vae is not None and not Path(str(self.vae)).expanduser().is_file():
+            out.append(f"VAE file not found: '{self.vae}'.")
+        if not _is_int(self.clip_skip) or not 1 <= self.clip_skip <= MAX_CLIP_SKIP:
+            out.append(
+                f"CLIP skip must be a whole number from 1 to {MAX_CLIP_SKIP} "
+                f"(got {_short(self.clip_skip)}); 1 means no skip, 2 is common for anime models."
+            )
+        if self.prediction not in (None, "epsilon", "v"):
+            out.append(
+                f"Unknown prediction type '{self.prediction}': choose epsilon or v "
+                "(or leave it out to use what the model file says)."
+            )
+        return out
+
+    def _hires_problems(self) -> list[str]:
+        out: list[str] = []
+        if not _is_number(self.hires_scale) or not 1.0 <= self.hires_scale <= MAX_HIRES_SCALE:
+            out.append(
+                f"Hires scale must be from 1 (off) to {MAX_HIRES_SCALE:g} "
+                f"(got {_short(self.hires_scale)})."
+            )
+            return out
+        if not _is_number(self.hires_strength) or not 0.0 <= self.hires_strength <= 1.0:
+            out.append(
+                f"Hires denoising strength must be from 0 to 1 (got {_short(self.hires_strength)})."
+            )
+        if self.hires_upscaler not in HIRES_UPSCALERS:
+            out.append(f"Unknown hires upscaler '{self.hires_upscaler}': choose latent or lanczos.")
+        if self.hires_scale > 1.0:
+            if self.mode != "txt2img":
+                out.append(
+                    "The hires pass is for txt2img: for an image you already have, use img2img "
+                    "at the larger size."
+                )
+            elif _is_int(self.width) and _is_int(self.height):
+                width, height = self.hires_size()
+                if max(width, height) > MAX_SIZE:
+                    out.append(
+                        f"Hires makes the image {width}×{height}, more than {MAX_SIZE} pixels a "
+                        "side: lower the hires scale."
+                    )
+        return out
+
+    def validate(self) -> GenerationRequest:
+        """Raise `RequestError` listing every problem; return self when there are none."""
+        problems = self.problems()
+        if problems:
+            raise RequestError(problems)
+        return self
+
+    # -- derived values -------------------------------------------------------------------
+
+    def with_seed(self) -> GenerationRequest:
+        """This request with a concrete seed (a random one if none was given), and a concrete
+        variation seed when a variation strength is set."""
+        request = self if self.seed is not None else replace(self, seed=random_seed())
+        if request.variation_strength and request.variation_seed is None:
+            request = replace(request, variation_seed=random_seed())
+        return request
+
+    def image_seeds(self) -> list[int]:
+        """The seed of each image, over every batch of the batch count: seed, seed+1, … (as
+        AUTOMATIC1111 does), so any single image can be made again alone."""
+        if self.seed is None:
+            raise ValueError("resolve the seed with with_seed() first")
+        count = self.batch_size * max(1, self.batch_count)
+        return [(self.seed + i) % (MAX_SEED + 1) for i in range(count)]
+
+    def variation_seeds(self) -> list[int] | None:
+        """Each image's variation seed (variation seed + i), or None without variations."""
+        if not self.variation_strength or self.variation_seed is None:
+            return None
+        count = self.batch_size * max(1, self.batch_count)
+        return [(self.variation_seed + i) % (MAX_SEED + 1) for i in range(count)]
+
+    def hires_size(self) -> tuple[int, int]:
+        """The size after the hires upscale: width and height × scale, down to multiples of 8."""
+        return (
+            int(self.width * self.hires_scale) // 8 * 8,
+            int(self.height * self.hires_scale) // 8 * 8,
+        )
+
+    @property
+    def size_text(self) -> str:
+        return f"{self.width}x{self.height}"
+
+    # -- JSON -----------------------------------------------------------------------------
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-able values. In-memory images are recorded by size only."""
+        data: dict[str, Any] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name in IMAGE_FIELDS:
+                value = list(value.size) if value is not None else None
+            elif isinstance(value, Path):
+                value = str(value)
+            elif isinstance(value, tuple):
+                value = [list(v) if isinstance(v, tuple) else v for v in value]
+            elif isinstance(value, dict):
+                value = dict(value)
+            data[f.name] = value
+        return data
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), ensure_ascii=False, sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> GenerationRequest:
+        """A request from `to_dict`'s values (unknown keys are ignored). Values of the wrong
+        shape raise `RequestError`; values out of range are for `validate()` to report."""
+        if not isinstance(data, dict):
+            raise RequestError(
+                [f"A saved request must be a JSON object, not {type(data).__name__}."]
+            )
+        known = {f.name for f in fields(cls)} - set(IMAGE_FIELDS)
+        kwargs = {k: v for k, v in data.items() if k in known}
+        kwargs.setdefault("prompt", "")
+        try:
+            for name in ("model", "vae"):
+                value = kwargs.get(name)
+                if name == "model" or name in kwargs:
+                    kwargs[name] = Path(value) if value else None
+            for name in ("outpaint", "fill_color", "embeddings"):
+                if name in kwargs and kwargs[name] is not None:
+                    kwargs[name] = tuple(kwargs[name])
+            if "loras" in kwargs:
+                kwargs["loras"] = tuple((str(n), float(w)) for n, w in kwargs["loras"])
+            if "extra" in kwargs and not isinstance(kwargs["extra"], dict):
+                raise TypeError("extra must be an object")
+        except (TypeError, ValueError) as exc:
+            raise RequestError(
+                [f"The saved request has a value of the wrong kind ({exc}): set it again."]
+            ) from None
+        return cls(**kwargs)
+
+    @classmethod
+    def from_json(cls, text: str) -> GenerationRequest:
+        """`from_dict` of JSON text; text that is not JSON raises `RequestError`."""
+        try:
+            data = json.loads(text)
+        except (ValueError, RecursionError) as exc:
+            raise RequestError([f"The saved request is not valid JSON ({exc})."]) from None
+        return cls.from_dict(data)
+
+
+def _short(value: Any) -> str:
+    """A value as shown in a problem: its repr, cut to 40 characters (a pasted 400-digit
+    number or a huge list would drown the message)."""
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and value == value
+
+
+def _is_image(value: Any) -> bool:
+    """A PIL image (or anything with a size and `convert`), without importing PIL here."""
+    size = getattr(value, "size", None)
+    return callable(getattr(value, "convert", None)) and isinstance(size, tuple) and len(size) == 2
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """`"512x768"` → (512, 768); a single number means a square. Raises `RequestError`."""
+    raw = text.strip().lower().replace("×", "x")
+    parts = raw.split("x") if "x" in raw else [raw, raw]
+    try:
+        width, height = (int(p) for p in parts)
+    except ValueError:
+        raise RequestError([f"Size '{text}' is not WIDTHxHEIGHT, for example 512x512."]) from None
+    return width, height

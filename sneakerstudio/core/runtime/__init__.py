@@ -1,0 +1,1 @@
+"""Where and how the work runs: device and precision, memory modes, OpenVINO on the CPU."""
