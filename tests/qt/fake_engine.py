@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from sneakerstudio.core.protocol.backend import Capabilities
 from sneakerstudio.core.protocol.cancel import CancelToken
 from sneakerstudio.core.protocol.events import (
     Cancelled,
@@ -90,6 +91,16 @@ class FakeEngine:
         self.generate_threads: list[threading.Thread] = []
         self.steps_done = 0  # of the current job; read from the test thread
         self.done = threading.Event()  # set when a job ends, any way
+
+    def capabilities(self) -> Capabilities:
+        """As `Engine.capabilities`, from the scripted plan."""
+        plan = self.plan
+        return Capabilities(
+            device=plan.device,
+            description=plan.description,
+            hint=plan.hint,
+            prefers_few_steps=plan.prefers_few_steps,
+        )
 
     def fast_decoder_for(self, family: str) -> Path | None:
         """As `Engine.fast_decoder_for`, without the environment variables."""

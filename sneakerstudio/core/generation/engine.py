@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from sneakerstudio import __version__
 from sneakerstudio.core.models.cache import CachedModel, ModelCache, pipeline_bytes
+from sneakerstudio.core.protocol.backend import Capabilities
 from sneakerstudio.core.protocol.cancel import CancelToken
 from sneakerstudio.core.protocol.errors import (
     GenerationCancelled,
@@ -167,6 +168,18 @@ class Engine:
         self.prepare()
         assert self._plan is not None
         return self._plan
+
+    def capabilities(self) -> Capabilities:
+        """The `Backend` view of the device plan (prepares the device on first use)."""
+        plan = self.plan
+        return Capabilities(
+            device=plan.device,
+            description=plan.description,
+            hint=plan.hint,
+            precision=plan.precision,
+            prefers_few_steps=plan.prefers_few_steps,
+            cpu_runtime=plan.cpu_runtime,
+        )
 
     @property
     def _cached(self) -> CachedModel | None:
