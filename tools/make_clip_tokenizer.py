@@ -13,7 +13,8 @@ wheel. Get it without installing the package:
 
 then run (the script reads the .gz straight out of the wheel):
 
-    python tools/make_clip_tokenizer.py /tmp/oc/open_clip_torch-*.whl resources/models/sd1/tokenizer
+    python tools/make_clip_tokenizer.py /tmp/oc/open_clip_torch-*.whl \
+        sneakerstudio/resources/models/sd1/tokenizer
     python tools/make_clip_tokenizer.py WHEEL OUT_DIR --pad '!'     # SD2 / SDXL tokenizer_2
 
 The output is checked before the script exits: "a photo of a cat" must encode to

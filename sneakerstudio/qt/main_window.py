@@ -233,7 +233,8 @@ class MainWindow(QMainWindow):
             self.style_combo.addItem(style.name, style.name)
         self.style_combo.setToolTip(
             "A style preset wraps your prompt and adds to the negative prompt when you "
-            "generate. Presets are kept in resources/styles/styles.json (edit or add your own)."
+            "generate. Presets are kept in the app's resources/styles/styles.json "
+            "(edit or add your own)."
         )
         self.token_label = QLabel("")
         self.token_label.setToolTip(

@@ -1,4 +1,5 @@
-"""Style presets: prompt templates kept as editable data in `resources/styles/styles.json`.
+"""Style presets: prompt templates kept as editable data in the package's
+`resources/styles/styles.json`.
 
 A style's `prompt` holds `{prompt}` where the user's prompt goes (or is appended to it when it
 has none), and its `negative` is added to the user's negative prompt, as AUTOMATIC1111's styles

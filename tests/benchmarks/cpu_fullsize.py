@@ -2,8 +2,8 @@
 with trailing timesteps, whole image (prompt encoding, UNet, VAE decode). Our engine with its
 best CPU settings / plain diffusers fp32, same run, interleaved, median of `--runs`.
 
-The pipeline is built from `resources/models/sd1` configs with random weights (speed does not
-depend on their values; no download). Plain diffusers runs it in memory; the engine loads the
+The pipeline is built from `sneakerstudio/resources/models/sd1` configs with random weights
+(speed does not depend on their values; no download). Plain diffusers runs it in memory; the engine loads the
 same weights from a diffusers folder written to a temporary directory, through its normal
 loader and device plan (no benchmark-only path).
 

@@ -1,5 +1,5 @@
-"""The CLIP tokenizer files shipped in resources/ tokenize exactly like CLIP, with no hub, and the
-script that makes them rebuilds the same files."""
+"""The CLIP tokenizer files shipped in sneakerstudio/resources/ tokenize exactly like CLIP, with no hub,
+and the script that makes them rebuilds the same files."""
 
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ def script():
 
 
 def test_resources_dir_is_the_repo_folder() -> None:
-    assert resources_dir() == Path(__file__).resolve().parents[2] / "resources"
+    assert resources_dir() == Path(__file__).resolve().parents[2] / "sneakerstudio" / "resources"
     for name in ("vocab.json", "merges.txt", "tokenizer_config.json", "special_tokens_map.json"):
         assert (TOKENIZER_DIR / name).is_file(), name
 

@@ -1,8 +1,8 @@
 """Where the data the app ships lives: model config templates, tokenizer files, styles, icons.
 
-The `resources/` folder sits at the top of the repository, next to the `sneakerstudio` package.
-That holds for a source checkout and for `pip install -e .` (the package is imported from the
-checkout), so finding it means walking up from this file.
+The `resources/` folder is package data inside `sneakerstudio/`, so a source checkout, an
+editable install, a wheel and a frozen bundle all find it at the same place relative to this
+module.
 """
 
 from __future__ import annotations
@@ -15,14 +15,12 @@ _MARKER = "models"  # a folder every resources/ has; guards against an unrelated
 
 @lru_cache(maxsize=1)
 def resources_dir() -> Path:
-    """The top-level `resources/` folder; `FileNotFoundError` naming where it looked if absent."""
-    here = Path(__file__).resolve()
-    for parent in here.parents:
-        candidate = parent / "resources"
-        if (candidate / _MARKER).is_dir():
-            return candidate
+    """`sneakerstudio/resources/`; `FileNotFoundError` naming where it looked if absent."""
+    candidate = Path(__file__).resolve().parents[2] / "resources"
+    if (candidate / _MARKER).is_dir():
+        return candidate
     raise FileNotFoundError(
-        f"The app's resources folder was not found above {here.parent}. "
+        f"The app's resources folder was not found at {candidate}. "
         "Reinstall Sneaker Studio, or run it from a complete checkout."
     )
 

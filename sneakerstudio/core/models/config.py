@@ -6,7 +6,7 @@ needs one (channels per level, blocks per level, attention layout, context width
 the idea of ComfyUI's `model_detection` — so the same code loads a 5 MB test file and a full
 model, and an inpainting file (9 input channels) gets a 9-channel config. What the weights cannot
 say (activation, norm groups, epsilon, VAE scaling, scheduler) comes from the family's template
-in `resources/models/<family>/`.
+in `sneakerstudio/resources/models/<family>/`.
 
 Families: SD1, SD2, SDXL and the SDXL refiner. The family is chosen by which key families the
 file has (`cond_stage_model.transformer.*` → SD1, OpenCLIP `cond_stage_model.model.*` → SD2,
@@ -71,7 +71,7 @@ class TextEncoderSpec:
     prefix: str  # key prefix up to the encoder's own names
     layout: str  # "clip" (transformers names) or "openclip" (resblocks, fused in_proj)
     model_class: str  # "CLIPTextModel" or "CLIPTextModelWithProjection"
-    tokenizer: str  # shipped tokenizer folder, relative to resources/models/
+    tokenizer: str  # shipped tokenizer folder, relative to sneakerstudio/resources/models/
     drop_last_layer: bool = False  # SD2 conditions on the penultimate of OpenCLIP-H's 24 layers
 
 
@@ -79,7 +79,7 @@ class TextEncoderSpec:
 class FamilySpec:
     """What a model family's checkpoints look like and the defaults the weights cannot tell."""
 
-    name: str  # "sd1": also the template folder under resources/models/
+    name: str  # "sd1": also the template folder under sneakerstudio/resources/models/
     label: str  # what users read
     unet_prefix: str
     vae_prefix: str
