@@ -1,26 +1,26 @@
-"""Full-size SD1.5 on the CPU, the SD-Turbo case: 512², 1 step, guidance 0 (no CFG), Euler a
-with trailing timesteps, whole image (prompt encoding, UNet, VAE decode). Our engine with its
-best CPU settings / plain diffusers fp32, same run, interleaved, median of `--runs`.
+"""Full-size SD1.5 on the CPU, the SD-Turbo case: 512², 1 step, guidance 0 (no CFG), Euler a with
+trailing timesteps, whole image (prompt encoding, UNet, VAE decode). Our engine with its best CPU
+settings / plain diffusers fp32, same run, interleaved, median of `--runs`.
 
-The pipeline is built from `sneakerstudio/resources/models/sd1` configs with random weights
-(speed does not depend on their values; no download). Plain diffusers runs it in memory; the engine loads the
-same weights from a diffusers folder written to a temporary directory, through its normal
-loader and device plan (no benchmark-only path).
+The pipeline is built from `sneakerstudio/resources/models/sd1` configs with random weights (speed
+does not depend on their values; no download). Plain diffusers runs it in memory; the engine loads
+the same weights from a diffusers folder written to a temporary directory, through its normal loader
+and device plan (no benchmark-only path).
 
-Candidates are then measured one at a time against fp32 on a single UNet step or decode, so
-the table shows what each would win: threads (1 vs all cores), channels_last, bf16 (only
-where the CPU has native bf16; otherwise a matmul shows the emulation cost), and a TAESD
-decode (random tiny autoencoder, as a user with TAESD weights would get) vs the full VAE.
+Candidates are then measured one at a time against fp32 on a single UNet step or decode, so the
+table shows what each would win: threads (1 vs all cores), channels_last, bf16 (only where the CPU
+has native bf16; otherwise a matmul shows the emulation cost), and a TAESD decode (random tiny
+autoencoder, as a user with TAESD weights would get) vs the full VAE.
 
     python tests/benchmarks/cpu_fullsize.py [--runs 3] [--candidate-runs 2] [--no-candidates]
 
-Besides the default (full VAE decode), the engine runs the same request with
-`extra["fast_decode"]` and TAESD weights (random, same cost), the case of a user who has them.
+Besides the default (full VAE decode), the engine runs the same request with `extra["fast_decode"]`
+and TAESD weights (random, same cost), the case of a user who has them.
 
-The engine runs its UNet on OpenVINO when that is installed (the default; `--runtime torch`
-for PyTorch): the first image, which converts and compiles the UNet (once per model; the
-converted model goes to a temporary SNEAKERSTUDIO_HOME here), is timed on its own and left
-out of the medians, as a user pays it once.
+The engine runs its UNet on OpenVINO when that is installed (the default; `--runtime torch` for
+PyTorch): the first image, which converts and compiles the UNet (once per model; the converted model
+goes to a temporary SNEAKERSTUDIO_HOME here), is timed on its own and left out of the medians, as a
+user pays it once.
 
 Last line: {"ours_s", "plain_fp32_s", "speedup", ...}. Goal: speedup >= 5.
 """

@@ -1,8 +1,8 @@
 """Full-size random-weight pipelines built from the shipped config folders, for benchmarks.
 
 Speed does not depend on the weights' values, so a UNet, VAE and text encoders built from
-`sneakerstudio/resources/models/<family>/` configs with random weights time like the real
-model, with no download. `tiny=True` shrinks every width and depth (same architecture, same code paths) for
+`sneakerstudio/resources/models/<family>/` configs with random weights time like the real model,
+with no download. `tiny=True` shrinks every width and depth (same architecture, same code paths) for
 dry runs. `save_folder` writes a diffusers folder the engine loads through its normal loader.
 """
 

@@ -1,5 +1,5 @@
-"""The CLIP tokenizer files shipped in sneakerstudio/resources/ tokenize exactly like CLIP, with no hub,
-and the script that makes them rebuilds the same files."""
+"""The CLIP tokenizer files shipped in sneakerstudio/resources/ tokenize exactly like CLIP, with no
+hub, and the script that makes them rebuilds the same files."""
 
 from __future__ import annotations
 
