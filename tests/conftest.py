@@ -14,6 +14,10 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 # Tests run the PyTorch UNet unless they ask for OpenVINO (tests/e2e/test_openvino.py): its
 # first use per model converts the UNet (seconds even for the tiny models).
 os.environ.setdefault("SNEAKERSTUDIO_CPU_RUNTIME", "torch")
+# The tests' expectations (bit-identical reruns, memory budgets in fp32 bytes, OpenVINO on fp32
+# jobs) are written for fp32 on the CPU; a processor with native bf16 would otherwise get bf16
+# by default. Tests of the precision choice itself pass `precision=` or clear this.
+os.environ.setdefault("SNEAKERSTUDIO_PRECISION", "fp32")
 
 from pathlib import Path
 

@@ -121,7 +121,9 @@ def test_loras_and_odd_sizes_run_on_pytorch_with_the_reason(tiny_sd1, home, tmp_
     ov, plain = _engine("openvino"), _engine("torch")
     events = run(ov, with_lora)
     assert finished(events).info["cpu_runtime"].startswith("PyTorch: LoRAs are applied")
-    assert np.array_equal(_pixels(events), _pixels(run(plain, with_lora)))
+    # The UNet ran on PyTorch; the VAE decode still runs on OpenVINO (fp32): bit-identical on
+    # some processors, one level of rounding apart on others (AVX-512 EPYC: 1).
+    assert _max_diff(_pixels(events), _pixels(run(plain, with_lora))) <= 1
     # Without the LoRA again: back on OpenVINO, with the plain weights.
     assert finished(run(ov, request_for(tiny_sd1.single_file))).info["cpu_runtime"] == "OpenVINO"
 

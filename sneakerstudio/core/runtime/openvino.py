@@ -304,7 +304,13 @@ class OpenVinoGraph:
         self._compiled = ov.Core().compile_model(
             model,
             "CPU",
-            {"INFERENCE_NUM_THREADS": self.threads, "PERFORMANCE_HINT": "LATENCY"},
+            {
+                "INFERENCE_NUM_THREADS": self.threads,
+                "PERFORMANCE_HINT": "LATENCY",
+                # OpenVINO runs bf16 by default on CPUs with native bf16 (AVX512-BF16, AMX):
+                # an fp32 job must stay fp32 (up to 6 levels off PyTorch's image otherwise).
+                "INFERENCE_PRECISION_HINT": "f32",
+            },
         )
         self._request = self._compiled.create_infer_request()
         self.compiled_shapes = shapes
