@@ -420,9 +420,9 @@ def lora_base(tensors: Tensors, metadata: Mapping[str, str]) -> tuple[str | None
         ):
             width = t.shape[-1] if len(t.shape) >= 2 else None
             break
-    base = family_for_context_width(width)
-    if base is not None:
-        return base, f"context width {width}"
+    by_width = family_for_context_width(width)
+    if by_width is not None:
+        return by_width, f"context width {width}"
     return None, f"context width {width} matches no family" if width else "no base hint"
 
 
