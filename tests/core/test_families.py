@@ -98,6 +98,20 @@ def test_context_widths_and_latent_formats() -> None:
     assert latent_format("no such family") is latent_format("sd1")
 
 
+def test_previews_use_the_family_latent_format() -> None:
+    import torch
+
+    from sneakerstudio.core.generation.previews import LatentPreviewer
+
+    for base in bases():
+        previewer = LatentPreviewer(base)
+        assert previewer.factors == family(base).latent.preview_factors
+    latent = torch.zeros(4, 2, 2)
+    sd, xl = LatentPreviewer("sd1")(latent), LatentPreviewer("sdxl")(latent)
+    assert sd.shape == (2, 2, 3) and (sd == 127).all()  # no bias: mid grey
+    assert xl[0, 0, 0] > xl[0, 0, 1]  # SDXL's bias tints a zero latent red
+
+
 def test_an_unknown_family_names_the_choices() -> None:
     with pytest.raises(KeyError, match="sdxl-refiner"):
         family_defaults("sd3")

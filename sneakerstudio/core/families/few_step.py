@@ -43,7 +43,7 @@ DISTILLED_DEFAULTS: dict[str, dict[str, Any]] = {
 
 
 def few_step_kind(
-    name: str | Path = "",
+    name: str | Path,
     metadata: Mapping[str, Any] | None = None,
     *,
     distilled: str | None = None,
@@ -56,7 +56,7 @@ def few_step_kind(
     """
     if distilled in DISTILLATIONS:
         return distilled
-    texts = [Path(name).name if name else ""]
+    texts = [Path(name).name]
     texts += [str((metadata or {}).get(key, "")) for key in METADATA_KEYS]
     if any(_TURBO.search(text) for text in texts):
         return "turbo"

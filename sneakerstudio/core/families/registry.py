@@ -17,7 +17,7 @@ Values follow the model cards (see FACTS).
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -53,7 +53,7 @@ class GenerationDefaults:
 @dataclass(frozen=True)
 class Family:
     """One base model family. `name` is the identifier everywhere ("sd1", "sdxl-refiner"): in
-    `identify`'s JSON, the library index, the CLI's `--base` and PNG-free settings."""
+    `identify`'s JSON, the library index, the CLI's `--base` and saved settings."""
 
     name: str
     label: str  # what users read in messages: "Stable Diffusion 1.x"
@@ -73,7 +73,7 @@ class Family:
     text_encoders: tuple[TextEncoderSpec, ...] = ()  # empty: the SD1 path (`text_prefix`)
     pipeline_class: str = "StableDiffusionPipeline"
     time_ids: int = 0  # SDXL size conditioning: 6 ids (base) or 5 (refiner, aesthetic score)
-    kohya_names: tuple[str, ...] = field(default=())  # `ss_base_model_version` prefixes
+    kohya_names: tuple[str, ...] = ()  # `ss_base_model_version` prefixes
     template: str = ""  # config template folder under resources/models/ ("" = `name`)
 
     @property
