@@ -310,37 +310,29 @@ def with_preset(request: Any, args: argparse.Namespace) -> Any:
     return apply_preset(request, args.preset, steps=args.steps)
 
 
-FALLBACK_DEFAULTS = {
-    "width": 512,
-    "height": 512,
-    "steps": 20,
-    "guidance": 7.0,
-    "sampler": "Euler a",
-}
-
-
 def model_defaults(model_path: Path, args: argparse.Namespace) -> dict[str, Any]:
-    """What the options left out default to: the model family's values (SDXL 1024 px, Turbo one
-    step without guidance, LCM its own sampler…), read from the file's header only, and the
-    LCM sampler, steps and guidance when an LCM-LoRA is given. Options the user gave win.
-    A file that cannot be identified gets SD 1.5's values; the engine then says what is wrong."""
-    from sneakerstudio.core.families.registry import family_defaults
+    """What the options left out default to: the model's values from core's `model_defaults`
+    (SDXL 1024 px, Turbo one step without guidance, LCM its own sampler…), read from the file's
+    header only, and the LCM sampler, steps and guidance when an LCM-LoRA is given. Options the
+    user gave win. A file that cannot be identified gets SD 1.5's values; the engine then says
+    what is wrong."""
+    from sneakerstudio.core.families.registry import model_defaults as defaults_for
     from sneakerstudio.core.models.identify import identify
     from sneakerstudio.core.patches.lora import lora_defaults
     from sneakerstudio.core.protocol.errors import SneakerError
 
-    out = dict(FALLBACK_DEFAULTS)
+    out = defaults_for(None)
     try:
         info = identify(model_path)
-        if info.kind != "checkpoint" or info.base is None:
-            return out
-        family = family_defaults(
+        out = defaults_for(
             info.base,
+            kind=info.kind,
             distilled=info.distilled,
-            variant=info.variant or "normal",
+            variant=info.variant,
             prediction=info.prediction,
         )
-        out.update({key: family[key] for key in FALLBACK_DEFAULTS})
+        if info.kind != "checkpoint" or info.base is None:
+            return out
         lora_paths = [Path(name) for name, _weight in model_file_fields(args).get("loras", ())]
         out.update(lora_defaults([p for p in lora_paths if p.is_file()], info.base))
     except (SneakerError, KeyError, OSError):

@@ -16,10 +16,10 @@ import threading
 from typing import Any
 
 from sneakerstudio.cli import EXIT_CANCELLED, EXIT_FAILED, EXIT_OK, EXIT_USAGE, err
+from sneakerstudio.core.families.registry import bases
 from sneakerstudio.core.protocol.units import format_size
 
 KINDS = ("checkpoint", "lora", "lycoris", "embedding", "vae", "controlnet", "upscaler", "unknown")
-BASES = ("sd1", "sd2", "sdxl", "sdxl-refiner")
 
 
 def add_parser(sub: Any) -> argparse.ArgumentParser:
@@ -47,7 +47,7 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
 
     listing = cmds.add_parser("list", help="list the models")
     listing.add_argument("--kind", choices=KINDS, help="only this kind")
-    listing.add_argument("--base", choices=BASES, help="only this base model family")
+    listing.add_argument("--base", choices=bases(), help="only this base model family")
     listing.add_argument("--search", default=None, help="name, sub-folder or trigger word")
     listing.add_argument(
         "--sort", default="name", choices=("name", "size", "modified", "base", "kind")

@@ -4,7 +4,6 @@ folder…". It only picks a path; whether the path is a usable model is checked 
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -20,26 +19,18 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from sneakerstudio.core.families.few_step import few_step_kind as core_few_step_kind
+
 CHECKPOINT_FILTER = "Checkpoints (*.safetensors);;All files (*)"
 
 
-_FEW_STEP_NAMES = (
-    ("turbo", re.compile(r"turbo|lightning", re.I)),
-    ("lcm", re.compile(r"(?<![a-z])lcm(?![a-z])|latent.?consistency", re.I)),
-)
 FEW_STEP_LABELS = {"turbo": "Turbo", "lcm": "LCM"}
 
 
 def few_step_kind(name: str, info: Mapping[str, Any] | None = None) -> str | None:
     """ "turbo" or "lcm" for a model made for 1–8 steps (identification's `distilled`, else
-    the file name, as identification reads it); None for a normal model."""
-    distilled = (info or {}).get("distilled")
-    if distilled in FEW_STEP_LABELS:
-        return str(distilled)
-    for kind, pattern in _FEW_STEP_NAMES:
-        if pattern.search(Path(name).name):
-            return kind
-    return None
+    the file name, by core's one rule); None for a normal model."""
+    return core_few_step_kind(name, distilled=(info or {}).get("distilled"))
 
 
 def display_name(path: str | Path) -> str:

@@ -14,13 +14,13 @@ from typing import Any
 
 import pytest
 
-from sneakerstudio.core.files.resources import model_template_dir
-from sneakerstudio.core.models.config import (
-    derive_config,
+from sneakerstudio.core.families.layout import (
     head_size_64_heads,
     largest_divisor_at_most,
     sd1_unet_heads,
 )
+from sneakerstudio.core.files.resources import model_template_dir
+from sneakerstudio.core.models.config import derive_config
 from sneakerstudio.core.models.header import TensorInfo, read_header
 from sneakerstudio.core.protocol.errors import ModelFileError
 from tests.tiny_models import (

@@ -1,7 +1,8 @@
 """Latent → RGB previews with per-family linear factors (a fraction of a millisecond a step).
 
-rgb = latentᵀ·F + b, mapped from [-1, 1] to [0, 255]. The preview is 1/8 of the image size;
-the view scales it up. TAESD previews come later, for users who have its weights.
+rgb = latentᵀ·F + b, mapped from [-1, 1] to [0, 255], with F and b from the family's latent
+format (`core/families/latent.py`). The preview is 1/8 of the image size; the view scales it
+up. TAESD previews come later, for users who have its weights.
 """
 
 from __future__ import annotations
@@ -10,27 +11,7 @@ from typing import Any
 
 import numpy as np
 
-SD1_FACTORS = (
-    (0.3512, 0.2297, 0.3227),
-    (0.3250, 0.4974, 0.2350),
-    (-0.2829, 0.1762, 0.2721),
-    (-0.2120, -0.2616, -0.7177),
-)
-SD1_BIAS = (0.0, 0.0, 0.0)
-SDXL_FACTORS = (
-    (0.3651, 0.4232, 0.4341),
-    (-0.2533, -0.0042, 0.1068),
-    (0.1076, 0.1111, -0.0362),
-    (-0.3165, -0.2492, -0.2188),
-)
-SDXL_BIAS = (0.1084, -0.0175, -0.0011)
-
-_FAMILY_FACTORS = {
-    "sd1": (SD1_FACTORS, SD1_BIAS),
-    "sd2": (SD1_FACTORS, SD1_BIAS),
-    "sdxl": (SDXL_FACTORS, SDXL_BIAS),
-    "sdxl-refiner": (SDXL_FACTORS, SDXL_BIAS),
-}
+from sneakerstudio.core.families.registry import latent_format
 
 
 class LatentPreviewer:
@@ -41,7 +22,8 @@ class LatentPreviewer:
     """
 
     def __init__(self, family: str = "sd1") -> None:
-        self.factors, self.bias = _FAMILY_FACTORS.get(family, (SD1_FACTORS, SD1_BIAS))
+        latent = latent_format(family)  # SD 1.x's for an unknown family
+        self.factors, self.bias = latent.preview_factors, latent.preview_bias
         self._cache: dict[tuple[Any, Any], tuple[Any, Any]] = {}
 
     def _matrices(self, latent: Any) -> tuple[Any, Any]:

@@ -12,176 +12,26 @@ Families: SD1, SD2, SDXL and the SDXL refiner. The family is chosen by which key
 file has (`cond_stage_model.transformer.*` → SD1, OpenCLIP `cond_stage_model.model.*` → SD2,
 `conditioner.embedders.0.transformer.*` + `conditioner.embedders.1.model.*` → SDXL,
 `conditioner.embedders.0.model.*` alone → refiner); widths such as the 768-wide context are hints
-only, so tiny test models with other widths go through the same code. To add a family: a
-`FamilySpec` in `FAMILIES`, a template folder, a branch in `detect_family`, and its head-count
-rules.
+only, so tiny test models with other widths go through the same code. The families' key layouts,
+head-count rules and templates are their records in `core/families/registry.py`; a family told
+apart by a new key layout also needs a branch in `detect_family`.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sneakerstudio.core.files.resources import model_template_dir
+from sneakerstudio.core.families.layout import VARIANTS_BY_IN_CHANNELS, TextEncoderSpec
+from sneakerstudio.core.families.registry import FAMILIES, SD1, SD2, SDXL, SDXL_REFINER, Family
 from sneakerstudio.core.models.header import TensorInfo
 from sneakerstudio.core.protocol.errors import ModelFileError
 
 Tensors = Mapping[str, TensorInfo]
-
-VARIANTS_BY_IN_CHANNELS = {4: "normal", 9: "inpaint", 5: "depth"}
-
-
-# -- attention heads (not stored in the weights) ------------------------------------------------
-
-
-def largest_divisor_at_most(width: int, limit: int) -> int:
-    """The largest divisor of `width` that is ≤ `limit` (at least 1): the fallback head count
-    for widths the family rule does not divide, as in tiny test models."""
-    for d in range(max(1, min(limit, width)), 0, -1):
-        if width % d == 0:
-            return d
-    return 1
-
-
-def sd1_unet_heads(width: int) -> int:
-    """SD1 UNets use 8 heads at every level (head size 40, 80, 160, 160)."""
-    return largest_divisor_at_most(width, 8)
-
-
-def head_size_64_heads(width: int) -> int:
-    """CLIP text encoders (and SD2 / SDXL UNets) use 64-wide heads; other widths fall back to
-    the largest divisor giving heads at least 8 wide (width 32 → 4 heads)."""
-    if width % 64 == 0:
-        return width // 64
-    return largest_divisor_at_most(width, max(1, width // 8))
-
-
-# -- families -------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class TextEncoderSpec:
-    """One text encoder of a family as stored in single-file checkpoints."""
-
-    component: str  # pipeline attribute: "text_encoder" or "text_encoder_2"
-    prefix: str  # key prefix up to the encoder's own names
-    layout: str  # "clip" (transformers names) or "openclip" (resblocks, fused in_proj)
-    model_class: str  # "CLIPTextModel" or "CLIPTextModelWithProjection"
-    tokenizer: str  # shipped tokenizer folder, relative to sneakerstudio/resources/models/
-    drop_last_layer: bool = False  # SD2 conditions on the penultimate of OpenCLIP-H's 24 layers
-
-
-@dataclass(frozen=True)
-class FamilySpec:
-    """What a model family's checkpoints look like and the defaults the weights cannot tell."""
-
-    name: str  # "sd1": also the template folder under sneakerstudio/resources/models/
-    label: str  # what users read
-    unet_prefix: str
-    vae_prefix: str
-    text_prefix: str  # CLIP text encoder, up to and including `transformer.`
-    native_size: int  # pixels
-    vae_scaling_factor: float
-    unet_heads: Callable[[int], int]
-    text_heads: Callable[[int], int]
-    text_encoders: tuple[TextEncoderSpec, ...] = ()  # empty: the SD1 path (`text_prefix`)
-    pipeline_class: str = "StableDiffusionPipeline"
-    time_ids: int = 0  # SDXL size conditioning: 6 ids (base) or 5 (refiner, aesthetic score)
-
-    @property
-    def template_dir(self) -> Path:
-        return model_template_dir(self.name)
-
-
-SD1 = FamilySpec(
-    name="sd1",
-    label="Stable Diffusion 1.x",
-    unet_prefix="model.diffusion_model.",
-    vae_prefix="first_stage_model.",
-    text_prefix="cond_stage_model.transformer.",
-    native_size=512,
-    vae_scaling_factor=0.18215,
-    unet_heads=sd1_unet_heads,
-    text_heads=head_size_64_heads,
-)
-SD2 = FamilySpec(
-    name="sd2",
-    label="Stable Diffusion 2.x",
-    unet_prefix="model.diffusion_model.",
-    vae_prefix="first_stage_model.",
-    text_prefix="cond_stage_model.model.",
-    native_size=768,
-    vae_scaling_factor=0.18215,
-    unet_heads=head_size_64_heads,
-    text_heads=head_size_64_heads,
-    text_encoders=(
-        TextEncoderSpec(
-            "text_encoder",
-            "cond_stage_model.model.",
-            "openclip",
-            "CLIPTextModel",
-            "sd2/tokenizer",
-            drop_last_layer=True,
-        ),
-    ),
-)
-_CLIP_L_XL = TextEncoderSpec(
-    "text_encoder",
-    "conditioner.embedders.0.transformer.",
-    "clip",
-    "CLIPTextModel",
-    "sd1/tokenizer",
-)
-SDXL = FamilySpec(
-    name="sdxl",
-    label="Stable Diffusion XL",
-    unet_prefix="model.diffusion_model.",
-    vae_prefix="first_stage_model.",
-    text_prefix="conditioner.embedders.",
-    native_size=1024,
-    vae_scaling_factor=0.13025,
-    unet_heads=head_size_64_heads,
-    text_heads=head_size_64_heads,
-    text_encoders=(
-        _CLIP_L_XL,
-        TextEncoderSpec(
-            "text_encoder_2",
-            "conditioner.embedders.1.model.",
-            "openclip",
-            "CLIPTextModelWithProjection",
-            "sd2/tokenizer",
-        ),
-    ),
-    pipeline_class="StableDiffusionXLPipeline",
-    time_ids=6,
-)
-SDXL_REFINER = FamilySpec(
-    name="sdxl-refiner",
-    label="Stable Diffusion XL refiner",
-    unet_prefix="model.diffusion_model.",
-    vae_prefix="first_stage_model.",
-    text_prefix="conditioner.embedders.0.model.",
-    native_size=1024,
-    vae_scaling_factor=0.13025,
-    unet_heads=head_size_64_heads,
-    text_heads=head_size_64_heads,
-    text_encoders=(
-        TextEncoderSpec(
-            "text_encoder_2",
-            "conditioner.embedders.0.model.",
-            "openclip",
-            "CLIPTextModelWithProjection",
-            "sd2/tokenizer",
-        ),
-    ),
-    pipeline_class="StableDiffusionXLImg2ImgPipeline",
-    time_ids=5,
-)
-FAMILIES: dict[str, FamilySpec] = {f.name: f for f in (SD1, SD2, SDXL, SDXL_REFINER)}
 
 
 @dataclass(frozen=True)
@@ -203,7 +53,7 @@ class CheckpointConfig:
     text_configs: dict[str, dict[str, Any]] = field(default_factory=dict)  # SD2 / SDXL encoders
 
     @property
-    def spec(self) -> FamilySpec:
+    def spec(self) -> Family:
         return FAMILIES[self.family]
 
 
@@ -238,7 +88,7 @@ def _unsupported(path: Path, what: str) -> ModelFileError:
     )
 
 
-def _template(spec: FamilySpec, component: str) -> dict[str, Any]:
+def _template(spec: Family, component: str) -> dict[str, Any]:
     name = "config.json" if component != "scheduler" else "scheduler_config.json"
     return json.loads((spec.template_dir / component / name).read_text(encoding="utf-8"))
 
@@ -252,7 +102,7 @@ def _count(tensors: Tensors, prefix: str) -> int:
 _LORA_MARKERS = (".lora_down.", ".lora_up.", ".lora_A.", ".lora_B.", ".hada_w1", ".lokr_w1")
 
 
-def detect_family(tensors: Tensors, path: Path) -> FamilySpec:
+def detect_family(tensors: Tensors, path: Path) -> Family:
     """The family of a full single-file checkpoint, or a `ModelFileError` saying what the file
     is instead (a LoRA, a VAE, an embedding, a ControlNet, a family not supported yet)."""
     name = path.name
@@ -392,7 +242,7 @@ def derive_config(tensors: Tensors, path: Path) -> CheckpointConfig:
 
 
 def _check_size_conditioning(
-    unet: dict[str, Any], spec: FamilySpec, texts: dict[str, dict[str, Any]], path: Path
+    unet: dict[str, Any], spec: Family, texts: dict[str, dict[str, Any]], path: Path
 ) -> None:
     """SDXL's addition embedding takes the pooled text embedding plus `time_ids` sinusoidal
     embeddings: derive their width from the first layer's input width."""
@@ -412,7 +262,7 @@ def _check_size_conditioning(
 
 
 def derive_text_encoder_config(
-    tensors: Tensors, spec: FamilySpec, enc: TextEncoderSpec, path: Path
+    tensors: Tensors, spec: Family, enc: TextEncoderSpec, path: Path
 ) -> dict[str, Any]:
     """The transformers config of one SD2/SDXL text encoder, in either stored layout."""
     if enc.layout == "clip":
@@ -448,7 +298,7 @@ def derive_text_encoder_config(
 
 
 def derive_unet_config(
-    tensors: Tensors, spec: FamilySpec, path: Path, *, vae_scale_factor: int
+    tensors: Tensors, spec: Family, path: Path, *, vae_scale_factor: int
 ) -> dict[str, Any]:
     """UNet2DConditionModel config of an LDM `input_blocks / middle_block / output_blocks` UNet.
 
@@ -560,7 +410,7 @@ def derive_unet_config(
     return config
 
 
-def derive_vae_config(tensors: Tensors, spec: FamilySpec, path: Path) -> dict[str, Any]:
+def derive_vae_config(tensors: Tensors, spec: Family, path: Path) -> dict[str, Any]:
     """AutoencoderKL config of an LDM VAE (`encoder.down.N.block.M`, `decoder.up.N`, mid
     `block_1 / attn_1 / block_2`)."""
     p = spec.vae_prefix
@@ -602,7 +452,7 @@ def derive_vae_config(tensors: Tensors, spec: FamilySpec, path: Path) -> dict[st
     return config
 
 
-def _clip_prefix(tensors: Tensors, spec: FamilySpec) -> tuple[str, str]:
+def _clip_prefix(tensors: Tensors, spec: Family) -> tuple[str, str]:
     """The text encoder's key prefix and layout: most files nest it under `text_model.`, a few
     old ones do not."""
     nested = spec.text_prefix + "text_model."
@@ -612,7 +462,7 @@ def _clip_prefix(tensors: Tensors, spec: FamilySpec) -> tuple[str, str]:
 
 
 def derive_clip_text_config(
-    tensors: Tensors, spec: FamilySpec, path: Path, *, prefix: str
+    tensors: Tensors, spec: Family, path: Path, *, prefix: str
 ) -> dict[str, Any]:
     """CLIPTextModel config: width and vocabulary from the token embedding, positions, depth,
     MLP width, and heads by the family rule."""

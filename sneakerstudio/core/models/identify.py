@@ -18,6 +18,16 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sneakerstudio.core.families.few_step import few_step_kind
+from sneakerstudio.core.families.layout import VARIANTS_BY_IN_CHANNELS
+from sneakerstudio.core.families.registry import (
+    FAMILIES,
+    SD1,
+    SD2,
+    SDXL,
+    SDXL_REFINER,
+    family_for_context_width,
+)
 from sneakerstudio.core.models.header import (
     SNIFF_BYTES,
     TensorInfo,
@@ -33,17 +43,16 @@ MAX_TRIGGER_WORDS = 20
 
 Tensors = Mapping[str, TensorInfo]
 
-UNET = "model.diffusion_model."
+UNET = SD1.unet_prefix
 # Text-encoder layouts of the single-file families: structure, not width, decides.
-SDXL_CLIP_L = "conditioner.embedders.0.transformer."
-SDXL_BIGG = "conditioner.embedders.1.model."
-REFINER_BIGG = "conditioner.embedders.0.model."
-SD2_OPENCLIP = "cond_stage_model.model."
-SD1_CLIP = "cond_stage_model.transformer."
+SDXL_CLIP_L = SDXL.text_encoders[0].prefix
+SDXL_BIGG = SDXL.text_encoders[1].prefix
+REFINER_BIGG = SDXL_REFINER.text_encoders[0].prefix
+SD2_OPENCLIP = SD2.text_encoders[0].prefix
+SD1_CLIP = SD1.text_prefix
 
-# Context width (cross-attention input) → base, for files without a text encoder.
-_CONTEXT_HINTS = {768: "sd1", 1024: "sd2", 2048: "sdxl", 1280: "sdxl-refiner"}
-_KOHYA_BASES = {"sd_v1": "sd1", "sd_v2": "sd2", "sdxl_base_v1-0": "sdxl"}
+# kohya's `ss_base_model_version` prefixes → base.
+_KOHYA_BASES = {name: f.name for f in FAMILIES.values() for name in f.kohya_names}
 
 
 @dataclass
@@ -54,7 +63,7 @@ class ModelInfo:
     name: str
     kind: str  # one of KINDS
     format: str  # "safetensors", "pickle", "diffusers"
-    base: str | None = None  # "sd1", "sd2", "sdxl", "sdxl-refiner"
+    base: str | None = None  # a base of `core/families/registry.py`: "sd1" … "sdxl-refiner"
     variant: str | None = None  # "normal", "inpaint", "depth"
     prediction: str | None = None  # "epsilon" or "v"
     distilled: str | None = None  # "turbo" or "lcm" when the name or metadata says so
@@ -183,7 +192,7 @@ def identify_tensors(tensors: Tensors, metadata: Mapping[str, str], path: Path) 
     ):
         info.kind = "controlnet"
         width = _context_width(tensors, "")
-        info.base = _CONTEXT_HINTS.get(width or 0)
+        info.base = family_for_context_width(width)
     elif _has(keys, UNET):
         _fill_checkpoint(info, tensors, metadata)
     elif _is_vae(keys):
@@ -232,7 +241,7 @@ def checkpoint_base(tensors: Tensors) -> tuple[str | None, str]:
     if UNET + "label_emb.0.0.weight" in tensors:
         guess = "sdxl-refiner" if width == 1280 else "sdxl"
         return guess, "UNet only, with SDXL size conditioning"
-    base = _CONTEXT_HINTS.get(width or 0)
+    base = family_for_context_width(width)
     return base, f"UNet only, context width {width}"
 
 
@@ -242,7 +251,7 @@ def _fill_checkpoint(info: ModelInfo, tensors: Tensors, metadata: Mapping[str, s
     info.base = base
     conv_in = tensors.get(UNET + "input_blocks.0.0.weight")
     channels = conv_in.shape[1] if conv_in is not None and len(conv_in.shape) == 4 else None
-    info.variant = {4: "normal", 9: "inpaint", 5: "depth"}.get(channels or 0)
+    info.variant = VARIANTS_BY_IN_CHANNELS.get(channels or 0)
     notes = [how]
     if info.variant is None:
         notes.append(f"UNet with {channels} input channels")
@@ -258,15 +267,9 @@ def _fill_checkpoint(info: ModelInfo, tensors: Tensors, metadata: Mapping[str, s
 
 
 def distilled_hint(name: str, metadata: Mapping[str, str]) -> str | None:
-    """'turbo' or 'lcm' when the file's name or modelspec says it was distilled."""
-    text = " ".join(
-        [name, metadata.get("modelspec.architecture", ""), metadata.get("modelspec.title", "")]
-    ).lower()
-    if "turbo" in text or "lightning" in text:
-        return "turbo"
-    if re.search(r"(^|[^a-z])lcm([^a-z]|$)", text) or "/lcm" in text:
-        return "lcm"
-    return None
+    """'turbo' or 'lcm' when the file's name or modelspec says it was distilled (the one
+    few-step rule, `core/families/few_step.py`)."""
+    return few_step_kind(name, metadata)
 
 
 def prediction_hint(
@@ -417,8 +420,9 @@ def lora_base(tensors: Tensors, metadata: Mapping[str, str]) -> tuple[str | None
         ):
             width = t.shape[-1] if len(t.shape) >= 2 else None
             break
-    if width in _CONTEXT_HINTS:
-        return _CONTEXT_HINTS[width], f"context width {width}"
+    by_width = family_for_context_width(width)
+    if by_width is not None:
+        return by_width, f"context width {width}"
     return None, f"context width {width} matches no family" if width else "no base hint"
 
 
@@ -443,9 +447,8 @@ def _fill_lora(info: ModelInfo, tensors: Tensors, metadata: Mapping[str, str]) -
     info.dim = _int(metadata.get("ss_network_dim")) or _lora_rank(tensors)
     info.alpha = _float(metadata.get("ss_network_alpha"))
     info.trigger_words = trigger_words(metadata)
-    info.distilled = "lcm" if "lcm" in info.name.lower() else None
-    if info.distilled is None and "lcm" in metadata.get("modelspec.title", "").lower():
-        info.distilled = "lcm"
+    # Of the few-step LoRAs only LCM-LoRA changes the request's defaults (`lora_defaults`).
+    info.distilled = "lcm" if few_step_kind(info.name, metadata) == "lcm" else None
 
 
 def _lora_rank(tensors: Tensors) -> int | None:
@@ -547,7 +550,7 @@ def _identify_folder(folder: Path) -> ModelInfo:
             info.why = "a diffusers VAE folder"
         elif cls.startswith("ControlNet"):
             info.kind = "controlnet"
-            info.base = _CONTEXT_HINTS.get(config.get("cross_attention_dim") or 0)
+            info.base = family_for_context_width(config.get("cross_attention_dim"))
         else:
             info.format = "folder"
             info.why = "a folder without model_index.json is not a diffusers model"
@@ -557,7 +560,7 @@ def _identify_folder(folder: Path) -> ModelInfo:
     info.base, how = folder_base(index, folder)
     unet = _read_json(folder / "unet" / "config.json")
     channels = unet.get("in_channels")
-    info.variant = {4: "normal", 9: "inpaint", 5: "depth"}.get(channels or 0)
+    info.variant = VARIANTS_BY_IN_CHANNELS.get(channels or 0)
     scheduler = _read_json(folder / "scheduler" / "scheduler_config.json")
     info.distilled = distilled_hint(folder.name, {})
     if scheduler.get("_class_name") == "LCMScheduler":
