@@ -51,6 +51,7 @@ DTYPE_BITS: dict[str, int] = {
     "F6_E3M2": 6,
 }
 
+
 @dataclass(frozen=True)
 class TensorInfo:
     """What the header says about one tensor: its dtype name (`F16`, `F32`, …) and shape."""

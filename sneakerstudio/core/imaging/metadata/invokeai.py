@@ -62,7 +62,7 @@ def apply_invokeai(meta: dict[str, Any], raw: dict[str, str]) -> None:
     legacy = json_object(raw.get("sd-metadata"))
     if legacy is None:
         return
-    image = legacy.get("image") if isinstance(legacy.get("image"), dict) else {}
+    image: dict[str, Any] = legacy["image"] if isinstance(legacy.get("image"), dict) else {}
     prompt = image.get("prompt")
     if isinstance(prompt, list):  # [{"prompt": "...", "weight": 1.0}, ...]
         prompt = " ".join(

@@ -62,22 +62,23 @@ def hash_pending(
             if progress is not None:
                 progress(HashProgress(base + current, total, number, len(pending), name))
 
+        def report_second_half(
+            current: int,
+            _total: int,
+            half: int = base + amount // 2,
+            number: int = number,
+            name: str = name,
+        ) -> None:
+            if progress is not None:
+                progress(HashProgress(half + current, total, number, len(pending), name))
+
         try:
             before = stat_key(path)
             sha = hashing.sha256_file(path, report_bytes, cancel)
             legacy = hashing.legacy_model_hash(path)
             addnet = None
             if need_addnet:
-                half = base + amount // 2
-                addnet = hashing.addnet_sha256(
-                    path,
-                    lambda c, _t, half=half, number=number, name=name: (
-                        progress(HashProgress(half + c, total, number, len(pending), name))
-                        if progress is not None
-                        else None
-                    ),
-                    cancel,
-                )
+                addnet = hashing.addnet_sha256(path, report_second_half, cancel)
         except hashing.HashingCancelled:
             report.cancelled = True
             break

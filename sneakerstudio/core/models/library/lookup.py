@@ -37,8 +37,7 @@ def find(query: str, present: list[ModelEntry], kind: str | None) -> ModelEntry:
         raise AmbiguousModelError(
             f"'{query}' matches {len(matches)} models in the library:\n{listed}",
             [m.path for m in matches],
-            hint="Give the full path, or the sub-folder and name (e.g. "
-            f"'{matches[0].relpath}').",
+            hint=f"Give the full path, or the sub-folder and name (e.g. '{matches[0].relpath}').",
         )
     names = sorted({m.name for m in present if not kind or m.kind in _kinds(kind)})
     close = difflib.get_close_matches(query, names, n=3, cutoff=0.6)

@@ -51,15 +51,15 @@ class Scanner:
         report = ScanReport()
         cancelled = cancel or (lambda: False)
         found: dict[str, tuple[FoundModel, str]] = {}
-        for folder in self.store.folders():
-            source = expand_source(Path(folder.path), folder.layout)
+        for library_folder in self.store.folders():
+            source = expand_source(Path(library_folder.path), library_folder.layout)
             report.notes.extend(source.notes)
             for item in walk(source.roots, cancelled):
                 if not storable(item.path):
                     report.errors.append((printable(item.path), UNSTORABLE))
                     continue
                 if item.path not in found:
-                    found[item.path] = (item, folder.path)
+                    found[item.path] = (item, library_folder.path)
                     if progress is not None and len(found) % 200 == 0:
                         progress(ScanProgress("listing", len(found), 0, item.relpath))
         if cancelled():
