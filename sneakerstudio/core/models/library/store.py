@@ -87,7 +87,7 @@ class Store:
                 )
 
     def folder_origin(self, path: str) -> str | None:
-        """ "app" or "user" for a library folder; None for a path that is not one."""
+        """The origin of a library folder ("app" or "user"); None for a path that is not one."""
         rows = self.index.query("SELECT origin FROM folders WHERE path = ?", (path,))
         return rows[0]["origin"] if rows else None
 
