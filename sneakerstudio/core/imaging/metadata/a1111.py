@@ -11,11 +11,7 @@ from sneakerstudio.core.imaging.metadata.values import to_float, to_int, to_text
 
 # Old A1111 files name the schedule inside the sampler ("DPM++ 2M Karras"); split it off.
 _SCHEDULE_SUFFIXES = ("SGM Uniform", "Polyexponential", "Exponential", "Karras")
-
-
 _KEY_RE = re.compile(r"\s*(\w[\w \-/]*?)\s*:\s*")
-
-
 _VALUE_END = re.compile(r"\s*(?:,|$)")  # what may follow a quoted value
 
 

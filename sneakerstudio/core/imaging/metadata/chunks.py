@@ -16,13 +16,13 @@ from sneakerstudio.core.protocol.errors import ImageFileError
 # Caps for what we read from untrusted files. Pillow caps a text chunk at 1 MiB; large ComfyUI
 # workflows go past that, so we allow more per chunk but keep a total cap as Pillow does.
 MAX_TEXT_CHUNK = 8 * 1024 * 1024  # per chunk, compressed and decompressed
-
-
 MAX_TEXT_TOTAL = 64 * 1024 * 1024  # all text chunks of one file together
 
 
 @dataclass(frozen=True)
 class PngHeader:
+    """What the IHDR chunk says: enough to decide whether to look for stealth text."""
+
     width: int
     height: int
     bit_depth: int

@@ -9,8 +9,6 @@ from typing import Any
 from sneakerstudio.core.imaging.metadata.values import format_number, to_float, to_int, to_text
 
 _VALUE_KEYS = ("value", "seed", "noise_seed", "int", "float", "number", "string", "text")
-
-
 _NOT_CONDITIONING = {"clip", "model", "vae", "control_net", "image", "mask", "style_model"}
 
 

@@ -13,20 +13,10 @@ from sneakerstudio.core.imaging.metadata.values import extra_text
 # (a hand-edited or hostile file) and is left out, so that nothing absurd reaches the panels.
 # Wider than what the app can generate: the request check refuses what it cannot run.
 MAX_READ_STEPS = 10_000
-
-
 MAX_READ_CFG = 100.0
-
-
 MAX_READ_SEED = 2**64 - 1  # ComfyUI's seeds are 64-bit
-
-
 MAX_READ_SIDE = 65_535  # the largest PNG side Pillow or Qt will open
-
-
 _READ_LABELS = {"steps": "Steps", "cfg": "CFG scale", "seed": "Seed", "size": "Size"}
-
-
 _REQUEST_NUMBERS: dict[str, tuple[float, float, bool]] = {  # key: (low, high, whole number)
     "steps": (1, MAX_READ_STEPS, True),
     "guidance": (0.0, MAX_READ_CFG, False),
@@ -44,8 +34,6 @@ _REQUEST_NUMBERS: dict[str, tuple[float, float, bool]] = {  # key: (low, high, w
     "hires_strength": (0.0, 1.0, False),
     "clip_skip": (1, 64, True),
 }
-
-
 _REQUEST_TEXTS = (
     "prompt",
     "negative_prompt",

@@ -13,11 +13,7 @@ from sneakerstudio.core.imaging.metadata import chunks
 from sneakerstudio.core.imaging.metadata.chunks import PngHeader
 
 MAX_STEALTH_PIXELS = 4096 * 4096  # beyond this we do not decode pixels to look for stealth info
-
-
 _STEALTH_ALPHA = (b"stealth_pnginfo", b"stealth_pngcomp")
-
-
 _STEALTH_RGB = (b"stealth_rgbinfo", b"stealth_rgbcomp")
 
 

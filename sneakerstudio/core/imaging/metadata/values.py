@@ -15,7 +15,6 @@ from sneakerstudio import __version__
 PARAMETERS_KEY = "parameters"
 REQUEST_KEY = "sneakerstudio"
 DEFAULT_VERSION = f"sneakerstudio {__version__}"
-
 SOURCES = ("sneakerstudio", "a1111", "comfyui", "invokeai", "fooocus", "novelai")
 
 
