@@ -88,7 +88,7 @@ def hash_pending(
             continue
         done += amount
         after = stat_key(path)
-        if before is None or before != after:
+        if before is None or after is None or before != after:
             report.skipped.append(path)
             continue
         if store.save_hashes(path, after[0], after[1], sha, legacy, addnet):
