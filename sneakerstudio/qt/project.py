@@ -22,8 +22,6 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import os
-import tempfile
 import threading
 import zipfile
 from dataclasses import dataclass, field
@@ -33,6 +31,7 @@ from typing import Any
 from PySide6.QtCore import QBuffer, QByteArray, QIODevice, QLockFile, QObject, QTimer, Signal
 
 from sneakerstudio.core.files import paths
+from sneakerstudio.core.files.atomic import atomic_writer
 from sneakerstudio.core.protocol.errors import SaveError, SneakerError
 from sneakerstudio.qt.document import ARGB, MASK_TINT, CanvasDocument, DocState
 
@@ -124,39 +123,16 @@ def write_atomically(path: Path, members: dict[str, bytes], what: str = "the pro
     """Write a zip of `members` to `path` so that `path` is always either old or new. Raises
     `SaveError` (disk full, no permission, …) with the old file untouched and no temp file
     left behind."""
-    tmp: Path | None = None
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, name = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=".tmp", dir=path.parent)
-        tmp = Path(name)
-        with os.fdopen(fd, "wb") as handle:
-            with zipfile.ZipFile(handle, "w", zipfile.ZIP_STORED) as archive:
-                for member, data in members.items():
-                    archive.writestr(member, data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-        tmp = None
-        _fsync_dir(path.parent)
+        with (
+            atomic_writer(path) as handle,
+            zipfile.ZipFile(handle, "w", zipfile.ZIP_STORED) as archive,
+        ):
+            for member, data in members.items():
+                archive.writestr(member, data)
     except OSError as exc:
         raise SaveError.from_os_error(exc, path, what) from exc
-    finally:
-        if tmp is not None:
-            with contextlib.suppress(OSError):
-                tmp.unlink(missing_ok=True)
     return path
-
-
-def _fsync_dir(folder: Path) -> None:
-    """Make the renamed entry durable too (POSIX; best effort)."""
-    if os.name == "nt":
-        return
-    with contextlib.suppress(OSError):
-        fd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
 
 
 def save_project(path: Path, project: Project) -> Path:

@@ -17,12 +17,12 @@ import json
 import logging
 import math
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from sneakerstudio.core.files import paths
+from sneakerstudio.core.files.atomic import write_text
 from sneakerstudio.core.protocol.errors import SaveError
 
 log = logging.getLogger(__name__)
@@ -137,25 +137,12 @@ class SettingsStore:
         """Write the settings atomically. Returns False when the disk refuses (the reason is
         in `last_error`; the old file is untouched): losing remembered settings must not
         interrupt the user."""
-        tmp: Path | None = None
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
             data = json.dumps(self.settings.to_dict(), ensure_ascii=False, indent=2)
-            fd, name = tempfile.mkstemp(prefix=".settings-", suffix=".tmp", dir=self.path.parent)
-            tmp = Path(name)
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                handle.write(data)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, self.path)
-            tmp = None
+            write_text(self.path, data)
         except OSError as exc:
             log.warning("cannot save settings to %s: %s", self.path, exc)
             self.last_error = SaveError.from_os_error(exc, self.path, "your settings")
             return False
-        finally:
-            if tmp is not None:
-                with contextlib.suppress(OSError):
-                    tmp.unlink(missing_ok=True)
         self.last_error = None
         return True

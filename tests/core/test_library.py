@@ -259,7 +259,7 @@ def test_second_scan_of_1000_unchanged_files_opens_none(
     monkeypatch.setattr(io, "open", spy_open)
     monkeypatch.setattr(os, "open", spy_os_open)
     monkeypatch.setattr(
-        "sneakerstudio.core.models.library.library.describe",
+        "sneakerstudio.core.models.library.scan.describe",
         lambda path, *a: described.append(path) or real_describe(path, *a),
     )
     second = lib.scan()

@@ -597,7 +597,7 @@ def test_damaged_chunk_structure_is_an_image_file_error(tmp_path: Path) -> None:
 
 
 def test_corrupt_or_oversized_text_chunks_are_skipped(tmp_path: Path, monkeypatch) -> None:
-    from sneakerstudio.core.imaging import metadata
+    from sneakerstudio.core.imaging.metadata import chunks
 
     path = save_png(
         small_image(),
@@ -612,7 +612,7 @@ def test_corrupt_or_oversized_text_chunks_are_skipped(tmp_path: Path, monkeypatc
     meta = read_png_metadata(path)
     assert "parameters" not in meta["raw"] and "sneakerstudio" in meta["raw"]
 
-    monkeypatch.setattr(metadata, "MAX_TEXT_CHUNK", 64)
+    monkeypatch.setattr(chunks, "MAX_TEXT_CHUNK", 64)
     assert read_png_metadata(path)["raw"] == {}
 
 

@@ -52,15 +52,15 @@ def names(panel: LibraryPanel) -> list[str]:
 def test_scan_runs_in_the_background_and_fills_the_list(
     qtbot, panel: LibraryPanel, monkeypatch
 ) -> None:
-    import sneakerstudio.core.models.library.library as library_module
+    import sneakerstudio.core.models.library.scan as scan_module
 
-    real = library_module.describe
+    real = scan_module.describe
 
     def slow_describe(*args):
         time.sleep(0.15)
         return real(*args)
 
-    monkeypatch.setattr(library_module, "describe", slow_describe)
+    monkeypatch.setattr(scan_module, "describe", slow_describe)
     statuses: list[str] = []
     panel.status.connect(statuses.append)
     ticks: list[float] = []
@@ -186,10 +186,10 @@ def test_first_run_offers_installs_found_at_usual_places(qtbot, tmp_path: Path) 
 
 
 def test_shutdown_stops_a_running_scan(qtbot, panel: LibraryPanel, monkeypatch) -> None:
-    import sneakerstudio.core.models.library.library as library_module
+    import sneakerstudio.core.models.library.scan as scan_module
 
-    real = library_module.describe
-    monkeypatch.setattr(library_module, "describe", lambda *a: time.sleep(0.3) or real(*a))
+    real = scan_module.describe
+    monkeypatch.setattr(scan_module, "describe", lambda *a: time.sleep(0.3) or real(*a))
     panel.start_scan()
     qtbot.wait(50)
     started = time.perf_counter()

@@ -2,7 +2,7 @@
 
 - the safetensors header reader (`core/models/header.py`): only `ModelFileError` (and its
   subclass `UnsafeFileError`) may escape, and a header it accepts really is well formed;
-- the PNG metadata reader (`core/imaging/metadata.py`): whole files, and the A1111 parameters text:
+- the PNG metadata reader (`core/imaging/metadata/`): whole files, and the A1111 parameters text:
   only `ImageFileError` may escape, and only for the file as a whole;
 - the prompt parser (`core/protocol/prompt.py`): never raises, weights always finite.
 

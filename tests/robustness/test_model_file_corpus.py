@@ -591,7 +591,7 @@ def test_a_full_disk_during_a_scan_gives_a_clear_error_and_a_sound_index(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from sneakerstudio.core.models.library import Library, LibraryError
-    from sneakerstudio.core.models.library import library as library_module
+    from sneakerstudio.core.models.library import scan as scan_module
 
     data, folder, names = _indexed_library(tmp_path)
     sd1_checkpoint(folder / "new-checkpoint.safetensors", fill=3)
@@ -602,7 +602,7 @@ def test_a_full_disk_during_a_scan_gives_a_clear_error_and_a_sound_index(
             raise sqlite3.OperationalError("database or disk is full")
 
     with Library(data) as lib:
-        monkeypatch.setattr(library_module.Library, "_write_details", disk_full)
+        monkeypatch.setattr(scan_module.Scanner, "_write_details", disk_full)
         with pytest.raises(LibraryError, match="cannot be written") as caught:
             lib.scan()
         assert "free space" in str(caught.value)

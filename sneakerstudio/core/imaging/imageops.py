@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageFilter, ImageOps, UnidentifiedImageError
 
+from sneakerstudio.core.files.sniff import PNG_SIGNATURE, sniff
 from sneakerstudio.core.protocol.errors import ImageFileError
 
 IMAGE_FORMATS = ("PNG", "JPEG", "WEBP")
@@ -101,7 +102,7 @@ def _png_header_size(path: Path) -> tuple[int, int] | None:
             head = f.read(24)
     except OSError:
         return None
-    if len(head) < 24 or not head.startswith(b"\x89PNG\r\n\x1a\n") or head[12:16] != b"IHDR":
+    if len(head) < 24 or sniff(head) != "png" or head[12:16] != b"IHDR":
         return None
     width, height = struct.unpack(">II", head[16:24])
     return width, height
@@ -113,7 +114,7 @@ def _without_png_text(path: Path) -> io.BytesIO:
     if path.stat().st_size > MAX_TEXT_STRIP_BYTES:
         raise ValueError("its text chunks are too large and so is the file")
     data = path.read_bytes()
-    if not data.startswith(b"\x89PNG\r\n\x1a\n"):
+    if sniff(data[: len(PNG_SIGNATURE)]) != "png":
         raise ValueError("not a PNG file")
     out = io.BytesIO()
     out.write(data[:8])

@@ -23,12 +23,12 @@ from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
 
+from sneakerstudio.core.files.sniff import MAX_SAFETENSORS_HEADER
 from sneakerstudio.core.protocol.errors import ModelFileError
 
 CHUNK_SIZE = 1024 * 1024  # read 1 MiB at a time: bounded memory, few syscalls
 LEGACY_OFFSET = 0x100000  # 1 MiB
 LEGACY_LENGTH = 0x10000  # 64 KiB
-MAX_SAFETENSORS_HEADER = 100_000_000  # the limit safetensors itself enforces
 CACHE_SIZE = 4096
 
 ProgressCallback = Callable[[int, int], None]

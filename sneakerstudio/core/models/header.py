@@ -22,9 +22,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sneakerstudio.core.files.sniff import HEAD_BYTES, MAX_SAFETENSORS_HEADER, PICKLE_KINDS, sniff
 from sneakerstudio.core.protocol.errors import ModelFileError, UnsafeFileError
 
-MAX_HEADER_BYTES = 100_000_000  # the safetensors library's own limit
+MAX_HEADER_BYTES = MAX_SAFETENSORS_HEADER  # the safetensors library's own limit
 
 # Bits per element of every dtype the safetensors format defines.
 DTYPE_BITS: dict[str, int] = {
@@ -50,9 +51,6 @@ DTYPE_BITS: dict[str, int] = {
     "F6_E3M2": 6,
 }
 
-_ZIP_MAGIC = b"PK\x03\x04"
-_PICKLE_PROTO = 0x80
-
 
 @dataclass(frozen=True)
 class TensorInfo:
@@ -74,23 +72,15 @@ def _fail(path: Path, what: str, hint: str) -> ModelFileError:
 _REDOWNLOAD = "The file may be damaged or only partly downloaded: download it again."
 
 
-SNIFF_BYTES = 16  # how many leading bytes `sniff_pickle` wants
+SNIFF_BYTES = HEAD_BYTES  # how many leading bytes `sniff_pickle` wants
 
 
 def sniff_pickle(head: bytes) -> str | None:
     """'zip' or 'pickle' when the first bytes (`SNIFF_BYTES` of them) are those of a PyTorch
-    pickle checkpoint (a zip archive for `torch.save`, or a raw pickle stream), else None.
-    Extensions lie; bytes don't. A safetensors file whose header length happens to start with
-    0x80 (a pickle's first byte) is told apart by the `{` that opens its header at byte 8."""
-    if head.startswith(_ZIP_MAGIC):
-        return "zip"
-    if len(head) >= 9 and head[8:9] == b"{":
-        (header_len,) = struct.unpack("<Q", head[:8])
-        if 2 <= header_len <= MAX_HEADER_BYTES:
-            return None
-    if head[:1] and head[0] == _PICKLE_PROTO:
-        return "pickle"
-    return None
+    pickle checkpoint (a zip archive for `torch.save`, or a raw pickle stream), else None
+    (`files.sniff` tells them apart from a safetensors header)."""
+    kind = sniff(head)
+    return kind if kind in PICKLE_KINDS else None
 
 
 def refuse_pickle(path: Path, flavour: str) -> UnsafeFileError:

@@ -21,12 +21,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from sneakerstudio.core.models.header import (
-    SNIFF_BYTES,
-    read_header,
-    require_regular_file,
-    sniff_pickle,
-)
+from sneakerstudio.core.files.atomic import move_into_place, write_text
+from sneakerstudio.core.files.sniff import read_head
+from sneakerstudio.core.models.header import read_header, require_regular_file, sniff_pickle
 from sneakerstudio.core.protocol.errors import ModelFileError, UnsafeFileError
 
 MIN_TORCH = (2, 10)
@@ -217,8 +214,7 @@ def is_pickle(path: Path) -> bool:
     if not Path(path).is_file():
         return False
     try:
-        with Path(path).open("rb") as f:
-            return sniff_pickle(f.read(SNIFF_BYTES)) is not None
+        return sniff_pickle(read_head(path)) is not None
     except OSError:
         return False
 
@@ -253,8 +249,7 @@ def convert_pickle(path: Path, *, cache: Path | None = None, timeout_s: float = 
     path = Path(path)
     require_regular_file(path)
     try:
-        with path.open("rb") as f:
-            head = f.read(SNIFF_BYTES)
+        head = read_head(path)
     except OSError as exc:
         raise ModelFileError(
             f"'{path}' cannot be read: {exc.strerror or exc}.",
@@ -324,7 +319,6 @@ def convert_pickle(path: Path, *, cache: Path | None = None, timeout_s: float = 
             hint="The file may be damaged or not a PyTorch checkpoint.",
         )
     read_header(partial)  # the child wrote a sound file
-    os.replace(partial, target)
-    sidecar = target.with_suffix(".json")
-    sidecar.write_text(json.dumps({"source": str(path.resolve())}), "utf-8")
+    move_into_place(partial, target)
+    write_text(target.with_suffix(".json"), json.dumps({"source": str(path.resolve())}))
     return target

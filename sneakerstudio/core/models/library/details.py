@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sneakerstudio.core.files import atomic
+from sneakerstudio.core.files.sniff import HEAD_BYTES, sniff
 from sneakerstudio.core.protocol.errors import SneakerError
 
 log = logging.getLogger(__name__)
@@ -149,15 +151,12 @@ def decode_data_uri(text: str) -> bytes | None:
 
 def save_embedded_thumbnail(data: bytes, model_path: str, folder: Path) -> str | None:
     """Write a thumbnail found inside a model's metadata to the thumbnail cache; its path."""
-    ext = ".png" if data.startswith(b"\x89PNG") else ".jpg" if data[:2] == b"\xff\xd8" else ""
-    if not ext and data[:4] == b"RIFF":
-        ext = ".webp"
+    ext = {"png": ".png", "jpeg": ".jpg", "webp": ".webp"}.get(sniff(data[:HEAD_BYTES]) or "")
     if not ext:
         return None
     target = folder / (hashlib.sha1(model_path.encode("utf-8")).hexdigest()[:20] + ext)
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(data)
+        atomic.write_bytes(target, data)
     except OSError as exc:
         log.warning("cannot write thumbnail %s: %s", target, exc)
         return None
