@@ -1,6 +1,7 @@
 """The menus as data: one table of action specs (text, shortcut, tip, what it does), built into
 `QAction`s and menus in one place. Slots are named by their path from the window
-(`"picker.open_file"`, `"documents.new_canvas"`), so the table needs no window to exist."""
+(`"picker.open_file"`, `"documents.new_canvas"`), or are commands here that take the window,
+so the table needs no window to exist."""
 
 from __future__ import annotations
 
@@ -8,13 +9,35 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Union
 
-from PySide6.QtCore import Qt
-from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import QMainWindow
+from PySide6.QtCore import Qt, QUrl
+from PySide6.QtGui import QAction, QDesktopServices, QKeySequence
+from PySide6.QtWidgets import QMainWindow, QMessageBox
 
-from sneakerstudio import APP_NAME
+from sneakerstudio import APP_NAME, __version__
+from sneakerstudio.core.files import paths
+from sneakerstudio.qt.errors import guarded
+from sneakerstudio.qt.shortcuts import ShortcutsDialog
 
 Key = Union[str, QKeySequence.StandardKey, Qt.Key]
+Command = Callable[[QMainWindow], None]
+
+
+def open_outputs_folder(window: QMainWindow) -> None:
+    folder = paths.outputs_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    QDesktopServices.openUrl(QUrl.fromLocalFile(str(folder)))
+
+
+def show_shortcuts(window: QMainWindow) -> None:
+    ShortcutsDialog(window).open()
+
+
+def show_about(window: QMainWindow) -> None:
+    QMessageBox.about(
+        window,
+        f"About {APP_NAME}",
+        f"<b>{APP_NAME}</b> {__version__}<br>Stable Diffusion on your own computer, offline.",
+    )
 
 
 @dataclass(frozen=True)
@@ -23,7 +46,7 @@ class ActionSpec:
 
     name: str
     text: str
-    slot: str  # attribute path from the window to the callable
+    slot: str | Command  # attribute path from the window to the callable, or a command
     keys: tuple[Key, ...] = ()
     tip: str = ""
 
@@ -97,7 +120,7 @@ MENUS: tuple[tuple[str, tuple[MenuItem, ...]], ...] = (
                 "picker.open_folder",
                 ("Ctrl+Shift+O",),
             ),
-            ActionSpec("", "Show &generated images folder", "open_outputs_folder"),
+            ActionSpec("", "Show &generated images folder", open_outputs_folder),
             SEPARATOR,
             ActionSpec("", "&Quit", "close", (QKeySequence.StandardKey.Quit,)),
         ),
@@ -147,8 +170,8 @@ MENUS: tuple[tuple[str, tuple[MenuItem, ...]], ...] = (
     (
         "&Help",
         (
-            ActionSpec("", "&Shortcuts", "show_shortcuts", ("F1",)),
-            ActionSpec("", f"&About {APP_NAME}", "about"),
+            ActionSpec("", "&Shortcuts", show_shortcuts, ("F1",)),
+            ActionSpec("", f"&About {APP_NAME}", show_about),
         ),
     ),
 )
@@ -168,8 +191,12 @@ def make_action(window: QMainWindow, spec: ActionSpec) -> QAction:
     if spec.tip:
         action.setToolTip(spec.tip)
         action.setStatusTip(spec.tip)
-    slot: Callable[..., Any] = _resolve(window, spec.slot)
-    action.triggered.connect(slot)
+    if isinstance(spec.slot, str):
+        slot: Callable[..., Any] = _resolve(window, spec.slot)
+        action.triggered.connect(slot)
+    else:
+        command = spec.slot
+        action.triggered.connect(guarded(lambda: command(window)))  # (a GUI-thread signal)
     return action
 
 

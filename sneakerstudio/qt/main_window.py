@@ -12,58 +12,44 @@ the QApplication) and the app build it the same way. The worker thread is starte
 
 from __future__ import annotations
 
-import base64
 import logging
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QByteArray, QRect, QSize, Qt, QTimer, QUrl, Slot
-from PySide6.QtGui import QCloseEvent, QDesktopServices, QDragEnterEvent, QDropEvent, QImage
+from PySide6.QtCore import QRect, QSize, Qt, QTimer, Slot
+from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import QDockWidget, QMainWindow, QMessageBox, QVBoxLayout, QWidget
 
-from sneakerstudio import APP_NAME, __version__
-from sneakerstudio.core.files import paths
+from sneakerstudio import APP_NAME
 from sneakerstudio.core.protocol.backend import Backend
 from sneakerstudio.core.protocol.request import GenerationRequest
+from sneakerstudio.qt import window_settings
 from sneakerstudio.qt.actions import build_menus
 from sneakerstudio.qt.banner import Banner
 from sneakerstudio.qt.canvas import CanvasView
+from sneakerstudio.qt.canvas_sync import CanvasSync
 from sneakerstudio.qt.canvas_tools import CanvasToolBar
-from sneakerstudio.qt.cpu_note import CPU_NOTE, CpuNote
+from sneakerstudio.qt.cpu_note import CPU_NOTE, CpuNote  # noqa: F401  (re-exported)
 from sneakerstudio.qt.document import CanvasDocument
-from sneakerstudio.qt.documents import Documents, params_from_metadata
+from sneakerstudio.qt.documents import Documents, params_from_metadata  # noqa: F401
 from sneakerstudio.qt.errors import guarded, show_error_dialog
 from sneakerstudio.qt.gallery import GalleryPanel
-from sneakerstudio.qt.generation_panel import EMPTY_TEXT, GenerationPanel
+from sneakerstudio.qt.generation_panel import EMPTY_TEXT, GenerationPanel  # noqa: F401
+from sneakerstudio.qt.job_view import JobView
 from sneakerstudio.qt.model_library import ModelLibraryHookup
 from sneakerstudio.qt.model_picker import display_name
 from sneakerstudio.qt.project import Project
 from sneakerstudio.qt.queue_panel import QueuedJob, QueuePanel
-from sneakerstudio.qt.results_strip import ResultsBar, captions
+from sneakerstudio.qt.results_strip import ResultsBar
 from sneakerstudio.qt.session import StudioSession
 from sneakerstudio.qt.settings import SettingsStore
-from sneakerstudio.qt.shortcuts import ShortcutsDialog
-from sneakerstudio.qt.status_bar import StatusLine, format_eta, format_progress
-from sneakerstudio.qt.status_bar import engine_notes as _engine_notes
-from sneakerstudio.qt.token_counter import TokenCounter
+from sneakerstudio.qt.status_bar import StatusLine, format_eta, format_progress  # noqa: F401
+from sneakerstudio.qt.status_bar import engine_notes as _engine_notes  # noqa: F401
+from sneakerstudio.qt.token_counter import TokenCounter  # noqa: F401
 from sneakerstudio.qt.unsaved_images import UnsavedImages
 from sneakerstudio.qt.worker import SaveOutputs
-
-__all__ = [
-    "CPU_NOTE",
-    "EMPTY_TEXT",
-    "FIX_PROBLEMS_FIRST",
-    "NO_MODEL_TOOLTIP",
-    "MainWindow",
-    "TokenCounter",
-    "_engine_notes",
-    "create_main_window",
-    "format_eta",
-    "format_progress",
-    "params_from_metadata",
-]
 
 log = logging.getLogger(__name__)
 FIX_PROBLEMS_FIRST = "Fix the problems listed under the parameters first."
@@ -96,7 +82,6 @@ class MainWindow(QMainWindow):
         self._model: Path | None = None
         self._validate_live = False
         self._closed = False
-        self._syncing_size = False
 
         self._build_ui()
         self.documents = Documents(self, autosave_folder)
@@ -109,8 +94,8 @@ class MainWindow(QMainWindow):
         build_menus(self)
         self._connect()
         self._restore()
-        self._update_actions()
-        self._refresh_canvas_state()
+        self.update_actions()
+        self.canvas_sync.refresh()
         crashed = self.autosaver.start_session()
         if crashed is not None:
             QTimer.singleShot(0, self, lambda: self.documents.offer_recovery(crashed))
@@ -191,57 +176,33 @@ class MainWindow(QMainWindow):
         self.cancel_button.clicked.connect(self.cancel)
         self.accept_button.clicked.connect(self.accept_result)
         self.discard_button.clicked.connect(self.discard_result)
-        self.strip.image_selected.connect(self._show_result)
         self.picker.model_chosen.connect(self.set_model)
         self.params.changed.connect(self._on_params_changed)
-        self.params.width_spin.valueChanged.connect(self._on_size_spin)
-        self.params.height_spin.valueChanged.connect(self._on_size_spin)
+        self.canvas_sync = CanvasSync(
+            self.doc,
+            self.canvas,
+            self.params,
+            self.mode_panel,
+            self.session.busy,
+            self.autosaver.schedule,
+            self,
+        )
         self.params.prompt.textChanged.connect(self.panel.schedule_token_count)
         self.panel.token_timer.timeout.connect(self._update_token_count)
         self.mode_panel.changed.connect(self._on_params_changed)
-        self.mode_panel.mask_blur.valueChanged.connect(self._on_mask_blur_changed)
         self.style_combo.currentIndexChanged.connect(self._on_params_changed)
-        self.doc.structure_changed.connect(self._on_doc_structure)
-        self.doc.undo_stack.indexChanged.connect(self._on_doc_edited)
         self.canvas.files_dropped.connect(self.documents.on_files_dropped)
         self.canvas.zoom_changed.connect(self._on_zoom)
         self.gallery.image_clicked.connect(self.restore_from_image)
         self.gallery.send_to_canvas.connect(self.open_image_file)
-        self._state_timer = QTimer(self)
-        self._state_timer.setSingleShot(True)
-        self._state_timer.setInterval(120)
-        self._state_timer.timeout.connect(self._refresh_canvas_state)
-        s = self.session
-        s.engine_ready.connect(self._on_ready)
-        s.engine_failed.connect(self._on_engine_failed)
-        s.job_started.connect(self._on_job_started)
-        s.job_status.connect(self._on_status)
-        s.job_progress.connect(self._on_progress)
-        s.job_preview.connect(self._on_preview)
-        s.job_finished.connect(self._on_finished)
-        s.job_failed.connect(self._on_failed)
-        s.job_cancelled.connect(self._on_cancelled)
+        self.session.engine_ready.connect(self._on_ready)
+        self.session.engine_failed.connect(self._on_engine_failed)
+        self.job_view = JobView(self)
 
     def _restore(self) -> None:
-        settings = self.store.settings
-        self.params.set_values(settings.params)
-        self.mode_panel.set_values(settings.params)
-        self.panel.set_style(settings.params.get("style"))
-        self._sync_doc_to_spins()
-        self.canvas.set_mask_blur(self.mode_panel.mask_blur.value())
-        self.cpu_note.dismissed = settings.params.get("cpu_note_dismissed") is True
-        if settings.geometry:
-            try:
-                self.restoreGeometry(QByteArray(base64.b64decode(settings.geometry)))
-            except ValueError:
-                log.warning("ignoring unreadable window geometry in settings")
-        if settings.window_state:
-            try:
-                self.restoreState(QByteArray(base64.b64decode(settings.window_state)))
-            except ValueError:
-                log.warning("ignoring unreadable window layout in settings")
-        last = next((p for p in settings.recent_models if Path(p).exists()), None)
-        self.picker.set_models(settings.recent_models, None)
+        window_settings.restore(self)
+        last = next((p for p in self.store.settings.recent_models if Path(p).exists()), None)
+        self.picker.set_models(self.store.settings.recent_models, None)
         if last is not None:
             self.set_model(last, remember=False)
         self.gallery.load_folder()
@@ -261,7 +222,7 @@ class MainWindow(QMainWindow):
         return self.session.current_job()
 
     def current_mode(self) -> str:
-        return self.mode_panel.mode(self.doc.auto_mode())
+        return self.canvas_sync.current_mode()
 
     def style_name(self) -> str:
         return self.panel.style_name()
@@ -303,7 +264,7 @@ class MainWindow(QMainWindow):
             self.status_line.say(f"Model: {display_name(model)}")
         if self._validate_live:
             self._show_problems(self.build_request().problems())
-        self._update_actions()
+        self.update_actions()
         return True
 
     def build_request(self) -> GenerationRequest:
@@ -349,7 +310,7 @@ class MainWindow(QMainWindow):
         )
         context = {"mode": mode, "region": QRect(region), "full": self.doc.full_rect()}
         self.session.add(QueuedJob(request, label, context))
-        self._update_actions()
+        self.update_actions()
 
     @Slot()
     @guarded
@@ -365,20 +326,12 @@ class MainWindow(QMainWindow):
     @guarded
     def accept_result(self) -> None:
         """Put the result on show onto the canvas as one undoable step."""
-        results = self.session.results
-        if not results.images:
-            return
-        index = self.result_bar.current_index(len(results.images))
-        self.doc.accept_result(results.images[index], results.context.get("mode", "txt2img"))
-        self.discard_result()
-        self.status_line.say("Result accepted (Ctrl+Z takes it off again).")
+        self.job_view.accept()
 
     @Slot()
     @guarded
     def discard_result(self) -> None:
-        self.session.clear_results()
-        self.canvas.show_preview(None)
-        self.result_bar.clear()
+        self.job_view.discard()
 
     def result_caption(self) -> str:
         return self.result_label.text()
@@ -444,14 +397,7 @@ class MainWindow(QMainWindow):
         """Dropped on the panels (not the canvas): only restore the parameters."""
         self.documents.drop_on_panels(event)
 
-    # -- session events (GUI thread) ------------------------------------------------------
-
-    @Slot(object)
-    @guarded
-    def _on_job_started(self, job: QueuedJob) -> None:
-        self.status_line.job_started(job.request.steps, self.session.engine_state != "ready")
-        self.canvas.set_region(job.context["region"])
-        self._update_actions()
+    # -- the engine (running jobs are shown by job_view.py) -------------------------------
 
     @Slot(str)
     @guarded
@@ -463,7 +409,7 @@ class MainWindow(QMainWindow):
             self.status_line.say(self._ready_text())
         else:
             self.status_line.engine_came_up()
-        self._update_actions()
+        self.update_actions()
         self.panel.schedule_token_count()
 
     @Slot(str, str, str)
@@ -471,90 +417,7 @@ class MainWindow(QMainWindow):
     def _on_engine_failed(self, _kind: str, message: str, details: str) -> None:
         self.status_line.show_engine_failed()
         self.banner.show_message(message, details=details)
-        self._update_actions()
-
-    @Slot(str)
-    @guarded
-    def _on_status(self, text: str) -> None:
-        self.status_line.job_status(text)
-
-    @Slot(int, int, float, float)
-    @guarded
-    def _on_progress(self, step: int, total: int, rate: float, eta: float) -> None:
-        self.status_line.job_progress(step, total, rate, eta)
-
-    @Slot(QImage, object)
-    @guarded
-    def _on_preview(self, image: QImage, job: QueuedJob) -> None:
-        if self.session.results.images:  # a new job's preview replaces the result on show
-            self.discard_result()  # (it is saved)
-        self.canvas.show_preview(image, job.context["region"])
-
-    @Slot(object, list, dict)
-    @guarded
-    def _on_finished(self, job: QueuedJob, images: list, info: dict) -> None:
-        self._end_job()
-        seeds = list(info.get("seeds") or [])
-        self.params.set_last_seed(seeds[0] if seeds else None)
-        for path in self.last_paths:
-            self.gallery.add_image(path)
-        if images:
-            self.result_bar.show_images(images, self._captions())
-            self._show_result(0)
-        self.status_line.job_done(job.request.steps, info, self.last_paths)
-        save_error = info.get("save_error")
-        if save_error:
-            self.unsaved.keep(images, info)
-            reason = str(save_error).removeprefix("SaveError: ")
-            self.banner.show_message(
-                f"The images were made but not saved. {reason} They are shown here and kept "
-                "until you save them: use “Save … unsaved images” in the status bar (again, "
-                "or to another folder)."
-            )
-
-    @Slot(object, str, str, str)
-    @guarded
-    def _on_failed(self, _job: QueuedJob, kind: str, message: str, details: str) -> None:
-        self._end_job()
-        self.status_line.job_failed()
-        self._drop_preview()
-        if kind == "internal":
-            show_error_dialog(self, "Generation failed", message, details)
-        else:
-            self.banner.show_message(message, details=details)
-
-    @Slot(object, int, int)
-    @guarded
-    def _on_cancelled(self, _job: QueuedJob, step: int, total: int) -> None:
-        self._end_job()
-        self.status_line.job_cancelled(step, total)
-        self._drop_preview()
-
-    # -- helpers --------------------------------------------------------------------------
-
-    def _end_job(self) -> None:
-        self.canvas.set_region(self._current_region())
-        self._update_actions()
-
-    def _drop_preview(self) -> None:
-        """A job ended without images: take its preview off (a pending result stays)."""
-        if self.session.results.images:
-            self._show_result(max(0, self.strip.currentRow()))
-        else:
-            self.canvas.show_preview(None)
-
-    def _captions(self) -> list[str]:
-        seeds = list(self.last_info.get("seeds") or [])
-        return captions(self.session.results.images, seeds, self.last_paths)
-
-    @Slot(int)
-    @guarded
-    def _show_result(self, index: int) -> None:
-        results = self.session.results
-        if 0 <= index < len(results.images):
-            full = results.context.get("full") or self.doc.full_rect()
-            self.canvas.show_preview(results.images[index], full)
-            self.result_label.setText(self._captions()[index])
+        self.update_actions()
 
     def _ready_text(self) -> str:
         return (
@@ -569,26 +432,6 @@ class MainWindow(QMainWindow):
         ):  # fixed: the advice is stale
             self.status_line.say(self._ready_text())
 
-    def _current_region(self) -> QRect:
-        values = self.mode_panel.values()
-        return self.doc.generation_region(
-            self.current_mode(), values["inpaint_area"], values["padding"]
-        )
-
-    @Slot()
-    @guarded
-    def _refresh_canvas_state(self) -> None:
-        """Mode label and region after the canvas or the options changed."""
-        self.mode_panel.show_auto(self.doc.auto_mode())
-        self.mode_panel.show_for(self.current_mode())
-        full = self.doc.full_rect()
-        grown = self.current_mode() == "outpaint" and full != self.doc.base_rect()
-        self.params.set_size_note(
-            f"→ {full.width()}×{full.height()} with the outpaint frame" if grown else ""
-        )
-        if not self.session.busy():
-            self.canvas.set_region(self._current_region())
-
     @Slot(float)
     @guarded
     def _on_zoom(self, zoom: float) -> None:
@@ -597,67 +440,12 @@ class MainWindow(QMainWindow):
     @Slot()
     @guarded
     def _on_params_changed(self) -> None:
-        self._state_timer.start()
+        self.canvas_sync.schedule_refresh()
         self.autosaver.schedule()
         if self._validate_live:
             problems = self.build_request().problems()
             self._show_problems(problems)
             self._validate_live = bool(problems)
-
-    @Slot(int)
-    @guarded
-    def _on_mask_blur_changed(self, value: int) -> None:
-        """Show the mask as it will be blurred for a moment while the value changes."""
-        self.canvas.set_mask_blur(value)
-        if self.doc.has_mask():
-            self.canvas.flash_blur_preview()
-
-    @Slot()
-    @guarded
-    def _on_doc_edited(self) -> None:
-        self._state_timer.start()
-        self.autosaver.schedule()
-
-    @Slot()
-    @guarded
-    def _on_doc_structure(self) -> None:
-        self._sync_spins_to_doc()
-        self._state_timer.start()
-        self.autosaver.schedule()
-
-    def _sync_spins_to_doc(self) -> None:
-        if self._syncing_size:
-            return
-        self._syncing_size = True
-        try:
-            self.params.set_size(self.doc.width, self.doc.height)
-        finally:
-            self._syncing_size = False
-
-    def _sync_doc_to_spins(self) -> None:
-        self._on_size_spin()
-
-    @Slot()
-    @guarded
-    def _on_size_spin(self) -> None:
-        """The size fields set the document size (valid sizes only): a blank canvas is
-        simply made anew; one with content is scaled (one undoable step)."""
-        if self._syncing_size:
-            return
-        width, height = self.params.width_spin.value(), self.params.height_spin.value()
-        if width % 8 or height % 8 or (width, height) == (self.doc.width, self.doc.height):
-            return
-        self._syncing_size = True
-        try:
-            if self.doc.has_image() or self.doc.has_sketch() or self.doc.has_mask():
-                self.doc.resize(width, height)
-            else:
-                extents = self.doc.extents
-                self.doc.reset(width, height)
-                if any(extents):
-                    self.doc.set_extents(extents)
-        finally:
-            self._syncing_size = False
 
     @Slot()
     @guarded
@@ -668,7 +456,7 @@ class MainWindow(QMainWindow):
         if self.session.engine_state == "ready" and not self._closed:
             self.panel.count_tokens()
 
-    def _update_actions(self) -> None:
+    def update_actions(self) -> None:
         busy = self.session.busy()
         if self.session.engine_state == "failed":
             can, reason = False, f"The engine could not start: {self.session.engine_error}"
@@ -682,53 +470,14 @@ class MainWindow(QMainWindow):
         self.cancel_action.setEnabled(busy)
 
     def _remember_params(self, geometry: bool = False) -> None:
-        self.store.settings.params = {
-            **self.params.values(),
-            **self.mode_panel.values(),
-            "style": self.style_combo.currentData(),
-            "cpu_note_dismissed": self.cpu_note.dismissed,
-        }
-        if geometry:
-            self.store.settings.geometry = base64.b64encode(
-                bytes(self.saveGeometry().data())
-            ).decode("ascii")
-            self.store.settings.window_state = base64.b64encode(
-                bytes(self.saveState().data())
-            ).decode("ascii")
-        if not self.store.save() and not self._closed and self.store.last_error is not None:
-            error = self.store.last_error
-            self.banner.show_message(
-                f"{error.message} {error.hint} Until then, your settings are kept for this "
-                "session only."
-            )
+        window_settings.remember(self, geometry=geometry, quiet=self._closed)
 
-    # -- small dialogs --------------------------------------------------------------------
-
-    @Slot()
-    @guarded
-    def show_shortcuts(self) -> None:
-        ShortcutsDialog(self).open()
+    # -- closing --------------------------------------------------------------------
 
     @Slot()
     @guarded
     def _show_banner_details(self) -> None:
         show_error_dialog(self, "Details", self.banner.label.text(), self.banner.details)
-
-    @Slot()
-    @guarded
-    def open_outputs_folder(self) -> None:
-        folder = paths.outputs_dir()
-        folder.mkdir(parents=True, exist_ok=True)
-        QDesktopServices.openUrl(QUrl.fromLocalFile(str(folder)))
-
-    @Slot()
-    @guarded
-    def about(self) -> None:
-        QMessageBox.about(
-            self,
-            f"About {APP_NAME}",
-            f"<b>{APP_NAME}</b> {__version__}<br>Stable Diffusion on your own computer, offline.",
-        )
 
     def closeEvent(self, event: QCloseEvent) -> None:
         if self.unsaved.batches and not self._closed and not self.unsaved.leave:

@@ -55,7 +55,7 @@ class ModelLibraryHookup(QObject):
         return panel
 
     @property
-    def library(self):  # noqa: ANN201  (core.models.library.Library, imported lazily)
+    def library(self):
         return getattr(self.panel, "library", None)
 
     def shutdown(self) -> None:
