@@ -1,6 +1,6 @@
 """The menus as data: one table of action specs (text, shortcut, tip, what it does), built into
 `QAction`s and menus in one place. Slots are named by their path from the window
-(`"picker.open_file"`, `"documents.new_canvas"`), or are commands here that take the window,
+(`"picker.open_file"`, `"files.new_canvas"`), or are commands here that take the window,
 so the table needs no window to exist."""
 
 from __future__ import annotations
@@ -75,35 +75,35 @@ MENUS: tuple[tuple[str, tuple[MenuItem, ...]], ...] = (
             ActionSpec(
                 "new_action",
                 "&New canvas",
-                "documents.new_canvas",
+                "files.new_canvas",
                 ("Ctrl+N",),
                 "An empty canvas of the size set under Size.",
             ),
             ActionSpec(
                 "open_image_action",
                 "Open &image…",
-                "documents.open_image",
+                "files.open_image",
                 ("Ctrl+Shift+I",),
                 "Put a picture on the canvas.",
             ),
             ActionSpec(
                 "open_project_action",
                 "Open &project…",
-                "documents.open_project",
+                "files.open_project",
                 (),
                 "Open a .sneaker project.",
             ),
             ActionSpec(
                 "save_project_action",
                 "&Save project as…",
-                "documents.save_project_as",
+                "files.save_project_as",
                 ("Ctrl+S",),
                 "Save canvas, mask, prompt and parameters.",
             ),
             ActionSpec(
                 "reopen_action",
                 "&Reopen last canvas",
-                "documents.reopen_last",
+                "files.reopen_last",
                 (),
                 "The canvas as it was when the app last closed.",
             ),

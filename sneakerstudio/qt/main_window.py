@@ -4,7 +4,7 @@ the right, progress and device in the status bar.
 
 `MainWindow` composes the parts and wires them: the session (backend, queue, running job,
 results: `session.py`), the left dock (`generation_panel.py`), the menus (`actions.py`), the
-results strip, the documents (`documents.py`), unsaved images, the status line and the CPU
+results strip, projects and opened files (`files.py`), unsaved images, the status line and the CPU
 note. Built by `create_main_window()`, apart from `app.main()`, so tests (where pytest-qt owns
 the QApplication) and the app build it the same way. The worker thread is started separately
 (`start_worker()`), after the window is shown, because its first act is the slow torch import.
@@ -33,8 +33,8 @@ from sneakerstudio.qt.canvas_sync import CanvasSync
 from sneakerstudio.qt.canvas_tools import CanvasToolBar
 from sneakerstudio.qt.cpu_note import CPU_NOTE, CpuNote  # noqa: F401  (re-exported)
 from sneakerstudio.qt.document import CanvasDocument
-from sneakerstudio.qt.documents import Documents, params_from_metadata  # noqa: F401
 from sneakerstudio.qt.errors import guarded, show_error_dialog
+from sneakerstudio.qt.files import WindowFiles, params_from_metadata  # noqa: F401
 from sneakerstudio.qt.gallery import GalleryPanel
 from sneakerstudio.qt.generation_panel import EMPTY_TEXT, GenerationPanel  # noqa: F401
 from sneakerstudio.qt.job_view import JobView
@@ -84,8 +84,8 @@ class MainWindow(QMainWindow):
         self._closed = False
 
         self._build_ui()
-        self.documents = Documents(self, autosave_folder)
-        self.autosaver = self.documents.autosaver
+        self.files = WindowFiles(self, autosave_folder)
+        self.autosaver = self.files.autosaver
         self.unsaved = UnsavedImages(self, save_outputs)
         self.unsaved_button = self.unsaved.button
         self.statusBar().addPermanentWidget(self.unsaved_button)
@@ -98,7 +98,7 @@ class MainWindow(QMainWindow):
         self.canvas_sync.refresh()
         crashed = self.autosaver.start_session()
         if crashed is not None:
-            QTimer.singleShot(0, self, lambda: self.documents.offer_recovery(crashed))
+            QTimer.singleShot(0, self, lambda: self.files.offer_recovery(crashed))
 
     # -- construction ---------------------------------------------------------------------
 
@@ -191,7 +191,7 @@ class MainWindow(QMainWindow):
         self.panel.token_timer.timeout.connect(self._update_token_count)
         self.mode_panel.changed.connect(self._on_params_changed)
         self.style_combo.currentIndexChanged.connect(self._on_params_changed)
-        self.canvas.files_dropped.connect(self.documents.on_files_dropped)
+        self.canvas.files_dropped.connect(self.files.on_files_dropped)
         self.canvas.zoom_changed.connect(self._on_zoom)
         self.gallery.image_clicked.connect(self.restore_from_image)
         self.gallery.send_to_canvas.connect(self.open_image_file)
@@ -358,26 +358,26 @@ class MainWindow(QMainWindow):
                 self.unsaved.rescue(self.autosaver.folder)
         self.session.shutdown()
 
-    # -- documents and unsaved images (documents.py, unsaved_images.py) -------------------
+    # -- files and unsaved images (files.py, unsaved_images.py) ------------------------
 
     def project_snapshot(self) -> Project:
-        return self.documents.project_snapshot()
+        return self.files.project_snapshot()
 
     def load_project_file(self, path: Path) -> bool:
-        return self.documents.load_project_file(path)
+        return self.files.load_project_file(path)
 
     def save_project_to(self, target: Path) -> bool:
-        return self.documents.save_project_to(target)
+        return self.files.save_project_to(target)
 
     def open_image_file(self, path: str) -> bool:
-        return self.documents.open_image_file(path)
+        return self.files.open_image_file(path)
 
     def restore_from_image(self, path: str) -> bool:
-        return self.documents.restore_from_image(path)
+        return self.files.restore_from_image(path)
 
     @property
     def recovery_box(self) -> QMessageBox | None:
-        return self.documents.recovery_box
+        return self.files.recovery_box
 
     def unsaved_image_count(self) -> int:
         return self.unsaved.count()
@@ -395,7 +395,7 @@ class MainWindow(QMainWindow):
 
     def dropEvent(self, event: QDropEvent) -> None:
         """Dropped on the panels (not the canvas): only restore the parameters."""
-        self.documents.drop_on_panels(event)
+        self.files.drop_on_panels(event)
 
     # -- the engine (running jobs are shown by job_view.py) -------------------------------
 

@@ -1,8 +1,8 @@
-"""The window's documents: projects (open, save, reopen the last canvas), recovery after a
+"""The window's files: projects (open, save, reopen the last canvas), recovery after a
 crash (the autosave journal's offer), images opened or dropped onto the window, and the
 generation parameters read back from an image's metadata.
 
-`Documents` acts on the window's canvas document and panels; `params_from_metadata` is the
+`WindowFiles` acts on the window's canvas document and panels; `params_from_metadata` is the
 pure part (metadata dict → panel values).
 """
 
@@ -90,7 +90,7 @@ def params_from_metadata(meta: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-class Documents(QObject):
+class WindowFiles(QObject):
     """Projects, recovery, opened and dropped files, for one window. Its autosaver journals
     `project_snapshot()`."""
 
