@@ -113,7 +113,7 @@ class GenerationPanel(QWidget):
         left_layout.addWidget(self.problems_label)
         left_layout.addStretch(1)
         scroll = QScrollArea()
-        self.scroll = scroll
+        self.scroll_area = scroll
         scroll.setWidget(left)
         scroll.setWidgetResizable(True)
         scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
@@ -136,7 +136,7 @@ class GenerationPanel(QWidget):
 
     # -- style ----------------------------------------------------------------------------
 
-    def style(self) -> Style | None:
+    def chosen_style(self) -> Style | None:
         name = self.style_combo.currentData()
         return next((s for s in self.styles if s.name == name), None)
 
@@ -174,7 +174,7 @@ class GenerationPanel(QWidget):
     @guarded
     def _reveal_problems(self) -> None:
         if not self.problems_label.isHidden():
-            self.scroll.ensureWidgetVisible(self.problems_label)
+            self.scroll_area.ensureWidgetVisible(self.problems_label)
 
     def show_state(self, can: bool, reason: str, busy: bool, has_model: bool) -> None:
         """Generate (or Add to queue) enabled with `reason` as its tooltip; Cancel when busy."""

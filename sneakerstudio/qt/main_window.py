@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QRect, QSize, Qt, QTimer, Slot
-from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent
+from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import QDockWidget, QMainWindow, QMessageBox, QVBoxLayout, QWidget
 
 from sneakerstudio import APP_NAME
@@ -60,6 +60,22 @@ NO_MODEL_TOOLTIP = (
 
 class MainWindow(QMainWindow):
     """The studio: canvas, panels, one session (one worker, one queue)."""
+
+    # Set by `actions.build_menus` (the names in its table) and by the library hook-up.
+    new_action: QAction
+    open_image_action: QAction
+    open_project_action: QAction
+    save_project_action: QAction
+    reopen_action: QAction
+    open_file_action: QAction
+    open_folder_action: QAction
+    clear_doodle_action: QAction
+    generate_action: QAction
+    cancel_action: QAction
+    cancel_all_action: QAction
+    accept_action: QAction
+    discard_action: QAction
+    library_dock: QDockWidget
 
     def __init__(
         self,
@@ -114,7 +130,7 @@ class MainWindow(QMainWindow):
         self.styles, self.style_combo, self.token_label = p.styles, p.style_combo, p.token_label
         self.empty_text, self.problems_label = p.empty_text, p.problems_label
         self.generate_button, self.cancel_button = p.generate_button, p.cancel_button
-        self.params_scroll = p.scroll
+        self.params_scroll = p.scroll_area
         self.params_dock = self._dock(
             "Prompt and parameters", "paramsDock", p, Qt.DockWidgetArea.LeftDockWidgetArea
         )
@@ -272,7 +288,7 @@ class MainWindow(QMainWindow):
         mode = self.current_mode()
         request = self.params.build_request(self._model)
         prompt, negative = request.prompt, request.negative_prompt
-        style = self.panel.style()
+        style = self.panel.chosen_style()
         if style is not None:
             prompt, negative = style.apply(prompt, negative)
         fields = self.doc.request_fields(mode)

@@ -2,7 +2,7 @@
 
 `InferenceWorker` lives in ONE long-lived `QThread` (so a loaded model stays resident between
 jobs) and runs the backend there: `prepare()` (the heavy torch/diffusers imports) first, then
-each job in turn. Everything it reports goes out on one signal, `event`, as a typed value: the
+each job in turn. Everything it reports goes out on one signal, `events`, as a typed value: the
 core events (`Status`, `Progress`, `Failed`, `Cancelled`) as they are, and the two that carry
 pixels already converted to `QImage` in the worker thread (`PreviewImage`, `Delivered`), plus
 `EngineReady` / `EngineFailed` for the start-up.
@@ -116,7 +116,7 @@ class InferenceWorker(QObject):
     """Runs the backend in the worker thread. Its slots are invoked through queued signals
     only; `preview_gate` is the one thing the GUI thread touches directly."""
 
-    event = Signal(object)  # a WorkerEvent
+    events = Signal(object)  # every WorkerEvent, in order
 
     def __init__(self, engine: Backend, save_outputs: SaveOutputs | None = None) -> None:
         super().__init__()
@@ -148,10 +148,10 @@ class InferenceWorker(QObject):
                 f"The engine could not start: {type(exc).__name__}: {exc}",
                 traceback.format_exc(),
             )
-            self.event.emit(self._prepare_error)
+            self.events.emit(self._prepare_error)
             return
         self._prepared = True
-        self.event.emit(EngineReady(str(device)))
+        self.events.emit(EngineReady(str(device)))
 
     @Slot(object)
     def run_job(self, job: Job) -> None:
@@ -160,7 +160,7 @@ class InferenceWorker(QObject):
             self._run(job)
         except Exception as exc:  # never let the worker thread die
             log.exception("worker failed on job %s", job.job_id)
-            self.event.emit(Failed(job.job_id, "internal", str(exc), traceback.format_exc()))
+            self.events.emit(Failed(job.job_id, "internal", str(exc), traceback.format_exc()))
 
     # -- called from the GUI thread -------------------------------------------------------
 
@@ -172,13 +172,13 @@ class InferenceWorker(QObject):
 
     def _run(self, job: Job) -> None:
         if job.cancel.cancelled:  # cancelled while waiting in the queue
-            self.event.emit(Cancelled(job.job_id, 0))
+            self.events.emit(Cancelled(job.job_id, 0))
             return
         if not self._prepared:
             self.start()
         if not self._prepared:
             error = self._prepare_error or EngineFailed("engine", "The engine is not ready.")
-            self.event.emit(Failed(job.job_id, error.kind, error.message, error.details))
+            self.events.emit(Failed(job.job_id, error.kind, error.message, error.details))
             return
 
         terminal: list[Event] = []
@@ -189,11 +189,11 @@ class InferenceWorker(QObject):
                 return
             if isinstance(event, Progress):
                 last_step[0] = event.step
-                self.event.emit(event)
+                self.events.emit(event)
             elif isinstance(event, Preview):
                 self._send_preview(event)
             elif isinstance(event, Status):
-                self.event.emit(event)
+                self.events.emit(event)
             elif isinstance(event, (Finished, Failed, Cancelled)):
                 terminal.append(event)
 
@@ -220,9 +220,9 @@ class InferenceWorker(QObject):
             )
         final = terminal[0]
         if isinstance(final, Finished):
-            self.event.emit(self._deliver(job, final))
+            self.events.emit(self._deliver(job, final))
         else:
-            self.event.emit(final)
+            self.events.emit(final)
 
     def _send_preview(self, event: Preview) -> None:
         if self.preview_gate.is_set():
@@ -235,7 +235,7 @@ class InferenceWorker(QObject):
             return
         self.preview_gate.set()
         self.previews_sent += 1
-        self.event.emit(PreviewImage(event.job_id, event.step, image))
+        self.events.emit(PreviewImage(event.job_id, event.step, image))
 
     def _deliver(self, job: Job, finished: Finished) -> Delivered:
         """Save every image first (so nothing is lost), then hand them to the GUI."""
@@ -306,7 +306,7 @@ class InferenceController(QObject):
         self._start_requested.connect(self.worker.start)
         self._job_submitted.connect(self.worker.run_job)
         # Worker → GUI: lands in a slot of this GUI-thread object (a queued connection).
-        self.worker.event.connect(self._on_event)
+        self.worker.events.connect(self._on_event)
         self._preview_gate = self.worker.preview_gate
         # Safety net: if this object dies without shutdown() (its window deleted unclosed),
         # still stop and join the thread; Qt aborts on destroying a running QThread.
