@@ -79,12 +79,9 @@ class StudioSession(QObject):
 
     # -- state ----------------------------------------------------------------------------
 
-    @property
-    def running(self) -> QueuedJob | None:
-        return self.queue.running
-
     def current_job(self) -> str | None:
-        """The running job's id; None when idle."""
+        """The running job's id; None when idle. (The queue's `running` is the one record
+        of it: the controller only holds the pending jobs' cancel tokens.)"""
         return self.queue.running.job_id if self.queue.running is not None else None
 
     def busy(self) -> bool:
@@ -126,7 +123,10 @@ class StudioSession(QObject):
     @guarded
     def _on_ready(self, device: str) -> None:
         self.engine_state = "ready"
-        self.capabilities = self.engine.capabilities()
+        try:
+            self.capabilities = self.engine.capabilities()
+        except Exception:  # the window works without (no CPU note, no few-step order)
+            log.exception("the backend did not describe its capabilities")
         self.engine_ready.emit(device)
 
     @Slot(str, str, str)
