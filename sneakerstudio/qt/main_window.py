@@ -3,9 +3,10 @@ place), the prompt and parameters on the left, the queue, gallery and model libr
 the right, progress and device in the status bar.
 
 `MainWindow` composes the parts and wires them: the session (backend, queue, running job,
-results: `session.py`), the left dock (`generation_panel.py`), the menus (`actions.py`), the
-results strip, projects and opened files (`files.py`), unsaved images, the status line and the CPU
-note. Built by `create_main_window()`, apart from `app.main()`, so tests (where pytest-qt owns
+results: `session.py`) and how it is shown (`session_view.py`), the left dock
+(`generation_panel.py`), the menus (`actions.py`), the results strip, projects and opened files
+(`files.py`), unsaved images, the status line, the CPU note and the model library's dock.
+Built by `create_main_window()`, apart from `app.main()`, so tests (where pytest-qt owns
 the QApplication) and the app build it the same way. The worker thread is started separately
 (`start_worker()`), after the window is shown, because its first act is the slow torch import.
 """
@@ -37,13 +38,13 @@ from sneakerstudio.qt.errors import guarded, show_error_dialog
 from sneakerstudio.qt.files import WindowFiles, params_from_metadata  # noqa: F401
 from sneakerstudio.qt.gallery import GalleryPanel
 from sneakerstudio.qt.generation_panel import EMPTY_TEXT, GenerationPanel  # noqa: F401
-from sneakerstudio.qt.job_view import JobView
 from sneakerstudio.qt.model_library import ModelLibraryHookup
 from sneakerstudio.qt.model_picker import display_name
 from sneakerstudio.qt.project import Project
 from sneakerstudio.qt.queue_panel import QueuedJob, QueuePanel
 from sneakerstudio.qt.results_strip import ResultsBar
 from sneakerstudio.qt.session import StudioSession
+from sneakerstudio.qt.session_view import SessionView
 from sneakerstudio.qt.settings import SettingsStore
 from sneakerstudio.qt.status_bar import StatusLine, format_eta, format_progress  # noqa: F401
 from sneakerstudio.qt.status_bar import engine_notes as _engine_notes  # noqa: F401
@@ -211,9 +212,7 @@ class MainWindow(QMainWindow):
         self.canvas.zoom_changed.connect(self._on_zoom)
         self.gallery.image_clicked.connect(self.files.restore_from_image)
         self.gallery.send_to_canvas.connect(self.files.open_image_file)
-        self.session.engine_ready.connect(self._on_ready)
-        self.session.engine_failed.connect(self._on_engine_failed)
-        self.job_view = JobView(self)
+        self.session_view = SessionView(self)
 
     def _restore(self) -> None:
         window_settings.restore(self)
@@ -342,12 +341,12 @@ class MainWindow(QMainWindow):
     @guarded
     def accept_result(self) -> None:
         """Put the result on show onto the canvas as one undoable step."""
-        self.job_view.accept()
+        self.session_view.accept()
 
     @Slot()
     @guarded
     def discard_result(self) -> None:
-        self.job_view.discard()
+        self.session_view.discard()
 
     def result_caption(self) -> str:
         return self.result_label.text()
@@ -413,29 +412,7 @@ class MainWindow(QMainWindow):
         """Dropped on the panels (not the canvas): only restore the parameters."""
         self.files.drop_on_panels(event)
 
-    # -- the engine (running jobs are shown by job_view.py) -------------------------------
-
-    @Slot(str)
-    @guarded
-    def _on_ready(self, device: str) -> None:
-        self.status_line.show_device(device)
-        self.library.apply_capabilities(self.session.capabilities)
-        self.cpu_note.show_for(self.session.capabilities)
-        if not self.session.busy():
-            self.status_line.say(self._ready_text())
-        else:
-            self.status_line.engine_came_up()
-        self.update_actions()
-        self.panel.schedule_token_count()
-
-    @Slot(str, str, str)
-    @guarded
-    def _on_engine_failed(self, _kind: str, message: str, details: str) -> None:
-        self.status_line.show_engine_failed()
-        self.banner.show_message(message, details=details)
-        self.update_actions()
-
-    def _ready_text(self) -> str:
+    def ready_text(self) -> str:
         return (
             f"Ready · model: {display_name(self._model)}"
             if self._model
@@ -446,7 +423,7 @@ class MainWindow(QMainWindow):
         if not self.panel.show_problems(problems) and self.phase_label.text() == (
             FIX_PROBLEMS_FIRST
         ):  # fixed: the advice is stale
-            self.status_line.say(self._ready_text())
+            self.status_line.say(self.ready_text())
 
     @Slot(float)
     @guarded

@@ -1,6 +1,7 @@
-"""How the window shows the session's running job and its results: progress in the status
-line, the live preview in place on the canvas, the finished images in the results strip (and
-the gallery), failures in the banner or an error dialog, and Accept / Discard."""
+"""How the window shows the session: the engine coming up (or not), the running job's progress
+in the status line, the live preview in place on the canvas, the finished images in the
+results strip (and the gallery), failures in the banner or an error dialog, and Accept /
+Discard."""
 
 from __future__ import annotations
 
@@ -17,14 +18,16 @@ if TYPE_CHECKING:  # pragma: no cover
     from sneakerstudio.qt.main_window import MainWindow
 
 
-class JobView(QObject):
-    """Observes `window.session`'s job signals and shows them on the window's widgets."""
+class SessionView(QObject):
+    """Observes `window.session`'s signals and shows them on the window's widgets."""
 
     def __init__(self, window: MainWindow) -> None:
         super().__init__(window)
         self._window = window
         self.session = window.session
         s = self.session
+        s.engine_ready.connect(self._on_ready)
+        s.engine_failed.connect(self._on_engine_failed)
         s.job_started.connect(self._on_job_started)
         s.job_status.connect(self._on_status)
         s.job_progress.connect(self._on_progress)
@@ -77,7 +80,29 @@ class JobView(QObject):
         self._window.canvas.set_region(self._window.canvas_sync.current_region())
         self._window.update_actions()
 
-    # -- the session's job signals --------------------------------------------------------
+    # -- the session's signals ------------------------------------------------------------
+
+    @Slot(str)
+    @guarded
+    def _on_ready(self, device: str) -> None:
+        w = self._window
+        w.status_line.show_device(device)
+        w.library.apply_capabilities(self.session.capabilities)
+        w.cpu_note.show_for(self.session.capabilities)
+        if not self.session.busy():
+            w.status_line.say(w.ready_text())
+        else:
+            w.status_line.engine_came_up()
+        w.update_actions()
+        w.panel.schedule_token_count()
+
+    @Slot(str, str, str)
+    @guarded
+    def _on_engine_failed(self, _kind: str, message: str, details: str) -> None:
+        w = self._window
+        w.status_line.show_engine_failed()
+        w.banner.show_message(message, details=details)
+        w.update_actions()
 
     @Slot(object)
     @guarded
