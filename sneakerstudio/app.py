@@ -21,10 +21,10 @@ from PySide6.QtCore import QTimer  # noqa: E402  (PySide6 before qasync: it pick
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
 from sneakerstudio import APP_NAME, __version__  # noqa: E402
+from sneakerstudio.core.protocol.backend import Backend  # noqa: E402
 from sneakerstudio.qt.errors import install_excepthooks  # noqa: E402
 from sneakerstudio.qt.main_window import create_main_window  # noqa: E402
 from sneakerstudio.qt.theme import apply_dark_theme  # noqa: E402
-from sneakerstudio.qt.worker import EngineLike  # noqa: E402
 
 log = logging.getLogger("sneakerstudio")
 
@@ -34,7 +34,7 @@ QUIT_SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP")  # each closes the window cleanly
 def main(
     argv: Sequence[str] | None = None,
     *,
-    engine_factory: Callable[[], EngineLike] | None = None,
+    engine_factory: Callable[[], Backend] | None = None,
 ) -> int:
     """Run the app until its window closes; returns the exit status. `engine_factory` is for
     tests and tools (a fake engine); the app uses the real one."""

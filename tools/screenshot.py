@@ -162,7 +162,7 @@ class Director:
         assert window is not None
         self.grab("03-generating.png")
         for job in list(window.queue.waiting):  # the second job was only there to be seen
-            window.queue.remove(job.key)
+            window.queue.remove(job.job_id)
 
     def on_finished(self, *_args: object) -> None:
         window = self.window

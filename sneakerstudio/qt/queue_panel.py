@@ -7,7 +7,6 @@ worker thread) is what lets the user reorder, remove and cancel them. `JobQueue`
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,20 +23,18 @@ from PySide6.QtWidgets import (
 
 from sneakerstudio.core.protocol.request import GenerationRequest
 from sneakerstudio.qt.errors import guarded
-
-_ids = itertools.count(1)
+from sneakerstudio.qt.worker import new_job_id
 
 
 @dataclass
 class QueuedJob:
-    """A request on its way: `key` is ours (stable from the start), `job_id` the worker's
-    once it runs. `context` is what the window needs back with the result (mode, region)."""
+    """A request on its way, under one `job_id` from the queue to the worker's last event.
+    `context` is what the window needs back with the result (mode, region)."""
 
     request: GenerationRequest
     label: str
     context: dict[str, Any] = field(default_factory=dict)
-    key: int = field(default_factory=lambda: next(_ids))
-    job_id: str | None = None
+    job_id: str = field(default_factory=new_job_id)
 
 
 class JobQueue(QObject):
@@ -48,7 +45,7 @@ class JobQueue(QObject):
 
     def __init__(
         self,
-        submit: Callable[[GenerationRequest], str],
+        submit: Callable[[GenerationRequest, str], object],
         cancel: Callable[[str], bool],
         parent: QObject | None = None,
     ) -> None:
@@ -69,7 +66,7 @@ class JobQueue(QObject):
             return
         job = self.waiting.pop(0)
         self.running = job
-        job.job_id = self._submit(job.request)
+        self._submit(job.request, job.job_id)
         self.changed.emit()
         self.started.emit(job)
 
@@ -82,25 +79,25 @@ class JobQueue(QObject):
         self._next()
         return job
 
-    def find(self, key: int) -> QueuedJob | None:
-        if self.running is not None and self.running.key == key:
+    def find(self, job_id: str) -> QueuedJob | None:
+        if self.running is not None and self.running.job_id == job_id:
             return self.running
-        return next((j for j in self.waiting if j.key == key), None)
+        return next((j for j in self.waiting if j.job_id == job_id), None)
 
-    def remove(self, key: int) -> bool:
+    def remove(self, job_id: str) -> bool:
         """Take a waiting job out, or cancel the running one (it ends with `cancelled`)."""
-        if self.running is not None and self.running.key == key:
-            return self._cancel(self.running.job_id or "")
+        if self.running is not None and self.running.job_id == job_id:
+            return self._cancel(job_id)
         for index, job in enumerate(self.waiting):
-            if job.key == key:
+            if job.job_id == job_id:
                 del self.waiting[index]
                 self.changed.emit()
                 return True
         return False
 
-    def move(self, key: int, offset: int) -> bool:
+    def move(self, job_id: str, offset: int) -> bool:
         for index, job in enumerate(self.waiting):
-            if job.key == key:
+            if job.job_id == job_id:
                 new = min(max(0, index + offset), len(self.waiting) - 1)
                 if new == index:
                     return False
@@ -111,7 +108,7 @@ class JobQueue(QObject):
 
     def cancel_all(self) -> None:
         self.waiting.clear()
-        if self.running is not None and self.running.job_id:
+        if self.running is not None:
             self._cancel(self.running.job_id)
         self.changed.emit()
 
@@ -160,27 +157,27 @@ class QueuePanel(QWidget):
     @Slot()
     @guarded
     def refresh(self) -> None:
-        selected = self.selected_key()
+        selected = self.selected_id()
         self.list.clear()
         jobs = ([self.queue.running] if self.queue.running else []) + self.queue.waiting
         for job in jobs:
             state = "▶ running" if job is self.queue.running else "waiting"
             item = QListWidgetItem(f"{state} · {job.label}")
-            item.setData(Qt.ItemDataRole.UserRole, job.key)
+            item.setData(Qt.ItemDataRole.UserRole, job.job_id)
             item.setToolTip(job.request.prompt or "(no prompt)")
             self.list.addItem(item)
-            if job.key == selected:
+            if job.job_id == selected:
                 self.list.setCurrentItem(item)
         self._update_buttons()
 
-    def selected_key(self) -> int | None:
+    def selected_id(self) -> str | None:
         item = self.list.currentItem()
-        return None if item is None else int(item.data(Qt.ItemDataRole.UserRole))
+        return None if item is None else str(item.data(Qt.ItemDataRole.UserRole))
 
     @Slot()
     @guarded
     def _update_buttons(self) -> None:
-        has = self.selected_key() is not None
+        has = self.selected_id() is not None
         self.up_button.setEnabled(has)
         self.down_button.setEnabled(has)
         self.remove_button.setEnabled(has)
@@ -189,17 +186,17 @@ class QueuePanel(QWidget):
     @Slot()
     @guarded
     def _up(self) -> None:
-        if (key := self.selected_key()) is not None:
-            self.queue.move(key, -1)
+        if (job_id := self.selected_id()) is not None:
+            self.queue.move(job_id, -1)
 
     @Slot()
     @guarded
     def _down(self) -> None:
-        if (key := self.selected_key()) is not None:
-            self.queue.move(key, 1)
+        if (job_id := self.selected_id()) is not None:
+            self.queue.move(job_id, 1)
 
     @Slot()
     @guarded
     def _remove(self) -> None:
-        if (key := self.selected_key()) is not None:
-            self.queue.remove(key)
+        if (job_id := self.selected_id()) is not None:
+            self.queue.remove(job_id)

@@ -1,14 +1,18 @@
 """The inference worker thread and its GUI-side controller.
 
 `InferenceWorker` lives in ONE long-lived `QThread` (so a loaded model stays resident between
-jobs) and runs the engine there: `prepare()` (the heavy torch/diffusers imports) first, then each
-job in turn. It turns engine events into Qt signals carrying `QImage` copies.
+jobs) and runs the backend there: `prepare()` (the heavy torch/diffusers imports) first, then
+each job in turn. Everything it reports goes out on one signal, `events`, as a typed value: the
+core events (`Status`, `Progress`, `Failed`, `Cancelled`) as they are, and the two that carry
+pixels already converted to `QImage` in the worker thread (`PreviewImage`, `Delivered`), plus
+`EngineReady` / `EngineFailed` for the start-up.
 
 `InferenceController` lives in the GUI thread. It owns the thread, submits jobs through a queued
 signal, cancels by setting a job's `CancelToken` directly (the worker's event queue is busy while
-a job runs), and relays every worker signal from a GUI-thread slot. Widgets connect to the
-controller only: its signals are emitted in the GUI thread, so lambdas and `qtbot.waitSignal` on
-them are safe, which they are not on the worker's own signals.
+a job runs), and dispatches each worker event from one GUI-thread slot (events of jobs it no
+longer knows are dropped) to its own signals. Widgets connect to the controller only: its signals
+are emitted in the GUI thread, so lambdas and `qtbot.waitSignal` on them are safe, which they
+are not on the worker's own signal.
 """
 
 from __future__ import annotations
@@ -21,11 +25,12 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Union
 
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 from PySide6.QtGui import QImage
 
+from sneakerstudio.core.protocol.backend import Backend
 from sneakerstudio.core.protocol.cancel import CancelToken
 from sneakerstudio.core.protocol.errors import GenerationCancelled
 from sneakerstudio.core.protocol.events import (
@@ -46,19 +51,50 @@ log = logging.getLogger(__name__)
 SaveOutputs = Callable[[Finished], list[Path]]
 
 
-class EngineLike(Protocol):
-    """What the worker needs from the engine (`generation.engine.Engine`; tests pass a fake)."""
+def new_job_id() -> str:
+    """A job's one id, from the moment it is queued to its last event."""
+    return uuid.uuid4().hex[:12]
 
-    def prepare(self) -> str: ...
 
-    def generate(
-        self,
-        request: GenerationRequest,
-        *,
-        job_id: str,
-        emit: Callable[[Event], None],
-        cancel: CancelToken,
-    ) -> Finished | None: ...
+@dataclass(frozen=True)
+class EngineReady:
+    """`prepare()` returned: the backend runs on `device` (a line for the status bar)."""
+
+    device: str
+
+
+@dataclass(frozen=True)
+class EngineFailed:
+    """`prepare()` raised: no job can run."""
+
+    kind: str
+    message: str
+    details: str = ""
+
+
+@dataclass(frozen=True)
+class PreviewImage:
+    """A core `Preview` whose pixels were converted to a `QImage` in the worker thread."""
+
+    job_id: str
+    step: int
+    image: QImage
+
+
+@dataclass(frozen=True)
+class Delivered:
+    """A core `Finished` after the worker saved it: the images as `QImage`s, the paths written
+    (none when saving failed: `info["save_error"]` says why) and what else the GUI shows."""
+
+    job_id: str
+    images: list[QImage]
+    paths: list[str]
+    info: dict[str, Any]
+
+
+WorkerEvent = Union[
+    EngineReady, EngineFailed, Status, Progress, PreviewImage, Delivered, Failed, Cancelled
+]
 
 
 @dataclass(frozen=True)
@@ -77,24 +113,17 @@ def _default_save_outputs(finished: Finished) -> list[Path]:
 
 
 class InferenceWorker(QObject):
-    """Runs the engine in the worker thread. Its slots are invoked through queued signals only;
-    `preview_gate` is the one thing the GUI thread touches directly."""
+    """Runs the backend in the worker thread. Its slots are invoked through queued signals
+    only; `preview_gate` is the one thing the GUI thread touches directly."""
 
-    ready = Signal(str)  # device description
-    engine_failed = Signal(str, str, str)  # kind, message, details
-    status = Signal(str, str)  # job_id, text
-    progress = Signal(str, int, int, float, float)  # job_id, step, total, it/s, eta seconds
-    preview = Signal(str, int, QImage)  # job_id, step, image (small: latent size)
-    finished = Signal(str, list, list, dict)  # job_id, [QImage], [saved path str], info
-    failed = Signal(str, str, str, str)  # job_id, kind, message, details
-    cancelled = Signal(str, int)  # job_id, last completed step
+    events = Signal(object)  # every WorkerEvent, in order
 
-    def __init__(self, engine: EngineLike, save_outputs: SaveOutputs | None = None) -> None:
+    def __init__(self, engine: Backend, save_outputs: SaveOutputs | None = None) -> None:
         super().__init__()
         self._engine = engine
         self._save_outputs = save_outputs or _default_save_outputs
         self._prepared = False
-        self._prepare_error: tuple[str, str, str] | None = None
+        self._prepare_error: EngineFailed | None = None
         # Set while a preview is on its way to the GUI; previews made meanwhile are dropped so
         # a slow GUI never receives a backlog of stale frames.
         self.preview_gate = threading.Event()
@@ -114,24 +143,24 @@ class InferenceWorker(QObject):
             device = self._engine.prepare()
         except Exception as exc:  # reported to the user, the thread lives on
             log.exception("engine prepare failed")
-            self._prepare_error = (
+            self._prepare_error = EngineFailed(
                 "engine",
                 f"The engine could not start: {type(exc).__name__}: {exc}",
                 traceback.format_exc(),
             )
-            self.engine_failed.emit(*self._prepare_error)
+            self.events.emit(self._prepare_error)
             return
         self._prepared = True
-        self.ready.emit(str(device))
+        self.events.emit(EngineReady(str(device)))
 
     @Slot(object)
     def run_job(self, job: Job) -> None:
-        """Run one job to its single terminal signal: finished, failed or cancelled."""
+        """Run one job to its single terminal event: Delivered, Failed or Cancelled."""
         try:
             self._run(job)
         except Exception as exc:  # never let the worker thread die
             log.exception("worker failed on job %s", job.job_id)
-            self.failed.emit(job.job_id, "internal", str(exc), traceback.format_exc())
+            self.events.emit(Failed(job.job_id, "internal", str(exc), traceback.format_exc()))
 
     # -- called from the GUI thread -------------------------------------------------------
 
@@ -143,17 +172,13 @@ class InferenceWorker(QObject):
 
     def _run(self, job: Job) -> None:
         if job.cancel.cancelled:  # cancelled while waiting in the queue
-            self.cancelled.emit(job.job_id, 0)
+            self.events.emit(Cancelled(job.job_id, 0))
             return
         if not self._prepared:
             self.start()
         if not self._prepared:
-            kind, message, details = self._prepare_error or (
-                "engine",
-                "The engine is not ready.",
-                "",
-            )
-            self.failed.emit(job.job_id, kind, message, details)
+            error = self._prepare_error or EngineFailed("engine", "The engine is not ready.")
+            self.events.emit(Failed(job.job_id, error.kind, error.message, error.details))
             return
 
         terminal: list[Event] = []
@@ -164,13 +189,11 @@ class InferenceWorker(QObject):
                 return
             if isinstance(event, Progress):
                 last_step[0] = event.step
-                self.progress.emit(
-                    job.job_id, event.step, event.total, float(event.it_per_s), float(event.eta_s)
-                )
+                self.events.emit(event)
             elif isinstance(event, Preview):
-                self._send_preview(job.job_id, event)
+                self._send_preview(event)
             elif isinstance(event, Status):
-                self.status.emit(job.job_id, event.message)
+                self.events.emit(event)
             elif isinstance(event, (Finished, Failed, Cancelled)):
                 terminal.append(event)
 
@@ -195,9 +218,13 @@ class InferenceWorker(QObject):
                 if result is not None
                 else Failed(job.job_id, "internal", "The engine stopped without a result.", "")
             )
-        self._finish(job, terminal[0])
+        final = terminal[0]
+        if isinstance(final, Finished):
+            self.events.emit(self._deliver(job, final))
+        else:
+            self.events.emit(final)
 
-    def _send_preview(self, job_id: str, event: Preview) -> None:
+    def _send_preview(self, event: Preview) -> None:
         if self.preview_gate.is_set():
             self.previews_dropped += 1
             return
@@ -208,17 +235,9 @@ class InferenceWorker(QObject):
             return
         self.preview_gate.set()
         self.previews_sent += 1
-        self.preview.emit(job_id, event.step, image)
+        self.events.emit(PreviewImage(event.job_id, event.step, image))
 
-    def _finish(self, job: Job, event: Event) -> None:
-        if isinstance(event, Cancelled):
-            self.cancelled.emit(job.job_id, event.step)
-        elif isinstance(event, Failed):
-            self.failed.emit(job.job_id, event.kind, event.message, event.details)
-        elif isinstance(event, Finished):
-            self._emit_finished(job, event)
-
-    def _emit_finished(self, job: Job, finished: Finished) -> None:
+    def _deliver(self, job: Job, finished: Finished) -> Delivered:
         """Save every image first (so nothing is lost), then hand them to the GUI."""
         save_error = ""
         saved: list[str] = []
@@ -236,7 +255,7 @@ class InferenceWorker(QObject):
             "engine_info": dict(getattr(finished, "info", None) or {}),
             "save_error": save_error,
         }
-        self.finished.emit(job.job_id, images, saved, info)
+        return Delivered(job.job_id, images, saved, info)
 
 
 def _stop_thread(thread: QThread, tokens: dict[str, CancelToken], *_args: object) -> None:
@@ -253,29 +272,30 @@ def _stop_thread(thread: QThread, tokens: dict[str, CancelToken], *_args: object
 
 
 class InferenceController(QObject):
-    """The GUI thread's handle on the worker: start, submit, cancel, shut down, and relay."""
+    """The GUI thread's handle on the worker: start, submit, cancel, shut down, and dispatch
+    the worker's events to these signals (all emitted in the GUI thread)."""
 
-    ready = Signal(str)
-    engine_failed = Signal(str, str, str)
-    status = Signal(str, str)
-    progress = Signal(str, int, int, float, float)
-    preview = Signal(str, int, QImage)
-    finished = Signal(str, list, list, dict)
-    failed = Signal(str, str, str, str)
-    cancelled = Signal(str, int)
+    ready = Signal(str)  # device description
+    engine_failed = Signal(str, str, str)  # kind, message, details
+    status = Signal(str, str)  # job_id, text
+    progress = Signal(str, int, int, float, float)  # job_id, step, total, it/s, eta seconds
+    preview = Signal(str, int, QImage)  # job_id, step, image (small: latent size)
+    finished = Signal(str, list, list, dict)  # job_id, [QImage], [saved path str], info
+    failed = Signal(str, str, str, str)  # job_id, kind, message, details
+    cancelled = Signal(str, int)  # job_id, last completed step
 
     _start_requested = Signal()
     _job_submitted = Signal(object)
 
     def __init__(
         self,
-        engine: EngineLike,
+        engine: Backend,
         parent: QObject | None = None,
         *,
         save_outputs: SaveOutputs | None = None,
     ) -> None:
         super().__init__(parent)
-        self._tokens: dict[str, CancelToken] = {}
+        self._tokens: dict[str, CancelToken] = {}  # the jobs submitted and not yet ended
         self._stopped = False
         self._thread = QThread()
         self._thread.setObjectName("sneakerstudio-inference")
@@ -285,15 +305,8 @@ class InferenceController(QObject):
 
         self._start_requested.connect(self.worker.start)
         self._job_submitted.connect(self.worker.run_job)
-        # Worker → GUI: each lands in a slot of this GUI-thread object (a queued connection).
-        self.worker.ready.connect(self._on_ready)
-        self.worker.engine_failed.connect(self._on_engine_failed)
-        self.worker.status.connect(self._on_status)
-        self.worker.progress.connect(self._on_progress)
-        self.worker.preview.connect(self._on_preview)
-        self.worker.finished.connect(self._on_finished)
-        self.worker.failed.connect(self._on_failed)
-        self.worker.cancelled.connect(self._on_cancelled)
+        # Worker → GUI: lands in a slot of this GUI-thread object (a queued connection).
+        self.worker.events.connect(self._on_event)
         self._preview_gate = self.worker.preview_gate
         # Safety net: if this object dies without shutdown() (its window deleted unclosed),
         # still stop and join the thread; Qt aborts on destroying a running QThread.
@@ -308,12 +321,13 @@ class InferenceController(QObject):
         self._thread.start()
         self._start_requested.emit()
 
-    def submit(self, request: GenerationRequest) -> str:
-        """Queue `request`; return its job id. Jobs run one at a time, in order."""
+    def submit(self, request: GenerationRequest, job_id: str | None = None) -> str:
+        """Queue `request` (as `job_id`, or a new id); return the id. Jobs run one at a
+        time, in order."""
         if self._stopped:
             raise RuntimeError("the inference worker has been shut down")
         self.start()  # no-op when running; a job must never wait on a thread never started
-        job_id = uuid.uuid4().hex[:12]
+        job_id = job_id or new_job_id()
         token = CancelToken()
         self._tokens[job_id] = token
         self._job_submitted.emit(Job(job_id, request, token))
@@ -350,58 +364,44 @@ class InferenceController(QObject):
             self._thread.wait()
         self._tokens.clear()
 
-    # -- relays (GUI thread) --------------------------------------------------------------
+    # -- dispatch (GUI thread) ------------------------------------------------------------
 
-    @Slot(str)
+    @Slot(object)
     @guarded
-    def _on_ready(self, device: str) -> None:
-        if not self._stopped:
-            self.ready.emit(device)
+    def _on_event(self, event: WorkerEvent) -> None:
+        if isinstance(event, PreviewImage):
+            try:
+                self._on_preview(event)
+            finally:
+                self._preview_gate.clear()  # the worker may send the next preview
+            return
+        if self._stopped:
+            return
+        match event:
+            case EngineReady(device=device):
+                self.ready.emit(device)
+            case EngineFailed(kind=kind, message=message, details=details):
+                self.engine_failed.emit(kind, message, details)
+            case Status(job_id=job_id, message=text) if job_id in self._tokens:
+                self.status.emit(job_id, text)
+            case Progress(job_id=job_id) if job_id in self._tokens:
+                self.progress.emit(
+                    job_id, event.step, event.total, float(event.it_per_s), float(event.eta_s)
+                )
+            case Delivered(job_id=job_id) if self._ended(job_id):
+                self.finished.emit(job_id, event.images, event.paths, event.info)
+            case Failed(job_id=job_id) if self._ended(job_id):
+                self.failed.emit(job_id, event.kind, event.message, event.details)
+            case Cancelled(job_id=job_id, step=step) if self._ended(job_id):
+                self.cancelled.emit(job_id, step)
+            case _:
+                pass  # an event of a job this controller no longer knows
 
-    @Slot(str, str, str)
-    @guarded
-    def _on_engine_failed(self, kind: str, message: str, details: str) -> None:
-        if not self._stopped:
-            self.engine_failed.emit(kind, message, details)
+    def _on_preview(self, event: PreviewImage) -> None:
+        token = self._tokens.get(event.job_id)
+        if not self._stopped and token is not None and not token.cancelled:
+            self.preview.emit(event.job_id, event.step, event.image)
 
-    @Slot(str, str)
-    @guarded
-    def _on_status(self, job_id: str, text: str) -> None:
-        if self._is_live(job_id):
-            self.status.emit(job_id, text)
-
-    @Slot(str, int, int, float, float)
-    @guarded
-    def _on_progress(self, job_id: str, step: int, total: int, rate: float, eta: float) -> None:
-        if self._is_live(job_id):
-            self.progress.emit(job_id, step, total, rate, eta)
-
-    @Slot(str, int, QImage)
-    @guarded
-    def _on_preview(self, job_id: str, step: int, image: QImage) -> None:
-        try:
-            if self._is_live(job_id) and not self._tokens[job_id].cancelled:
-                self.preview.emit(job_id, step, image)
-        finally:
-            self._preview_gate.clear()  # the worker may send the next preview
-
-    @Slot(str, list, list, dict)
-    @guarded
-    def _on_finished(self, job_id: str, images: list, paths: list, info: dict) -> None:
-        if self._tokens.pop(job_id, None) is not None and not self._stopped:
-            self.finished.emit(job_id, images, paths, info)
-
-    @Slot(str, str, str, str)
-    @guarded
-    def _on_failed(self, job_id: str, kind: str, message: str, details: str) -> None:
-        if self._tokens.pop(job_id, None) is not None and not self._stopped:
-            self.failed.emit(job_id, kind, message, details)
-
-    @Slot(str, int)
-    @guarded
-    def _on_cancelled(self, job_id: str, step: int) -> None:
-        if self._tokens.pop(job_id, None) is not None and not self._stopped:
-            self.cancelled.emit(job_id, step)
-
-    def _is_live(self, job_id: str) -> bool:
-        return not self._stopped and job_id in self._tokens
+    def _ended(self, job_id: str) -> bool:
+        """Forget `job_id`; True if it was pending (its terminal event is to be passed on)."""
+        return self._tokens.pop(job_id, None) is not None

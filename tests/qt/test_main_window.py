@@ -335,3 +335,20 @@ def test_a_corrupt_settings_file_falls_back_to_defaults(make_window, sneaker_hom
 )
 def test_progress_text(args: tuple, text: str) -> None:
     assert format_progress(*args) == text
+
+
+def test_a_job_keeps_one_id_from_the_queue_to_its_images(
+    qtbot, make_window, engine: FakeEngine, model_file: Path
+) -> None:
+    engine.step_delay = 0.01
+    window = make_window()
+    window.set_model(model_file)
+    _set_params(window, steps=5, width=64, height=64)
+    with qtbot.waitSignal(window.controller.finished, timeout=5000) as done:
+        window.generate()
+        job = window.queue.running
+        assert job is not None
+        assert window.current_job() == job.job_id
+        assert window.controller.pending_jobs() == [job.job_id]
+    assert done.args[0] == job.job_id
+    assert window.current_job() is None and window.controller.pending_jobs() == []

@@ -13,7 +13,7 @@ from PySide6.QtGui import QColor, QImage
 
 from sneakerstudio.core.imaging import imageops
 from sneakerstudio.core.models.library import Library
-from sneakerstudio.qt.canvas import blurred_mask_overlay
+from sneakerstudio.qt.canvas_items import blurred_mask_overlay
 from sneakerstudio.qt.document import Brush, mask_alpha
 from sneakerstudio.qt.library_panel import LibraryPanel
 from sneakerstudio.qt.settings import SettingsStore
@@ -236,7 +236,7 @@ def test_absurd_remembered_values_are_clamped_not_fatal(qtbot) -> None:
 def test_painting_with_the_blur_preview_on_does_not_blur_every_segment(
     qtbot, make_window, monkeypatch
 ) -> None:
-    from sneakerstudio.qt import canvas as canvas_module
+    from sneakerstudio.qt import canvas_items as canvas_module
 
     window = _mask_window(make_window, blur=8)
     canvas = window.canvas

@@ -138,3 +138,20 @@ def test_qimages_own_their_pixels() -> None:
     assert sliced.width() == 4  # a non-contiguous view is copied, not misread
     pil = pil_to_qimage(Image.new("RGB", (5, 7), (1, 2, 3)))
     assert (pil.width(), pil.height(), pil.pixelColor(0, 0).blue()) == (5, 7, 3)
+
+
+def test_events_of_a_job_the_controller_does_not_know_are_dropped(
+    qtbot, make_controller, model_file: Path
+) -> None:
+    from sneakerstudio.core.protocol.events import Cancelled, Progress
+
+    controller = make_controller(FakeEngine())
+    seen: list[str] = []
+    controller.progress.connect(lambda job, *_: seen.append(job))
+    controller.cancelled.connect(lambda job, *_: seen.append(job))
+    controller.worker.events.emit(Progress("stranger", 1, 4, 1.0, 3.0))
+    controller.worker.events.emit(Cancelled("stranger", 1))
+    with qtbot.waitSignal(controller.finished, timeout=3000) as done:
+        mine = controller.submit(_request(model_file))
+    assert done.args[0] == mine
+    assert "stranger" not in seen and mine in seen  # its own progress came through

@@ -1,0 +1,182 @@
+"""The studio's working state, without widgets: the backend and whether it is up, the job
+queue and the running job, and the last results.
+
+`StudioSession` owns the worker controller and the `JobQueue`. It turns the controller's
+job-tagged signals into signals about *the running job* (events of any other job are dropped
+here), so the window only observes and shows. Everything is in the GUI thread.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QObject, Signal, Slot
+from PySide6.QtGui import QImage
+
+from sneakerstudio.core.protocol.backend import Backend, Capabilities
+from sneakerstudio.qt.errors import guarded
+from sneakerstudio.qt.queue_panel import JobQueue, QueuedJob
+from sneakerstudio.qt.worker import InferenceController, SaveOutputs
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Results:
+    """The images of the last finished job, on show until accepted or discarded, and what the
+    window needs to place them (`context`: mode, region, full rect)."""
+
+    images: list[QImage] = field(default_factory=list)
+    context: dict[str, Any] = field(default_factory=dict)
+
+
+class StudioSession(QObject):
+    """Backend state, queue, running job and results. Its signals are about the running job
+    only, and carry the `QueuedJob` where the window needs its context."""
+
+    engine_ready = Signal(str)  # device description
+    engine_failed = Signal(str, str, str)  # kind, message, details
+    job_started = Signal(object)  # QueuedJob
+    job_status = Signal(str)  # text
+    job_progress = Signal(int, int, float, float)  # step, total, it/s, eta seconds
+    job_preview = Signal(QImage, object)  # image, QueuedJob
+    job_finished = Signal(object, list, dict)  # QueuedJob, [QImage], info
+    job_failed = Signal(object, str, str, str)  # QueuedJob, kind, message, details
+    job_cancelled = Signal(object, int, int)  # QueuedJob, last step, total steps
+
+    def __init__(
+        self,
+        engine: Backend,
+        parent: QObject | None = None,
+        *,
+        save_outputs: SaveOutputs | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.engine = engine
+        self.controller = InferenceController(engine, self, save_outputs=save_outputs)
+        self.queue = JobQueue(self.controller.submit, self.controller.cancel, self)
+        self.engine_state = "starting"  # then "ready" or "failed"
+        self.engine_error = ""
+        self.capabilities: Capabilities | None = None  # once the engine is up
+        self.job_total = 0  # steps of the running job, as its progress last said
+        self.results = Results()
+        self.last_paths: list[str] = []
+        self.last_info: dict[str, Any] = {}
+
+        self.queue.started.connect(self._on_started)
+        c = self.controller
+        c.ready.connect(self._on_ready)
+        c.engine_failed.connect(self._on_engine_failed)
+        c.status.connect(self._on_status)
+        c.progress.connect(self._on_progress)
+        c.preview.connect(self._on_preview)
+        c.finished.connect(self._on_finished)
+        c.failed.connect(self._on_failed)
+        c.cancelled.connect(self._on_cancelled)
+
+    # -- state ----------------------------------------------------------------------------
+
+    def current_job(self) -> str | None:
+        """The running job's id; None when idle. (The queue's `running` is the one record
+        of it: the controller only holds the pending jobs' cancel tokens.)"""
+        return self.queue.running.job_id if self.queue.running is not None else None
+
+    def busy(self) -> bool:
+        return self.queue.running is not None
+
+    def fast_decoder_for(self, family: str) -> Path | None:
+        return self.engine.fast_decoder_for(family)
+
+    # -- commands -------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self.controller.start()
+
+    def add(self, job: QueuedJob) -> None:
+        self.queue.add(job)
+
+    def cancel_current(self) -> bool:
+        job_id = self.current_job()
+        return job_id is not None and self.controller.cancel(job_id)
+
+    def cancel_all(self) -> None:
+        self.queue.cancel_all()
+
+    def clear_results(self) -> None:
+        self.results = Results()
+
+    def shutdown(self) -> None:
+        self.controller.shutdown()
+
+    # -- from the queue and the controller ------------------------------------------------
+
+    @Slot(object)
+    @guarded
+    def _on_started(self, job: QueuedJob) -> None:
+        self.job_total = job.request.steps
+        self.job_started.emit(job)
+
+    @Slot(str)
+    @guarded
+    def _on_ready(self, device: str) -> None:
+        self.engine_state = "ready"
+        try:
+            self.capabilities = self.engine.capabilities()
+        except Exception:  # the window works without (no CPU note, no few-step order)
+            log.exception("the backend did not describe its capabilities")
+        self.engine_ready.emit(device)
+
+    @Slot(str, str, str)
+    @guarded
+    def _on_engine_failed(self, kind: str, message: str, details: str) -> None:
+        self.engine_state = "failed"
+        self.engine_error = message
+        self.engine_failed.emit(kind, message, details)
+
+    @Slot(str, str)
+    @guarded
+    def _on_status(self, job_id: str, text: str) -> None:
+        if job_id == self.current_job():
+            self.job_status.emit(text)
+
+    @Slot(str, int, int, float, float)
+    @guarded
+    def _on_progress(self, job_id: str, step: int, total: int, rate: float, eta: float) -> None:
+        if job_id == self.current_job():
+            self.job_total = total
+            self.job_progress.emit(step, total, rate, eta)
+
+    @Slot(str, int, QImage)
+    @guarded
+    def _on_preview(self, job_id: str, _step: int, image: QImage) -> None:
+        if job_id == self.current_job() and self.queue.running is not None:
+            self.job_preview.emit(image, self.queue.running)
+
+    @Slot(str, list, list, dict)
+    @guarded
+    def _on_finished(self, job_id: str, images: list, paths: list, info: dict) -> None:
+        job = self.queue.job_ended(job_id)  # (starts the next job)
+        if job is None:
+            return
+        self.results = Results(list(images), dict(job.context))
+        self.last_paths = [str(p) for p in paths]
+        self.last_info = dict(info)
+        self.job_finished.emit(job, list(images), dict(info))
+
+    @Slot(str, str, str, str)
+    @guarded
+    def _on_failed(self, job_id: str, kind: str, message: str, details: str) -> None:
+        job = self.queue.job_ended(job_id)
+        if job is not None:
+            self.job_failed.emit(job, kind, message, details)
+
+    @Slot(str, int)
+    @guarded
+    def _on_cancelled(self, job_id: str, step: int) -> None:
+        total = self.job_total if job_id == self.current_job() else 0
+        job = self.queue.job_ended(job_id)
+        if job is not None:
+            self.job_cancelled.emit(job, step, total or job.request.steps)
