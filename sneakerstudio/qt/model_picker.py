@@ -19,12 +19,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from sneakerstudio.core.families.few_step import DISTILLATION_LABELS
 from sneakerstudio.core.families.few_step import few_step_kind as core_few_step_kind
 
 CHECKPOINT_FILTER = "Checkpoints (*.safetensors);;All files (*)"
 
 
-FEW_STEP_LABELS = {"turbo": "Turbo", "lcm": "LCM"}
+FEW_STEP_LABELS = DISTILLATION_LABELS  # "Turbo" / "LCM" badges
 
 
 def few_step_kind(name: str, info: Mapping[str, Any] | None = None) -> str | None:
