@@ -282,7 +282,7 @@ def test_taesd_fast_decode_on_openvino(tiny_sd1, home: Path, tmp_path) -> None:
     )
     folder = tmp_path / "taesd"
     tiny.save_pretrained(str(folder))
-    request = request_for(tiny_sd1.single_file, steps=1, extra={"fast_decode": True})
+    request = request_for(tiny_sd1.single_file, steps=1, fast_decode=True)
     images = []
     for runtime in ("torch", "openvino"):
         engine = Engine(device="cpu", threads=1, cpu_runtime=runtime, fast_decoders={"sd1": folder})
@@ -325,7 +325,7 @@ def test_tiled_decodes_and_vae_overrides_stay_on_pytorch(tiny_sd1, home, monkeyp
     request = request_for(tiny_sd1.single_file, steps=1)
     finished(run(ov, request))
     assert len(calls) == 1  # the model's own VAE, plain decode: OpenVINO
-    finished(run(ov, replace(request, extra={"memory_mode": "tiled"})))
+    finished(run(ov, replace(request, memory_mode="tiled")))
     assert len(calls) == 1
     other_vae = write_tiny_vae(home / "other_vae.safetensors")
     finished(run(ov, replace(request, vae=str(other_vae))))

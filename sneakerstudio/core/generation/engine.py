@@ -439,7 +439,7 @@ class Engine:
                 )
                 t1 = time.perf_counter()
                 cancel.check()
-                fast = bool((request.extra or {}).get("fast_decode")) and (
+                fast = request.fast_decode and (
                     self.fast_decoder_for(model.family) is not None
                 )
                 emit(Status(job_id, "Decoding (TAESD, fast)…" if fast else "Decoding…"))
@@ -513,7 +513,7 @@ class Engine:
         )
 
         plan = self.plan
-        requested = requested_mode(request.extra)
+        requested = requested_mode(request.memory_mode)
         width, height = request.hires_size() if hires else (request.width, request.height)
         mode = choose_memory_mode(
             device=plan.device,
@@ -613,7 +613,7 @@ class Engine:
     def _scheduler(self, model: LoadedModel, sampler: Sampler, request: GenerationRequest) -> Any:
         """A fresh scheduler for one pass (schedulers keep per-run state)."""
         config = dict(model.scheduler_config)
-        spacing = (request.extra or {}).get("timestep_spacing")
+        spacing = request.timestep_spacing
         if spacing:
             config["timestep_spacing"] = spacing
         return build_scheduler(sampler, config)
@@ -984,7 +984,7 @@ class Engine:
             extras["Variation seed"] = variation_seed
             extras["Variation seed strength"] = request.variation_strength
         schedule_type = sampler.schedule_type
-        if (request.extra or {}).get("timestep_spacing") == "trailing":
+        if request.timestep_spacing == "trailing":
             schedule_type = "SGM Uniform"  # A1111's name for the schedule Turbo models need
         return build_parameters(
             prompt=request.prompt,
@@ -1122,7 +1122,7 @@ def _mode_extras(request: GenerationRequest, plan: Any) -> dict[str, Any]:
         extras["Denoising strength"] = request.hires_strength
         extras["Hires upscale"] = request.hires_scale
         extras["Hires upscaler"] = "Latent" if request.hires_upscaler == "latent" else "Lanczos"
-    preset = (request.extra or {}).get("preset")
+    preset = request.preset
     if preset:
         extras["Preset"] = preset
     return extras
