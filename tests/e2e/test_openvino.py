@@ -129,7 +129,7 @@ def test_loras_and_odd_sizes_run_on_pytorch_with_the_reason(tiny_sd1, home, tmp_
     # not a multiple of 64; every multiple of 8 is covered for the tiny model) stays on PyTorch.
     import torch
 
-    runner = ov.cache.current.extra["openvino"]
+    runner = ov.cache.current.openvino_unet
     ups = 2 ** sum(1 for b in runner.unet.up_blocks if getattr(b, "upsamplers", None))
     odd = torch.zeros(1, 4, 4 * ups + 1, 4 * ups)
     assert "not multiples of" in runner.reason_not_used(odd, ())
@@ -200,7 +200,7 @@ def test_cancel_stops_inside_an_openvino_step(tiny_sd1, home, monkeypatch) -> No
     events = run(ov, request, cancel_at=1)
     assert isinstance(events[-1], Cancelled) and events[-1].step == 1
 
-    runner = ov.cache.current.extra["openvino"]
+    runner = ov.cache.current.openvino_unet
     shapes = runner.compiled_shapes
     import torch
 
