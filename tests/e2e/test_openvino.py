@@ -290,8 +290,8 @@ def test_taesd_fast_decode_on_openvino(tiny_sd1, home: Path, tmp_path) -> None:
         assert done.timings["fast_decode"] == 1.0
         images.append(np.asarray(done.images[0]).astype(np.int16))
         if runtime == "openvino":
-            assert engine._tiny_decoders_ov and not any(
-                r.failed for r in engine._tiny_decoders_ov.values()
+            assert engine.decoders.tiny_openvino and not any(
+                r.failed for r in engine.decoders.tiny_openvino.values()
             )
     assert _max_diff(images[0], images[1]) <= 2
     assert list((home / "cache" / "openvino").glob("taesd/*/taesd.xml"))

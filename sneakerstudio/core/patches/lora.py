@@ -49,7 +49,6 @@ class LoraError(ModelFileError):
     kind = "lora"
 
 
-
 # -- finding files --------------------------------------------------------------------------------
 
 

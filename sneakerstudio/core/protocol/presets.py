@@ -10,6 +10,7 @@ the window both go through `apply_preset`.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+
 from sneakerstudio.core.protocol.request import GenerationRequest
 
 

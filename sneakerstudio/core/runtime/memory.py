@@ -10,8 +10,9 @@ Three modes, from fastest to leanest:
   and the VAE onto the GPU one at a time). For small cards; slower, since weights travel over
   the bus every job. On the CPU there is nothing to offload to, so ``low`` is ``tiled``.
 
-The user may force a mode with ``request.memory_mode`` ("auto", "normal", "tiled", "low"); "auto" (the default) decides from free memory with the estimates below. The
-out-of-memory recovery ladder (`next_memory_mode`) is one step up the same scale.
+The user may force a mode with ``request.memory_mode`` ("auto", "normal", "tiled", "low");
+"auto" (the default) decides from free memory with the estimates below. The out-of-memory
+recovery ladder (`next_memory_mode`) is one step up the same scale.
 
 The decision functions are pure (free bytes are passed in) so they can be tested without a
 GPU; only `apply_memory_mode`, `free_device_bytes` and `offload_supported` touch torch or
