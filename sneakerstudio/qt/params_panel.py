@@ -422,19 +422,10 @@ class ParamsPanel(QWidget):
 
     def build_request(self, model: Path | None) -> GenerationRequest:
         """The request these fields describe (not validated: call `problems()`)."""
-        values = self.values()
-        extra: dict[str, Any] = {}
-        if self.fast_decode_on():
-            extra["fast_decode"] = True
-        if self.preset_name:
-            from sneakerstudio.core.protocol.presets import PRESETS
+        from sneakerstudio.core.protocol.presets import PRESETS, apply_preset
 
-            preset = PRESETS.get(self.preset_name)
-            if preset is not None:
-                extra["preset"] = preset.name
-                if preset.timestep_spacing:
-                    extra["timestep_spacing"] = preset.timestep_spacing
-        return GenerationRequest(
+        values = self.values()
+        request = GenerationRequest(
             model=Path(model) if model else None,
             prompt=values["prompt"],
             negative_prompt=values["negative_prompt"],
@@ -445,5 +436,8 @@ class ParamsPanel(QWidget):
             seed=self.seed_value(),
             sampler=values["sampler"],
             batch_size=values["batch_size"],
-            extra=extra,
+            fast_decode=self.fast_decode_on(),
         )
+        if self.preset_name in PRESETS:
+            request = apply_preset(request, self.preset_name, settings=False)
+        return request

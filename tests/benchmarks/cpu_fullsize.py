@@ -14,7 +14,7 @@ autoencoder, as a user with TAESD weights would get) vs the full VAE.
 
     python tests/benchmarks/cpu_fullsize.py [--runs 3] [--candidate-runs 2] [--no-candidates]
 
-Besides the default (full VAE decode), the engine runs the same request with `extra["fast_decode"]`
+Besides the default (full VAE decode), the engine runs the same request with `fast_decode`
 and TAESD weights (random, same cost), the case of a user who has them.
 
 The engine runs its UNet on OpenVINO when that is installed (the default; `--runtime torch` for
@@ -213,7 +213,7 @@ def main() -> None:
     description = engine.prepare()
     timings: dict[str, float] = {}
     info: dict[str, Any] = {}
-    fast_request = replace(request, extra={**request.extra, "fast_decode": True})
+    fast_request = replace(request, fast_decode=True)
 
     def ours() -> None:
         events: list[Any] = []

@@ -7,7 +7,7 @@ from typing import Any
 
 import torch
 
-from sneakerstudio.core.generation.engine import _HostPreviews
+from sneakerstudio.core.generation.host_previews import HostPreviews
 
 
 class FakeEvent:
@@ -18,7 +18,7 @@ class FakeEvent:
         self.waited = True
 
 
-class CpuStandIn(_HostPreviews):
+class CpuStandIn(HostPreviews):
     def _host_buffer(self, shape: Any) -> Any:
         return torch.empty(shape, dtype=torch.float32)
 
@@ -38,6 +38,6 @@ def test_cuda_previews_come_one_step_late_and_the_last_is_flushed() -> None:
 
 
 def test_cpu_previews_come_at_once() -> None:
-    previews = _HostPreviews(lambda latent: float(latent.mean()), "cpu")
+    previews = HostPreviews(lambda latent: float(latent.mean()), "cpu")
     assert previews.push(1, torch.ones(4, 8, 8)) == [(1, 1.0)]
     assert previews.flush() == []

@@ -193,7 +193,7 @@ def test_only_masked_finish_changes_only_masked_pixels(model_file: Path) -> None
             "The hires pass is for txt2img",
         ),
         ({"hires_upscaler": "esrgan"}, "Unknown hires upscaler"),
-        ({"extra": {"timestep_spacing": "weird"}}, "Unknown timestep spacing"),
+        ({"timestep_spacing": "weird"}, "Unknown timestep spacing"),
     ],
 )
 def test_mode_problems_are_named(model_file: Path, changes: dict, fragment: str) -> None:

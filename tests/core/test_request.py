@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -145,3 +147,21 @@ def test_json_round_trip_of_mode_and_model_file_fields(model_file: Path) -> None
     back = GenerationRequest.from_json(request.to_json())
     assert back == request
     assert back.init_image is None  # images travel in memory, not in the JSON
+
+
+def test_run_options_are_typed_and_keep_the_saved_extra_object(tmp_path: Path) -> None:
+    """Preset, timestep spacing, fast decode and memory mode are fields; the JSON keeps them in
+    the "extra" object, only when set, as every earlier version wrote them."""
+    from sneakerstudio.core.protocol.presets import apply_preset
+
+    plain = GenerationRequest(model=tmp_path / "m.safetensors", prompt="x")
+    assert json.loads(plain.to_json())["extra"] == {}
+    turbo = apply_preset(replace(plain, fast_decode=True), "turbo")
+    saved = json.loads(turbo.to_json())
+    expected = {"fast_decode": True, "preset": "turbo", "timestep_spacing": "trailing"}
+    assert saved["extra"] == expected
+    assert not {"fast_decode", "preset", "timestep_spacing", "memory_mode"} & set(saved)
+    assert GenerationRequest.from_json(turbo.to_json()) == turbo
+    old = {"prompt": "x", "extra": {"memory_mode": "tiled", "fast_decode": 1, "unknown": 2}}
+    loaded = GenerationRequest.from_dict(old)
+    assert (loaded.memory_mode, loaded.fast_decode, loaded.preset) == ("tiled", True, None)

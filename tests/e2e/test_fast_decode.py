@@ -35,7 +35,7 @@ def taesd_folder(tmp_path_factory) -> Path:
     return folder
 
 
-def run(engine: Engine, model: Path, **extra: Any) -> tuple[list[str], Finished]:
+def run(engine: Engine, model: Path, **options: Any) -> tuple[list[str], Finished]:
     events: list[Any] = []
     request = GenerationRequest(
         model=model,
@@ -45,7 +45,7 @@ def run(engine: Engine, model: Path, **extra: Any) -> tuple[list[str], Finished]
         width=96,
         height=64,
         seed=3,
-        extra=extra,
+        **options,
     )
     engine.generate(request, job_id="job", emit=events.append, cancel=CancelToken())
     assert isinstance(events[-1], Finished), events[-1]

@@ -131,7 +131,7 @@ def test_loras_and_odd_sizes_run_on_pytorch_with_the_reason(tiny_sd1, home, tmp_
     # not a multiple of 64; every multiple of 8 is covered for the tiny model) stays on PyTorch.
     import torch
 
-    runner = ov.cache.current.extra["openvino"]
+    runner = ov.cache.current.openvino_unet
     ups = 2 ** sum(1 for b in runner.unet.up_blocks if getattr(b, "upsamplers", None))
     odd = torch.zeros(1, 4, 4 * ups + 1, 4 * ups)
     assert "not multiples of" in runner.reason_not_used(odd, ())
@@ -202,7 +202,7 @@ def test_cancel_stops_inside_an_openvino_step(tiny_sd1, home, monkeypatch) -> No
     events = run(ov, request, cancel_at=1)
     assert isinstance(events[-1], Cancelled) and events[-1].step == 1
 
-    runner = ov.cache.current.extra["openvino"]
+    runner = ov.cache.current.openvino_unet
     shapes = runner.compiled_shapes
     import torch
 
@@ -284,7 +284,7 @@ def test_taesd_fast_decode_on_openvino(tiny_sd1, home: Path, tmp_path) -> None:
     )
     folder = tmp_path / "taesd"
     tiny.save_pretrained(str(folder))
-    request = request_for(tiny_sd1.single_file, steps=1, extra={"fast_decode": True})
+    request = request_for(tiny_sd1.single_file, steps=1, fast_decode=True)
     images = []
     for runtime in ("torch", "openvino"):
         engine = Engine(device="cpu", threads=1, cpu_runtime=runtime, fast_decoders={"sd1": folder})
@@ -292,8 +292,8 @@ def test_taesd_fast_decode_on_openvino(tiny_sd1, home: Path, tmp_path) -> None:
         assert done.timings["fast_decode"] == 1.0
         images.append(np.asarray(done.images[0]).astype(np.int16))
         if runtime == "openvino":
-            assert engine._tiny_decoders_ov and not any(
-                r.failed for r in engine._tiny_decoders_ov.values()
+            assert engine.decoders.tiny_openvino and not any(
+                r.failed for r in engine.decoders.tiny_openvino.values()
             )
     assert _max_diff(images[0], images[1]) <= 2
     assert list((home / "cache" / "openvino").glob("taesd/*/taesd.xml"))
@@ -327,7 +327,7 @@ def test_tiled_decodes_and_vae_overrides_stay_on_pytorch(tiny_sd1, home, monkeyp
     request = request_for(tiny_sd1.single_file, steps=1)
     finished(run(ov, request))
     assert len(calls) == 1  # the model's own VAE, plain decode: OpenVINO
-    finished(run(ov, replace(request, extra={"memory_mode": "tiled"})))
+    finished(run(ov, replace(request, memory_mode="tiled")))
     assert len(calls) == 1
     other_vae = write_tiny_vae(home / "other_vae.safetensors")
     finished(run(ov, replace(request, vae=str(other_vae))))

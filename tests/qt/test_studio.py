@@ -387,9 +387,9 @@ def test_turbo_preset_sets_steps_cfg_and_trailing_spacing(make_window) -> None:
     turbo.trigger()
     request = window.build_request()
     assert (request.steps, request.guidance) == (1, 0.0)
-    assert request.extra.get("timestep_spacing") == "trailing"
+    assert request.timestep_spacing == "trailing"
     next(a for a in menu.actions() if a.text().startswith("Normal")).trigger()
-    assert "timestep_spacing" not in window.build_request().extra
+    assert "timestep_spacing" not in window.build_request().to_dict()["extra"]
 
 
 def test_mode_can_be_chosen_by_hand(make_window) -> None:

@@ -179,9 +179,9 @@ def test_fast_decode_checkbox_lands_in_the_request_only_with_a_taesd(
     with qtbot.waitSignal(window.controller.finished, timeout=5000):
         window.params.set_values({"prompt": "a sneaker", "steps": 2, "width": 64, "height": 64})
         window.generate()
-    assert engine.requests[-1].extra.get("fast_decode") is True
+    assert engine.requests[-1].fast_decode is True
     box.setChecked(False)
-    assert "fast_decode" not in window.build_request().extra
+    assert "fast_decode" not in window.build_request().to_dict()["extra"]
 
 
 def test_fast_decode_is_disabled_and_never_sent_without_a_taesd(
@@ -193,7 +193,7 @@ def test_fast_decode_is_disabled_and_never_sent_without_a_taesd(
     box.setChecked(True)  # e.g. remembered from a machine that had the weights
     assert not box.isEnabled()
     assert "SNEAKERSTUDIO_TAESD" in box.toolTip() and "softer" in box.toolTip()
-    assert "fast_decode" not in window.build_request().extra
+    assert "fast_decode" not in window.build_request().to_dict()["extra"]
 
 
 def test_the_picture_sent_to_the_engine_is_the_canvas_not_freed_memory(qtbot) -> None:

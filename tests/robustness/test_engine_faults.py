@@ -229,9 +229,7 @@ def test_memory_mode_override_decodes_in_tiles(
     monkeypatch.setattr(pipe.vae, "tile_sample_min_size", 64)
     monkeypatch.setattr(pipe.vae, "tile_latent_min_size", 32)
     monkeypatch.setattr(pipe.vae, "tiled_decode", tiled_decode)
-    request = request_for(
-        tiny_sd1.single_file, steps=1, width=96, height=96, extra={"memory_mode": "tiled"}
-    )
+    request = request_for(tiny_sd1.single_file, steps=1, width=96, height=96, memory_mode="tiled")
     result = finished(_run(engine, request))
     assert tiles, "the VAE did not decode in tiles"
     assert result.info["memory_mode"] == "tiled"

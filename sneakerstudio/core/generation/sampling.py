@@ -6,13 +6,18 @@ predicted clean image x0 after every step for the preview, a cancel check every 
 variation noise, masked latent blending for normal checkpoints, the 9-channel input of
 inpainting checkpoints, latent "noise" / "nothing" masked content and a hires second pass.
 The pieces follow diffusers' pipelines (timesteps for a strength, add_noise, guidance).
+
+What only some jobs need inside the loop is a `LoopExtension` (InvokeAI's "denoise extensions"):
+the 9-channel input of inpainting checkpoints and the masked latent blend are two, built from
+the `LatentInputs`; callers add their own through `sample(extensions=...)` — ControlNet's is
+next (with a hook of its own for the UNet's residual inputs).
 """
 
 from __future__ import annotations
 
 import inspect
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,6 +41,65 @@ class LatentInputs:
     mask: Any = None
     model_mask: Any = None
     masked_image: Any = None
+
+
+class LoopExtension:
+    """A part of the denoising loop that some jobs add. Each hook does nothing unless
+    overridden; the loop calls them in the order the extensions are given."""
+
+    def model_input(self, model_in: Any, use_cfg: bool) -> Any:
+        """The UNet's input after the scheduler's scaling (with CFG, batch doubled)."""
+        return model_in
+
+    def after_step(
+        self, i: int, timesteps: Any, scheduler: Any, latents: Any, x0: Any
+    ) -> tuple[Any, Any]:
+        """The latents and the x0 estimate (None if the scheduler has none) after step `i`."""
+        return latents, x0
+
+
+class InpaintingModelInput(LoopExtension):
+    """A 9-channel inpainting UNet also takes the latent mask and the masked image's latent."""
+
+    def __init__(self, inputs: LatentInputs, dtype: Any) -> None:
+        self.mask = inputs.model_mask
+        self.masked = inputs.masked_image
+        self.dtype = dtype
+
+    def model_input(self, model_in: Any, use_cfg: bool) -> Any:
+        import torch
+
+        m = torch.cat([self.mask] * 2) if use_cfg else self.mask
+        masked = torch.cat([self.masked] * 2) if use_cfg else self.masked
+        return torch.cat([model_in, m.to(self.dtype), masked.to(self.dtype)], dim=1)
+
+
+class MaskedBlend(LoopExtension):
+    """Keeps the init image outside the mask. Normal checkpoints inpaint by putting the
+    (re-noised) original back outside the mask after every step (`blend_latents`); for every
+    checkpoint the preview's x0 shows the original there."""
+
+    def __init__(
+        self, init: Any, mask: Any, noise: Any, dtype: Any, *, blend_latents: bool
+    ) -> None:
+        self.init, self.mask, self.noise, self.dtype = init, mask, noise, dtype
+        self.blend_latents = blend_latents
+
+    def after_step(
+        self, i: int, timesteps: Any, scheduler: Any, latents: Any, x0: Any
+    ) -> tuple[Any, Any]:
+        mask = self.mask
+        if self.blend_latents:
+            dtype = self.dtype
+            if i < len(timesteps) - 1:
+                t_next = timesteps[i + 1 : i + 2].repeat(self.noise.shape[0])
+                kept = scheduler.add_noise(self.init.to(dtype), self.noise, t_next)
+            else:
+                kept = self.init.to(dtype)
+            latents = kept * (1 - mask) + latents * mask
+        if x0 is not None:
+            x0 = self.init.to(x0.dtype) * (1 - mask) + x0 * mask
+        return latents, x0
 
 
 def image_noise(
@@ -198,11 +262,13 @@ def sample(
     generators: list[Any],
     on_step: Callable[[int, int, Any], None],
     unet_call: UnetCall | None = None,
+    extensions: Sequence[LoopExtension] = (),
 ) -> Any:
     """Denoise and return the final latents (B, C, h, w). `on_step(i, n, x0)` is called after
     each scheduler call (n calls in all; 2nd-order samplers make two per user step) and may
     raise to cancel. `unet_call` evaluates the UNet instead of `pipe.unet` itself (the engine's
-    OpenVINO runner on the CPU); same arguments, returns the noise prediction."""
+    OpenVINO runner on the CPU); same arguments, returns the noise prediction. `extensions` run
+    after the mode's own (inpainting input, masked blend)."""
     import torch
 
     unet = pipe.unet
@@ -238,8 +304,14 @@ def sample(
         w = torch.full((noise.shape[0],), guidance - 1.0)
         time_cond = guidance_embedding(w, int(unet.config.time_cond_proj_dim)).to(device, dtype)
 
-    nine_channels = int(unet.config.in_channels) == 9
-    mask = inputs.mask
+    loop: list[LoopExtension] = []
+    if int(unet.config.in_channels) == 9:
+        loop.append(InpaintingModelInput(inputs, dtype))
+    if inputs.mask is not None and inputs.init is not None:
+        nine_channels = int(unet.config.in_channels) == 9
+        blend = MaskedBlend(inputs.init, inputs.mask, noise, dtype, blend_latents=not nine_channels)
+        loop.append(blend)
+    loop.extend(extensions)
     extra: dict[str, Any] = {}
     step_params = inspect.signature(scheduler.step).parameters
     if "generator" in step_params:
@@ -249,11 +321,8 @@ def sample(
         for i, t in enumerate(timesteps):
             model_in = torch.cat([latents] * 2) if use_cfg else latents
             model_in = scheduler.scale_model_input(model_in, t)
-            if nine_channels:
-                m = inputs.model_mask
-                m = torch.cat([m] * 2) if use_cfg else m
-                masked = torch.cat([inputs.masked_image] * 2) if use_cfg else inputs.masked_image
-                model_in = torch.cat([model_in, m.to(dtype), masked.to(dtype)], dim=1)
+            for extension in loop:
+                model_in = extension.model_input(model_in, use_cfg)
             if unet_call is not None:
                 noise_pred = unet_call(model_in, t, embeds, time_cond, added)
             else:
@@ -271,16 +340,7 @@ def sample(
             out = scheduler.step(noise_pred, t, latents, return_dict=True, **extra)
             latents = out.prev_sample
             x0 = _x0(out, scheduler)
-            if mask is not None and not nine_channels and inputs.init is not None:
-                # Normal checkpoints inpaint by putting the (re-noised) original back outside
-                # the mask after every step.
-                if i < n - 1:
-                    t_next = timesteps[i + 1 : i + 2].repeat(noise.shape[0])
-                    kept = scheduler.add_noise(inputs.init.to(dtype), noise, t_next)
-                else:
-                    kept = inputs.init.to(dtype)
-                latents = kept * (1 - mask) + latents * mask
-            if x0 is not None and mask is not None and inputs.init is not None:
-                x0 = inputs.init.to(x0.dtype) * (1 - mask) + x0 * mask
+            for extension in loop:
+                latents, x0 = extension.after_step(i, timesteps, scheduler, latents, x0)
             on_step(i, n, x0 if x0 is not None else latents)
     return latents

@@ -26,13 +26,17 @@ DEFAULT_SHARE = 0.5  # of the available device memory
 @dataclass
 class CachedModel:
     """One loaded model: its cache key (file identity, device, dtype), the `LoadedModel`, its
-    weight size in bytes and lazily computed facts about the file (the AutoV2 hash)."""
+    weight size in bytes, lazily computed facts about the file (the AutoV2 hash) and what the
+    runtime prepared for it (OpenVINO runners, the sizes a compiled UNet has seen)."""
 
     key: tuple[Any, ...]
     model: Any  # LoadedModel
     size_bytes: int = 0
     model_hash: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
+    openvino_unet: Any = None  # runtime.openvino.OpenVinoUnet, made on the first CPU job
+    openvino_vae: Any = None  # runtime.openvino.OpenVinoVae
+    torch_bytes: int | None = None  # size_bytes before OpenVINO added its compiled copy
+    compiled_shapes: set[tuple[int, int, int]] = field(default_factory=set)  # torch.compile
 
     @property
     def path(self) -> str:

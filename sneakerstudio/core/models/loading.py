@@ -47,6 +47,23 @@ WEIGHTED_COMPONENTS = ("unet", "vae", "text_encoder", "text_encoder_2")
 
 
 @dataclass
+class ModelPatches:
+    """What the patches of `core/patches/` changed on a loaded model, and what undoing them
+    needs: typed state on our own object instead of attributes on the library's objects."""
+
+    applied: dict[str, Any] = field(default_factory=dict)  # slot → the `Patch` in effect
+    own_prediction_type: str | None = None  # the file's own, while an override is in effect
+    own_vae: Any = None  # the file's own VAE (None until an override first swapped it)
+    vaes: dict[tuple[str, int], Any] = field(default_factory=dict)  # loaded override, by file
+    lora_originals: dict[int, tuple[Any, Any]] = field(default_factory=dict)  # id → (param, copy)
+    # Embedding rows added to each text encoder's token table, by encoder slot ("", "clip_l",
+    # "clip_g") and file (path, mtime). They stay (unused unless tokenized) so switching sets
+    # never resizes the table again.
+    embedding_rows: dict[str, dict[tuple[str, int], list[int]]] = field(default_factory=dict)
+    own_tokenizers: dict[str, Any] = field(default_factory=dict)  # pipe attribute → original
+
+
+@dataclass
 class LoadedModel:
     """A ready pipeline and what the engine needs to know about it."""
 
@@ -65,6 +82,7 @@ class LoadedModel:
     parameters: dict[str, int] = field(default_factory=dict)
     distilled: str | None = None  # "turbo" or "lcm" (name, metadata or scheduler says so)
     source: Path | None = None  # the user's file when `path` is a converted copy of a pickle
+    patches: ModelPatches = field(default_factory=ModelPatches)
 
     @property
     def prediction(self) -> str:

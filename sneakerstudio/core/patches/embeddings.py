@@ -2,21 +2,26 @@
 
 Files: A1111 `.safetensors` (`emb_params`), `.pt` (`string_to_param.*`, through the safe
 converter), SDXL (`clip_l` for the first text encoder, `clip_g` for the second), and the
-diffusers single-key form. Each vector gets a new row in the text encoder's token table; the
-tokenizer is taught, per pipeline, which names stand for which rows. Nothing is added to the
-tokenizer's vocabulary, so an embedding that is not requested is simply not active (its name is
-ordinary text again) and switching sets never needs a reload.
+diffusers single-key form. Each vector gets a new row in the text encoder's token table (rows
+stay, recorded in `model.patches`); while the `EmbeddingPatch` is on, the pipeline's tokenizer
+is wrapped in an `EmbeddingTokenizer` that knows which names stand for which rows. Nothing is
+added to the tokenizer's vocabulary, so an embedding that is not requested is simply not active
+(its name is ordinary text again) and switching sets never needs a reload.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Hashable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from sneakerstudio.core.protocol.errors import ModelFileError
 
-_REGISTRY = "_sneakerstudio_embedding_rows"  # on the text encoder: {(path, mtime): [row ids]}
+if TYPE_CHECKING:  # pragma: no cover
+    from sneakerstudio.core.models.loading import LoadedModel
+
 _PASSTHROUGH_KWARGS = frozenset({"add_special_tokens", "verbose"})
 
 
@@ -66,6 +71,9 @@ def embedding_token(path: Path) -> str:
     return Path(path).stem
 
 
+_TOKENIZER_ATTRS = {"": "tokenizer", "clip_l": "tokenizer", "clip_g": "tokenizer_2"}
+
+
 def _encoders(pipe: Any) -> list[tuple[str, Any, Any]]:
     """(slot, tokenizer, text encoder) pairs: slot "clip_l"/"clip_g" for SDXL, "" otherwise."""
     first = (getattr(pipe, "tokenizer", None), getattr(pipe, "text_encoder", None))
@@ -79,101 +87,121 @@ def _encoders(pipe: Any) -> list[tuple[str, Any, Any]]:
     return [("", *first)]
 
 
-def apply_embeddings(pipe: Any, paths: list[Path]) -> None:
-    """Activate exactly these embeddings on `pipe` (an empty list deactivates all)."""
-    import torch
+@dataclass(frozen=True)
+class EmbeddingPatch:
+    """Exactly these embedding files active on the model (a patch, see `base.py`)."""
 
-    wanted: list[tuple[Path, dict[str, Any]]] = [(p, read_embedding(p)) for p in paths]
-    for slot, tokenizer, encoder in _encoders(pipe):
-        if tokenizer is None or encoder is None:
-            continue
-        table = encoder.get_input_embeddings()
-        registry: dict[tuple[str, int], list[int]] = getattr(encoder, _REGISTRY, {})
-        active: dict[str, list[int]] = {}
-        for path, vectors in wanted:
-            rows = vectors.get(slot)
-            if rows is None:
-                if slot in ("clip_l", "clip_g") and "" in vectors:
+    slot: ClassVar[str] = "embeddings"
+    keep: ClassVar[bool] = True
+    paths: tuple[Path, ...]
+    files: tuple[tuple[str, int], ...]  # (resolved path, mtime) of each
+
+    @classmethod
+    def for_files(cls, paths: list[Path]) -> EmbeddingPatch:
+        files = tuple((str(Path(p).resolve()), Path(p).stat().st_mtime_ns) for p in paths)
+        return cls(tuple(paths), files)
+
+    @property
+    def key(self) -> Hashable:
+        return self.files
+
+    def apply(self, model: LoadedModel) -> None:
+        """Add the rows of files not seen before, then wrap the tokenizers."""
+        import torch
+
+        pipe = model.pipe
+        wanted = [(p, read_embedding(p)) for p in self.paths]
+        tokenizers: dict[str, Any] = {}
+        for slot, tokenizer, encoder in _encoders(pipe):
+            if tokenizer is None or encoder is None:
+                continue
+            table = encoder.get_input_embeddings()
+            registry = model.patches.embedding_rows.setdefault(slot, {})
+            active: dict[str, list[int]] = {}
+            for (path, vectors), key in zip(wanted, self.files, strict=True):
+                rows = vectors.get(slot)
+                if rows is None:
+                    if slot in ("clip_l", "clip_g") and "" in vectors:
+                        raise EmbeddingError(
+                            f"'{path.name}' is an SD1/SD2 embedding; the model is SDXL.",
+                            hint="Choose an SDXL embedding (with clip_l and clip_g vectors).",
+                        )
+                    if slot == "":
+                        raise EmbeddingError(
+                            f"'{path.name}' is an SDXL embedding; the model is not SDXL.",
+                            hint="Choose an embedding made for this model's family.",
+                        )
+                    continue
+                if rows.shape[-1] != table.weight.shape[1]:
                     raise EmbeddingError(
-                        f"'{path.name}' is an SD1/SD2 embedding; the model is SDXL.",
-                        hint="Choose an SDXL embedding (with clip_l and clip_g vectors).",
-                    )
-                if slot == "":
-                    raise EmbeddingError(
-                        f"'{path.name}' is an SDXL embedding; the model is not SDXL.",
+                        f"'{path.name}' has {rows.shape[-1]}-wide vectors but the model's text "
+                        f"encoder is {table.weight.shape[1]} wide: it is for another family.",
                         hint="Choose an embedding made for this model's family.",
                     )
-                continue
-            if rows.shape[-1] != table.weight.shape[1]:
-                raise EmbeddingError(
-                    f"'{path.name}' has {rows.shape[-1]}-wide vectors but the model's text "
-                    f"encoder is {table.weight.shape[1]} wide: it is for another family.",
-                    hint="Choose an embedding made for this model's family.",
-                )
-            key = (str(Path(path).resolve()), Path(path).stat().st_mtime_ns)
-            ids = registry.get(key)
-            if ids is None:
-                start = table.weight.shape[0]
-                encoder.resize_token_embeddings(start + rows.shape[0])
-                table = encoder.get_input_embeddings()
-                with torch.no_grad():
-                    table.weight[start:] = rows.to(table.weight.device, table.weight.dtype)
-                ids = list(range(start, start + rows.shape[0]))
-                registry[key] = ids
-            active[embedding_token(path).lower()] = ids
-        setattr(encoder, _REGISTRY, registry)
-        _teach(tokenizer, active)
+                ids = registry.get(key)
+                if ids is None:
+                    start = table.weight.shape[0]
+                    encoder.resize_token_embeddings(start + rows.shape[0])
+                    table = encoder.get_input_embeddings()
+                    with torch.no_grad():
+                        table.weight[start:] = rows.to(table.weight.device, table.weight.dtype)
+                    ids = list(range(start, start + rows.shape[0]))
+                    registry[key] = ids
+                active[embedding_token(path).lower()] = ids
+            if active:
+                tokenizers[_TOKENIZER_ATTRS[slot]] = active
+        # Wrap only once every file fitted: a refused embedding leaves the tokenizers as they are.
+        for attr, active in tokenizers.items():
+            original = getattr(pipe, attr)
+            model.patches.own_tokenizers[attr] = original
+            setattr(pipe, attr, EmbeddingTokenizer(original, active))
+
+    def undo(self, model: LoadedModel) -> None:
+        """Put the pipeline's own tokenizers back (the added rows stay, unused)."""
+        for attr, original in model.patches.own_tokenizers.items():
+            setattr(model.pipe, attr, original)
+        model.patches.own_tokenizers.clear()
 
 
-def _teach(tokenizer: Any, active: dict[str, list[int]]) -> None:
-    """Make `tokenizer(text)` give each active embedding's row ids where its name appears."""
-    if not isinstance(tokenizer, _EmbeddingTokenizer):
-        if not active:
-            return
-        base = type(tokenizer)
-        tokenizer.__class__ = type(f"Embedding{base.__name__}", (_EmbeddingTokenizer, base), {})
-    tokenizer._sneakerstudio_active = dict(active)
+class EmbeddingTokenizer:
+    """A pipeline's tokenizer that puts the row ids of active embeddings where their names
+    appear; other text is tokenized by the wrapped tokenizer as before (every other attribute
+    is the wrapped tokenizer's)."""
 
+    def __init__(self, tokenizer: Any, active: dict[str, list[int]]) -> None:
+        self.tokenizer = tokenizer
+        self.active = dict(active)
+        self.pattern = re.compile(
+            r"(?<![\w-])("
+            + "|".join(re.escape(n) for n in sorted(self.active, key=len, reverse=True))
+            + r")(?![\w-])",
+            re.IGNORECASE,
+        )
 
-class _EmbeddingTokenizer:
-    """Mixed into a pipeline's tokenizer: splits text at active embedding names and puts their
-    row ids in place; other text is tokenized as before."""
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.tokenizer, name)
 
     def __call__(self, text: Any = None, *args: Any, **kwargs: Any) -> Any:
-        active: dict[str, list[int]] = getattr(self, "_sneakerstudio_active", {})
-        if (
-            active
-            and isinstance(text, list)
-            and all(isinstance(t, str) for t in text)
-            and not args
-            and not set(kwargs) - _PASSTHROUGH_KWARGS
-        ):
+        from transformers import BatchEncoding
+
+        plain = args or set(kwargs) - _PASSTHROUGH_KWARGS
+        if isinstance(text, list) and all(isinstance(t, str) for t in text) and not plain:
             # A batch (the prompt parser tokenizes every fragment in one call): each text as
             # below, so embedding names work there too.
-            from transformers import BatchEncoding
-
             rows = [self(t, **kwargs)["input_ids"] for t in text]
             return BatchEncoding(
                 {"input_ids": rows, "attention_mask": [[1] * len(r) for r in rows]}
             )
-        if not active or not isinstance(text, str) or args or set(kwargs) - _PASSTHROUGH_KWARGS:
-            return super().__call__(text, *args, **kwargs)  # type: ignore[misc]
-        pattern = re.compile(
-            r"(?<![\w-])("
-            + "|".join(re.escape(n) for n in sorted(active, key=len, reverse=True))
-            + r")(?![\w-])",
-            re.IGNORECASE,
-        )
+        if not isinstance(text, str) or plain:
+            return self.tokenizer(text, *args, **kwargs)
         special = kwargs.pop("add_special_tokens", True)
         ids: list[int] = []
-        for index, piece in enumerate(pattern.split(text)):
+        for index, piece in enumerate(self.pattern.split(text)):
             if index % 2:
-                ids.extend(active[piece.lower()])
+                ids.extend(self.active[piece.lower()])
             elif piece.strip():
-                encoded = super().__call__(piece, add_special_tokens=False, **kwargs)  # type: ignore[misc]
+                encoded = self.tokenizer(piece, add_special_tokens=False, **kwargs)
                 ids.extend(encoded["input_ids"])
         if special:
-            ids = [self.bos_token_id, *ids, self.eos_token_id]  # type: ignore[attr-defined]
-        from transformers import BatchEncoding
-
+            ids = [self.tokenizer.bos_token_id, *ids, self.tokenizer.eos_token_id]
         return BatchEncoding({"input_ids": ids, "attention_mask": [1] * len(ids)})

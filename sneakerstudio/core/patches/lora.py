@@ -1,9 +1,10 @@
 """LoRA, LoCon, LoHa and LoKr files applied to a loaded pipeline by merging into its weights.
 
 Every layout users have is read into one form — a weight delta per model layer — then added to
-the layer's weight times the user's weight. The original weights of every touched layer are kept
-(on the CPU) and put back before another set of LoRAs is applied, so switching LoRAs never drifts
-and weight 0 gives exactly the model without the LoRA. Several LoRAs at once simply add up.
+the layer's weight times the user's weight (`LoraPatch`, a patch in the sense of `base.py`). The
+original weights of every touched layer are kept (on the CPU) and put back before another set of
+LoRAs is applied, so switching LoRAs never drifts and weight 0 gives exactly the model without
+the LoRA. Several LoRAs at once simply add up.
 
 Layouts (key names, see PRODUCT.md):
 - kohya: `lora_unet_<module with _>.lora_down/lora_up/alpha`, `lora_te_`, `lora_te1_/lora_te2_`
@@ -17,11 +18,15 @@ No peft needed; nothing is downloaded.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from collections.abc import Hashable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from sneakerstudio.core.protocol.errors import ModelFileError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from sneakerstudio.core.models.loading import LoadedModel
 
 BASE_LABELS = {
     "sd1": "Stable Diffusion 1.x",
@@ -42,17 +47,6 @@ class LoraError(ModelFileError):
     """A LoRA that does not fit the model or cannot be applied."""
 
     kind = "lora"
-
-
-@dataclass
-class _Applied:
-    """What is merged into a pipeline now, and the original weights to restore."""
-
-    signature: tuple[Any, ...] = ()
-    originals: dict[int, tuple[Any, Any]] = field(default_factory=dict)  # id → (param, copy)
-
-
-_STATE_ATTR = "_sneakerstudio_loras"
 
 
 # -- finding files --------------------------------------------------------------------------------
@@ -291,52 +285,74 @@ def check_base(path: Path, metadata: dict[str, str], groups: dict[str, Any], fam
         )
 
 
-def apply_loras(pipe: Any, family: str, loras: list[tuple[Path, float]]) -> None:
-    """Make `pipe` carry exactly `loras` (files with weights): restore what an earlier call
-    merged, then merge these. An empty list restores the plain model."""
-    import torch
+@dataclass(frozen=True)
+class LoraPatch:
+    """LoRA files with their weights, merged into the model's weights (a `Patch`). The
+    original weights of every touched layer are kept on the CPU in `model.patches` and put
+    back by `undo`. Its key is (file, mtime, weight) per LoRA: the same set stays merged from
+    job to job."""
 
-    state: _Applied = getattr(pipe, _STATE_ATTR, None) or _Applied()
-    signature = tuple((str(p.resolve()), p.stat().st_mtime_ns, float(w)) for p, w in loras)
-    if signature == state.signature:
-        return
-    loaded = []  # read and check everything before touching the model
-    for path, weight in loras:
-        groups, metadata = read_lora(path)
-        check_base(path, metadata, groups, family)
-        loaded.append((path, weight, groups))
-    names = _module_names(pipe) if loaded else {}
-    with torch.no_grad():
-        for param, original in state.originals.values():
-            param.copy_(original.to(param.device, param.dtype))
-        state.originals.clear()
-        state.signature = ()
-        setattr(pipe, _STATE_ATTR, state)
-        for path, weight, groups in loaded:
-            matched = 0
-            for layer, parts in groups.items():
-                module = names.get(layer) or names.get(_normalise(layer))
-                if module is None:
-                    continue
-                param = module.weight
-                parts = {k: v.to(param.device) for k, v in parts.items()}  # GPU maths on a GPU
-                delta = layer_delta(parts, tuple(param.shape), f"'{path.name}' layer '{layer}'")
-                if id(param) not in state.originals:
-                    state.originals[id(param)] = (param, param.detach().to("cpu", copy=True))
-                param.add_((delta * weight).to(param.device, param.dtype))
-                matched += 1
-            if matched == 0:
-                raise LoraError(
-                    f"None of the {len(groups)} layers of '{path.name}' match this model.",
-                    hint="The LoRA is for another kind of model, or of an unsupported layout.",
-                )
-        state.signature = signature
+    slot: ClassVar[str] = "loras"
+    keep: ClassVar[bool] = True
+    loras: tuple[tuple[Path, float], ...]
+    signature: tuple[tuple[str, int, float], ...]
+
+    @classmethod
+    def for_files(cls, loras: list[tuple[Path, float]]) -> LoraPatch:
+        signature = tuple((str(p.resolve()), p.stat().st_mtime_ns, float(w)) for p, w in loras)
+        return cls(tuple(loras), signature)
+
+    @property
+    def key(self) -> Hashable:
+        return self.signature
+
+    def apply(self, model: LoadedModel) -> None:
+        """Read and check every file, then merge them (several LoRAs add up)."""
+        import torch
+
+        loaded = []  # read and check everything before touching the model
+        for path, weight in self.loras:
+            groups, metadata = read_lora(path)
+            check_base(path, metadata, groups, model.family)
+            loaded.append((path, weight, groups))
+        names = _module_names(model.pipe)
+        originals = model.patches.lora_originals
+        with torch.no_grad():
+            for path, weight, groups in loaded:
+                matched = 0
+                for layer, parts in groups.items():
+                    module = names.get(layer) or names.get(_normalise(layer))
+                    if module is None:
+                        continue
+                    param = module.weight
+                    parts = {k: v.to(param.device) for k, v in parts.items()}  # GPU maths on a GPU
+                    where = f"'{path.name}' layer '{layer}'"
+                    delta = layer_delta(parts, tuple(param.shape), where)
+                    if id(param) not in originals:
+                        originals[id(param)] = (param, param.detach().to("cpu", copy=True))
+                    param.add_((delta * weight).to(param.device, param.dtype))
+                    matched += 1
+                if matched == 0:
+                    raise LoraError(
+                        f"None of the {len(groups)} layers of '{path.name}' match this model.",
+                        hint="The LoRA is for another kind of model, or of an unsupported layout.",
+                    )
+
+    def undo(self, model: LoadedModel) -> None:
+        """Put the original weights back (exactly: weight 0 is the model without the LoRA)."""
+        import torch
+
+        originals = model.patches.lora_originals
+        with torch.no_grad():
+            for param, original in originals.values():
+                param.copy_(original.to(param.device, param.dtype))
+        originals.clear()
 
 
-def applied_signature(pipe: Any) -> tuple[Any, ...]:
-    """The LoRAs merged into `pipe` now (file, mtime, weight), empty when none."""
-    state: _Applied | None = getattr(pipe, _STATE_ATTR, None)
-    return state.signature if state is not None else ()
+def applied_signature(model: LoadedModel) -> tuple[Any, ...]:
+    """The LoRAs merged into `model` now (file, mtime, weight), empty when none."""
+    patch = model.patches.applied.get(LoraPatch.slot)
+    return patch.signature if isinstance(patch, LoraPatch) else ()
 
 
 def lora_defaults(paths: list[Path], family: str) -> dict[str, Any]:

@@ -1,21 +1,22 @@
 """The model-files part of a request — LoRAs (also `<lora:name:w>` tags in the prompt),
-embeddings, a VAE override, the prediction-type override — applied to a loaded model right
-before it runs. The engine calls `apply_model_files` once per job; everything here is undone
-when the next request asks for less, so the cached model always matches its request."""
+embeddings, a VAE override, the prediction-type override — as patches (see `base.py`) put on a
+loaded model right before it runs. The engine applies `request_patches` once per job; whatever
+the next request asks for less is undone, so the cached model always matches its request."""
 
 from __future__ import annotations
 
+from collections.abc import Hashable
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
+from sneakerstudio.core.patches.base import Patch, patch_model, patched
 from sneakerstudio.core.protocol.errors import ModelFileError
 
 if TYPE_CHECKING:  # pragma: no cover
     from sneakerstudio.core.models.loading import LoadedModel
     from sneakerstudio.core.protocol.request import GenerationRequest
-
-_VAE_STATE = "_sneakerstudio_vae"  # on the LoadedModel: (original vae, {key: loaded vae})
-_PREDICTION_STATE = "_sneakerstudio_prediction"  # the file's own prediction type
 
 
 def requested_loras(
@@ -38,56 +39,110 @@ def requested_loras(
     return list(out.items())
 
 
+def request_patches(
+    request: GenerationRequest, search_dirs: list[Path] | tuple[Path, ...] = ()
+) -> list[Patch]:
+    """The patches a request asks for, in the order they go on: prediction type, VAE, LoRAs,
+    embeddings (none of them when the request asks for the model as it is)."""
+    from sneakerstudio.core.patches.embeddings import EmbeddingPatch
+    from sneakerstudio.core.patches.lora import LoraPatch
+
+    patches: list[Patch] = []
+    if request.prediction:
+        patches.append(PredictionPatch(request.prediction))
+    if request.vae is not None:
+        patches.append(VaePatch.for_file(Path(request.vae)))
+    loras = requested_loras(request, search_dirs)
+    if loras:
+        patches.append(LoraPatch.for_files(loras))
+    if request.embeddings:
+        patches.append(EmbeddingPatch.for_files([Path(p).expanduser() for p in request.embeddings]))
+    return patches
+
+
 def apply_model_files(
     model: LoadedModel, request: GenerationRequest, search_dirs: list[Path] | tuple[Path, ...] = ()
 ) -> None:
     """Make `model` carry exactly the request's LoRAs, embeddings, VAE and prediction type."""
-    from sneakerstudio.core.patches.embeddings import apply_embeddings
-    from sneakerstudio.core.patches.lora import apply_loras
-
-    pipe = model.pipe
-    apply_prediction(model, request.prediction)
-    apply_vae(model, request.vae)
-    apply_loras(pipe, model.family, requested_loras(request, search_dirs))
-    apply_embeddings(pipe, [Path(p).expanduser() for p in request.embeddings])
+    patch_model(model, request_patches(request, search_dirs))
 
 
-def apply_prediction(model: LoadedModel, prediction: str | None) -> None:
-    """Override the prediction type for this job (None: the file's own)."""
-    from sneakerstudio.core.families.registry import scheduler_prediction_type
+def model_files_applied(
+    model: LoadedModel, request: GenerationRequest, search_dirs: list[Path] | tuple[Path, ...] = ()
+) -> AbstractContextManager[LoadedModel]:
+    """`apply_model_files` as the context of one job (see `base.patched`)."""
+    return patched(model, request_patches(request, search_dirs))
 
-    own = getattr(model, _PREDICTION_STATE, None)
-    if own is None:
-        own = model.prediction_type
-        setattr(model, _PREDICTION_STATE, own)
-    wanted = scheduler_prediction_type(prediction) if prediction else own
-    model.prediction_type = wanted
-    model.scheduler_config = {**model.scheduler_config, "prediction_type": wanted}
+
+@dataclass(frozen=True)
+class PredictionPatch:
+    """The prediction type ("epsilon" or "v") instead of what the file suggests."""
+
+    slot: ClassVar[str] = "prediction"
+    keep: ClassVar[bool] = True
+    prediction: str
+
+    @property
+    def key(self) -> Hashable:
+        return self.prediction
+
+    def apply(self, model: LoadedModel) -> None:
+        from sneakerstudio.core.families.registry import scheduler_prediction_type
+
+        if model.patches.own_prediction_type is None:
+            model.patches.own_prediction_type = model.prediction_type
+        _set_prediction(model, scheduler_prediction_type(self.prediction))
+
+    def undo(self, model: LoadedModel) -> None:
+        own = model.patches.own_prediction_type
+        if own is not None:
+            _set_prediction(model, own)
+
+
+def _set_prediction(model: LoadedModel, prediction_type: str) -> None:
+    model.prediction_type = prediction_type
+    model.scheduler_config = {**model.scheduler_config, "prediction_type": prediction_type}
 
 
 def own_vae(model: LoadedModel) -> Any:
     """The model's own VAE, also while a VAE override is in use."""
-    state = getattr(model, _VAE_STATE, None)
-    return state[0] if state is not None else model.pipe.vae
+    own = model.patches.own_vae
+    return own if own is not None else model.pipe.vae
 
 
-def apply_vae(model: LoadedModel, vae_path: Path | None) -> None:
-    """Swap in the VAE from a VAE-only file (kept for the next job), or put the model's own
-    back."""
-    state = getattr(model, _VAE_STATE, None)
-    if state is None:
-        state = (model.pipe.vae, {})
-        setattr(model, _VAE_STATE, state)
-    original, loaded = state
-    if vae_path is None:
-        model.pipe.vae = original
-        return
-    path = Path(vae_path).expanduser()
-    key = (str(path.resolve()), path.stat().st_mtime_ns)
-    if key not in loaded:
-        loaded.clear()  # keep one override in memory
-        loaded[key] = load_vae(path, original)
-    model.pipe.vae = loaded[key]
+@dataclass(frozen=True)
+class VaePatch:
+    """The VAE from a VAE-only file instead of the model's own. The loaded VAE is kept with the
+    model (one override at a time), so switching back to it costs no load."""
+
+    slot: ClassVar[str] = "vae"
+    keep: ClassVar[bool] = True
+    path: str  # resolved
+    mtime_ns: int
+    file: Path  # as the user gave it (error messages name it)
+
+    @classmethod
+    def for_file(cls, vae_path: Path) -> VaePatch:
+        path = Path(vae_path).expanduser()
+        return cls(str(path.resolve()), path.stat().st_mtime_ns, path)
+
+    @property
+    def key(self) -> Hashable:
+        return (self.path, self.mtime_ns)
+
+    def apply(self, model: LoadedModel) -> None:
+        state = model.patches
+        if state.own_vae is None:
+            state.own_vae = model.pipe.vae
+        key = (self.path, self.mtime_ns)
+        if key not in state.vaes:
+            state.vaes.clear()  # keep one override in memory
+            state.vaes[key] = load_vae(self.file, state.own_vae)
+        model.pipe.vae = state.vaes[key]
+
+    def undo(self, model: LoadedModel) -> None:
+        if model.patches.own_vae is not None:
+            model.pipe.vae = model.patches.own_vae
 
 
 def load_vae(path: Path, like: Any) -> Any:

@@ -1,15 +1,15 @@
 """Few-step presets the user can pick: Turbo and LCM (see FACTS: Turbo 1–4 steps, guidance 0,
 trailing timestep spacing; LCM 2–8 steps with the LCM scheduler, guidance 1–2).
 
-A preset sets steps, guidance and sampler on a request and records itself in `extra` (the
-timestep spacing the engine applies, and the preset's name for the PNG). Guidance ≤ 1 turns
-classifier-free guidance off, so these run one UNet pass per step instead of two.
+A preset sets steps, guidance and sampler on a request and records itself on it (the timestep
+spacing the engine applies, and the preset's name for the PNG). Guidance ≤ 1 turns
+classifier-free guidance off, so these run one UNet pass per step instead of two. The CLI and
+the window both go through `apply_preset`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Any
 
 from sneakerstudio.core.protocol.request import GenerationRequest
 
@@ -39,18 +39,19 @@ def preset_names() -> list[str]:
 
 
 def apply_preset(
-    request: GenerationRequest, name: str, *, steps: int | None = None
+    request: GenerationRequest,
+    name: str,
+    *,
+    steps: int | None = None,
+    settings: bool = True,
 ) -> GenerationRequest:
-    """`request` with the preset's steps (or `steps`, clamped to the preset's range),
-    guidance, sampler and timestep spacing. Raises KeyError for an unknown name."""
+    """`request` with the preset's name and timestep spacing, and (with `settings`) its steps
+    (or `steps`, clamped to the preset's range), guidance and sampler. The window passes
+    `settings=False`: choosing the preset already set those fields, and the user may have
+    changed them since. Raises KeyError for an unknown name."""
     preset = PRESETS[name]
+    request = replace(request, preset=preset.name, timestep_spacing=preset.timestep_spacing)
+    if not settings:
+        return request
     chosen = preset.steps if steps is None else min(max(steps, preset.min_steps), preset.max_steps)
-    extra: dict[str, Any] = dict(request.extra)
-    extra["preset"] = preset.name
-    if preset.timestep_spacing:
-        extra["timestep_spacing"] = preset.timestep_spacing
-    else:
-        extra.pop("timestep_spacing", None)
-    return replace(
-        request, steps=chosen, guidance=preset.guidance, sampler=preset.sampler, extra=extra
-    )
+    return replace(request, steps=chosen, guidance=preset.guidance, sampler=preset.sampler)

@@ -23,6 +23,14 @@ INPAINT_AREAS = ("whole", "masked")
 MASKED_CONTENTS = ("original", "fill", "noise", "nothing")
 OUTPAINT_FILLS = ("edge", "telea", "tile", "color", "noise")
 IMAGE_FIELDS = ("init_image", "mask")  # in-memory PIL images: not part of the JSON
+# Fields written inside the JSON's "extra" object (where they lived as untyped keys before),
+# each with the default that leaves it out: the JSON of every request stays as it was.
+EXTRA_FIELDS: dict[str, Any] = {
+    "preset": None,
+    "timestep_spacing": None,
+    "fast_decode": False,
+    "memory_mode": "auto",
+}
 MIN_SIZE = 64
 MAX_SIZE = 4096
 MAX_STEPS = 500
@@ -87,7 +95,16 @@ class GenerationRequest:
     clip_skip: int = 1
     prediction: str | None = None  # "epsilon" or "v": overrides what the file suggests
 
-    extra: dict[str, Any] = field(default_factory=dict, compare=False)
+    # -- run options (stored in the JSON's "extra" object, see `EXTRA_FIELDS`) -------------
+    preset: str | None = None  # the few-step preset chosen (presets.py), shown in the infotext
+    timestep_spacing: str | None = None  # overrides the scheduler config's, e.g. "trailing"
+    fast_decode: bool = False  # decode with TAESD when the user has its weights
+    memory_mode: str = "auto"  # "auto", "normal", "tiled" or "low" (see runtime/memory.py)
+
+    # Inputs the next features add go here as typed fields with their checks in `problems()`:
+    # control units (ControlNet: a tuple of typed units), the upscaler of the hires pass and
+    # training inputs (a job kind of its own). A field that older versions did not write
+    # needs a default, so old files still load.
 
     def __post_init__(self) -> None:
         for name in ("seed", "variation_seed"):
@@ -232,12 +249,26 @@ class GenerationRequest:
                 f"Variation strength must be from 0 to 1 (got {_short(self.variation_strength)})."
             )
         out.extend(self._hires_problems())
-        spacing = self.extra.get("timestep_spacing") if isinstance(self.extra, dict) else None
+        out.extend(self._option_problems())
+        return out
+
+    def _option_problems(self) -> list[str]:
+        """Problems of the run options (preset, timestep spacing, fast decode, memory mode)."""
+        out: list[str] = []
+        spacing = self.timestep_spacing
         if spacing is not None and spacing not in TIMESTEP_SPACINGS:
             out.append(
                 f"Unknown timestep spacing '{spacing}': choose one of "
                 f"{', '.join(TIMESTEP_SPACINGS)}."
             )
+        if self.preset is not None and not isinstance(self.preset, str):
+            out.append(f"The preset must be a name (got {_short(self.preset)}).")
+        if not isinstance(self.fast_decode, bool):
+            out.append(f"Fast decode must be on or off (got {_short(self.fast_decode)}).")
+        # An unknown memory mode name means "auto" (see `memory.requested_mode`): a file from
+        # a newer version still runs.
+        if self.memory_mode is not None and not isinstance(self.memory_mode, str):
+            out.append(f"The memory mode must be a name (got {_short(self.memory_mode)}).")
         return out
 
     def _outpaint_problems(self, init: Any) -> list[str]:
@@ -421,19 +452,24 @@ class GenerationRequest:
     # -- JSON -----------------------------------------------------------------------------
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain JSON-able values. In-memory images are recorded by size only."""
+        """Plain JSON-able values. In-memory images are recorded by size only; the run options
+        go in an "extra" object, and only when set (the layout every earlier version wrote)."""
         data: dict[str, Any] = {}
+        extra: dict[str, Any] = {}
         for f in fields(self):
             value = getattr(self, f.name)
+            if f.name in EXTRA_FIELDS:
+                if value != EXTRA_FIELDS[f.name]:
+                    extra[f.name] = value
+                continue
             if f.name in IMAGE_FIELDS:
                 value = list(value.size) if value is not None else None
             elif isinstance(value, Path):
                 value = str(value)
             elif isinstance(value, tuple):
                 value = [list(v) if isinstance(v, tuple) else v for v in value]
-            elif isinstance(value, dict):
-                value = dict(value)
             data[f.name] = value
+        data["extra"] = extra
         return data
 
     def to_json(self) -> str:
@@ -441,13 +477,14 @@ class GenerationRequest:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> GenerationRequest:
-        """A request from `to_dict`'s values (unknown keys are ignored). Values of the wrong
-        shape raise `RequestError`; values out of range are for `validate()` to report."""
+        """A request from `to_dict`'s values (unknown keys are ignored, in "extra" too). Values
+        of the wrong shape raise `RequestError`; values out of range are for `validate()` to
+        report."""
         if not isinstance(data, dict):
             raise RequestError(
                 [f"A saved request must be a JSON object, not {type(data).__name__}."]
             )
-        known = {f.name for f in fields(cls)} - set(IMAGE_FIELDS)
+        known = {f.name for f in fields(cls)} - set(IMAGE_FIELDS) - set(EXTRA_FIELDS)
         kwargs = {k: v for k, v in data.items() if k in known}
         kwargs.setdefault("prompt", "")
         try:
@@ -460,8 +497,7 @@ class GenerationRequest:
                     kwargs[name] = tuple(kwargs[name])
             if "loras" in kwargs:
                 kwargs["loras"] = tuple((str(n), float(w)) for n, w in kwargs["loras"])
-            if "extra" in kwargs and not isinstance(kwargs["extra"], dict):
-                raise TypeError("extra must be an object")
+            kwargs.update(_extra_fields(data.get("extra", {})))
         except (TypeError, ValueError) as exc:
             raise RequestError(
                 [f"The saved request has a value of the wrong kind ({exc}): set it again."]
@@ -476,6 +512,19 @@ class GenerationRequest:
         except (ValueError, RecursionError) as exc:
             raise RequestError([f"The saved request is not valid JSON ({exc})."]) from None
         return cls.from_dict(data)
+
+
+def _extra_fields(extra: Any) -> dict[str, Any]:
+    """The typed fields of a saved "extra" object, read as the engine always read those keys:
+    fast decode by truth value, a missing or null memory mode as "auto"."""
+    if not isinstance(extra, dict):
+        raise TypeError("extra must be an object")
+    out = {name: extra[name] for name in EXTRA_FIELDS if name in extra}
+    if "fast_decode" in out:
+        out["fast_decode"] = bool(out["fast_decode"])
+    if "memory_mode" in out and out["memory_mode"] is None:
+        out["memory_mode"] = "auto"
+    return out
 
 
 def _short(value: Any) -> str:

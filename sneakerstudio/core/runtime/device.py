@@ -19,7 +19,7 @@ class DevicePlan:
     threads: int
     hint: str = ""  # advice the UI shows next to the description (CPU: use few-step models)
     compile_unet: bool = False  # CUDA: the UNet runs through torch.compile (opt-in)
-    cpu_runtime: str = "torch"  # CPU: "openvino" runs the UNet on OpenVINO (openvino_runtime.py)
+    cpu_runtime: str = "torch"  # CPU: "openvino" runs the UNet on OpenVINO (runtime/openvino.py)
 
     @property
     def precision(self) -> str:
@@ -93,7 +93,7 @@ def choose_device(
     `compile_unet` (or SNEAKERSTUDIO_COMPILE=1) runs the UNet through `torch.compile` on CUDA
     only: on this project's CPU it measured no faster (docs/PERFORMANCE.md) and cost minutes.
     `cpu_runtime` ("openvino" / "torch"; None: SNEAKERSTUDIO_CPU_RUNTIME, else OpenVINO when
-    installed) picks what runs the UNet of fp32 CPU jobs (see `openvino_runtime.py`).
+    installed) picks what runs the UNet of fp32 CPU jobs (see `openvino.py`).
 
     `torch.set_num_threads` applies to the calling thread only, so call this in the thread that
     will run the model (the worker thread)."""

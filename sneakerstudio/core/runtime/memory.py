@@ -10,9 +10,9 @@ Three modes, from fastest to leanest:
   and the VAE onto the GPU one at a time). For small cards; slower, since weights travel over
   the bus every job. On the CPU there is nothing to offload to, so ``low`` is ``tiled``.
 
-The user may force a mode with ``request.extra["memory_mode"]`` ("auto", "normal", "tiled",
-"low"); "auto" (the default) decides from free memory with the estimates below. The
-out-of-memory recovery ladder (`next_memory_mode`) is one step up the same scale.
+The user may force a mode with ``request.memory_mode`` ("auto", "normal", "tiled", "low");
+"auto" (the default) decides from free memory with the estimates below. The out-of-memory
+recovery ladder (`next_memory_mode`) is one step up the same scale.
 
 The decision functions are pure (free bytes are passed in) so they can be tested without a
 GPU; only `apply_memory_mode`, `free_device_bytes` and `offload_supported` touch torch or
@@ -21,6 +21,7 @@ accelerate, lazily.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -70,9 +71,12 @@ def _kind(device: str) -> str:
     return "cpu"
 
 
-def requested_mode(extra: dict[str, Any] | None) -> str:
-    """The user's memory mode from `request.extra`; "auto" when absent or not one we know."""
-    raw = str((extra or {}).get(EXTRA_KEY, "auto") or "auto").strip().lower()
+def requested_mode(value: str | Mapping[str, Any] | None) -> str:
+    """The user's memory mode (`request.memory_mode`, or a saved request's "extra" object);
+    "auto" when absent or not one we know."""
+    if isinstance(value, Mapping):
+        value = value.get(EXTRA_KEY)
+    raw = str(value or "auto").strip().lower()
     return raw if raw in MEMORY_MODES else "auto"
 
 

@@ -1,0 +1,54 @@
+"""The hires pass of txt2img: upscale the first pass (in latent space, or decoded and resized
+with Lanczos, see `upscale.py`), then an img2img pass at the larger size with the request's
+hires strength."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # pragma: no cover
+    from sneakerstudio.core.generation.conditioning import Conditioning
+    from sneakerstudio.core.generation.job import JobContext, StepCallback
+
+
+def hires_pass(
+    ctx: JobContext,
+    cond: Conditioning,
+    latents: Any,
+    seeds: list[int],
+    variation: list[int] | None,
+    on_step: StepCallback,
+) -> Any:
+    """The latents of the second pass for the first pass's `latents` (one batch: `seeds` and
+    `variation` are its images'). Its noise comes from the same seeds at the larger size."""
+    from sneakerstudio.core.generation.decode import vae_decode
+    from sneakerstudio.core.generation.denoise import denoise
+    from sneakerstudio.core.generation.latents import inpainting_inputs, is_inpainting_unet
+    from sneakerstudio.core.generation.sampling import LatentInputs, image_noise
+    from sneakerstudio.core.generation.upscale import upscale_latents, upscale_pixels
+
+    request, model = ctx.request, ctx.model
+    width, height = request.hires_size()
+    factor = model.vae_scale_factor
+    shape = (latents.shape[1], height // factor, width // factor)
+    if request.hires_upscaler == "lanczos":
+        images = vae_decode(ctx, latents, final=False)
+        init = upscale_pixels(model, images, width, height, ctx.device)
+    else:
+        init = upscale_latents(latents, shape[1], shape[2])
+    noise, generators = image_noise(
+        seeds,
+        shape,
+        variation_seeds=variation,
+        variation_strength=request.variation_strength,
+    )
+    dtype = model.pipe.unet.dtype
+    inputs = LatentInputs(
+        noise=noise.to(ctx.device, dtype),
+        init=init.to(dtype),
+        strength=request.hires_strength,
+    )
+    if is_inpainting_unet(model):
+        inpainting_inputs(model, inputs, None, ctx.device)
+    # The second pass (another size) runs on PyTorch: no OpenVINO runner.
+    return denoise(ctx, cond, inputs, generators, on_step)

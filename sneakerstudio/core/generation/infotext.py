@@ -1,0 +1,111 @@
+"""The PNG "parameters" text of each image, in AUTOMATIC1111's layout and names (see
+`imaging/metadata.py` for the writer and PRODUCT.md for the fields)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sneakerstudio import __version__
+
+if TYPE_CHECKING:  # pragma: no cover
+    from sneakerstudio.core.generation.inpaint_plan import ImagePlan
+    from sneakerstudio.core.generation.job import JobContext
+    from sneakerstudio.core.models.cache import CachedModel
+    from sneakerstudio.core.protocol.request import GenerationRequest
+
+MASKED_CONTENT_LABELS = {
+    "original": "original",
+    "fill": "fill",
+    "noise": "latent noise",
+    "nothing": "latent nothing",
+}
+
+
+def model_hash(cached: CachedModel) -> str | None:
+    """AutoV2 hash of a single-file checkpoint (what Civitai looks up); None for folders.
+    Computed once per cached model."""
+    path = Path(cached.key[0])
+    if cached.model_hash is None and path.is_file():
+        from sneakerstudio.core.models.hashing import autov2_hash
+
+        cached.model_hash = autov2_hash(path)
+    return cached.model_hash
+
+
+def job_parameters(
+    ctx: JobContext, seeds: list[int], variation: list[int] | None
+) -> tuple[str, ...]:
+    """The parameters text of every image of the job."""
+    extras = mode_extras(ctx.request, ctx.image_plan)
+    return tuple(
+        parameters(ctx, seed, extras, variation[index] if variation else None)
+        for index, seed in enumerate(seeds)
+    )
+
+
+def parameters(
+    ctx: JobContext,
+    seed: int,
+    extras: dict[str, Any] | None = None,
+    variation_seed: int | None = None,
+) -> str:
+    """One image's parameters text."""
+    from sneakerstudio.core.imaging.metadata import build_parameters
+
+    request, sampler = ctx.request, ctx.sampler
+    assert sampler is not None
+    extras = dict(extras or {})
+    denoising = extras.pop("Denoising strength", None)
+    if variation_seed is not None:
+        extras["Variation seed"] = variation_seed
+        extras["Variation seed strength"] = request.variation_strength
+    schedule_type = sampler.schedule_type
+    if request.timestep_spacing == "trailing":
+        schedule_type = "SGM Uniform"  # A1111's name for the schedule Turbo models need
+    return build_parameters(
+        prompt=request.prompt,
+        negative_prompt=request.negative_prompt,
+        steps=request.steps,
+        sampler=sampler.sampler,
+        schedule_type=schedule_type,
+        cfg=request.guidance,
+        seed=seed,
+        width=request.width,
+        height=request.height,
+        model_hash=model_hash(ctx.cached),
+        model_name=ctx.model.name,
+        denoising_strength=denoising,
+        clip_skip=request.clip_skip,
+        extras=extras,
+        version=f"sneakerstudio {__version__}",
+    )
+
+
+def mode_extras(request: GenerationRequest, plan: ImagePlan | None) -> dict[str, Any]:
+    """The mode's parameters in A1111's infotext names and order (see PRODUCT.md)."""
+    extras: dict[str, Any] = {}
+    if plan is not None:
+        extras["Denoising strength"] = request.strength
+    if plan is not None and plan.kind in ("inpaint", "inpaint-masked", "outpaint"):
+        extras["Mask blur"] = request.mask_blur
+    if plan is not None and plan.kind in ("inpaint", "inpaint-masked"):
+        if plan.kind == "inpaint-masked":
+            extras["Inpaint area"] = "Only masked"
+            extras["Masked area padding"] = request.padding
+        extras["Masked content"] = MASKED_CONTENT_LABELS[request.masked_content]
+    if plan is not None and plan.kind == "outpaint":
+        if request.inpaint_area == "masked":
+            extras["Inpaint area"] = "Only masked"
+            extras["Masked area padding"] = request.padding
+        extras["Outpaint"] = ",".join(str(v) for v in request.outpaint)
+        extras["Outpaint fill"] = request.fill
+        if request.fill == "color":
+            extras["Outpaint fill color"] = "#{:02x}{:02x}{:02x}".format(*request.fill_color)
+    if request.mode == "txt2img" and request.hires_scale > 1.0:
+        extras["Denoising strength"] = request.hires_strength
+        extras["Hires upscale"] = request.hires_scale
+        extras["Hires upscaler"] = "Latent" if request.hires_upscaler == "latent" else "Lanczos"
+    if request.preset:
+        extras["Preset"] = request.preset
+    return extras
