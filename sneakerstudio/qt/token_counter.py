@@ -39,9 +39,10 @@ class TokenCounter(QObject):
             if text is None:
                 return
             try:
+                from sneakerstudio.core.models.tokenizer import shipped_tokenizer
                 from sneakerstudio.core.protocol.prompt import prompt_token_info
 
-                info = prompt_token_info(text)
+                info = prompt_token_info(text, shipped_tokenizer())
             except Exception:  # the counter is a nicety; never disturb typing
                 log.debug("token count unavailable", exc_info=True)
                 self._report("")

@@ -171,11 +171,12 @@ def main() -> None:
     import torch
 
     from sneakerstudio.core.generation.engine import Engine
+    from sneakerstudio.core.generation.schedulers import build_scheduler
     from sneakerstudio.core.protocol.cancel import CancelToken
     from sneakerstudio.core.protocol.events import Finished
     from sneakerstudio.core.protocol.presets import apply_preset
     from sneakerstudio.core.protocol.request import GenerationRequest
-    from sneakerstudio.core.protocol.samplers import build_scheduler, find_sampler
+    from sneakerstudio.core.protocol.samplers import find_sampler
     from tests.benchmarks.fullsize import build_pipeline, save_folder
 
     cores = os.cpu_count() or 1

@@ -35,10 +35,11 @@ def main() -> None:
     from diffusers import StableDiffusionPipeline
 
     from sneakerstudio.core.generation.engine import Engine
+    from sneakerstudio.core.generation.schedulers import build_scheduler
     from sneakerstudio.core.protocol.cancel import CancelToken
     from sneakerstudio.core.protocol.events import Finished, Preview
     from sneakerstudio.core.protocol.request import GenerationRequest
-    from sneakerstudio.core.protocol.samplers import build_scheduler, find_sampler
+    from sneakerstudio.core.protocol.samplers import find_sampler
     from tests.tiny_models import build_tiny_sd1
 
     torch.set_num_threads(1)

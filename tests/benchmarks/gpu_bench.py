@@ -60,10 +60,11 @@ def bench_family(key: str, args: argparse.Namespace, deadline: float) -> dict[st
     import torch
 
     from sneakerstudio.core.generation.engine import Engine
+    from sneakerstudio.core.generation.schedulers import build_scheduler
     from sneakerstudio.core.protocol.cancel import CancelToken
     from sneakerstudio.core.protocol.events import Finished, Preview
     from sneakerstudio.core.protocol.request import GenerationRequest
-    from sneakerstudio.core.protocol.samplers import build_scheduler, find_sampler
+    from sneakerstudio.core.protocol.samplers import find_sampler
     from tests.benchmarks.fullsize import build_pipeline, save_folder
 
     family, size = FAMILIES[key]

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 
+from sneakerstudio.core.models.tokenizer import shipped_tokenizer
 from sneakerstudio.core.protocol.prompt import (
     CHUNK_TOKENS,
     extract_lora_tags,
     parse_attention,
     prompt_token_info,
-    shipped_tokenizer,
     tokenize_chunks,
 )
 

@@ -110,7 +110,7 @@ def test_sampler_aliases(name: str, expected: str) -> None:
 
 
 def test_every_sampler_builds_its_diffusers_scheduler() -> None:
-    from sneakerstudio.core.protocol.samplers import build_scheduler
+    from sneakerstudio.core.generation.schedulers import build_scheduler
 
     base = {
         "beta_start": 0.00085,

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from sneakerstudio.core.models.tokenizer import shipped_tokenizer
 from sneakerstudio.core.protocol.errors import RequestError
 from sneakerstudio.core.protocol.prompt import (
     CHUNK_TOKENS,
@@ -22,7 +23,6 @@ from sneakerstudio.core.protocol.prompt import (
     extract_lora_tags,
     parse_attention,
     prompt_token_info,
-    shipped_tokenizer,
     tokenize_chunks,
 )
 from sneakerstudio.core.protocol.request import MAX_SEED, GenerationRequest, parse_size

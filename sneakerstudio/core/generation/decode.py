@@ -11,6 +11,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from sneakerstudio.core.families.registry import latent_format
 from sneakerstudio.core.protocol.errors import InvalidImageError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -31,7 +32,7 @@ class Decoders:
 
     def folder_for(self, family: str) -> Path | None:
         """The TAESD folder for `family`, if the user has one."""
-        key = "sdxl" if family.startswith("sdxl") else "sd1"
+        key = latent_format(family).taesd  # "sd1" or "sdxl": the TAESD that fits the latents
         folder = self.folders.get(key)
         if folder is None:
             name = "SNEAKERSTUDIO_TAESDXL" if key == "sdxl" else "SNEAKERSTUDIO_TAESD"

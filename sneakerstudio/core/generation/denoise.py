@@ -7,8 +7,8 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
+from sneakerstudio.core.generation.schedulers import build_scheduler
 from sneakerstudio.core.protocol.errors import GenerationCancelled
-from sneakerstudio.core.protocol.samplers import build_scheduler
 
 if TYPE_CHECKING:  # pragma: no cover
     from sneakerstudio.core.generation.conditioning import Conditioning

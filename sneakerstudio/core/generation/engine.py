@@ -236,6 +236,7 @@ class Engine:
             self.prepare()
             cancel.check()
             t0 = time.perf_counter()
+            assert request.model is not None  # validate() refuses a request without one
             emit(Status(job_id, f"Loading model {Path(request.model).name}…"))
             cached = self._model(Path(request.model))
             load_s = time.perf_counter() - t0

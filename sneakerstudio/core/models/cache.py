@@ -144,7 +144,11 @@ class ModelCache:
         """Drop every entry of `path` except `keep` (a replaced file, another dtype/device)."""
         stale = [k for k, e in self._entries.items() if e.path == path and k != keep]
         for key in stale:
-            device = str(self._entries.pop(key).key[3]) if len(key) > 3 else "cpu"
+            device = (
+                str(self._entries.pop(key).key[3])
+                if isinstance(key, tuple) and len(key) > 3
+                else "cpu"
+            )
             _release(device)
         return len(stale)
 

@@ -358,7 +358,7 @@ def _fill_embedding(info: ModelInfo, tensors: Tensors) -> None:
     parts = embedding_vectors(tensors)
     if "clip_g" in parts or "clip_l" in parts:
         info.base = "sdxl"
-        first = parts.get("clip_l") or parts["clip_g"]
+        first: TensorInfo | None = parts.get("clip_l") or parts["clip_g"]
     else:
         first = parts.get("")
         width = first.shape[-1] if first is not None and first.shape else None

@@ -190,6 +190,7 @@ def _safe_copy(path: Path) -> Path | None:
             f"'{path.name}' is not a model file this app opens.",
             hint="Open a .safetensors checkpoint or a diffusers folder (with model_index.json).",
         )
+    return None
 
 
 def write_config_folder(config: CheckpointConfig, out_dir: Path) -> Path:
@@ -563,15 +564,15 @@ class _as_model_file_error:
     def __enter__(self) -> None:
         return None
 
-    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> bool:
+    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
         if exc is None or isinstance(exc, ModelFileError):
-            return False
+            return None
         import torch
         from safetensors import SafetensorError
 
         expected = (ValueError, RuntimeError, KeyError, OSError, TypeError, SafetensorError)
         if isinstance(exc, torch.OutOfMemoryError) or not isinstance(exc, expected):
-            return False
+            return None
         raise ModelFileError(
             f"'{self.path.name}' could not be loaded: {exc}",
             hint="The model may be damaged or of an unsupported kind.",
@@ -741,9 +742,9 @@ def _load_diffusers_folder(folder: Path, *, dtype: Any) -> LoadedModel:
         "text_encoder": "sd1/tokenizer"
     }
     for component, tokenizer_dir in shipped.items():
-        tokenizer = component.replace("text_encoder", "tokenizer")
-        if not (folder / tokenizer / "vocab.json").is_file():
-            extra[tokenizer] = _shipped_tokenizer(tokenizer_dir)
+        tokenizer_name = component.replace("text_encoder", "tokenizer")
+        if not (folder / tokenizer_name / "vocab.json").is_file():
+            extra[tokenizer_name] = _shipped_tokenizer(tokenizer_dir)
     with _as_model_file_error(folder):
         pipe = pipeline_cls.from_pretrained(
             str(folder),

@@ -183,9 +183,10 @@ def _scan_stream(data: bytes, strings: list[str]) -> tuple[str | None, int | Non
                 return f"{module}.{attr}", None
             pushed.append(_UNKNOWN)
         elif name == "STACK_GLOBAL":
-            module, attr = (pushed[-2], pushed[-1]) if len(pushed) >= 2 else (None, None)
-            if not (isinstance(module, str) and isinstance(attr, str)):
+            top = (pushed[-2], pushed[-1]) if len(pushed) >= 2 else (None, None)
+            if not (isinstance(top[0], str) and isinstance(top[1], str)):
                 return "a global built from computed names", None
+            module, attr = top[0], top[1]
             if not _plain(module, attr):
                 return f"{module}.{attr}", None
             pushed.append(_UNKNOWN)

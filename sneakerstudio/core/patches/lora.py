@@ -182,7 +182,9 @@ def _module_names(pipe: Any) -> dict[str, Any]:
         except KeyError:
             continue
         names["lora_unet_" + ldm.replace(".", "_")] = module
-    encoders = [("text_encoder", getattr(pipe, "text_encoder", None), ("lora_te_", "lora_te1_"))]
+    encoders: list[tuple[str, Any, tuple[str, ...]]] = [
+        ("text_encoder", getattr(pipe, "text_encoder", None), ("lora_te_", "lora_te1_"))
+    ]
     encoders.append(("text_encoder_2", getattr(pipe, "text_encoder_2", None), ("lora_te2_",)))
     for attr, encoder, kohya_prefixes in encoders:
         if encoder is None:

@@ -16,7 +16,6 @@
 
 from __future__ import annotations
 
-import functools
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -256,10 +255,9 @@ class TokenInfo:
     lora_tags: tuple[tuple[str, float], ...]
 
 
-def prompt_token_info(text: str, tokenizer: Any = None) -> TokenInfo:
-    """Token count and chunk boundaries of `text` for the UI, e.g. "80/150". Uses the shipped
-    CLIP tokenizer when none is given (no model needs to be loaded)."""
-    tokenizer = tokenizer if tokenizer is not None else shipped_tokenizer()
+def prompt_token_info(text: str, tokenizer: Any) -> TokenInfo:
+    """Token count and chunk boundaries of `text` for the UI, e.g. "80/150" (the window passes
+    `core.models.tokenizer.shipped_tokenizer()`: no model needs to be loaded)."""
     stripped, tags = extract_lora_tags(text)
     chunks = tokenize_chunks(stripped, tokenizer)
     boundaries: list[int] = []
@@ -274,16 +272,3 @@ def prompt_token_info(text: str, tokenizer: Any = None) -> TokenInfo:
         limit=max(1, len(chunks)) * CHUNK_TOKENS,
         lora_tags=tuple(tags),
     )
-
-
-@functools.lru_cache(maxsize=1)
-def shipped_tokenizer() -> Any:
-    """The CLIP tokenizer the app ships (SD1's; SD2 and SDXL tokenize the same words)."""
-    from transformers import CLIPTokenizer
-
-    from sneakerstudio.core.files.resources import model_template_dir
-
-    folder = model_template_dir("sd1") / "tokenizer"
-    tokenizer = CLIPTokenizer.from_pretrained(str(folder), local_files_only=True)
-    tokenizer.model_max_length = CHUNK_TOKENS + 2
-    return tokenizer

@@ -2,8 +2,8 @@
 
 The names are what users know from other tools and what PNG metadata carries
 (`Sampler: DPM++ 2M, Schedule type: Karras`). The CLI also accepts short aliases such as
-`euler_a` or `dpmpp_2m_karras`. Building the scheduler imports diffusers, so it happens inside
-`build_scheduler` only.
+`euler_a` or `dpmpp_2m_karras`. Pure data: the diffusers scheduler is built in
+`core/generation/schedulers.py`.
 """
 
 from __future__ import annotations
@@ -84,14 +84,3 @@ def find_sampler(name: str) -> Sampler | None:
     ("DPM++ 2M Karras" from Sampler + Schedule type) or an alias ("dpmpp_2m_karras"); None if
     unknown."""
     return _BY_ALIAS.get(_alias(name))
-
-
-def build_scheduler(sampler: Sampler, base_config: dict[str, Any]) -> Any:
-    """A diffusers scheduler for `sampler`, built from a model's own scheduler config (betas,
-    prediction type, timestep spacing) with the sampler's options on top."""
-    import diffusers
-
-    cls = getattr(diffusers, sampler.scheduler_class)
-    config = dict(base_config)
-    config.update(dict(sampler.options))
-    return cls.from_config(config)
