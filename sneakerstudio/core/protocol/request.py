@@ -44,6 +44,9 @@ MAX_HIRES_SCALE = 4.0
 HIRES_UPSCALERS = ("latent", "lanczos")
 TIMESTEP_SPACINGS = ("leading", "trailing", "linspace")
 MAX_LORA_WEIGHT = 10.0
+# ~3,600 CLIP tokens (48 chunks of 75), ten times the longest prompts people share; each chunk
+# lengthens the UNet's cross-attention, so a pasted megabyte would run for minutes.
+MAX_PROMPT_CHARS = 20_000
 MAX_CLIP_SKIP = 12
 _MODEL_SUFFIXES = (".safetensors", ".ckpt", ".pt", ".pth", ".bin")
 
@@ -131,6 +134,12 @@ class GenerationRequest:
             out.append("The prompt must be text.")
         if not isinstance(self.negative_prompt, str):
             out.append("The negative prompt must be text (leave it empty for none).")
+        for label, text in (("prompt", self.prompt), ("negative prompt", self.negative_prompt)):
+            if isinstance(text, str) and len(text) > MAX_PROMPT_CHARS:
+                out.append(
+                    f"The {label} is {len(text):,} characters long: shorten it to at most "
+                    f"{MAX_PROMPT_CHARS:,} characters (each 75 tokens slow every step)."
+                )
         for name, value in (("Width", self.width), ("Height", self.height)):
             if not isinstance(value, int) or isinstance(value, bool):
                 out.append(f"{name} must be a whole number of pixels, not {_short(value)}.")
