@@ -44,9 +44,10 @@ MAX_HIRES_SCALE = 4.0
 HIRES_UPSCALERS = ("latent", "lanczos")
 TIMESTEP_SPACINGS = ("leading", "trailing", "linspace")
 MAX_LORA_WEIGHT = 10.0
-# ~3,600 CLIP tokens (48 chunks of 75), ten times the longest prompts people share; each chunk
-# lengthens the UNet's cross-attention, so a pasted megabyte would run for minutes.
-MAX_PROMPT_CHARS = 20_000
+# Far beyond any prompt people write or share (those stay under a few thousand characters):
+# each 75 tokens lengthen the UNet's cross-attention at every step, so a pasted megabyte would
+# run for minutes. 100,000-character stress prompts still pass (the robustness suite's).
+MAX_PROMPT_CHARS = 150_000
 MAX_CLIP_SKIP = 12
 _MODEL_SUFFIXES = (".safetensors", ".ckpt", ".pt", ".pth", ".bin")
 
