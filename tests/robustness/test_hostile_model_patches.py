@@ -55,7 +55,9 @@ def kit(tmp_path_factory: pytest.TempPathFactory, tiny_sd1) -> dict[str, Any]:
 
     rank0 = dict(tensors)
     layer = ups[0].removesuffix(".lora_up.weight")
-    rank0[f"{layer}.lora_down.weight"] = torch.zeros(0, tensors[f"{layer}.lora_down.weight"].shape[1])
+    rank0[f"{layer}.lora_down.weight"] = torch.zeros(
+        0, tensors[f"{layer}.lora_down.weight"].shape[1]
+    )
     rank0[f"{layer}.lora_up.weight"] = torch.zeros(tensors[ups[0]].shape[0], 0)
     files["rank0"] = _save(rank0, lora_dir / "rank0.safetensors")
     files["rank0_layer"] = layer
@@ -68,7 +70,9 @@ def kit(tmp_path_factory: pytest.TempPathFactory, tiny_sd1) -> dict[str, Any]:
     files["emb"] = write_tiny_embedding(root / "sneakr-style.safetensors", {"": 32}, seed=1)
     files["wide_emb"] = write_tiny_embedding(root / "wide-style.safetensors", {"": 48}, seed=2)
     files["scalar_emb"] = _save({"emb_params": torch.tensor(1.5)}, root / "scalar.safetensors")
-    files["nan_emb"] = _save({"emb_params": torch.full((2, 32), float("inf"))}, root / "nan.safetensors")
+    files["nan_emb"] = _save(
+        {"emb_params": torch.full((2, 32), float("inf"))}, root / "nan.safetensors"
+    )
 
     vae = write_tiny_vae(root / "vae.safetensors")
     state = load_file(str(vae))
@@ -195,7 +199,7 @@ def test_an_overflowing_weight_fails_naming_the_layer_and_is_undone(
     _job(engine, kit)
     weights = _weights(engine, kit)
     patch = LoraPatch.for_files([(kit["good"], 1e38)])  # past float32's range
-    with pytest.raises(LoraError, match="graffiti.safetensors.*overflow"):
+    with pytest.raises(LoraError, match=r"graffiti\.safetensors.*overflow"):
         patch.apply(model)
     _assert_untouched(engine, kit, weights, before)
 
@@ -260,7 +264,9 @@ def test_a_vae_that_fails_to_load_leaves_the_models_own(
     model = _model(engine, kit)
     own = model.pipe.vae
     failed = _failed(_job(engine, kit, vae=kit[name]))
-    assert failed.kind == "model-file" and kit[name].name in failed.message and words in failed.message
+    assert (
+        failed.kind == "model-file" and kit[name].name in failed.message and words in failed.message
+    )
     assert model.pipe.vae is own
     assert np.array_equal(_pixels(_job(engine, kit)), before)
 

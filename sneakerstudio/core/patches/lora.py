@@ -122,9 +122,7 @@ class LoraFolders:
             found = self._listing(folder).get(wanted)
             if found is not None:
                 return found
-        looked = (
-            ", ".join(str(d) for d in self.search_dirs if d.is_dir()) or "no LoRA folder found"
-        )
+        looked = ", ".join(str(d) for d in self.search_dirs if d.is_dir()) or "no LoRA folder found"
         raise LoraError(
             f"LoRA '{name}' was not found (looked in: {looked}).",
             hint="Check the name, or put the file in your LoRA folder.",
