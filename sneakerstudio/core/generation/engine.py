@@ -277,7 +277,7 @@ class Engine:
         from sneakerstudio.core.runtime.memory import after_job
 
         request, model = ctx.request, ctx.model
-        with model_files_applied(model, request):  # LoRAs, embeddings, VAE, prediction
+        with model_files_applied(model, request, notes=ctx.info, status=ctx.status):
             ctx.sampler = find_sampler(request.sampler)
             assert ctx.sampler is not None  # validated
             if request.mode != "txt2img":

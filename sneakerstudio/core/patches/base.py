@@ -32,7 +32,10 @@ class Patch(Protocol):
     def key(self) -> Hashable: ...
 
     def apply(self, model: LoadedModel) -> None:
-        """Put the change on the model (its slot is empty when this is called)."""
+        """Put the change on the model (its slot is empty when this is called): all or
+        nothing — read and check every file first, and on a failure part-way take back what
+        was changed (`patch_model` calls `undo` after a failed apply as well). Raise a typed
+        error naming the file."""
 
     def undo(self, model: LoadedModel) -> None:
         """Take the change off again, also after a failed `apply` (it may be half done)."""

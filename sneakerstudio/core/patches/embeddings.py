@@ -33,7 +33,8 @@ class EmbeddingError(ModelFileError):
 
 def read_embedding(path: Path) -> dict[str, Any]:
     """The vectors of an embedding file by encoder: `{"": (n, width)}` for SD1/SD2, or
-    `{"clip_l": …, "clip_g": …}` for SDXL."""
+    `{"clip_l": …, "clip_g": …}` for SDXL. A file whose vectors are empty, scalars, NaN or
+    infinite is refused here, naming it."""
     from safetensors import safe_open
 
     from sneakerstudio.core.models.header import read_header
@@ -46,22 +47,34 @@ def read_embedding(path: Path) -> dict[str, Any]:
         for key in f.keys():  # noqa: SIM118 (safe_open is not a dict)
             tensors[key] = f.get_tensor(key)
     if "clip_l" in tensors or "clip_g" in tensors:
-        return {k: _rows(tensors[k]) for k in ("clip_l", "clip_g") if k in tensors}
+        return {k: _rows(path, k, tensors[k]) for k in ("clip_l", "clip_g") if k in tensors}
     for key in ("emb_params", "string_to_param.*"):
         if key in tensors:
-            return {"": _rows(tensors[key])}
+            return {"": _rows(path, key, tensors[key])}
     params = [k for k in tensors if k.startswith("string_to_param.")]
     if params:
-        return {"": _rows(tensors[params[0]])}
+        return {"": _rows(path, params[0], tensors[params[0]])}
     if len(tensors) == 1:  # diffusers' {token: vector}
-        return {"": _rows(next(iter(tensors.values())))}
+        key, tensor = next(iter(tensors.items()))
+        return {"": _rows(path, key, tensor)}
     raise EmbeddingError(
         f"'{path.name}' is not a textual-inversion embedding.",
         hint="Choose an embedding file (.safetensors or .pt).",
     )
 
 
-def _rows(tensor: Any) -> Any:
+def _rows(path: Path, key: str, tensor: Any) -> Any:
+    """The vectors of `tensor` as rows (n, width), checked to be real vectors of real numbers."""
+    from sneakerstudio.core.patches.checks import require_finite
+
+    if tensor.ndim == 0 or tensor.numel() == 0 or not tensor.is_floating_point():
+        shape = "×".join(map(str, tensor.shape)) or "a single number"
+        raise EmbeddingError(
+            f"'{path.name}' is not a usable embedding: its '{key}' is {shape} "
+            f"({str(tensor.dtype).removeprefix('torch.')}), not a list of vectors.",
+            hint="The file is damaged or not an embedding: download it again, or choose another.",
+        )
+    require_finite(path, key, tensor, EmbeddingError)
     tensor = tensor.detach().float()
     return tensor[None] if tensor.ndim == 1 else tensor.reshape(-1, tensor.shape[-1])
 
@@ -106,41 +119,28 @@ class EmbeddingPatch:
         return self.files
 
     def apply(self, model: LoadedModel) -> None:
-        """Add the rows of files not seen before, then wrap the tokenizers."""
+        """Check every file against every text encoder, then add the rows of files not seen
+        before and wrap the tokenizers: a refused file leaves the model as it was."""
         import torch
 
         pipe = model.pipe
         wanted = [(p, read_embedding(p)) for p in self.paths]
+        encoders = [(s, t, e) for s, t, e in _encoders(pipe) if t is not None and e is not None]
+        for slot, _tokenizer, encoder in encoders:
+            width = encoder.get_input_embeddings().weight.shape[1]
+            for path, vectors in wanted:
+                _check_fits(path, vectors, slot, width)
         tokenizers: dict[str, Any] = {}
-        for slot, tokenizer, encoder in _encoders(pipe):
-            if tokenizer is None or encoder is None:
-                continue
-            table = encoder.get_input_embeddings()
+        for slot, _tokenizer, encoder in encoders:
             registry = model.patches.embedding_rows.setdefault(slot, {})
             active: dict[str, list[int]] = {}
             for (path, vectors), key in zip(wanted, self.files, strict=True):
                 rows = vectors.get(slot)
                 if rows is None:
-                    if slot in ("clip_l", "clip_g") and "" in vectors:
-                        raise EmbeddingError(
-                            f"'{path.name}' is an SD1/SD2 embedding; the model is SDXL.",
-                            hint="Choose an SDXL embedding (with clip_l and clip_g vectors).",
-                        )
-                    if slot == "":
-                        raise EmbeddingError(
-                            f"'{path.name}' is an SDXL embedding; the model is not SDXL.",
-                            hint="Choose an embedding made for this model's family.",
-                        )
                     continue
-                if rows.shape[-1] != table.weight.shape[1]:
-                    raise EmbeddingError(
-                        f"'{path.name}' has {rows.shape[-1]}-wide vectors but the model's text "
-                        f"encoder is {table.weight.shape[1]} wide: it is for another family.",
-                        hint="Choose an embedding made for this model's family.",
-                    )
                 ids = registry.get(key)
                 if ids is None:
-                    start = table.weight.shape[0]
+                    start = encoder.get_input_embeddings().weight.shape[0]
                     encoder.resize_token_embeddings(start + rows.shape[0])
                     table = encoder.get_input_embeddings()
                     with torch.no_grad():
@@ -150,7 +150,6 @@ class EmbeddingPatch:
                 active[embedding_token(path).lower()] = ids
             if active:
                 tokenizers[_TOKENIZER_ATTRS[slot]] = active
-        # Wrap only once every file fitted: a refused embedding leaves the tokenizers as they are.
         for attr, active in tokenizers.items():
             original = getattr(pipe, attr)
             model.patches.own_tokenizers[attr] = original
@@ -161,6 +160,29 @@ class EmbeddingPatch:
         for attr, original in model.patches.own_tokenizers.items():
             setattr(model.pipe, attr, original)
         model.patches.own_tokenizers.clear()
+
+
+def _check_fits(path: Path, vectors: dict[str, Any], slot: str, width: int) -> None:
+    """Raise `EmbeddingError` when the file's vectors do not fit the text encoder `slot`."""
+    rows = vectors.get(slot)
+    if rows is None:
+        if slot in ("clip_l", "clip_g") and "" in vectors:
+            raise EmbeddingError(
+                f"'{path.name}' is an SD1/SD2 embedding; the model is SDXL.",
+                hint="Choose an SDXL embedding (with clip_l and clip_g vectors).",
+            )
+        if slot == "":
+            raise EmbeddingError(
+                f"'{path.name}' is an SDXL embedding; the model is not SDXL.",
+                hint="Choose an embedding made for this model's family.",
+            )
+        return
+    if rows.shape[-1] != width:
+        raise EmbeddingError(
+            f"'{path.name}' has {rows.shape[-1]}-wide vectors but the model's text encoder is "
+            f"{width} wide: it is for another family.",
+            hint="Choose an embedding made for this model's family.",
+        )
 
 
 class EmbeddingTokenizer:

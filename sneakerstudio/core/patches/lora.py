@@ -83,36 +83,62 @@ def resolve_lora(
 
     With `names_only` (a `<lora:name:w>` tag: prompts are pasted from other people's images)
     the name is only looked up in `search_dirs`, and a name that is a path (`../../x`,
-    `/home/x`, `C:\\x`) is refused. Raises `LoraError` listing where it looked."""
-    name = str(name_or_path)
-    if names_only:
-        if _is_path_like(name):
-            raise LoraError(
-                f"'<lora:{name}>' names a path, not a LoRA: prompt tags only take the name of a "
-                "file in your LoRA folders.",
-                hint="Write the LoRA's file name without folders (e.g. <lora:graffiti:0.8>), or "
-                "add the LoRA from the model library.",
-            )
-    else:
-        candidate = Path(name).expanduser()
-        if candidate.is_file():
-            return candidate
-    wanted = name.lower()
-    for folder in search_dirs:
-        if not Path(folder).is_dir():
-            continue
-        for suffix in LORA_SUFFIXES:
-            direct = Path(folder) / f"{name}{suffix}"
-            if direct.is_file():
-                return direct
-        for path in sorted(Path(folder).rglob("*")):
-            if path.suffix.lower() in LORA_SUFFIXES and path.stem.lower() == wanted:
-                return path
-    looked = ", ".join(str(d) for d in search_dirs if Path(d).is_dir()) or "no LoRA folder found"
-    raise LoraError(
-        f"LoRA '{name}' was not found (looked in: {looked}).",
-        hint="Check the name, or put the file in your LoRA folder.",
-    )
+    `/home/x`, `C:\\x`) is refused. Raises `LoraError` listing where it looked. To look up
+    several names, use one `LoraFolders` (each folder tree is listed once)."""
+    return LoraFolders(search_dirs).find(name_or_path, names_only=names_only)
+
+
+class LoraFolders:
+    """The LoRA folders of one job: each folder tree is listed at most once (when a name is not
+    found directly in it), however many `<lora:…>` tags the prompt has."""
+
+    def __init__(self, search_dirs: list[Path] | tuple[Path, ...]) -> None:
+        self.search_dirs = [Path(d) for d in search_dirs]
+        self._stems: dict[Path, dict[str, Path]] = {}  # folder → lower-case stem → first file
+
+    def find(self, name_or_path: str | Path, *, names_only: bool = False) -> Path:
+        """See `resolve_lora`."""
+        name = str(name_or_path)
+        if names_only:
+            if _is_path_like(name):
+                raise LoraError(
+                    f"'<lora:{name}>' names a path, not a LoRA: prompt tags only take the name "
+                    "of a file in your LoRA folders.",
+                    hint="Write the LoRA's file name without folders (e.g. <lora:graffiti:0.8>), "
+                    "or add the LoRA from the model library.",
+                )
+        else:
+            candidate = Path(name).expanduser()
+            if candidate.is_file():
+                return candidate
+        wanted = name.lower()
+        for folder in self.search_dirs:
+            if not folder.is_dir():
+                continue
+            for suffix in LORA_SUFFIXES:
+                direct = folder / f"{name}{suffix}"
+                if direct.is_file():
+                    return direct
+            found = self._listing(folder).get(wanted)
+            if found is not None:
+                return found
+        looked = ", ".join(str(d) for d in self.search_dirs if d.is_dir()) or "no LoRA folder found"
+        raise LoraError(
+            f"LoRA '{name}' was not found (looked in: {looked}).",
+            hint="Check the name, or put the file in your LoRA folder.",
+        )
+
+    def _listing(self, folder: Path) -> dict[str, Path]:
+        """Every LoRA file under `folder` by lower-case stem (the first in sorted path order
+        wins, as a sorted walk finds it)."""
+        stems = self._stems.get(folder)
+        if stems is None:
+            stems = {}
+            for path in sorted(folder.rglob("*")):
+                if path.suffix.lower() in LORA_SUFFIXES:
+                    stems.setdefault(path.stem.lower(), path)
+            self._stems[folder] = stems
+        return stems
 
 
 def _is_path_like(name: str) -> bool:
@@ -131,11 +157,13 @@ def _is_path_like(name: str) -> bool:
 
 def read_lora(path: Path) -> tuple[dict[str, dict[str, Any]], dict[str, str]]:
     """The LoRA's tensors grouped by layer name (`{layer: {suffix: tensor}}`) and its metadata.
-    Pickled files go through the safe converter first."""
+    Pickled files go through the safe converter first; a tensor of NaNs or infinities is
+    refused here, naming the file and the tensor."""
     from safetensors import safe_open
 
     from sneakerstudio.core.models.header import read_header
     from sneakerstudio.core.models.pickle_convert import convert_pickle, is_pickle
+    from sneakerstudio.core.patches.checks import require_finite
 
     source = convert_pickle(path) if is_pickle(path) else path
     _, metadata = read_header(source)
@@ -145,7 +173,9 @@ def read_lora(path: Path) -> tuple[dict[str, dict[str, Any]], dict[str, str]]:
             layer, suffix = _split(key)
             if suffix is None:
                 continue
-            groups.setdefault(layer, {})[suffix] = f.get_tensor(key)
+            tensor = f.get_tensor(key)
+            require_finite(path, key, tensor, LoraError)
+            groups.setdefault(layer, {})[suffix] = tensor
     if not groups:
         raise LoraError(
             f"'{path.name}' holds no LoRA layers.", hint="Choose a LoRA file for this model."
@@ -216,12 +246,20 @@ def _normalise(layer: str) -> str:
 
 def layer_delta(parts: dict[str, Any], shape: tuple[int, ...], where: str) -> Any:
     """The weight change one layer's tensors describe, shaped like the weight (before the user's
-    weight). Raises `LoraError` for layouts that are not supported."""
+    weight). Raises `LoraError` for layouts that are not supported and for empty (rank-0)
+    matrices; `check_layer` turns every other misfit into a `LoraError` too."""
     import torch
 
     def f(name: str) -> Any:
         return parts[name].float()
 
+    empty = [name for name, t in parts.items() if name != "alpha" and t.numel() == 0]
+    if empty:
+        raise LoraError(
+            f"{where} is empty (rank 0: its '{empty[0]}' has no values), so it cannot be applied.",
+            hint="The file is damaged or was saved wrongly: download it again, or choose "
+            "another LoRA.",
+        )
     alpha = float(parts["alpha"].float().item()) if "alpha" in parts else None
     if any(k in parts for k in ("lora_mid.weight", "hada_t1", "hada_t2", "lokr_t2")):
         raise LoraError(
@@ -263,6 +301,30 @@ def layer_delta(parts: dict[str, Any], shape: tuple[int, ...], where: str) -> An
     else:
         delta = up.flatten(1) @ down.flatten(1)
     return delta.reshape(shape) * scale
+
+
+def check_layer(parts: dict[str, Any], shape: tuple[int, ...], where: str) -> None:
+    """Raise `LoraError` naming the layer when its tensors cannot make a change of the weight's
+    `shape` (swapped or wrong dimensions, a missing or extra matrix). The same maths as
+    `layer_delta` runs on shape-only ("meta") tensors: nothing is computed or allocated."""
+    meta = {k: (v if k == "alpha" else v.to("meta")) for k, v in parts.items()}
+    try:
+        delta = layer_delta(meta, shape, where)
+        fits = tuple(delta.shape) == tuple(shape)
+    except LoraError:
+        raise
+    except (RuntimeError, ValueError, IndexError, KeyError, ZeroDivisionError):
+        fits = False
+    if not fits:
+        sizes = ", ".join(
+            f"{k} {'×'.join(map(str, v.shape)) or 'scalar'}" for k, v in sorted(parts.items())
+        )
+        raise LoraError(
+            f"{where} does not fit the model: its tensors ({sizes}) cannot change a weight of "
+            f"shape {'×'.join(map(str, shape))}.",
+            hint="The file is damaged or made for another model: download it again, or choose "
+            "another LoRA.",
+        )
 
 
 # -- applying -------------------------------------------------------------------------------------
@@ -309,36 +371,43 @@ class LoraPatch:
         return self.signature
 
     def apply(self, model: LoadedModel) -> None:
-        """Read and check every file, then merge them (several LoRAs add up)."""
-        import torch
+        """All or nothing: read every file and check every layer against the model's weights,
+        then merge them (several LoRAs add up). A failure while merging (e.g. out of memory,
+        or weights that overflow) puts back every weight already changed."""
+        layers = self._planned_layers(model)  # nothing touched the model so far
+        try:
+            for param, parts, weight, where in layers:
+                _merge_layer(model, param, parts, weight, where)
+        except BaseException:
+            self.undo(model)
+            raise
 
-        loaded = []  # read and check everything before touching the model
+    def _planned_layers(self, model: LoadedModel) -> list[tuple[Any, dict[str, Any], float, str]]:
+        """(weight parameter, LoRA tensors, user weight, name for messages) of every layer the
+        files change, each checked to fit; raises `LoraError` for the first that does not."""
+        loaded = []
         for path, weight in self.loras:
             groups, metadata = read_lora(path)
             check_base(path, metadata, groups, model.family)
             loaded.append((path, weight, groups))
         names = _module_names(model.pipe)
-        originals = model.patches.lora_originals
-        with torch.no_grad():
-            for path, weight, groups in loaded:
-                matched = 0
-                for layer, parts in groups.items():
-                    module = names.get(layer) or names.get(_normalise(layer))
-                    if module is None:
-                        continue
-                    param = module.weight
-                    parts = {k: v.to(param.device) for k, v in parts.items()}  # GPU maths on a GPU
-                    where = f"'{path.name}' layer '{layer}'"
-                    delta = layer_delta(parts, tuple(param.shape), where)
-                    if id(param) not in originals:
-                        originals[id(param)] = (param, param.detach().to("cpu", copy=True))
-                    param.add_((delta * weight).to(param.device, param.dtype))
-                    matched += 1
-                if matched == 0:
-                    raise LoraError(
-                        f"None of the {len(groups)} layers of '{path.name}' match this model.",
-                        hint="The LoRA is for another kind of model, or of an unsupported layout.",
-                    )
+        planned = []
+        for path, weight, groups in loaded:
+            matched = 0
+            for layer, parts in groups.items():
+                module = names.get(layer) or names.get(_normalise(layer))
+                if module is None:
+                    continue
+                where = f"'{path.name}' layer '{layer}'"
+                check_layer(parts, tuple(module.weight.shape), where)
+                planned.append((module.weight, parts, weight, where))
+                matched += 1
+            if matched == 0:
+                raise LoraError(
+                    f"None of the {len(groups)} layers of '{path.name}' match this model.",
+                    hint="The LoRA is for another kind of model, or of an unsupported layout.",
+                )
+        return planned
 
     def undo(self, model: LoadedModel) -> None:
         """Put the original weights back (exactly: weight 0 is the model without the LoRA)."""
@@ -349,6 +418,27 @@ class LoraPatch:
             for param, original in originals.values():
                 param.copy_(original.to(param.device, param.dtype))
         originals.clear()
+
+
+def _merge_layer(
+    model: LoadedModel, param: Any, parts: dict[str, Any], weight: float, where: str
+) -> None:
+    """Add one layer's change times `weight` to `param`, keeping its original weights first."""
+    import torch
+
+    originals = model.patches.lora_originals
+    with torch.no_grad():
+        parts = {k: v.to(param.device) for k, v in parts.items()}  # GPU maths on a GPU
+        delta = layer_delta(parts, tuple(param.shape), where)
+        if id(param) not in originals:
+            originals[id(param)] = (param, param.detach().to("cpu", copy=True))
+        param.add_((delta * weight).to(param.device, param.dtype))
+        if not bool(torch.sum(param, dtype=torch.float32).isfinite()):
+            raise LoraError(
+                f"{where} at weight {weight:g} makes the model's weights overflow "
+                f"({str(param.dtype).removeprefix('torch.')} cannot hold them).",
+                hint="Use a lower weight for this LoRA.",
+            )
 
 
 def applied_signature(model: LoadedModel) -> tuple[Any, ...]:

@@ -5,7 +5,7 @@ the next request asks for less is undone, so the cached model always matches its
 
 from __future__ import annotations
 
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,30 +20,58 @@ if TYPE_CHECKING:  # pragma: no cover
 
 
 def requested_loras(
-    request: GenerationRequest, search_dirs: list[Path] | tuple[Path, ...] = ()
+    request: GenerationRequest,
+    search_dirs: list[Path] | tuple[Path, ...] = (),
+    warnings: list[str] | None = None,
 ) -> list[tuple[Path, float]]:
-    """The request's LoRAs and the prompt's `<lora:name:weight>` tags, as files with weights
-    (the same file twice adds its weights)."""
-    from sneakerstudio.core.patches.lora import lora_search_dirs, resolve_lora
-    from sneakerstudio.core.protocol.prompt import extract_lora_tags
+    """The request's LoRAs and the prompt's `<lora:name:weight>` tags, as files with weights.
 
-    dirs = lora_search_dirs(request.model, list(search_dirs))
+    The LoRA folders are listed once, however many tags there are. A file named more than once
+    gets the sum of its weights, as in A1111, kept within ±`MAX_LORA_WEIGHT` (the limit of one
+    weight: 30 tags of weight 10 would otherwise merge it at 300 and wreck the image); each
+    such file adds a sentence to `warnings`."""
+    from sneakerstudio.core.patches.lora import LoraFolders, lora_search_dirs
+    from sneakerstudio.core.protocol.prompt import extract_lora_tags
+    from sneakerstudio.core.protocol.request import MAX_LORA_WEIGHT
+
+    folders = LoraFolders(lora_search_dirs(request.model, list(search_dirs)))
     wanted = [(name, weight, False) for name, weight in request.loras]
     for text in (request.prompt, request.negative_prompt):
         # A tag in a prompt (perhaps pasted from a stranger's image) is a name, never a path.
         wanted += [(name, weight, True) for name, weight in extract_lora_tags(text or "")[1]]
     out: dict[Path, float] = {}
+    named: dict[Path, int] = {}
     for name, weight, names_only in wanted:
-        path = resolve_lora(name, dirs, names_only=names_only).resolve()
+        path = folders.find(name, names_only=names_only).resolve()
         out[path] = out.get(path, 0.0) + float(weight)
+        named[path] = named.get(path, 0) + 1
+    for path, count in named.items():
+        if count < 2:
+            continue
+        total = out[path]
+        kept = max(-MAX_LORA_WEIGHT, min(MAX_LORA_WEIGHT, total))
+        out[path] = kept
+        if warnings is not None:
+            capped = (
+                f", more than {MAX_LORA_WEIGHT:g}: it was merged at {kept:g}"
+                if kept != total
+                else ""
+            )
+            warnings.append(
+                f"LoRA '{path.stem}' is named {count} times: its weights add up to {total:g}"
+                f"{capped}. Name it once with the weight you want."
+            )
     return list(out.items())
 
 
 def request_patches(
-    request: GenerationRequest, search_dirs: list[Path] | tuple[Path, ...] = ()
+    request: GenerationRequest,
+    search_dirs: list[Path] | tuple[Path, ...] = (),
+    warnings: list[str] | None = None,
 ) -> list[Patch]:
     """The patches a request asks for, in the order they go on: prediction type, VAE, LoRAs,
-    embeddings (none of them when the request asks for the model as it is)."""
+    embeddings (none of them when the request asks for the model as it is). What the user
+    should know about them (a LoRA named several times) is added to `warnings`."""
     from sneakerstudio.core.patches.embeddings import EmbeddingPatch
     from sneakerstudio.core.patches.lora import LoraPatch
 
@@ -52,7 +80,7 @@ def request_patches(
         patches.append(PredictionPatch(request.prediction))
     if request.vae is not None:
         patches.append(VaePatch.for_file(Path(request.vae)))
-    loras = requested_loras(request, search_dirs)
+    loras = requested_loras(request, search_dirs, warnings)
     if loras:
         patches.append(LoraPatch.for_files(loras))
     if request.embeddings:
@@ -68,10 +96,25 @@ def apply_model_files(
 
 
 def model_files_applied(
-    model: LoadedModel, request: GenerationRequest, search_dirs: list[Path] | tuple[Path, ...] = ()
+    model: LoadedModel,
+    request: GenerationRequest,
+    search_dirs: list[Path] | tuple[Path, ...] = (),
+    *,
+    notes: dict[str, Any] | None = None,
+    status: Callable[[str], None] | None = None,
 ) -> AbstractContextManager[LoadedModel]:
-    """`apply_model_files` as the context of one job (see `base.patched`)."""
-    return patched(model, request_patches(request, search_dirs))
+    """`apply_model_files` as the context of one job (see `base.patched`). Warnings about the
+    request's model files are shown with `status` and kept in `notes["model_files"]` (the
+    job's `Finished.info`)."""
+    warnings: list[str] = []
+    patches = request_patches(request, search_dirs, warnings)
+    if warnings:
+        if notes is not None:
+            notes["model_files"] = " ".join(warnings)
+        for text in warnings:
+            if status is not None:
+                status(text)
+    return patched(model, patches)
 
 
 @dataclass(frozen=True)
@@ -147,7 +190,8 @@ class VaePatch:
 
 def load_vae(path: Path, like: Any) -> Any:
     """An AutoencoderKL from a VAE-only file (original LDM names, with or without
-    `first_stage_model.`, or diffusers names), shaped like the model's own VAE `like`."""
+    `first_stage_model.`, or diffusers names), shaped like the model's own VAE `like`. A file
+    with NaN or infinite weights is refused, naming it."""
     from diffusers import AutoencoderKL
     from diffusers.loaders.single_file_utils import convert_ldm_vae_checkpoint
     from safetensors.torch import load_file
@@ -155,6 +199,7 @@ def load_vae(path: Path, like: Any) -> Any:
     from sneakerstudio.core.models.identify import identify
     from sneakerstudio.core.models.loading import fill_strictly
     from sneakerstudio.core.models.pickle_convert import convert_pickle, is_pickle
+    from sneakerstudio.core.patches.checks import require_finite
 
     info = identify(path)
     if info.kind != "vae":
@@ -164,6 +209,8 @@ def load_vae(path: Path, like: Any) -> Any:
         )
     source = convert_pickle(path) if is_pickle(path) else path
     state = load_file(str(source))
+    for key, tensor in state.items():
+        require_finite(path, key, tensor)
     config = dict(like.config)
     if any(".down_blocks." in k for k in state):
         converted = {k.removeprefix("vae."): v for k, v in state.items()}

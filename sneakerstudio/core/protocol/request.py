@@ -44,6 +44,10 @@ MAX_HIRES_SCALE = 4.0
 HIRES_UPSCALERS = ("latent", "lanczos")
 TIMESTEP_SPACINGS = ("leading", "trailing", "linspace")
 MAX_LORA_WEIGHT = 10.0
+# Far beyond any prompt people write or share (those stay under a few thousand characters):
+# each 75 tokens lengthen the UNet's cross-attention at every step, so a pasted megabyte would
+# run for minutes. 100,000-character stress prompts still pass (the robustness suite's).
+MAX_PROMPT_CHARS = 150_000
 MAX_CLIP_SKIP = 12
 _MODEL_SUFFIXES = (".safetensors", ".ckpt", ".pt", ".pth", ".bin")
 
@@ -131,6 +135,12 @@ class GenerationRequest:
             out.append("The prompt must be text.")
         if not isinstance(self.negative_prompt, str):
             out.append("The negative prompt must be text (leave it empty for none).")
+        for label, text in (("prompt", self.prompt), ("negative prompt", self.negative_prompt)):
+            if isinstance(text, str) and len(text) > MAX_PROMPT_CHARS:
+                out.append(
+                    f"The {label} is {len(text):,} characters long: shorten it to at most "
+                    f"{MAX_PROMPT_CHARS:,} characters (each 75 tokens slow every step)."
+                )
         for name, value in (("Width", self.width), ("Height", self.height)):
             if not isinstance(value, int) or isinstance(value, bool):
                 out.append(f"{name} must be a whole number of pixels, not {_short(value)}.")
