@@ -38,6 +38,7 @@ from sneakerstudio.core.files.atomic import atomic_writer
 from sneakerstudio.core.protocol.errors import SaveError
 from sneakerstudio.qt.document import ARGB, MASK_TINT, CanvasDocument, DocState
 from sneakerstudio.qt.project_read import (
+    AGAIN,
     PROJECT_FORMAT,
     ProjectError,
     check_extents,
@@ -162,10 +163,7 @@ def load_project(path: Path) -> Project:
     def image(name: str) -> Any:
         if name not in blobs:
             return None
-        damaged = ProjectError(
-            f"The layer {name} in '{path.name}' is damaged; your canvas is unchanged.",
-            hint="Open another project, or start a new canvas (File → New canvas).",
-        )
+        damaged = ProjectError(f"The layer {name} in '{path.name}' is damaged.", hint=AGAIN)
         if png_size(blobs[name]) != (width, height):  # checked before a pixel is decoded
             raise damaged
         picture = QImage.fromData(blobs[name], "PNG")
@@ -189,7 +187,7 @@ def load_project(path: Path) -> Project:
             raise ProjectError(
                 f"'{path.name}' could not be opened: not enough memory for a "
                 f"{width}×{height} canvas.",
-                hint="Close other programs and try again.",
+                hint="Your canvas is unchanged. Close other programs and try again.",
             )
     return Project(
         state,

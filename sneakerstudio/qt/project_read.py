@@ -39,7 +39,7 @@ MAX_PARAM_INT = 2**63  # integers beyond this are nobody's parameter
 PROJECT_FORMAT = "sneakerstudio-project"
 LAYERS = ("image.png", "sketch.png", "mask.png")
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-AGAIN = "Open another project, or start a new canvas (File → New canvas)."
+AGAIN = "Your canvas is unchanged. Open another project, or start a new canvas (File → New canvas)."
 
 
 class ProjectError(SneakerError):
@@ -57,7 +57,7 @@ def layer_cap(width: int, height: int) -> int:
 def _damaged(path: Path, why: str) -> ProjectError:
     return ProjectError(
         f"'{path.name}' is not a readable Sneaker Studio project ({why}). "
-        "It may be damaged or from another program; your canvas is unchanged.",
+        "It may be damaged or from another program.",
         hint=AGAIN,
     )
 
@@ -126,7 +126,9 @@ def parse_meta(raw: bytes, path: Path) -> dict[str, Any]:
         raise _damaged(path, "project.json is not UTF-8 text") from None
     try:
         meta = json.loads(text)
-    except (ValueError, RecursionError) as exc:  # bad JSON, or a 5,000-digit number
+    except RecursionError:
+        raise _damaged(path, "project.json is nested too deeply") from None
+    except ValueError as exc:  # bad JSON, or a 5,000-digit number
         raise _damaged(path, f"project.json: {exc}") from None
     if not isinstance(meta, dict) or meta.get("format") != PROJECT_FORMAT:
         raise ProjectError(
