@@ -318,7 +318,6 @@ class WindowFiles(QObject):
             self.recovery_box = None
             if result == QMessageBox.StandardButton.Yes and self.load_project_file(path):
                 self._window.status_line.say("Recovered the canvas from the last session.")
-                self.autosaver.save_now()  # journaled here before the old one is let go
             self.autosaver.release(path)
             self._offer_next()
 
