@@ -206,7 +206,7 @@ class BackgroundReads(QObject):
         seconds = self._timer.interval() / 1000
         current[3](
             SneakerError(
-                f"Reading {current[1]} took longer than {seconds:.0f} s, so it was set aside "
+                f"Reading {current[1]} took longer than {seconds:g} s, so it was set aside "
                 "(the file may be damaged, or on a drive that does not answer); your canvas "
                 "is unchanged.",
                 hint="Try another file, or copy this one to a local drive first.",

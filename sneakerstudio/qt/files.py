@@ -225,8 +225,9 @@ class WindowFiles(QObject):
     @Slot()
     @guarded
     def reopen_last(self) -> None:
-        if self.autosaver.path.is_file():
-            self.load_project_file(self.autosaver.path)
+        journal = self.autosaver.last_journal()
+        if journal is not None:
+            self.load_project_file(journal)
         else:
             self._window.banner.show_message("There is no earlier canvas to reopen.", error=False)
 

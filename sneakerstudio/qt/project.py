@@ -292,6 +292,16 @@ class Autosaver(QObject):
 
         return sorted(crashed, key=saved_at, reverse=True)
 
+    def last_journal(self) -> Path | None:
+        """The newest journal of any slot: the canvas as the app last had it, whichever
+        instance wrote it (File → Reopen last canvas)."""
+        found: list[tuple[float, Path]] = []
+        for index in range(MAX_SESSIONS):
+            journal = self._slot(index)[1]
+            with contextlib.suppress(OSError):
+                found.append((journal.stat().st_mtime, journal))
+        return max(found)[1] if found else None
+
     def release(self, journal: Path) -> None:
         """The user has answered the recovery offer of a crashed `journal`: unclaim it (the
         file stays, for File → Reopen last canvas)."""

@@ -315,7 +315,10 @@ def test_every_journal_left_by_killed_instances_is_offered(
     kept = sorted((sneaker_home / "data" / "autosave" / "recovered").glob("*.sneaker"))
     assert len(kept) == 2
     assert {load_project(p).params["prompt"] for p in kept} == set(recovered)
+    window.params.set_values({"prompt": "as the window was closed"})
     window.close()
     again = make_window(start=False)
     qtbot.wait(50)
     assert again.recovery_box is None  # answered: not offered again
+    again.files.reopen_last()  # the newest journal, whichever slot holds it
+    assert again.params.values()["prompt"] == "as the window was closed"
