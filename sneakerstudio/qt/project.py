@@ -166,7 +166,7 @@ def load_project(path: Path) -> Project:
         damaged = ProjectError(f"The layer {name} in '{path.name}' is damaged.", hint=AGAIN)
         if png_size(blobs[name]) != (width, height):  # checked before a pixel is decoded
             raise damaged
-        picture = QImage.fromData(blobs[name], "PNG")
+        picture = QImage.fromData(blobs[name], "PNG")  # type: ignore[arg-type]
         if picture.isNull() or picture.width() != width or picture.height() != height:
             raise damaged
         return picture
