@@ -143,12 +143,13 @@ class WindowFiles(QObject):
         apply_project(w.doc, project)
         w.params.set_values(project.params)
         w.mode_panel.set_values(project.params)
+        model = project.model
         try:
-            usable = bool(project.model) and Path(project.model or "").exists()
+            usable = model is not None and Path(model).exists()
         except (OSError, ValueError):  # a name too long for this system
             usable = False
-        if usable and project.model:
-            w.set_model(project.model, remember=False)
+        if usable and model is not None:
+            w.set_model(model, remember=False)
         w.canvas.fit()
 
     def open_project_file(self, path: Path) -> None:
