@@ -114,7 +114,8 @@ class MainWindow(QMainWindow):
         self.update_actions()
         self.canvas_sync.refresh()
         crashed = self.autosaver.start_session()
-        if crashed is not None:
+        self.files.tell_about_other_instances()
+        if crashed:
             QTimer.singleShot(0, self, lambda: self.files.offer_recovery(crashed))
 
     # -- construction ---------------------------------------------------------------------
@@ -364,6 +365,7 @@ class MainWindow(QMainWindow):
             # Disappear at once: joining can take a while if the worker is still importing
             # torch (an import cannot be interrupted) or is inside a long step.
             self.hide()
+            self.files.reads.shutdown()  # a file still being read is not waited for
             self.library.shutdown()
             try:
                 self.autosaver.end_session()
@@ -384,11 +386,13 @@ class MainWindow(QMainWindow):
     def save_project_to(self, target: Path) -> bool:
         return self.files.save_project_to(target)
 
-    def open_image_file(self, path: str) -> bool:
-        return self.files.open_image_file(path)
+    def open_image_file(self, path: str) -> None:
+        """Put the picture at `path` on the canvas once it is read (in the background)."""
+        self.files.open_image_file(path)
 
-    def restore_from_image(self, path: str) -> bool:
-        return self.files.restore_from_image(path)
+    def restore_from_image(self, path: str) -> None:
+        """Restore the parameters in `path`'s metadata once it is read (in the background)."""
+        self.files.restore_from_image(path)
 
     @property
     def recovery_box(self) -> QMessageBox | None:

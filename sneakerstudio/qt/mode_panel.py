@@ -3,6 +3,7 @@ denoising strength, mask blur, inpaint area and padding, masked content, outpain
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from PySide6.QtCore import Signal
@@ -146,13 +147,21 @@ class ModePanel(QWidget):
             index = combo.findData(values.get(key))
             if index >= 0:
                 combo.setCurrentIndex(index)
+        # Values from a project or a stranger's PNG: only finite numbers, clamped to the
+        # spin box (a 10^30 overflows `setValue`, NaN would stick in the field).
         strength = values.get("strength")
-        if isinstance(strength, (int, float)) and not isinstance(strength, bool):
-            self.strength.setValue(float(strength))
+        if (
+            isinstance(strength, (int, float))
+            and not isinstance(strength, bool)
+            and math.isfinite(strength)
+        ):
+            self.strength.setValue(
+                min(max(float(strength), self.strength.minimum()), self.strength.maximum())
+            )
         for key, spin in (("mask_blur", self.mask_blur), ("padding", self.padding)):
             value = values.get(key)
             if isinstance(value, int) and not isinstance(value, bool):
-                spin.setValue(value)
+                spin.setValue(min(max(value, spin.minimum()), spin.maximum()))
 
     def request_fields(self, mode: str) -> dict[str, Any]:
         values = self.values()

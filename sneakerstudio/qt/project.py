@@ -7,8 +7,11 @@ white = repaint). It is written atomically: a temporary file in the same folder,
 
 `Autosaver` journals the document a moment after each change (the PNGs are encoded in a
 background thread on shared copies of the layers, so painting never waits), and holds a
-`QLockFile` while the app runs. A lock left behind by a process that no longer exists means the
-last session crashed (or was killed); its autosave is then offered for recovery.
+`QLockFile` while the app runs. Each running instance journals to a slot of its own
+(`autosave.sneaker` with `session.lock`, then `autosave-1.sneaker` with `session-1.lock`, …), so a
+second window is as safe as the first. A lock left behind by a process that no longer exists
+means that instance crashed (or was killed); the next start claims every such journal and offers
+each for recovery.
 
 How much work a crash can lose: a change starts a timer of `AUTOSAVE_DELAY_MS` that further
 changes do not postpone, so even continuous painting is journaled at least every
@@ -32,22 +35,27 @@ from PySide6.QtCore import QBuffer, QByteArray, QIODevice, QLockFile, QObject, Q
 
 from sneakerstudio.core.files import paths
 from sneakerstudio.core.files.atomic import atomic_writer
-from sneakerstudio.core.protocol.errors import SaveError, SneakerError
+from sneakerstudio.core.protocol.errors import SaveError
 from sneakerstudio.qt.document import ARGB, MASK_TINT, CanvasDocument, DocState
+from sneakerstudio.qt.project_read import (
+    AGAIN,
+    PROJECT_FORMAT,
+    ProjectError,
+    check_extents,
+    check_size,
+    clean_name,
+    clean_params,
+    png_size,
+    read_members,
+)
 
 log = logging.getLogger(__name__)
 
-PROJECT_FORMAT = "sneakerstudio-project"
 PROJECT_VERSION = 1
 AUTOSAVE_DELAY_MS = 1500
 MAX_JOURNAL_DELAY_S = 10.0  # the promise: a crash loses at most this much work
+MAX_SESSIONS = 16  # instances that can run at once, each with its own journal
 SUFFIX = ".sneaker"
-
-
-class ProjectError(SneakerError):
-    """A project file that cannot be read."""
-
-    kind = "project"
 
 
 @dataclass
@@ -141,40 +149,26 @@ def save_project(path: Path, project: Project) -> Path:
 
 
 def load_project(path: Path) -> Project:
-    """Read a `.sneaker` file. Raises `ProjectError` with a message a person can act on."""
+    """Read a `.sneaker` file, checking all of it (`project_read.py`) before anything is
+    built. Raises `ProjectError` with a message a person can act on; nothing else escapes."""
     from PySide6.QtGui import QImage
 
     from sneakerstudio.qt.document import _blank
 
     path = Path(path)
-    try:
-        with zipfile.ZipFile(path) as archive:
-            names = set(archive.namelist())
-            meta = json.loads(archive.read("project.json").decode("utf-8"))
-            blobs = {
-                n: archive.read(n) for n in ("image.png", "sketch.png", "mask.png") if n in names
-            }
-    except FileNotFoundError:
-        raise ProjectError(f"Project '{path}' does not exist.") from None
-    except (OSError, KeyError, ValueError, zipfile.BadZipFile) as exc:
-        raise ProjectError(
-            f"'{path.name}' is not a readable Sneaker Studio project ({exc}). "
-            "It may be damaged or from another program."
-        ) from None
-    if not isinstance(meta, dict) or meta.get("format") != PROJECT_FORMAT:
-        raise ProjectError(f"'{path.name}' is not a Sneaker Studio project.")
-    try:
-        width, height = int(meta["width"]), int(meta["height"])
-        extents = tuple(int(v) for v in meta.get("extents", (0, 0, 0, 0)))[:4]
-    except (KeyError, TypeError, ValueError):
-        raise ProjectError(f"'{path.name}' has no valid document size.") from None
+    meta, blobs = read_members(path)
+    width, height = check_size(meta, path)
+    extents = check_extents(meta, width, height, path)
 
     def image(name: str) -> Any:
         if name not in blobs:
             return None
-        picture = QImage.fromData(blobs[name], "PNG")
+        damaged = ProjectError(f"The layer {name} in '{path.name}' is damaged.", hint=AGAIN)
+        if png_size(blobs[name]) != (width, height):  # checked before a pixel is decoded
+            raise damaged
+        picture = QImage.fromData(blobs[name], "PNG")  # type: ignore[arg-type]
         if picture.isNull() or picture.width() != width or picture.height() != height:
-            raise ProjectError(f"The layer {name} in '{path.name}' is damaged.")
+            raise damaged
         return picture
 
     picture = image("image.png")
@@ -183,17 +177,23 @@ def load_project(path: Path) -> Project:
     state = DocState(
         width,
         height,
-        extents if len(extents) == 4 else (0, 0, 0, 0),  # type: ignore[arg-type]
+        extents,  # type: ignore[arg-type]
         picture.convertToFormat(ARGB) if picture is not None else None,
         sketch.convertToFormat(ARGB) if sketch is not None else _blank(width, height),
         _grey_to_mask(grey) if grey is not None else _blank(width, height),
     )
-    params = meta.get("params")
+    for layer in (state.image, state.sketch, state.mask):
+        if layer is not None and layer.isNull():  # out of memory while converting
+            raise ProjectError(
+                f"'{path.name}' could not be opened: not enough memory for a "
+                f"{width}×{height} canvas.",
+                hint="Your canvas is unchanged. Close other programs and try again.",
+            )
     return Project(
         state,
-        params if isinstance(params, dict) else {},
-        meta.get("model") if isinstance(meta.get("model"), str) else None,
-        meta.get("mode") if isinstance(meta.get("mode"), str) else None,
+        clean_params(meta.get("params")),
+        clean_name(meta.get("model")),
+        clean_name(meta.get("mode"), 32),
     )
 
 
@@ -202,7 +202,8 @@ def autosave_dir() -> Path:
 
 
 class Autosaver(QObject):
-    """Journals the document to `autosave_dir()/autosave.sneaker` shortly after changes."""
+    """Journals the document to this instance's slot in `autosave_dir()` (`path`) shortly
+    after changes."""
 
     saved = Signal(str)
     failed = Signal(str)  # a message for the user: the journal could not be written
@@ -216,6 +217,9 @@ class Autosaver(QObject):
         self.path = self.folder / f"autosave{SUFFIX}"
         self._snapshot = snapshot
         self._lock: QLockFile | None = None
+        self._claimed: dict[Path, QLockFile] = {}  # crashed instances' journals, on offer
+        self.others_running = 0  # other live instances seen at start
+        self.off_reason = ""  # why autosave is off, for the user ("" when it is on)
         self._thread: threading.Thread | None = None
         self._writing = False  # an autosave thread is running (guarded by _mutex)
         self._next: Project | None = None
@@ -232,26 +236,78 @@ class Autosaver(QObject):
     _saved_relay = Signal(str)
     _failed_relay = Signal(str)
 
-    def start_session(self) -> Path | None:
-        """Take the session lock. Returns the autosave of a crashed session to offer for
-        recovery, or None. A second running instance gets no lock and does not autosave."""
+    def _slot(self, index: int) -> tuple[Path, Path]:
+        """Slot `index`'s lock and journal (slot 0 keeps the names of one-instance days)."""
+        tail = "" if index == 0 else f"-{index}"
+        return self.folder / f"session{tail}.lock", self.folder / f"autosave{tail}{SUFFIX}"
+
+    def start_session(self) -> list[Path]:
+        """Take a journal slot of this instance's own and claim the journals of crashed
+        ones. Returns those journals (newest first) to offer for recovery; each stays claimed
+        (its lock held: no other instance offers it, nothing writes over it) until
+        `release()`. `others_running` counts the live instances seen; when all
+        `MAX_SESSIONS` slots are taken, autosave is off and `off_reason` says so."""
         self.folder.mkdir(parents=True, exist_ok=True)
-        lock_path = self.folder / "session.lock"
-        left_behind = lock_path.exists()
-        lock = QLockFile(str(lock_path))
-        lock.setStaleLockTime(0)  # only a dead owner makes a lock stale, never its age
-        if not lock.tryLock(0):
-            if lock.removeStaleLockFile() and lock.tryLock(0):
+        own: tuple[QLockFile, Path] | None = None
+        crashed: list[Path] = []
+        self.others_running = 0
+        for index in range(MAX_SESSIONS):
+            lock_path, journal = self._slot(index)
+            left_behind = lock_path.exists()
+            lock = QLockFile(str(lock_path))
+            lock.setStaleLockTime(0)  # only a dead owner makes a lock stale, never its age
+            if not lock.tryLock(0):
+                if not (lock.removeStaleLockFile() and lock.tryLock(0)):
+                    self.others_running += 1  # a live instance journals here
+                    continue
                 left_behind = True
+            for stray in self.folder.glob(f".{journal.name}.*.tmp"):  # from a killed write
+                with contextlib.suppress(OSError):
+                    stray.unlink()
+            if left_behind and journal.is_file():
+                self._claimed[journal] = lock
+                crashed.append(journal)
+            elif own is None:
+                own = (lock, journal)
             else:
-                log.warning("another Sneaker Studio is running: autosave is off in this one")
-                return None
-        self._lock = lock
-        self.enabled = True
-        for stray in self.folder.glob(f".{self.path.stem}-*.tmp"):  # from a killed write
+                lock.unlock()
+        if own is None:
+            self.off_reason = (
+                f"Autosave is off in this window: {self.others_running} other Sneaker Studio "
+                "windows are open and each keeps its own journal. Save your work with File → "
+                "Save project as…, or close some windows and start this one again."
+            )
+            log.warning("no free autosave slot: autosave is off in this window")
+        else:
+            self._lock, self.path = own
+            self.enabled = True
+            if self.others_running:
+                log.info("another Sneaker Studio is running: journaling to %s", self.path)
+
+        def saved_at(path: Path) -> float:
+            try:
+                return path.stat().st_mtime
+            except OSError:
+                return 0.0
+
+        return sorted(crashed, key=saved_at, reverse=True)
+
+    def last_journal(self) -> Path | None:
+        """The newest journal of any slot: the canvas as the app last had it, whichever
+        instance wrote it (File → Reopen last canvas)."""
+        found: list[tuple[float, Path]] = []
+        for index in range(MAX_SESSIONS):
+            journal = self._slot(index)[1]
             with contextlib.suppress(OSError):
-                stray.unlink()
-        return self.path if left_behind and self.path.is_file() else None
+                found.append((journal.stat().st_mtime, journal))
+        return max(found)[1] if found else None
+
+    def release(self, journal: Path) -> None:
+        """The user has answered the recovery offer of a crashed `journal`: unclaim it (the
+        file stays, for File → Reopen last canvas)."""
+        lock = self._claimed.pop(journal, None)
+        if lock is not None:
+            lock.unlock()
 
     def schedule(self) -> None:
         """A change happened: save within `AUTOSAVE_DELAY_MS` (not postponed by more
@@ -330,6 +386,8 @@ class Autosaver(QObject):
         if self._lock is not None:
             self._lock.unlock()
             self._lock = None
+        for journal in list(self._claimed):
+            self.release(journal)
 
 
 def apply_project(doc: CanvasDocument, project: Project) -> None:

@@ -195,6 +195,7 @@ def test_clicking_a_gallery_image_restores_its_parameters(
     item = window.gallery.list.item(0)
     rect = window.gallery.list.visualItemRect(item)
     qtbot.mouseClick(window.gallery.list.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+    qtbot.waitUntil(lambda: not window.files.reads.busy(), timeout=5000)  # read off the GUI thread
     values = window.params.values()
     assert (values["prompt"], values["negative_prompt"]) == ("red high-top", "blurry")
     assert (values["seed"], values["steps"], values["guidance"], values["sampler"]) == (
@@ -218,7 +219,7 @@ def test_clicking_a_gallery_image_restores_its_parameters(
     ],
 )
 def test_dropping_a_png_from_another_tool_restores_its_parameters(
-    make_window, name: str, prompt: str, steps: int
+    qtbot, make_window, name: str, prompt: str, steps: int
 ) -> None:
     path = REAL_METADATA / name
     if not path.is_file():
@@ -234,11 +235,13 @@ def test_dropping_a_png_from_another_tool_restores_its_parameters(
         Qt.KeyboardModifier.NoModifier,
     )
     window.dropEvent(event)  # on the panels: parameters only
+    qtbot.waitUntil(lambda: not window.files.reads.busy(), timeout=5000)  # read off the GUI thread
     values = window.params.values()
     assert values["prompt"].startswith(prompt) and values["steps"] == steps
     assert "Restored" in window.banner.text()
     assert not window.doc.has_image()
     window.canvas.dropEvent(event)  # on the canvas: the picture goes on it too
+    qtbot.waitUntil(lambda: not window.files.reads.busy(), timeout=5000)
     assert window.doc.has_image()
 
 
