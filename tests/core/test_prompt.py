@@ -24,7 +24,7 @@ def test_product_example_weights() -> None:
     assert got["hill"] == 0.55
     assert got["sky"] == 1.4641
     # A1111 gives "on" 1.0 here: the first "(" of "(((house" is never closed, so it wraps
-    # everything after it (×1.1) and [on] (÷1.1) comes back to 1.0. PRODUCT.md's 0.909 is
+    # everything after it (×1.1) and [on] (÷1.1) comes back to 1.0. docs/FORMATS.md's 0.909 is
     # what [on] gets on its own.
     assert got["on"] == 1.0
     assert weights("[on]")["on"] == 0.9091

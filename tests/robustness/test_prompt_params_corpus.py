@@ -105,7 +105,7 @@ def test_weights_from_typed_numbers_are_kept_finite() -> None:
     assert parse_attention(PROMPTS["weights multiply to inf"])[0].weight == MAX_WEIGHT
     assert parse_attention(PROMPTS["zero times inf"])[0].weight == 0.0
     assert parse_attention("(x:-1" + "0" * 400 + ")")[0].weight == -MAX_WEIGHT
-    # Everyday prompts are untouched by the caps (PRODUCT.md's example).
+    # Everyday prompts are untouched by the caps (the worked example of docs/FORMATS.md).
     weights = {
         f.text: round(f.weight, 4)
         for f in parse_attention("a (((house:1.3)) [on] a (hill:0.5), sun, (((sky))).")

@@ -11,7 +11,7 @@ folder under `sneakerstudio/resources/models/`). Only a family whose checkpoints
 of telling it apart also needs a branch in `models/identify.py` and `models/config.py`.
 
 Distillations (Turbo, LCM) are not families: they change a family's defaults (`few_step.py`).
-Values follow the model cards (see FACTS).
+Values follow the model cards and published configs.
 """
 
 from __future__ import annotations

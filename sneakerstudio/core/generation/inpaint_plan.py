@@ -7,7 +7,7 @@ the generation size, the mask of what it may change, how the masked latent start
 - img2img: the init image fitted to the request size (`imageops.fit_image`).
 - inpaint, whole picture: the same, and the result is composited with the blurred mask, so
   every pixel where the blurred mask is 0 is the fitted input's pixel, bit for bit.
-- inpaint, only masked (PRODUCT.md): binarize at 128, blur, bounding box + padding, clamped,
+- inpaint, only masked (docs/FORMATS.md): binarize at 128, blur, bounding box + padding, clamped,
   grown to the generation aspect ratio and shifted inside the image; crop, resize to the
   generation size, generate, resize back, paste, composite. The result has the init image's
   own size.

@@ -6,7 +6,7 @@ original weights of every touched layer are kept (on the CPU) and put back befor
 LoRAs is applied, so switching LoRAs never drifts and weight 0 gives exactly the model without
 the LoRA. Several LoRAs at once simply add up.
 
-Layouts (key names, see PRODUCT.md):
+Layouts (key names, see docs/FORMATS.md):
 - kohya: `lora_unet_<module with _>.lora_down/lora_up/alpha`, `lora_te_`, `lora_te1_/lora_te2_`
   (SDXL); SD1/SD2 UNet names are diffusers', SDXL's are the original LDM names;
 - diffusers / peft: `unet.<module>.lora_A.weight / lora_B.weight` (`text_encoder[_2].`);

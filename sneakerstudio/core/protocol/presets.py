@@ -1,4 +1,4 @@
-"""Few-step presets the user can pick: Turbo and LCM (see FACTS: Turbo 1–4 steps, guidance 0,
+"""Few-step presets the user can pick: Turbo and LCM (model cards: Turbo 1–4 steps, guidance 0,
 trailing timestep spacing; LCM 2–8 steps with the LCM scheduler, guidance 1–2).
 
 A preset sets steps, guidance and sampler on a request and records itself on it (the timestep
