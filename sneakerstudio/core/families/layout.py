@@ -1,5 +1,5 @@
 """How a family's single-file checkpoints are laid out: key prefixes, text encoders, and the
-attention-head rules the weights do not record (in the real families head counts follow from the widths).
+attention-head rules the weights do not record (in the real families they follow from the widths).
 
 Pure data and arithmetic; `core/models/config.py` reads it to derive diffusers configs.
 """
