@@ -1,0 +1,140 @@
+"""Reading JSON from files the app did not write (and from its own, which a disk or a person can
+damage): the one JSON reader for sidecars, safetensors headers, LoRA metadata, model configs,
+the library's folder list and metadata chunks.
+
+Python's `json.loads` alone lets a few bytes do harm further on: a document nested 100,000 deep
+raises `RecursionError` (and one nested 985 deep parses, then breaks whoever walks it); a number
+of more than 4,300 digits raises a plain `ValueError`, not `JSONDecodeError`; `NaN`, `Infinity`
+and `1e400` become floats that poison arithmetic; a 2 GB file is read whole. `loads` and
+`load_file` check the size first, then parse, then walk the result once (iteratively) for its
+depth and numbers; whatever is wrong comes back as one `UnreadableJson` carrying a short reason
+the caller puts into its own typed error. `loads_or_none` is for readers that simply skip what
+they cannot read.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from typing import Any
+
+MAX_BYTES = 16 * 1024 * 1024  # default cap for one document
+MAX_DEPTH = 64  # containers inside containers; real files stay under ~12
+MAX_INT = 10**40  # far beyond any seed (2^64), offset or count the app reads
+
+
+class UnreadableJson(ValueError):
+    """A JSON document that is broken, too large, too deep, or holds a number that is not one
+    (`NaN`, `Infinity`, an integer beyond `MAX_INT`). `reason` says which, in a few words."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def _refuse_constant(name: str) -> Any:
+    raise UnreadableJson(f"it holds {name}, which is not a number")
+
+
+def loads(
+    text: str | bytes,
+    *,
+    max_bytes: int = MAX_BYTES,
+    max_depth: int = MAX_DEPTH,
+    lenient_numbers: bool = False,
+) -> Any:
+    """Parse `text` (bytes are decoded as UTF-8). With `lenient_numbers`, `NaN`, `Infinity`,
+    overflowing floats and integers beyond `MAX_INT` become None instead of refusing the whole
+    document (for metadata written by tools that emit them, where the rest is still worth
+    having). Raises `UnreadableJson`."""
+    if len(text) > max_bytes:
+        raise UnreadableJson(f"it is too large ({len(text):,} bytes; the limit is {max_bytes:,})")
+    if isinstance(text, bytes):
+        try:
+            text = text.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise UnreadableJson(f"it is not UTF-8 text (byte {exc.start})") from None
+    try:
+        value = _parse(text, lenient_numbers)
+    except UnreadableJson:
+        raise
+    except RecursionError:
+        raise UnreadableJson(f"it is nested too deeply (the limit is {max_depth})") from None
+    except ValueError as exc:  # JSONDecodeError, and int() past 4,300 digits
+        message = str(exc)
+        if "digits" in message:
+            raise UnreadableJson("it holds a number too long to read") from None
+        raise UnreadableJson(f"it is not valid JSON ({message})") from None
+    return _checked(value, max_depth, lenient_numbers)
+
+
+def _parse(text: str, lenient_numbers: bool) -> Any:
+    constant = (lambda _name: None) if lenient_numbers else _refuse_constant
+    return json.loads(text, parse_constant=constant)
+
+
+def loads_or_none(text: str | bytes | None, **limits: Any) -> Any:
+    """`loads`, or None for anything it refuses (and for None / empty text)."""
+    if not text:
+        return None
+    try:
+        return loads(text, **limits)
+    except UnreadableJson:
+        return None
+
+
+def load_file(
+    path: str | os.PathLike[str],
+    *,
+    max_bytes: int = MAX_BYTES,
+    max_depth: int = MAX_DEPTH,
+    lenient_numbers: bool = False,
+) -> Any:
+    """Read and parse a JSON file, refusing one larger than `max_bytes` before reading it.
+    Raises `UnreadableJson`, or `OSError` when the file cannot be read at all."""
+    with open(path, "rb") as f:
+        size = os.fstat(f.fileno()).st_size
+        if size > max_bytes:
+            raise UnreadableJson(f"it is too large ({size:,} bytes; the limit is {max_bytes:,})")
+        data = f.read(max_bytes + 1)  # a file growing while read is still capped
+    return loads(data, max_bytes=max_bytes, max_depth=max_depth, lenient_numbers=lenient_numbers)
+
+
+def _bad_number(value: Any) -> str | None:
+    if isinstance(value, float) and not math.isfinite(value):
+        return "a number too large to be one (it overflows)"
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_INT:
+        return f"an integer of {len(str(abs(value)))} digits"
+    return None
+
+
+def _checked(root: Any, max_depth: int, lenient: bool) -> Any:
+    """Walk `root` without recursion: refuse it past `max_depth`; refuse (or, when `lenient`,
+    replace with None) numbers that are not finite or beyond `MAX_INT`."""
+    if not isinstance(root, (dict, list)):
+        problem = _bad_number(root)
+        if problem is None:
+            return root
+        if lenient:
+            return None
+        raise UnreadableJson(f"it holds {problem}")
+    stack: list[tuple[dict[Any, Any] | list[Any], int]] = [(root, 1)]
+    while stack:
+        container, depth = stack.pop()
+        if depth > max_depth:
+            raise UnreadableJson(f"it is nested too deeply (the limit is {max_depth})")
+        items = container.items() if isinstance(container, dict) else enumerate(container)
+        fixes: list[Any] = []
+        for key, item in items:
+            if isinstance(item, (dict, list)):
+                stack.append((item, depth + 1))
+            elif isinstance(item, (int, float)):
+                problem = _bad_number(item)
+                if problem is not None:
+                    if not lenient:
+                        raise UnreadableJson(f"it holds {problem}")
+                    fixes.append(key)
+        for key in fixes:
+            container[key] = None
+    return root
