@@ -13,6 +13,7 @@ a crash that stopped a whole scan, or an exhausted machine from a few hundred by
 from __future__ import annotations
 
 import json
+import struct
 import subprocess
 import sys
 import textwrap
@@ -20,7 +21,14 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from sneakerstudio.core.imaging.metadata import read_png_metadata
+from sneakerstudio.core.models.header import read_header
+from sneakerstudio.core.models.identify import identify
+from sneakerstudio.core.models.library import Library
+from sneakerstudio.core.protocol.errors import ModelFileError
+from tests.core.library_helpers import kohya_lora
 from tests.robustness.test_image_corpus import chunk, small_png, with_chunks_after_ihdr
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -130,3 +138,144 @@ def test_a_graph_with_many_samplers_stays_linear(tmp_path: Path) -> None:
     meta = read_png_metadata(path)
     assert time.perf_counter() - started < 5.0
     assert meta["source"] == "comfyui"
+
+
+# -- the library's own files ------------------------------------------------------------------
+
+_OPEN_AT = """
+import sys, time
+from pathlib import Path
+from sneakerstudio.core.models.library import Library
+start = float(sys.argv[2])
+while time.time() < start:
+    pass
+with Library(Path(sys.argv[1]), detect_home=Path(sys.argv[1]) / "home") as library:
+    library.folders()
+print("ok")
+"""
+
+
+def test_two_processes_starting_on_a_fresh_data_folder_both_open_the_library(
+    tmp_path: Path,
+) -> None:
+    """First run race: both saw schema version 0 before either migrated ("table already
+    exists"), or met while switching the new file to WAL ("database is locked")."""
+    failures = []
+    for round_ in range(8):
+        data = tmp_path / f"data-{round_}"
+        start = time.time() + 0.6
+        children = [
+            subprocess.Popen(
+                [sys.executable, "-c", _OPEN_AT, str(data), str(start)],
+                cwd=ROOT,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for _ in range(2)
+        ]
+        for child in children:
+            out, err = child.communicate(timeout=60)
+            if child.returncode != 0 or out.strip() != "ok":
+                failures.append(err.strip().splitlines()[-1:] or [f"rc {child.returncode}"])
+    assert not failures, failures
+
+
+_HOSTILE_JSON = {
+    "deep-100k": "[" * 100_000 + "]" * 100_000,
+    "deep-990": '{"activation text": ' + "[" * 990 + "]" * 990 + "}",
+    "5000-digits": '{"preferred weight": 1' + "0" * 5000 + "}",
+    "nan": '{"preferred weight": NaN, "activation text": "kept"}',
+    "infinity": '{"preferred weight": -Infinity, "activation text": "kept"}',
+    "1e400": '{"preferred weight": 1e400, "activation text": "kept"}',
+}
+
+
+@pytest.mark.parametrize("name", sorted(_HOSTILE_JSON))
+def test_one_hostile_sidecar_never_stops_a_scan(tmp_path: Path, name: str) -> None:
+    """A1111's `name.json` beside a LoRA: the scan goes on, the good files beside it are
+    indexed, and name lookups work."""
+    folder = tmp_path / "loras"
+    kohya_lora(folder / "bad.safetensors", fill=1)
+    kohya_lora(folder / "good.safetensors", fill=2)
+    (folder / "bad.json").write_text(_HOSTILE_JSON[name])
+    with Library(tmp_path / "data", detect_home=tmp_path / "nohome") as library:
+        library.add_folder(folder)
+        report = library.scan()
+        models = {m.name: m for m in library.models()}
+        assert set(models) == {"bad", "good"}, report
+        assert models["bad"].kind == "lora" and models["good"].kind == "lora"
+        assert models["bad"].default_weight == 1.0  # never NaN, ±inf or a 5,000-digit number
+        assert library.resolve("good", kind="lora") == folder / "good.safetensors"
+
+
+@pytest.mark.parametrize("name", ["deep-100k", "5000-digits", "nan", "1e400"])
+def test_hostile_ss_tag_frequency_gives_no_trigger_words(tmp_path: Path, name: str) -> None:
+    """kohya's `ss_tag_frequency` is JSON inside a header string: read with the same limits."""
+    text = {
+        "deep-100k": "[" * 100_000 + "]" * 100_000,
+        "5000-digits": '{"f": {"tag": 1' + "0" * 5000 + "}}",
+        "nan": '{"f": {"nan tag": NaN, "good tag": 3}}',
+        "1e400": '{"f": {"big tag": 1e400, "good tag": 3}}',
+    }[name]
+    path = kohya_lora(tmp_path / "l.safetensors")
+    _set_metadata(path, {"ss_tag_frequency": text})
+    info = identify(path)
+    assert info.kind == "lora"
+    assert "nan tag" not in info.trigger_words and "big tag" not in info.trigger_words
+    assert all("good" in w for w in info.trigger_words)
+
+
+def _set_metadata(path: Path, extra: dict[str, str]) -> None:
+    raw = path.read_bytes()
+    n = struct.unpack("<Q", raw[:8])[0]
+    header = json.loads(raw[8 : 8 + n])
+    header["__metadata__"] = {**header.get("__metadata__", {}), **extra}
+    new = json.dumps(header).encode()
+    path.write_bytes(struct.pack("<Q", len(new)) + new + raw[8 + n :])
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        b'{"a": {"dtype": "F16", "shape": [1], "data_offsets": [0, 1' + b"0" * 5000 + b"]}}",
+        b'{"a": {"dtype": "F16", "shape": [NaN], "data_offsets": [0, 2]}}',
+        b'{"a": {"dtype": "F16", "shape": [1], "data_offsets": [0, Infinity]}}',
+        b'{"a": {"dtype": "F16", "shape": [1e400], "data_offsets": [0, 2]}}',
+        b'{"__metadata__": ' + b"[" * 990 + b"]" * 990 + b"}",
+    ],
+    ids=["5000-digits", "nan", "infinity", "1e400", "deep-990"],
+)
+def test_hostile_numbers_in_a_safetensors_header_are_a_model_file_error(
+    tmp_path: Path, header: bytes
+) -> None:
+    path = tmp_path / "m.safetensors"
+    path.write_bytes(struct.pack("<Q", len(header)) + header + b"\0\0")
+    with pytest.raises(ModelFileError, match=r"m\.safetensors"):
+        read_header(path)
+
+
+@pytest.mark.parametrize(
+    "damage", [b"\xff\xfe\x00garbage", b"[" * 100_000, b'[{"path": 1' + b"0" * 5000 + b"}]"]
+)
+def test_a_damaged_folder_list_never_stops_the_library_and_is_restored_once_fixed(
+    tmp_path: Path, damage: bytes
+) -> None:
+    data = tmp_path / "data"
+    models = tmp_path / "models"
+    kohya_lora(models / "a.safetensors")
+    with Library(data, detect_home=tmp_path / "nohome") as library:
+        library.add_folder(models)
+    backup = data / "library-folders.json"
+    good = backup.read_bytes()
+    backup.write_bytes(damage)
+    (data / "library.sqlite").write_bytes(b"not a database" * 50)  # the index is rebuilt
+    for extra in ("library.sqlite-wal", "library.sqlite-shm"):
+        (data / extra).unlink(missing_ok=True)
+    with Library(data, detect_home=tmp_path / "nohome") as library:  # used to crash here
+        assert library.recovered_from is not None
+        assert [f.origin for f in library.folders()] == ["app"]
+    assert (data / "library-folders.json.corrupt").read_bytes() == damage  # kept for the user
+    backup.write_bytes(good)  # the user (or a restored backup) fixes it
+    with Library(data, detect_home=tmp_path / "nohome") as library:
+        assert str(models.resolve()) in [f.path for f in library.folders()]

@@ -13,7 +13,6 @@ the tensor data, offsets relative to its start.
 
 from __future__ import annotations
 
-import json
 import math
 import stat
 import struct
@@ -22,10 +21,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sneakerstudio.core.files import json_safe
 from sneakerstudio.core.files.sniff import HEAD_BYTES, MAX_SAFETENSORS_HEADER, PICKLE_KINDS, sniff
 from sneakerstudio.core.protocol.errors import ModelFileError, UnsafeFileError
 
 MAX_HEADER_BYTES = MAX_SAFETENSORS_HEADER  # the safetensors library's own limit
+HEADER_MAX_DEPTH = 8  # {name: {shape: [..]}} is 3 deep
 
 # Bits per element of every dtype the safetensors format defines.
 DTYPE_BITS: dict[str, int] = {
@@ -163,13 +164,10 @@ def parse_header(
     if not raw.lstrip(b" ").startswith(b"{"):
         raise _fail(path, "its header is not a JSON object", _REDOWNLOAD)
     try:
-        header = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise _fail(path, f"its header is not valid UTF-8 JSON ({exc})", _REDOWNLOAD) from None
-    except RecursionError:  # `[[[[…]]]]` nested deeper than Python's stack
-        raise _fail(
-            path, "its header is nested too deeply to be a tensor list", _REDOWNLOAD
-        ) from None
+        # no NaN / Infinity, no 5,000-digit numbers, no 100,000-deep `[[[[…]]]]`
+        header = json_safe.loads(raw, max_bytes=len(raw), max_depth=HEADER_MAX_DEPTH)
+    except json_safe.UnreadableJson as exc:
+        raise _fail(path, f"its header cannot be read: {exc.reason}", _REDOWNLOAD) from None
     if not isinstance(header, dict):
         raise _fail(path, "its header is not a JSON object", _REDOWNLOAD)
     return check_header_dict(header, data_size=data_size, path=path)

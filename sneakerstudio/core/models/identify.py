@@ -11,6 +11,7 @@ A file it cannot place is `kind="unknown"` with `why` saying what was seen.
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections import Counter
 from collections.abc import Mapping
@@ -28,6 +29,7 @@ from sneakerstudio.core.families.registry import (
     SDXL_REFINER,
     family_for_context_width,
 )
+from sneakerstudio.core.files import json_safe
 from sneakerstudio.core.models.header import (
     SNIFF_BYTES,
     TensorInfo,
@@ -40,6 +42,7 @@ from sneakerstudio.core.protocol.errors import ModelFileError
 KINDS = ("checkpoint", "lora", "lycoris", "embedding", "vae", "controlnet", "upscaler", "unknown")
 PICKLE_SUFFIXES = frozenset({".ckpt", ".pt", ".pth", ".bin", ".pkl", ".pickle"})
 MAX_TRIGGER_WORDS = 20
+MAX_CONFIG_BYTES = 1024 * 1024  # model_index.json / config.json of a diffusers folder
 
 Tensors = Mapping[str, TensorInfo]
 
@@ -469,16 +472,14 @@ def trigger_words(metadata: Mapping[str, str]) -> list[str]:
     words += [w.strip() for w in phrase.split(",") if w.strip()]
     raw = metadata.get("ss_tag_frequency")
     if raw:
-        try:
-            folders = json.loads(raw)
-        except json.JSONDecodeError:
-            folders = {}
+        # a stranger's JSON inside a string: any depth, NaN, 5,000-digit counts
+        folders = json_safe.loads_or_none(raw, lenient_numbers=True) or {}
         counts: Counter[str] = Counter()
         if isinstance(folders, dict):
             for tags in folders.values():
                 if isinstance(tags, dict):
                     for tag, count in tags.items():
-                        if isinstance(count, (int, float)):
+                        if isinstance(count, (int, float)) and not isinstance(count, bool):
                             counts[str(tag).strip()] += int(count)
         # sorted by count, then name, for a stable order
         for tag, _count in sorted(counts.items(), key=lambda item: (-item[1], item[0])):
@@ -487,18 +488,20 @@ def trigger_words(metadata: Mapping[str, str]) -> list[str]:
     return words[:MAX_TRIGGER_WORDS]
 
 
-def _int(text: str | None) -> int | None:
-    try:
-        return int(float(text)) if text not in (None, "", "None") else None
-    except ValueError:
-        return None
-
-
 def _float(text: str | None) -> float | None:
+    """A finite number from a metadata string ("nan", "1e400" and words give None)."""
+    if text in (None, "", "None") or len(text) > 64:  # type: ignore[arg-type]
+        return None
     try:
-        return float(text) if text not in (None, "", "None") else None
+        value = float(text)  # type: ignore[arg-type]
     except ValueError:
         return None
+    return value if math.isfinite(value) else None
+
+
+def _int(text: str | None) -> int | None:
+    value = _float(text)
+    return None if value is None else int(value)
 
 
 # -- diffusers folders ------------------------------------------------------------------------
@@ -506,8 +509,8 @@ def _float(text: str | None) -> float | None:
 
 def _read_json(path: Path) -> dict[str, Any]:
     try:
-        data = json.loads(path.read_text("utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        data = json_safe.load_file(path, max_bytes=MAX_CONFIG_BYTES)
+    except (OSError, json_safe.UnreadableJson):
         return {}
     return data if isinstance(data, dict) else {}
 

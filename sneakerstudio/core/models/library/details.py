@@ -12,13 +12,13 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-import json
 import logging
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sneakerstudio.core.files import atomic
+from sneakerstudio.core.files import atomic, json_safe
 from sneakerstudio.core.files.sniff import HEAD_BYTES, sniff
 from sneakerstudio.core.protocol.errors import SneakerError
 
@@ -47,6 +47,7 @@ KEPT_METADATA = (
 )
 MAX_METADATA_VALUE = 2000  # characters kept per value
 MAX_THUMBNAIL_BYTES = 4 * 1024 * 1024
+MAX_SIDECAR_BYTES = 1024 * 1024  # A1111's "Edit metadata" writes a few hundred bytes
 
 _SIDECAR_BASES = {"SD1": "sd1", "SD2": "sd2", "SDXL": "sdxl"}
 
@@ -176,10 +177,13 @@ class SidecarInfo:
 
 
 def read_sidecar_json(path: Path) -> SidecarInfo:
-    """Read `name.json`; a missing or malformed file gives an empty `SidecarInfo`."""
+    """Read `name.json`; a missing, malformed or hostile file (huge, nested 100,000 deep, a
+    5,000-digit number) gives an empty `SidecarInfo`: one bad sidecar never stops a scan."""
     try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        raw = json_safe.load_file(path, max_bytes=MAX_SIDECAR_BYTES, lenient_numbers=True)
+    except (OSError, json_safe.UnreadableJson) as exc:
+        if not isinstance(exc, FileNotFoundError):
+            log.warning("ignoring the sidecar %s: %s", path, exc)
         return SidecarInfo()
     if not isinstance(raw, dict):
         return SidecarInfo()
@@ -191,7 +195,9 @@ def read_sidecar_json(path: Path) -> SidecarInfo:
     weight: float | None
     try:
         weight = float(raw.get("preferred weight") or 0) or None
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
+        weight = None
+    if weight is not None and not math.isfinite(weight):
         weight = None
     return SidecarInfo(
         activation_text=text("activation text"),

@@ -77,7 +77,10 @@ class Library:
         self.store = Store(self.index)
         self._scanner = Scanner(self.store, self.embedded_thumbnails_dir)
         self.first_run = self.index.created and self.index.recovered_from is None
-        if self.index.created:
+        # Also when the index has no user folder: a rebuild whose restore failed (a damaged
+        # backup, fixed since) must not leave the list empty for good. Removing the last
+        # folder writes an empty backup, so nothing removed comes back.
+        if self.index.created or not any(f.origin == "user" for f in self.store.folders()):
             folders.restore_backup(self.store, self._folders_backup)
         self.app_models_dir.mkdir(parents=True, exist_ok=True)
         app_folder = FolderInfo(str(self.app_models_dir.resolve()), "app", "app")
