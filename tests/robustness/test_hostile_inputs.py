@@ -18,12 +18,13 @@ import subprocess
 import sys
 import textwrap
 import time
+import zlib
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from sneakerstudio.core.imaging.metadata import read_png_metadata
+from sneakerstudio.core.imaging.metadata import format_info, read_png_metadata
 from sneakerstudio.core.models.header import read_header
 from sneakerstudio.core.models.identify import identify
 from sneakerstudio.core.models.library import Library
@@ -279,3 +280,68 @@ def test_a_damaged_folder_list_never_stops_the_library_and_is_restored_once_fixe
     backup.write_bytes(good)  # the user (or a restored backup) fixes it
     with Library(data, detect_home=tmp_path / "nohome") as library:
         assert str(models.resolve()) in [f.path for f in library.folders()]
+
+
+# -- metadata chunks --------------------------------------------------------------------------
+
+
+def _ztxt(key: bytes, packed: bytes) -> bytes:
+    return chunk(b"zTXt", key + b"\0\0" + packed)
+
+
+def test_repeated_and_oversized_compressed_chunks_are_not_all_inflated(tmp_path: Path) -> None:
+    """~1 MB of zTXt chunks that each inflate to 8 MB (the cap) or beyond: only the first of a
+    keyword is read, and inflating stops once the file's budget is spent."""
+    at_cap = zlib.compress(b"a" * (8 * 1024 * 1024), 9)  # ~8 KB, inflates to the 8 MB cap
+    over = zlib.compress(b"a" * (9 * 1024 * 1024), 9)  # inflates past it: dropped
+    chunks = [_ztxt(b"parameters", at_cap) for _ in range(60)]
+    chunks += [_ztxt(f"k{i}".encode(), over) for i in range(60)]
+    path = tmp_path / "bomb.png"
+    path.write_bytes(with_chunks_after_ihdr(small_png(), *chunks))
+    assert path.stat().st_size < 2_000_000
+    calls: list[int] = []
+    real = zlib.decompressobj
+
+    class Counting:
+        def __init__(self, *args: Any) -> None:
+            self.inner = real(*args)
+
+        def decompress(self, data: bytes, limit: int = 0) -> bytes:
+            out = self.inner.decompress(data, limit)
+            calls.append(len(out))
+            return out
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self.inner, name)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(zlib, "decompressobj", Counting)
+        started = time.perf_counter()
+        meta = read_png_metadata(path)
+    assert meta["raw"]["parameters"] == "a" * (8 * 1024 * 1024)
+    assert sum(calls) <= 64 * 1024 * 1024  # was 60 × 8 MB + 60 × 8 MB = 960 MB
+    assert time.perf_counter() - started < 5.0
+
+
+def test_a_fooocus_list_nested_985_deep_is_not_a_crash(tmp_path: Path) -> None:
+    """Nested just under Python's recursion limit, the JSON parsed, then broke whoever walked it
+    (`RecursionError`); where exactly depends on the caller's stack, so try the whole range."""
+    path = tmp_path / "fooocus.png"
+    for depth in range(800, 1000, 2):
+        body = '{"metadata_scheme": "fooocus", "prompt": "shoe", "styles": ' + "[" * depth
+        body += "]" * depth + "}"
+        text = chunk(b"tEXt", b"parameters\0" + body.encode())
+        path.write_bytes(with_chunks_after_ihdr(small_png(), text))
+        meta = read_png_metadata(path)  # was RecursionError
+        format_info(meta)
+        assert meta["source"] in ("a1111", "fooocus")
+
+
+def test_nan_and_huge_numbers_in_our_json_chunk_are_left_out(tmp_path: Path) -> None:
+    body = '{"prompt": "a shoe", "steps": 1' + "0" * 5000 + ', "guidance": NaN, "seed": 7}'
+    png = with_chunks_after_ihdr(small_png(), chunk(b"tEXt", b"sneakerstudio\0" + body.encode()))
+    path = tmp_path / "ours.png"
+    path.write_bytes(png)
+    meta = read_png_metadata(path)
+    assert meta["prompt"] == "a shoe" and meta["seed"] == 7
+    assert meta["steps"] is None and meta["cfg"] is None

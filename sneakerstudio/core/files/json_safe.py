@@ -22,6 +22,7 @@ from typing import Any
 MAX_BYTES = 16 * 1024 * 1024  # default cap for one document
 MAX_DEPTH = 64  # containers inside containers; real files stay under ~12
 MAX_INT = 10**40  # far beyond any seed (2^64), offset or count the app reads
+_MAX_INT_DIGITS = 42  # a sign and 41 digits: anything longer is beyond MAX_INT
 
 
 class UnreadableJson(ValueError):
@@ -69,9 +70,15 @@ def loads(
     return _checked(value, max_depth, lenient_numbers)
 
 
+def _lenient_int(digits: str) -> int | None:
+    # `int()` itself refuses more than 4,300 digits (a plain ValueError for the whole document)
+    return int(digits) if len(digits) <= _MAX_INT_DIGITS else None
+
+
 def _parse(text: str, lenient_numbers: bool) -> Any:
-    constant = (lambda _name: None) if lenient_numbers else _refuse_constant
-    return json.loads(text, parse_constant=constant)
+    if lenient_numbers:
+        return json.loads(text, parse_constant=lambda _name: None, parse_int=_lenient_int)
+    return json.loads(text, parse_constant=_refuse_constant)
 
 
 def loads_or_none(text: str | bytes | None, **limits: Any) -> Any:
