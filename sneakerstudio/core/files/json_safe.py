@@ -46,7 +46,8 @@ def loads(
     lenient_numbers: bool = False,
 ) -> Any:
     """Parse `text` (bytes are decoded as UTF-8). With `lenient_numbers`, `NaN`, `Infinity`,
-    overflowing floats and integers beyond `MAX_INT` become None instead of refusing the whole
+    overflowing floats and integers beyond `MAX_INT` are left out (a key holding one is
+    dropped; in a list, or as the whole document, it becomes None) instead of refusing the whole
     document (for metadata written by tools that emit them, where the rest is still worth
     having). Raises `UnreadableJson`."""
     if len(text) > max_bytes:
@@ -70,14 +71,15 @@ def loads(
     return _checked(value, max_depth, lenient_numbers)
 
 
-def _lenient_int(digits: str) -> int | None:
-    # `int()` itself refuses more than 4,300 digits (a plain ValueError for the whole document)
-    return int(digits) if len(digits) <= _MAX_INT_DIGITS else None
+def _lenient_int(digits: str) -> int | float:
+    # `int()` itself refuses more than 4,300 digits (a plain ValueError for the whole document);
+    # inf marks the value for `_checked` to take out, as it does NaN
+    return int(digits) if len(digits) <= _MAX_INT_DIGITS else math.inf
 
 
 def _parse(text: str, lenient_numbers: bool) -> Any:
     if lenient_numbers:
-        return json.loads(text, parse_constant=lambda _name: None, parse_int=_lenient_int)
+        return json.loads(text, parse_constant=lambda _name: math.nan, parse_int=_lenient_int)
     return json.loads(text, parse_constant=_refuse_constant)
 
 
@@ -118,7 +120,7 @@ def _bad_number(value: Any) -> str | None:
 
 def _checked(root: Any, max_depth: int, lenient: bool) -> Any:
     """Walk `root` without recursion: refuse it past `max_depth`; refuse (or, when `lenient`,
-    replace with None) numbers that are not finite or beyond `MAX_INT`."""
+    leave out) numbers that are not finite or beyond `MAX_INT`."""
     if not isinstance(root, (dict, list)):
         problem = _bad_number(root)
         if problem is None:
@@ -143,5 +145,8 @@ def _checked(root: Any, max_depth: int, lenient: bool) -> Any:
                         raise UnreadableJson(f"it holds {problem}")
                     fixes.append(key)
         for key in fixes:
-            container[key] = None
+            if isinstance(container, dict):
+                del container[key]
+            else:
+                container[key] = None
     return root
