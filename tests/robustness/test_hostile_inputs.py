@@ -5,8 +5,8 @@ a crash that stopped a whole scan, or an exhausted machine from a few hundred by
 - JSON that Python's parser lets through to hurt later: 100,000-deep nesting, numbers of more
   than 4,300 digits (a plain `ValueError`), `NaN` / `Infinity` — in sidecars, safetensors
   headers, LoRA `ss_*` metadata, the library's folder list and metadata chunks;
-- YAML aliases in `extra_model_paths.yaml` (billion laughs, and nesting deep enough to raise
-  `RecursionError`);
+- `extra_model_paths.yaml` with aliases (billion laughs) or nesting deep enough to raise
+  `RecursionError`;
 - PNG text chunks that make the reader inflate data only to drop it.
 """
 
@@ -28,8 +28,9 @@ from sneakerstudio.core.imaging.metadata import format_info, read_png_metadata
 from sneakerstudio.core.models.header import read_header
 from sneakerstudio.core.models.identify import identify
 from sneakerstudio.core.models.library import Library
+from sneakerstudio.core.models.library.sources import read_extra_model_paths
 from sneakerstudio.core.protocol.errors import ModelFileError
-from tests.core.library_helpers import kohya_lora
+from tests.core.library_helpers import kohya_lora, make_comfyui
 from tests.robustness.test_image_corpus import chunk, small_png, with_chunks_after_ihdr
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -345,3 +346,56 @@ def test_nan_and_huge_numbers_in_our_json_chunk_are_left_out(tmp_path: Path) -> 
     meta = read_png_metadata(path)
     assert meta["prompt"] == "a shoe" and meta["seed"] == 7
     assert meta["steps"] is None and meta["cfg"] is None
+
+
+# -- extra_model_paths.yaml -------------------------------------------------------------------
+
+
+def _laughs(levels: int) -> str:
+    lines = ['lol: &a0 "lol"']
+    for i in range(1, levels + 1):
+        lines.append(f"l{i}: &a{i} [" + ",".join([f"*a{i - 1}"] * 10) + "]")
+    return "\n".join(lines) + f"\nshared:\n    base_path: *a{levels}\n    loras: *a{levels}\n"
+
+
+@pytest.mark.parametrize(
+    "yaml_text",
+    [
+        _laughs(9),  # ~480 bytes; each level ×10: 10^9 "lol"s once expanded into text
+        "shared:\n    loras: " + "[" * 20_000 + "]" * 20_000 + "\n",
+        "shared:\n    loras: " + "{a: " * 5_000 + "1" + "}" * 5_000 + "\n",
+        "shared:\n    loras: " + "x" * 300_000 + "\n",
+    ],
+    ids=["billion-laughs", "deep-lists", "deep-maps", "300-kb"],
+)
+def test_a_hostile_extra_model_paths_yaml_costs_nothing_and_stops_nothing(
+    tmp_path: Path, yaml_text: str
+) -> None:
+    """The scan of the ComfyUI folder (and of every other folder) goes on at once, and what the
+    file could not give is said in the report's notes."""
+    root = make_comfyui(tmp_path)
+    (root / "extra_model_paths.yaml").write_text(yaml_text)
+    other = tmp_path / "other"
+    kohya_lora(other / "mine.safetensors", fill=5)
+    with Library(tmp_path / "data", detect_home=tmp_path / "nohome") as library:
+        library.add_folder(root)
+        library.add_folder(other)
+        started = time.perf_counter()
+        report = library.scan()
+        assert time.perf_counter() - started < 5.0
+        names = {m.name for m in library.models()}
+    assert {"v1-5-pruned", "pixel", "mine"} <= names
+    assert report.found == 5
+
+
+def test_aliases_to_plain_values_in_extra_model_paths_still_work(tmp_path: Path) -> None:
+    yaml_file = tmp_path / "extra_model_paths.yaml"
+    yaml_file.write_text(
+        "defaults:\n    base_path: &base /models\n"
+        "mine:\n    base_path: *base\n    loras: &l loras\n    vae: *l\n"
+    )
+    roots = read_extra_model_paths(yaml_file)
+    assert [(str(r.path), r.kind) for r in roots] == [
+        ("/models/loras", "lora"),
+        ("/models/loras", "vae"),
+    ]
