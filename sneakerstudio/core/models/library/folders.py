@@ -9,7 +9,7 @@ import os
 import shutil
 from pathlib import Path
 
-from sneakerstudio.core.files import atomic, json_safe
+from sneakerstudio.core.files import atomic, json_safe, user_paths
 from sneakerstudio.core.models.library.errors import LibraryError
 from sneakerstudio.core.models.library.names import printable, storable
 from sneakerstudio.core.models.library.records import FolderInfo
@@ -22,12 +22,21 @@ MAX_BACKUP_BYTES = 4 * 1024 * 1024
 MAX_FOLDER_PATH = 4096  # characters; longer is not a path any system accepts
 
 
+def typed_path(path: str | os.PathLike[str]) -> Path:
+    """A path the user gave, `~` expanded; `LibraryError` for one that cannot name a file
+    (`~nosuchuser/x`, a name over 255 bytes), where the file system would raise."""
+    try:
+        return user_paths.user_path(path)
+    except user_paths.BadPathError as exc:
+        raise LibraryError(exc.reason, hint="Check the path.") from None
+
+
 def new_folder(
     path: str | os.PathLike[str], layout: str | None, existing: list[FolderInfo]
 ) -> FolderInfo:
     """The folder to add for `path` (its tool layout recognised unless given), or
     `LibraryError` when it is not a folder, not valid text, or already covered."""
-    folder = Path(path).expanduser()
+    folder = typed_path(path)
     if not folder.is_dir():
         raise LibraryError(
             f"'{folder}' is not a folder.",
@@ -52,7 +61,7 @@ def new_folder(
 
 def removable_folder(store: Store, path: str | os.PathLike[str]) -> str:
     """The indexed path of a user folder that may be removed, or `LibraryError`."""
-    wanted = str(Path(path).expanduser().resolve())
+    wanted = str(typed_path(path).resolve())
     origin = store.folder_origin(wanted)
     if origin is None:
         raise LibraryError(

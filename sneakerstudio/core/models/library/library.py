@@ -19,6 +19,7 @@ import os
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
+from sneakerstudio.core.files import user_paths
 from sneakerstudio.core.models.library import file_ops, folders, hashing_jobs, lookup
 from sneakerstudio.core.models.library.errors import LibraryError, ModelNotFoundError
 from sneakerstudio.core.models.library.index import Index
@@ -225,8 +226,8 @@ class Library:
     def resolve(self, name_or_path: str | os.PathLike[str], kind: str | None = None) -> Path:
         """The file for `name_or_path`: an existing path as it is, else `find`'s model."""
         text = os.fspath(name_or_path)
-        path = Path(text).expanduser()
-        if path.exists():
+        path = folders.typed_path(text)
+        if user_paths.exists(path):
             return path
         return Path(self.find(text, kind).path)
 
