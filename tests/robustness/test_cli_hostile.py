@@ -134,9 +134,9 @@ def test_the_library_refuses_impossible_folders_with_a_library_error(
     tmp_path: Path, path: str
 ) -> None:
     with Library(tmp_path / "data", detect_home=tmp_path / "nohome") as library:
-        with pytest.raises(LibraryError, match="no user|too long"):
+        with pytest.raises(LibraryError, match=r"no user|too long"):
             library.add_folder(path)
-        with pytest.raises(LibraryError, match="no user|too long"):
+        with pytest.raises(LibraryError, match=r"no user|too long"):
             library.resolve(path)
-        with pytest.raises(LibraryError, match="no user|too long"):
+        with pytest.raises(LibraryError, match=r"no user|too long"):
             library.remove_folder(path)
