@@ -31,7 +31,7 @@ from sneakerstudio.core.models.library import Library
 from sneakerstudio.core.models.library.sources import read_extra_model_paths
 from sneakerstudio.core.protocol.errors import ModelFileError
 from tests.core.library_helpers import kohya_lora, make_comfyui
-from tests.robustness.test_image_corpus import chunk, small_png, with_chunks_after_ihdr
+from tests.robustness.test_image_corpus import chunk, small_png, with_chunks_after_ihdr, ztxt_bomb
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -399,3 +399,22 @@ def test_aliases_to_plain_values_in_extra_model_paths_still_work(tmp_path: Path)
         ("/models/loras", "lora"),
         ("/models/loras", "vae"),
     ]
+
+
+# -- thumbnails -------------------------------------------------------------------------------
+
+
+def test_an_image_with_a_text_chunk_pillow_refuses_still_makes_a_thumbnail(
+    tmp_path: Path,
+) -> None:
+    """Pillow raises a plain `ValueError` ("Decompressed Data Too Large") for a zTXt chunk that
+    inflates past its 1 MB cap: the thumbnailer let it escape."""
+    folder = tmp_path / "models"
+    model = kohya_lora(folder / "l.safetensors")
+    image = tmp_path / "big-text.png"
+    image.write_bytes(ztxt_bomb(small_png(), inflated=5_000_000))
+    with Library(tmp_path / "data", detect_home=tmp_path / "nohome") as library:
+        library.add_folder(folder)
+        library.scan()
+        entry = library.set_thumbnail_from_image(model, image)
+        assert entry.thumbnail is not None and Path(entry.thumbnail).is_file()
