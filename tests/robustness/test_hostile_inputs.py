@@ -13,6 +13,7 @@ a crash that stopped a whole scan, or an exhausted machine from a few hundred by
 from __future__ import annotations
 
 import json
+import os
 import struct
 import subprocess
 import sys
@@ -29,6 +30,7 @@ from sneakerstudio.core.models.header import read_header
 from sneakerstudio.core.models.identify import identify
 from sneakerstudio.core.models.library import Library
 from sneakerstudio.core.models.library.sources import read_extra_model_paths
+from sneakerstudio.core.models.pickle_convert import prune_converted
 from sneakerstudio.core.protocol.errors import ModelFileError
 from tests.core.library_helpers import kohya_lora, make_comfyui
 from tests.robustness.test_image_corpus import chunk, small_png, with_chunks_after_ihdr, ztxt_bomb
@@ -418,3 +420,55 @@ def test_an_image_with_a_text_chunk_pillow_refuses_still_makes_a_thumbnail(
         library.scan()
         entry = library.set_thumbnail_from_image(model, image)
         assert entry.thumbnail is not None and Path(entry.thumbnail).is_file()
+
+
+# -- the pickle-conversion cache --------------------------------------------------------------
+
+
+def _fake_copy(folder: Path, name: str, size: int, used: float, source: Path | None) -> Path:
+    copy = folder / f"{name}.safetensors"
+    copy.write_bytes(b"\0" * size)
+    note = copy.with_suffix(".json")
+    note.write_text(json.dumps({"source": str(source or folder / "gone" / name)}))
+    os.utime(note, (used, used))
+    return copy
+
+
+def test_the_conversion_cache_is_bounded_least_recently_used_first(tmp_path: Path) -> None:
+    """Each touched .ckpt added a full-size copy, never removed: the disk filled up."""
+    folder = tmp_path / "converted"
+    folder.mkdir()
+    now = time.time()
+    old = _fake_copy(folder, "old-1111", 400, now - 300, None)
+    recent = _fake_copy(folder, "recent-2222", 400, now - 10, None)
+    middle = _fake_copy(folder, "middle-3333", 400, now - 100, None)
+    newest = _fake_copy(folder, "new-4444", 400, now, None)
+    # a copy of a checkpoint that has been replaced since: never used again
+    source = tmp_path / "model.ckpt"
+    source.write_bytes(b"x")
+    stale = _fake_copy(folder, "model-0000", 10, now, source)
+    crashed = folder / "x.safetensors.123.partial"
+    crashed.write_bytes(b"0")
+    os.utime(crashed, (now - 2 * 86400, now - 2 * 86400))
+
+    removed = prune_converted(folder, keep=newest, max_bytes=1000)
+    assert set(removed) == {old, middle, stale, crashed}
+    assert newest.is_file() and recent.is_file()  # within the budget, most recent kept
+    assert not old.with_suffix(".json").exists()
+    prune_converted(folder, keep=newest, max_bytes=0)
+    assert newest.is_file() and not recent.exists()  # the copy in use is never removed
+
+
+def test_using_a_copy_makes_it_recent(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from sneakerstudio.core.models import pickle_convert
+
+    ckpt = tmp_path / "m.ckpt"
+    ckpt.write_bytes(b"\x80\x02}q\x00.")  # the head of a pickle
+    cache = tmp_path / "cache"
+    target = pickle_convert.converted_path(ckpt, cache)
+    target.parent.mkdir(parents=True)
+    kohya_lora(target)  # any sound safetensors file stands for the copy
+    target.with_suffix(".json").write_text(json.dumps({"source": str(ckpt)}))
+    os.utime(target.with_suffix(".json"), (1, 1))
+    assert pickle_convert.convert_pickle(ckpt, cache=cache) == target
+    assert time.time() - target.with_suffix(".json").stat().st_mtime < 60
