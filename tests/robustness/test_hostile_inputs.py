@@ -472,3 +472,54 @@ def test_using_a_copy_makes_it_recent(tmp_path: Path, monkeypatch: pytest.Monkey
     os.utime(target.with_suffix(".json"), (1, 1))
     assert pickle_convert.convert_pickle(ckpt, cache=cache) == target
     assert time.time() - target.with_suffix(".json").stat().st_mtime < 60
+
+
+# -- rename detection -------------------------------------------------------------------------
+
+
+def test_a_different_file_with_the_same_size_and_mtime_does_not_inherit_hashes(
+    tmp_path: Path,
+) -> None:
+    """One LoRA deleted, another unpacked (an archive sets mtimes) with the same size: it was
+    taken as a rename and got the first one's hashes, favourite and identification."""
+    folder = tmp_path / "loras"
+    first = kohya_lora(folder / "one.safetensors", fill=1)
+    with Library(tmp_path / "data", detect_home=tmp_path / "nohome") as library:
+        library.add_folder(folder)
+        library.scan()
+        library.set_favourite(first)
+        library.hash_pending()
+        sha_first = library.get(first).sha256
+        stat = first.stat()
+        first.unlink()
+        second = kohya_lora(folder / "two.safetensors", fill=2)  # same layout, other bytes
+        os.utime(second, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+        assert second.stat().st_size == stat.st_size
+        report = library.scan()
+        assert report.renamed == [] and report.added == [str(second)]
+        entry = library.get(second)
+        assert entry.sha256 is None and not entry.favourite
+        library.hash_pending()
+        assert library.get(second).sha256 != sha_first
+        assert library.get(first).missing  # the first one's row, hashes and favourite wait
+
+
+def test_a_rename_of_a_file_indexed_before_fingerprints_keeps_the_users_data_only(
+    tmp_path: Path,
+) -> None:
+    folder = tmp_path / "loras"
+    old = kohya_lora(folder / "old.safetensors", fill=1)
+    with Library(tmp_path / "data", detect_home=tmp_path / "nohome") as library:
+        library.add_folder(folder)
+        library.scan()
+        library.set_favourite(old)
+        library.hash_pending()
+        with library.index.transaction() as conn:  # as an index from an older version
+            conn.execute("UPDATE models SET info = json_remove(info, '$.fingerprint')")
+        new = folder / "new.safetensors"
+        os.rename(old, new)
+        report = library.scan()
+        assert report.renamed == [(str(old), str(new))] and report.read == 1
+        entry = library.get(new)
+        assert entry.favourite and entry.sha256 is None  # hashes are computed again
+        assert entry.kind == "lora"

@@ -98,19 +98,23 @@ class ModelInfo:
         return " · ".join(parts)
 
 
-def identify(path: str | Path, *, with_hash: bool = False) -> ModelInfo:
+def identify(
+    path: str | Path, *, with_hash: bool = False, metadata_out: dict[str, str] | None = None
+) -> ModelInfo:
     """Identify the model file or diffusers folder at `path` without loading weights.
 
     Raises `ModelFileError` for a missing path and for a `.safetensors` file whose header is
     broken (the message names the fault); everything else gets a `ModelInfo`, `kind="unknown"`
-    with `why` when it is not recognised.
+    with `why` when it is not recognised. `metadata_out`, when given, receives the header's
+    `__metadata__` read along the way, so that a caller who wants it (the library's scan) does
+    not parse the header a second time.
     """
     path = Path(path).expanduser()
     if not path.exists():
         raise ModelFileError(
             f"Not found: '{path}'.", hint="Check the path, or rescan the model library."
         )
-    info = _identify_folder(path) if path.is_dir() else _identify_file(path)
+    info = _identify_folder(path) if path.is_dir() else _identify_file(path, metadata_out)
     if with_hash and path.is_file():
         from sneakerstudio.core.models.hashing import autov2_hash
 
@@ -121,7 +125,7 @@ def identify(path: str | Path, *, with_hash: bool = False) -> ModelInfo:
 # -- single files -----------------------------------------------------------------------------
 
 
-def _identify_file(path: Path) -> ModelInfo:
+def _identify_file(path: Path, metadata_out: dict[str, str] | None = None) -> ModelInfo:
     require_regular_file(path)
     try:
         with path.open("rb") as f:
@@ -149,6 +153,8 @@ def _identify_file(path: Path) -> ModelInfo:
             why=f"named '{path.suffix}' but its bytes are neither a pickle nor safetensors",
         )
     tensors, metadata = read_header(path)
+    if metadata_out is not None:
+        metadata_out.update(metadata)
     return identify_tensors(tensors, metadata, path)
 
 
