@@ -22,7 +22,7 @@ from typing import Any
 MAX_BYTES = 16 * 1024 * 1024  # default cap for one document
 MAX_DEPTH = 64  # containers inside containers; real files stay under ~12
 MAX_INT = 10**40  # far beyond any seed (2^64), offset or count the app reads
-_MAX_INT_DIGITS = 42  # a sign and 41 digits: anything longer is beyond MAX_INT
+MAX_INT_DIGITS = 42  # a sign and 41 digits: anything longer is beyond MAX_INT
 
 
 class UnreadableJson(ValueError):
@@ -44,12 +44,18 @@ def loads(
     max_bytes: int = MAX_BYTES,
     max_depth: int = MAX_DEPTH,
     lenient_numbers: bool = False,
+    caller_checks_values: bool = False,
 ) -> Any:
     """Parse `text` (bytes are decoded as UTF-8). With `lenient_numbers`, `NaN`, `Infinity`,
     overflowing floats and integers beyond `MAX_INT` are left out (a key holding one is
     dropped; in a list, or as the whole document, it becomes None) instead of refusing the whole
     document (for metadata written by tools that emit them, where the rest is still worth
-    having). Raises `UnreadableJson`."""
+    having). Raises `UnreadableJson`.
+
+    `caller_checks_values` skips the walk for depth and numbers (the size cap, `NaN` /
+    `Infinity`, 4,300-digit numbers and parser recursion are still refused): only for a caller
+    that checks the type and range of every value it keeps and drops the rest, as the
+    safetensors header check does on every file of a library scan."""
     if len(text) > max_bytes:
         raise UnreadableJson(f"it is too large ({len(text):,} bytes; the limit is {max_bytes:,})")
     if isinstance(text, bytes):
@@ -68,13 +74,15 @@ def loads(
         if "digits" in message:
             raise UnreadableJson("it holds a number too long to read") from None
         raise UnreadableJson(f"it is not valid JSON ({message})") from None
+    if caller_checks_values:
+        return value
     return _checked(value, max_depth, lenient_numbers)
 
 
 def _lenient_int(digits: str) -> int | float:
     # `int()` itself refuses more than 4,300 digits (a plain ValueError for the whole document);
     # inf marks the value for `_checked` to take out, as it does NaN
-    return int(digits) if len(digits) <= _MAX_INT_DIGITS else math.inf
+    return int(digits) if len(digits) <= MAX_INT_DIGITS else math.inf
 
 
 def _parse(text: str, lenient_numbers: bool) -> Any:
@@ -111,42 +119,55 @@ def load_file(
 
 
 def _bad_number(value: Any) -> str | None:
-    if isinstance(value, float) and not math.isfinite(value):
+    if type(value) is float and math.isnan(value):
+        return "NaN, which is not a number"
+    if type(value) is float and not math.isfinite(value):
         return "a number too large to be one (it overflows)"
-    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_INT:
+    if type(value) is int and abs(value) > MAX_INT:
         return f"an integer of {len(str(abs(value)))} digits"
     return None
 
 
 def _checked(root: Any, max_depth: int, lenient: bool) -> Any:
     """Walk `root` without recursion: refuse it past `max_depth`; refuse (or, when `lenient`,
-    leave out) numbers that are not finite or beyond `MAX_INT`."""
-    if not isinstance(root, (dict, list)):
+    leave out) numbers that are not finite or beyond `MAX_INT`.
+
+    This runs on every safetensors header of a library scan (~3,000 values in a LoRA's), so it
+    compares exact types (the parser makes nothing else) and does little per value."""
+    kind = type(root)
+    if kind is not dict and kind is not list:
         problem = _bad_number(root)
         if problem is None:
             return root
         if lenient:
             return None
         raise UnreadableJson(f"it holds {problem}")
-    stack: list[tuple[dict[Any, Any] | list[Any], int]] = [(root, 1)]
+    stack: list[tuple[Any, int]] = [(root, 1)]
+    pop, push = stack.pop, stack.append
     while stack:
-        container, depth = stack.pop()
+        container, depth = pop()
         if depth > max_depth:
             raise UnreadableJson(f"it is nested too deeply (the limit is {max_depth})")
-        items = container.items() if isinstance(container, dict) else enumerate(container)
-        fixes: list[Any] = []
-        for key, item in items:
-            if isinstance(item, (dict, list)):
-                stack.append((item, depth + 1))
-            elif isinstance(item, (int, float)):
-                problem = _bad_number(item)
-                if problem is not None:
-                    if not lenient:
-                        raise UnreadableJson(f"it holds {problem}")
-                    fixes.append(key)
-        for key in fixes:
-            if isinstance(container, dict):
+        is_dict = type(container) is dict
+        bad = False
+        for item in container.values() if is_dict else container:
+            kind = type(item)
+            if kind is str:
+                continue
+            if kind is dict or kind is list:
+                push((item, depth + 1))
+            elif (kind is int and (item > MAX_INT or item < -MAX_INT)) or (
+                kind is float and (item != item or item in (_INF, -_INF))
+            ):
+                if not lenient:
+                    raise UnreadableJson(f"it holds {_bad_number(item)}")
+                bad = True
+        if bad and is_dict:
+            for key in [k for k, v in container.items() if _bad_number(v)]:
                 del container[key]
-            else:
-                container[key] = None
+        elif bad:
+            container[:] = [None if _bad_number(v) else v for v in container]
     return root
+
+
+_INF = math.inf
