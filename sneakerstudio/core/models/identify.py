@@ -499,10 +499,10 @@ def trigger_words(metadata: Mapping[str, str]) -> list[str]:
 
 def _float(text: str | None) -> float | None:
     """A finite number from a metadata string ("nan", "1e400" and words give None)."""
-    if text in (None, "", "None") or len(text) > 64:  # type: ignore[arg-type]
+    if text is None or text in ("", "None") or len(text) > 64:
         return None
     try:
-        value = float(text)  # type: ignore[arg-type]
+        value = float(text)
     except ValueError:
         return None
     return value if math.isfinite(value) else None

@@ -10,7 +10,8 @@ can list models while a scan or hashing runs in another thread.
 A model's identity in the index is its path; a file whose size and mtime have not changed is
 not read again. A file that disappears is marked missing (its row, hashes and the user's
 overrides stay, so an unplugged drive costs nothing); a file that reappears elsewhere with the
-same size and mtime is taken as renamed and keeps everything.
+same size, mtime and fingerprint (its first and last 64 KiB) is taken as renamed and keeps
+everything.
 """
 
 from __future__ import annotations

@@ -45,7 +45,7 @@ def make_thumbnail(image: str | os.PathLike[str], folder: Path, model_path: str)
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / (hashlib.sha1(model_path.encode("utf-8")).hexdigest()[:20] + ".png")
     try:
-        picture = load_image(image, "RGB")
+        picture = load_image(Path(image), "RGB")
     except ImageFileError as exc:
         raise LibraryError(
             f"'{image}' cannot be used as a thumbnail: {exc.message}",
