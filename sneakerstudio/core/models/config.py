@@ -359,10 +359,10 @@ def derive_unet_config(
         attention_prefixes += [a for a in attn if a]
     up_types = []
     for up in range(levels):
-        attn = attention(f"output_blocks.{up * per}.1")
-        up_types.append("CrossAttnUpBlock2D" if attn else "UpBlock2D")
-        if attn:
-            attention_prefixes.append(attn)
+        up_attn = attention(f"output_blocks.{up * per}.1")
+        up_types.append("CrossAttnUpBlock2D" if up_attn else "UpBlock2D")
+        if up_attn:
+            attention_prefixes.append(up_attn)
     mid = attention("middle_block.1")
     if mid is None or p + "middle_block.2.out_layers.3.weight" not in tensors:
         raise ModelFileError(

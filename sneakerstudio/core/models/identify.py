@@ -365,6 +365,7 @@ def embedding_vectors(tensors: Tensors) -> dict[str, TensorInfo]:
 def _fill_embedding(info: ModelInfo, tensors: Tensors) -> None:
     info.kind = "embedding"
     parts = embedding_vectors(tensors)
+    first: TensorInfo | None
     if "clip_g" in parts or "clip_l" in parts:
         info.base = "sdxl"
         first = parts.get("clip_l") or parts["clip_g"]

@@ -192,11 +192,11 @@ def _scan_stream(data: bytes, strings: list[str]) -> tuple[str | None, int | Non
                 return f"{module}.{attr}", None
             pushed.append(_UNKNOWN)
         elif name == "STACK_GLOBAL":
-            module, attr = (pushed[-2], pushed[-1]) if len(pushed) >= 2 else (None, None)
-            if not (isinstance(module, str) and isinstance(attr, str)):
+            named = (pushed[-2], pushed[-1]) if len(pushed) >= 2 else (None, None)
+            if not (isinstance(named[0], str) and isinstance(named[1], str)):
                 return "a global built from computed names", None
-            if not _plain(module, attr):
-                return f"{module}.{attr}", None
+            if not _plain(named[0], named[1]):
+                return f"{named[0]}.{named[1]}", None
             pushed.append(_UNKNOWN)
         elif name in ("INST", "OBJ"):
             return "an object instruction", None
