@@ -183,16 +183,15 @@ def save_or_rescue(event: Any, out_dir: Path) -> list[Path] | None:
     started), keep them in the unsaved-images folder and say where. None: not saved where asked
     (the caller exits with a failure), whether or not the rescue worked."""
     from sneakerstudio.core.imaging.outputs import rescue_outputs, save_outputs
-    from sneakerstudio.core.protocol.errors import SaveError
 
     try:
         return save_outputs(event, out_dir)
-    except SaveError as exc:
+    except Exception as exc:  # any failure: the images exist only in memory now
         err(f"error: {exc}")
-        kept = [Path(str(p)) for p in exc.written]
+        kept = [Path(str(p)) for p in getattr(exc, "written", [])]
     try:
         kept += rescue_outputs(event, already_written=len(kept))
-    except SaveError as exc:
+    except Exception as exc:
         err(f"error: the images could not be kept anywhere: {exc}")
         return None
     err("The images are here:")
