@@ -14,6 +14,21 @@ from sneakerstudio import __version__
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_CANCELLED = 0, 1, 2, 130
 
+# Arguments that name a file or folder (or a library name standing for one).
+PATH_ARGUMENTS = (
+    "model",
+    "lora",
+    "embedding",
+    "vae",
+    "init_image",
+    "mask",
+    "out",
+    "image",
+    "path",
+    "dir",
+    "name",
+)
+
 
 def err(text: str) -> None:
     """One line for the user on stderr."""
@@ -41,4 +56,24 @@ def main(argv: list[str] | None = None) -> int:
     if run is None:
         parser.print_help()
         return EXIT_USAGE
+    problem = bad_path_argument(args)
+    if problem is not None:
+        err(f"error: {problem}")
+        return EXIT_USAGE
     return int(run(args))
+
+
+def bad_path_argument(args: argparse.Namespace) -> str | None:
+    """Why a path argument cannot name a file (`~nosuchuser/x`, a name over 255 bytes, a NUL),
+    checked before any command runs: these used to end in a traceback halfway through."""
+    from sneakerstudio.core.files.user_paths import BadPathError, user_path
+
+    for name in PATH_ARGUMENTS:
+        value = getattr(args, name, None)
+        for text in value if isinstance(value, list) else [value]:
+            if isinstance(text, str):
+                try:
+                    user_path(text)
+                except BadPathError as exc:
+                    return exc.reason
+    return None

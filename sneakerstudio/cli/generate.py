@@ -108,9 +108,15 @@ def run(args: argparse.Namespace) -> int:
 
     from sneakerstudio.core.files.paths import outputs_dir
     from sneakerstudio.core.generation.engine import Engine
-    from sneakerstudio.core.imaging.outputs import save_outputs
+    from sneakerstudio.core.imaging.outputs import check_output_folder
+    from sneakerstudio.core.protocol.errors import SaveError
 
     out_dir = Path(args.out).expanduser() if args.out else outputs_dir()
+    try:  # before the job: a folder that cannot take the images must not cost a generation
+        check_output_folder(out_dir)
+    except SaveError as exc:
+        err(f"error: {exc}")
+        return EXIT_USAGE
     cancel = CancelToken()
     previous = signal.signal(signal.SIGINT, lambda *_: cancel.cancel())
     outcome: dict[str, Any] = {}
@@ -146,7 +152,9 @@ def run(args: argparse.Namespace) -> int:
         err(f"error: {event.message}")
         return EXIT_USAGE if event.kind == "request" else EXIT_FAILED
     assert isinstance(event, Finished)
-    paths = save_outputs(event, out_dir)
+    paths = save_or_rescue(event, out_dir)
+    if paths is None:
+        return EXIT_FAILED
     if args.json:
         print(
             json.dumps(
@@ -168,6 +176,28 @@ def run(args: argparse.Namespace) -> int:
             print(path)
         err(f"seed {event.seeds[0]} · {event.timings.get('total_s', 0.0):.1f} s")
     return EXIT_OK
+
+
+def save_or_rescue(event: Any, out_dir: Path) -> list[Path] | None:
+    """Save the images in `out_dir`; when that fails (disk full, folder gone since the job
+    started), keep them in the unsaved-images folder and say where. None: not saved where asked
+    (the caller exits with a failure), whether or not the rescue worked."""
+    from sneakerstudio.core.imaging.outputs import rescue_outputs, save_outputs
+
+    try:
+        return save_outputs(event, out_dir)
+    except Exception as exc:  # any failure: the images exist only in memory now
+        err(f"error: {exc}")
+        kept = [Path(str(p)) for p in getattr(exc, "written", [])]
+    try:
+        kept += rescue_outputs(event, already_written=len(kept))
+    except Exception as exc:
+        err(f"error: the images could not be kept anywhere: {exc}")
+        return None
+    err("The images are here:")
+    for path in kept:
+        err(f"  {path}")
+    return None
 
 
 # -- modes: img2img, inpaint, outpaint, batches, hires, presets --------------------------------

@@ -1,10 +1,18 @@
-"""Property-based fuzzing of the three parsers that read strangers' bytes.
+"""Property-based fuzzing of the parsers that read strangers' bytes.
 
 - the safetensors header reader (`core/models/header.py`): only `ModelFileError` (and its
   subclass `UnsafeFileError`) may escape, and a header it accepts really is well formed;
 - the PNG metadata reader (`core/imaging/metadata/`): whole files, and the A1111 parameters text:
   only `ImageFileError` may escape, and only for the file as a whole;
-- the prompt parser (`core/protocol/prompt.py`): never raises, weights always finite.
+- the prompt parser (`core/protocol/prompt.py`): never raises, weights always finite;
+- every JSON reader (`core/files/json_safe.py` and the sidecar, `ss_tag_frequency`, header,
+  `model_index.json`, folder-list and metadata-chunk readers on top of it) fed `NaN`,
+  `Infinity`, huge numbers and nesting around every depth limit: only the documented errors, and
+  nothing unsound comes back;
+- ComfyUI graphs whose links loop back to their own node or fan out to the next: read in
+  bounded time;
+- `extra_model_paths.yaml` with anchors and aliases (billion laughs) and deep nesting: read in
+  bounded time, aliases never expanded into text.
 
 CI runs `fuzz_examples()` cases per property (300); by hand: `FUZZ_EXAMPLES=10000 pytest -m fuzz
 tests/robustness/test_fuzz.py`. Examples are derandomized in CI so a failure reproduces; set
@@ -28,6 +36,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from sneakerstudio.core.files import json_safe
 from sneakerstudio.core.imaging.metadata import (
     format_info,
     parse_parameters,
@@ -53,6 +62,9 @@ FUZZ = settings(
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
     database=None,
 )
+# The properties that build large inputs (whole graphs, one file per JSON reader) run a third
+# as many cases: their examples cost ~10× more to draw and run.
+FUZZ_HEAVY = settings(FUZZ, max_examples=max(1, fuzz_examples() // 3))
 SCRATCH = Path(tempfile.mkdtemp(prefix="sneaker-fuzz-"))
 atexit.register(shutil.rmtree, SCRATCH, ignore_errors=True)
 FAKE = Path("fuzzed.safetensors")
@@ -413,3 +425,305 @@ def test_prompt_parser(text: str) -> None:
     stripped, tags = extract_lora_tags(text)
     assert len(stripped) <= len(text)
     assert all(isinstance(name, str) for name, _ in tags)
+
+
+# -- JSON readers: NaN, Infinity, huge numbers, deep nesting ------------------------------------
+
+HOSTILE_NUMBERS = [
+    "NaN",
+    "Infinity",
+    "-Infinity",
+    "1e400",
+    "-1e999",
+    "1" + "0" * 45,
+    "-" + "9" * 400,
+    "1" + "0" * 4400,  # past int()'s 4,300 digits: a plain ValueError
+    "0.5",
+    "7",
+    "-3",
+]
+JSON_KEYS = [
+    "preferred weight",
+    "activation text",
+    "sd version",
+    "path",
+    "layout",
+    "prompt",
+    "steps",
+    "seed",
+    "guidance",
+    "cfg",
+    "width",
+    "inputs",
+    "class_type",
+    "dtype",
+    "shape",
+    "data_offsets",
+    "__metadata__",
+    "10_subject",
+    "tag",
+    "_class_name",
+    "text_encoder",
+]
+json_leaves = st.one_of(
+    st.sampled_from(HOSTILE_NUMBERS),
+    st.integers(-(10**6), 10**6).map(str),
+    st.text(max_size=6).map(json.dumps),
+    st.sampled_from(["true", "false", "null", '"F16"', '"sd1"']),
+)
+json_docs = st.recursive(
+    json_leaves,
+    lambda inner: (
+        st.lists(inner, max_size=4).map(lambda xs: "[" + ",".join(xs) + "]")
+        | st.dictionaries(st.sampled_from(JSON_KEYS), inner, max_size=5).map(
+            lambda d: "{" + ",".join(f"{json.dumps(k)}:{v}" for k, v in d.items()) + "}"
+        )
+    ),
+    max_leaves=14,
+)
+hostile_json = st.one_of(
+    json_docs,
+    st.builds(  # the same, wrapped just under, at and past every depth limit that matters
+        lambda n, core: '{"a":' + "[" * n + core + "]" * n + "}",
+        st.sampled_from([6, 62, 63, 64, 70, 985, 990, 996, 3000, 100_000]),
+        json_docs,
+    ),
+    st.binary(max_size=40).map(lambda b: b.decode("latin-1")),
+)
+
+
+def _all_numbers_sound(value: Any) -> bool:
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+        elif (isinstance(item, float) and not math.isfinite(item)) or (
+            isinstance(item, int) and abs(item) > json_safe.MAX_INT
+        ):
+            return False
+    return True
+
+
+@FUZZ
+@given(text=hostile_json, lenient=st.booleans())
+def test_the_safe_json_reader(text: str, lenient: bool) -> None:
+    try:
+        value = json_safe.loads(text, lenient_numbers=lenient)
+    except json_safe.UnreadableJson as exc:
+        assert exc.reason
+        return
+    assert _all_numbers_sound(value)
+    json.dumps(value, allow_nan=False)  # whoever walks or writes it back cannot fail
+
+
+_LIBRARY: list[Any] = []
+
+
+def _fuzz_library() -> Any:
+    """One library for the whole run (opening one per example would dominate the budget)."""
+    from sneakerstudio.core.models.library import Library
+
+    if not _LIBRARY:
+        _LIBRARY.append(Library(SCRATCH / "data", detect_home=SCRATCH / "nohome"))
+        atexit.register(_LIBRARY[0].close)
+    return _LIBRARY[0]
+
+
+@FUZZ_HEAVY
+@given(text=hostile_json)
+def test_every_json_reader(text: str) -> None:
+    """The same text as an A1111 sidecar, a LoRA's `ss_tag_frequency`, a safetensors header, a
+    diffusers `model_index.json`, the library's folder list and PNG metadata chunks: each
+    reader returns what it can or raises its documented error."""
+    from sneakerstudio.core.models.identify import identify, trigger_words
+    from sneakerstudio.core.models.library import folders
+    from sneakerstudio.core.models.library.details import read_sidecar_json
+
+    data = text.encode("utf-8", "surrogatepass")
+    sidecar = SCRATCH / "lora.json"
+    sidecar.write_bytes(data)
+    info = read_sidecar_json(sidecar)
+    assert info.preferred_weight is None or math.isfinite(info.preferred_weight)
+
+    assert all(isinstance(w, str) for w in trigger_words({"ss_tag_frequency": text}))
+
+    try:
+        parse_header(data, data_size=0, path=FAKE)
+    except ModelFileError as exc:
+        assert str(exc)
+
+    pipeline = SCRATCH / "pipeline"
+    (pipeline / "unet").mkdir(parents=True, exist_ok=True)
+    (pipeline / "model_index.json").write_bytes(data)
+    try:
+        identify(pipeline)
+    except ModelFileError as exc:
+        assert str(exc)
+
+    library = _fuzz_library()
+    backup = SCRATCH / "library-folders.json"
+    backup.write_bytes(data)
+    folders.restore_backup(library.store, backup)
+    assert all(isinstance(f.path, str) for f in library.folders())
+
+    for key in ("sneakerstudio", "parameters", "prompt", "invokeai_metadata"):
+        png = SCRATCH / "json.png"
+        png.write_bytes(
+            SIGNATURE
+            + _chunk(b"IHDR", struct.pack(">IIBBBBB", 1, 1, 8, 2, 0, 0, 0))
+            + _chunk(b"iTXt", key.encode() + b"\0\0\0\0\0" + data)
+            + _chunk(b"IEND", b"")
+        )
+        try:
+            meta = read_png_metadata(png)
+        except ImageFileError as exc:
+            assert str(exc)
+            continue
+        assert isinstance(format_info(meta), str)
+
+
+# -- ComfyUI graphs that link back to themselves ------------------------------------------------
+
+COMFY_CLASSES = [
+    "KSampler",
+    "KSamplerAdvanced",
+    "SamplerCustom",
+    "CLIPTextEncode",
+    "CheckpointLoaderSimple",
+    "EmptyLatentImage",
+    "PrimitiveNode",
+    "LoraLoader",
+    "Combine",
+]
+COMFY_INPUTS = [
+    "seed",
+    "noise_seed",
+    "steps",
+    "cfg",
+    "positive",
+    "negative",
+    "conditioning",
+    "latent_image",
+    "samples",
+    "latent",
+    "model",
+    "text",
+    "value",
+    "ckpt_name",
+    "width",
+    "height",
+    "guider",
+    "sigmas",
+    "noise",
+    "sampler",
+    "sampler_name",
+    "clip",
+]
+
+
+@st.composite
+def comfy_graphs(draw: st.DrawFn) -> dict[str, Any]:
+    """Graphs of up to 24 nodes whose links go anywhere: to themselves, to earlier and later
+    nodes, to nodes that do not exist; or a chain in which every node links several times to the
+    next one (2^depth paths for a walk without memory)."""
+    count = draw(st.integers(1, 24))
+    ids = [str(i) for i in range(count)]
+    if draw(st.booleans()):
+        nodes: dict[str, Any] = {}
+        fan = draw(st.integers(2, 4))
+        keys = ["positive", "negative", "latent_image", "model", "samples", "value", "text"]
+        for i in ids:
+            nxt = [str(int(i) + 1), 0]
+            nodes[i] = {
+                "class_type": draw(st.sampled_from(COMFY_CLASSES)),
+                "inputs": {**{k: nxt for k in keys[: fan + 2]}, "seed": int(i)},
+            }
+        return nodes
+    links = st.builds(
+        lambda target, out: [target, out],
+        st.one_of(st.sampled_from(ids), st.text(max_size=2), st.integers(-1, 50)),
+        st.one_of(st.integers(0, 3), st.none()),
+    )
+    literals = st.one_of(st.integers(-(2**70), 2**70), st.floats(), st.text(max_size=8), st.none())
+    return {
+        i: {
+            "class_type": draw(st.sampled_from(COMFY_CLASSES)),
+            "inputs": draw(
+                st.dictionaries(
+                    st.sampled_from(COMFY_INPUTS), st.one_of(links, links, literals), max_size=8
+                )
+            ),
+        }
+        for i in ids
+    }
+
+
+@FUZZ_HEAVY
+@given(graph=comfy_graphs())
+def test_comfyui_graphs_are_read_in_bounded_time(graph: dict[str, Any]) -> None:
+    import time
+
+    png = SCRATCH / "comfy.png"
+    png.write_bytes(
+        SIGNATURE
+        + _chunk(b"IHDR", struct.pack(">IIBBBBB", 1, 1, 8, 2, 0, 0, 0))
+        + _chunk(b"tEXt", b"prompt\0" + json.dumps(graph).encode())
+        + _chunk(b"IEND", b"")
+    )
+    started = time.perf_counter()
+    meta = read_png_metadata(png)
+    assert time.perf_counter() - started < 2.0  # was branching^32 for a self-linking node
+    assert meta["source"] == "comfyui"
+    assert isinstance(format_info(meta), str)
+
+
+# -- extra_model_paths.yaml: aliases and nesting ------------------------------------------------
+
+
+@st.composite
+def alias_yaml(draw: st.DrawFn) -> str:
+    """YAML whose anchors fan out (each level lists the previous one several times: billion
+    laughs), nest deeply, alias collections where paths belong, or alias plain paths."""
+    levels = draw(st.integers(1, 12))
+    fan = draw(st.integers(2, 12))
+    lines = ['a0: &a0 "models/lol"']
+    for i in range(1, levels + 1):
+        if draw(st.booleans()):
+            lines.append(f"a{i}: &a{i} [" + ",".join([f"*a{i - 1}"] * fan) + "]")
+        else:
+            lines.append(f"a{i}: &a{i} {{" + ",".join(f"k{j}: *a{i - 1}" for j in range(fan)) + "}")
+    target = f"*a{draw(st.integers(0, levels))}"
+    depth = draw(st.sampled_from([0, 5, 33, 500, 5000]))
+    nested = "[" * depth + '"x"' + "]" * depth
+    group = {
+        "base_path": draw(st.sampled_from([target, "/base", "~", nested])),
+        "loras": draw(st.sampled_from([target, "loras", "|\n        a\n        b", nested])),
+        "checkpoints": draw(st.sampled_from([target, "*a0", "ckpt"])),
+        draw(st.sampled_from(["vae", "clip", "embeddings"])): target,
+    }
+    body = "\n".join(f"    {k}: {v}" for k, v in group.items())
+    return "\n".join(lines) + f"\nshared:\n{body}\n" + draw(st.sampled_from(["", "x: [", "\t"]))
+
+
+@FUZZ
+@given(text=alias_yaml())
+def test_extra_model_paths_yaml_never_expands_aliases(text: str) -> None:
+    import time
+
+    from sneakerstudio.core.models.library.sources import MAX_YAML_VALUE, read_extra_model_paths
+
+    path = SCRATCH / "extra_model_paths.yaml"
+    path.write_text(text)
+    started = time.perf_counter()
+    try:
+        roots = read_extra_model_paths(path)
+    except ValueError as exc:  # not YAML, too deep, too large: the scan notes it and goes on
+        assert str(exc)
+        return
+    finally:
+        assert time.perf_counter() - started < 2.0
+    assert len(roots) < 100
+    assert all(len(str(r.path)) < MAX_YAML_VALUE + len(str(SCRATCH)) + 10 for r in roots)

@@ -19,7 +19,6 @@ apart by a new key layout also needs a branch in `detect_family`.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -28,6 +27,7 @@ from typing import Any
 
 from sneakerstudio.core.families.layout import VARIANTS_BY_IN_CHANNELS, TextEncoderSpec
 from sneakerstudio.core.families.registry import FAMILIES, SD1, SD2, SDXL, SDXL_REFINER, Family
+from sneakerstudio.core.files import json_safe
 from sneakerstudio.core.models.header import TensorInfo
 from sneakerstudio.core.protocol.errors import ModelFileError
 
@@ -90,7 +90,8 @@ def _unsupported(path: Path, what: str) -> ModelFileError:
 
 def _template(spec: Family, component: str) -> dict[str, Any]:
     name = "config.json" if component != "scheduler" else "scheduler_config.json"
-    return json.loads((spec.template_dir / component / name).read_text(encoding="utf-8"))
+    data: dict[str, Any] = json_safe.load_file(spec.template_dir / component / name)
+    return data
 
 
 def _count(tensors: Tensors, prefix: str) -> int:

@@ -11,6 +11,7 @@ A file it cannot place is `kind="unknown"` with `why` saying what was seen.
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections import Counter
 from collections.abc import Mapping
@@ -28,6 +29,7 @@ from sneakerstudio.core.families.registry import (
     SDXL_REFINER,
     family_for_context_width,
 )
+from sneakerstudio.core.files import json_safe
 from sneakerstudio.core.models.header import (
     SNIFF_BYTES,
     TensorInfo,
@@ -40,6 +42,7 @@ from sneakerstudio.core.protocol.errors import ModelFileError
 KINDS = ("checkpoint", "lora", "lycoris", "embedding", "vae", "controlnet", "upscaler", "unknown")
 PICKLE_SUFFIXES = frozenset({".ckpt", ".pt", ".pth", ".bin", ".pkl", ".pickle"})
 MAX_TRIGGER_WORDS = 20
+MAX_CONFIG_BYTES = 1024 * 1024  # model_index.json / config.json of a diffusers folder
 
 Tensors = Mapping[str, TensorInfo]
 
@@ -95,19 +98,23 @@ class ModelInfo:
         return " · ".join(parts)
 
 
-def identify(path: str | Path, *, with_hash: bool = False) -> ModelInfo:
+def identify(
+    path: str | Path, *, with_hash: bool = False, metadata_out: dict[str, str] | None = None
+) -> ModelInfo:
     """Identify the model file or diffusers folder at `path` without loading weights.
 
     Raises `ModelFileError` for a missing path and for a `.safetensors` file whose header is
     broken (the message names the fault); everything else gets a `ModelInfo`, `kind="unknown"`
-    with `why` when it is not recognised.
+    with `why` when it is not recognised. `metadata_out`, when given, receives the header's
+    `__metadata__` read along the way, so that a caller who wants it (the library's scan) does
+    not parse the header a second time.
     """
     path = Path(path).expanduser()
     if not path.exists():
         raise ModelFileError(
             f"Not found: '{path}'.", hint="Check the path, or rescan the model library."
         )
-    info = _identify_folder(path) if path.is_dir() else _identify_file(path)
+    info = _identify_folder(path) if path.is_dir() else _identify_file(path, metadata_out)
     if with_hash and path.is_file():
         from sneakerstudio.core.models.hashing import autov2_hash
 
@@ -118,7 +125,7 @@ def identify(path: str | Path, *, with_hash: bool = False) -> ModelInfo:
 # -- single files -----------------------------------------------------------------------------
 
 
-def _identify_file(path: Path) -> ModelInfo:
+def _identify_file(path: Path, metadata_out: dict[str, str] | None = None) -> ModelInfo:
     require_regular_file(path)
     try:
         with path.open("rb") as f:
@@ -146,6 +153,8 @@ def _identify_file(path: Path) -> ModelInfo:
             why=f"named '{path.suffix}' but its bytes are neither a pickle nor safetensors",
         )
     tensors, metadata = read_header(path)
+    if metadata_out is not None:
+        metadata_out.update(metadata)
     return identify_tensors(tensors, metadata, path)
 
 
@@ -356,6 +365,7 @@ def embedding_vectors(tensors: Tensors) -> dict[str, TensorInfo]:
 def _fill_embedding(info: ModelInfo, tensors: Tensors) -> None:
     info.kind = "embedding"
     parts = embedding_vectors(tensors)
+    first: TensorInfo | None
     if "clip_g" in parts or "clip_l" in parts:
         info.base = "sdxl"
         first: TensorInfo | None = parts.get("clip_l") or parts["clip_g"]
@@ -469,16 +479,17 @@ def trigger_words(metadata: Mapping[str, str]) -> list[str]:
     words += [w.strip() for w in phrase.split(",") if w.strip()]
     raw = metadata.get("ss_tag_frequency")
     if raw:
-        try:
-            folders = json.loads(raw)
-        except json.JSONDecodeError:
-            folders = {}
+        # a stranger's JSON inside a string: any depth, NaN, 5,000-digit counts. Strict first
+        # (twice as fast: this runs for every LoRA of a scan), lenient for what it refuses.
+        folders = json_safe.loads_or_none(raw)
+        if folders is None:
+            folders = json_safe.loads_or_none(raw, lenient_numbers=True) or {}
         counts: Counter[str] = Counter()
         if isinstance(folders, dict):
             for tags in folders.values():
                 if isinstance(tags, dict):
                     for tag, count in tags.items():
-                        if isinstance(count, (int, float)):
+                        if isinstance(count, (int, float)) and not isinstance(count, bool):
                             counts[str(tag).strip()] += int(count)
         # sorted by count, then name, for a stable order
         for tag, _count in sorted(counts.items(), key=lambda item: (-item[1], item[0])):
@@ -487,18 +498,20 @@ def trigger_words(metadata: Mapping[str, str]) -> list[str]:
     return words[:MAX_TRIGGER_WORDS]
 
 
-def _int(text: str | None) -> int | None:
-    try:
-        return int(float(text)) if text not in (None, "", "None") else None
-    except ValueError:
-        return None
-
-
 def _float(text: str | None) -> float | None:
+    """A finite number from a metadata string ("nan", "1e400" and words give None)."""
+    if text is None or text in ("", "None") or len(text) > 64:
+        return None
     try:
-        return float(text) if text not in (None, "", "None") else None
+        value = float(text)
     except ValueError:
         return None
+    return value if math.isfinite(value) else None
+
+
+def _int(text: str | None) -> int | None:
+    value = _float(text)
+    return None if value is None else int(value)
 
 
 # -- diffusers folders ------------------------------------------------------------------------
@@ -506,8 +519,8 @@ def _float(text: str | None) -> float | None:
 
 def _read_json(path: Path) -> dict[str, Any]:
     try:
-        data = json.loads(path.read_text("utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        data = json_safe.load_file(path, max_bytes=MAX_CONFIG_BYTES)
+    except (OSError, json_safe.UnreadableJson):
         return {}
     return data if isinstance(data, dict) else {}
 

@@ -9,24 +9,33 @@ without `weights_only` and no setting that turns this off (an attacker can make 
 fail on purpose). torch older than 2.10 is refused too (CVE-2025-32434, CVE-2026-24747).
 
 Copies are named after the source's resolved path, size and mtime, so an unchanged file is
-converted once and a replaced one again.
+converted once and a replaced one again. The cache is bounded (`MAX_CONVERTED_BYTES`, or
+`SNEAKERSTUDIO_CONVERTED_CACHE_MB`): after each conversion, copies of a source that has since
+changed are removed, then the least recently used ones (each use touches the copy's `.json`
+note) until the rest fit; the copy just made is always kept. A removed copy is simply made
+again the next time its checkpoint is used.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+from sneakerstudio.core.files import json_safe
 from sneakerstudio.core.files.atomic import move_into_place, write_text
 from sneakerstudio.core.files.sniff import read_head
 from sneakerstudio.core.models.header import read_header, require_regular_file, sniff_pickle
 from sneakerstudio.core.protocol.errors import ModelFileError, UnsafeFileError
 
 MIN_TORCH = (2, 10)
+MAX_CONVERTED_BYTES = 16 * 1024**3  # a few SDXL checkpoints; each touched .ckpt adds a copy
+STALE_PARTIAL_S = 24 * 3600  # a `.partial` this old was left by a process that died
 TIMEOUT_S = 1800  # a 7 GB checkpoint on a slow disk
 EXIT_REFUSED = 3
 EXIT_EMPTY = 4
@@ -183,12 +192,11 @@ def _scan_stream(data: bytes, strings: list[str]) -> tuple[str | None, int | Non
                 return f"{module}.{attr}", None
             pushed.append(_UNKNOWN)
         elif name == "STACK_GLOBAL":
-            top = (pushed[-2], pushed[-1]) if len(pushed) >= 2 else (None, None)
-            if not (isinstance(top[0], str) and isinstance(top[1], str)):
+            named = (pushed[-2], pushed[-1]) if len(pushed) >= 2 else (None, None)
+            if not (isinstance(named[0], str) and isinstance(named[1], str)):
                 return "a global built from computed names", None
-            module, attr = top[0], top[1]
-            if not _plain(module, attr):
-                return f"{module}.{attr}", None
+            if not _plain(named[0], named[1]):
+                return f"{named[0]}.{named[1]}", None
             pushed.append(_UNKNOWN)
         elif name in ("INST", "OBJ"):
             return "an object instruction", None
@@ -265,6 +273,7 @@ def convert_pickle(path: Path, *, cache: Path | None = None, timeout_s: float = 
     if target.is_file():
         try:
             read_header(target)
+            _mark_used(target)
             return target
         except ModelFileError:
             target.unlink(missing_ok=True)  # a broken copy (disk full?): convert again
@@ -322,4 +331,88 @@ def convert_pickle(path: Path, *, cache: Path | None = None, timeout_s: float = 
     read_header(partial)  # the child wrote a sound file
     move_into_place(partial, target)
     write_text(target.with_suffix(".json"), json.dumps({"source": str(path.resolve())}))
+    prune_converted(target.parent, keep=target)
     return target
+
+
+def converted_cache_budget() -> int:
+    """Bytes the converted copies may take: `SNEAKERSTUDIO_CONVERTED_CACHE_MB` when set."""
+    text = os.environ.get("SNEAKERSTUDIO_CONVERTED_CACHE_MB", "")
+    try:
+        return max(int(text), 0) * 1024 * 1024 if text else MAX_CONVERTED_BYTES
+    except ValueError:
+        return MAX_CONVERTED_BYTES
+
+
+def _mark_used(target: Path) -> None:
+    """Record a use of a copy for the LRU order (the note's mtime: the copy itself is left
+    alone, so its own mtime still says when it was made)."""
+    with contextlib.suppress(OSError):
+        os.utime(target.with_suffix(".json"))
+
+
+def _last_used(copy: Path) -> float:
+    for candidate in (copy.with_suffix(".json"), copy):
+        try:
+            return candidate.stat().st_mtime
+        except OSError:
+            continue
+    return 0.0
+
+
+def _is_stale(copy: Path, cache: Path) -> bool:
+    """A copy of a source that still exists but has changed (or moved) since: never used again."""
+    note = copy.with_suffix(".json")
+    try:
+        source = Path(json_safe.load_file(note, max_bytes=64 * 1024)["source"])
+        return converted_path(source, cache) != copy
+    except (OSError, json_safe.UnreadableJson, KeyError, TypeError):
+        return False  # a missing note or source (an unplugged drive): left to the LRU order
+
+
+def prune_converted(folder: Path, *, keep: Path, max_bytes: int | None = None) -> list[Path]:
+    """Bound the cache of converted copies in `folder` (see the module's docstring): the copies
+    removed. `keep` is never removed. Failures (a copy open elsewhere on Windows) are skipped."""
+    budget = converted_cache_budget() if max_bytes is None else max_bytes
+    cache = folder.parent
+    removed: list[Path] = []
+    now = time.time()
+    copies: list[tuple[float, int, Path]] = []
+    try:
+        entries = list(folder.iterdir())
+    except OSError:
+        return removed
+    for entry in entries:
+        try:
+            st = entry.stat()
+        except OSError:
+            continue
+        if entry.name.endswith(".partial"):
+            if now - st.st_mtime > STALE_PARTIAL_S:
+                _remove(entry, removed)
+        elif entry.suffix == ".safetensors" and entry != keep:
+            if _is_stale(entry, cache):
+                _remove(entry, removed)
+            else:
+                copies.append((_last_used(entry), st.st_size, entry))
+    try:
+        total = keep.stat().st_size + sum(size for _, size, _ in copies)
+    except OSError:
+        total = sum(size for _, size, _ in copies)
+    for _, size, copy in sorted(copies):  # least recently used first
+        if total <= budget:
+            break
+        if _remove(copy, removed):
+            total -= size
+    return removed
+
+
+def _remove(copy: Path, removed: list[Path]) -> bool:
+    try:
+        copy.unlink()
+    except OSError:
+        return False
+    if copy.suffix == ".safetensors":
+        copy.with_suffix(".json").unlink(missing_ok=True)
+    removed.append(copy)
+    return True

@@ -14,49 +14,79 @@ _NOT_CONDITIONING = {"clip", "model", "vae", "control_net", "image", "mask", "st
 
 class _ComfyGraph:
     """The API-format graph in ComfyUI's `prompt` chunk: {id: {class_type, inputs}}, where an
-    input is a literal or a link `[node_id, output_index]`."""
+    input is a literal or a link `[node_id, output_index]`.
+
+    The graph comes from a stranger's file: links may point back at their own node or fan out
+    twice to the same node at every level, so a plain walk would explore branching^depth paths
+    (a 200-byte PNG that never finishes reading). Every walk keeps a visited set, and all walks
+    of one graph share a budget of node visits, so reading any graph is linear and bounded."""
 
     MAX_DEPTH = 32
+    MAX_VISITS = 100_000  # node visits for all walks of one graph together
 
     def __init__(self, nodes: dict[str, Any]) -> None:
         self.nodes = {str(k): v for k, v in nodes.items() if isinstance(v, dict)}
+        self.visits_left = self.MAX_VISITS
+
+    @staticmethod
+    def node_id(ref: Any) -> str | None:
+        if isinstance(ref, list) and len(ref) == 2 and isinstance(ref[1], int):
+            return str(ref[0])
+        return None
 
     def node(self, ref: Any) -> dict[str, Any] | None:
-        if isinstance(ref, list) and len(ref) == 2 and isinstance(ref[1], int):
-            return self.nodes.get(str(ref[0]))
-        return None
+        node_id = self.node_id(ref)
+        return None if node_id is None else self.nodes.get(node_id)
+
+    def _visit(self) -> bool:
+        """Spend one node visit; False once the graph's budget is spent."""
+        self.visits_left -= 1
+        return self.visits_left >= 0
 
     @staticmethod
     def inputs(node: dict[str, Any] | None) -> dict[str, Any]:
         value = (node or {}).get("inputs")
         return value if isinstance(value, dict) else {}
 
-    def scalar(self, value: Any, keys: tuple[str, ...] = (), depth: int = 0) -> Any:
-        """A literal input, following links to primitive / value nodes."""
-        if depth > self.MAX_DEPTH:
-            return None
-        target = self.node(value)
-        if target is None:
-            return None if isinstance(value, (list, dict)) else value
-        inputs = self.inputs(target)
-        for key in (*keys, *_VALUE_KEYS):
-            if key in inputs:
-                return self.scalar(inputs[key], keys, depth + 1)
+    def scalar(self, value: Any, keys: tuple[str, ...] = ()) -> Any:
+        """A literal input, following links to primitive / value nodes (one link per node, so
+        this is a chain; a loop in it ends at the first node seen twice)."""
+        seen: set[str] = set()
+        for _ in range(self.MAX_DEPTH + 1):
+            node_id = self.node_id(value)
+            target = None if node_id is None else self.nodes.get(node_id)
+            if target is None:
+                return None if isinstance(value, (list, dict)) else value
+            if node_id in seen or not self._visit():
+                return None
+            seen.add(node_id)  # type: ignore[arg-type]  # not None when target is found
+            inputs = self.inputs(target)
+            key = next((k for k in (*keys, *_VALUE_KEYS) if k in inputs), None)
+            if key is None:
+                return None
+            value = inputs[key]
         return None
 
-    def upstream(self, ref: Any, stop: Any, follow: Any, depth: int = 0) -> Any:
-        """Walk links from `ref` until `stop(node)` returns something; `follow(node)` names the
-        inputs to walk next."""
-        node = self.node(ref)
-        if node is None or depth > self.MAX_DEPTH:
-            return None
-        found = stop(node)
-        if found is not None:
-            return found
-        for key in follow(node):
-            result = self.upstream(self.inputs(node).get(key), stop, follow, depth + 1)
-            if result is not None:
-                return result
+    def upstream(self, ref: Any, stop: Any, follow: Any) -> Any:
+        """Walk links from `ref` (depth first, each node once, at most `MAX_DEPTH` links away)
+        until `stop(node)` returns something; `follow(node)` names the inputs to walk next."""
+        seen: set[str] = set()
+        pending: list[tuple[Any, int]] = [(ref, 0)]
+        while pending:
+            current, depth = pending.pop()
+            node_id = self.node_id(current)
+            node = None if node_id is None else self.nodes.get(node_id)
+            if node is None or node_id in seen or depth > self.MAX_DEPTH:
+                continue
+            if not self._visit():
+                return None
+            seen.add(node_id)  # type: ignore[arg-type]
+            found = stop(node)
+            if found is not None:
+                return found
+            inputs = self.inputs(node)
+            # reversed: the first input named by `follow` is walked first, as before
+            pending.extend((inputs.get(key), depth + 1) for key in reversed(follow(node)))
         return None
 
     def text(self, ref: Any) -> str | None:
@@ -110,15 +140,25 @@ class _ComfyGraph:
             k in inputs for k in ("seed", "noise_seed", "noise", "sampler", "sampler_name")
         )
 
-    def samplers_before(self, node: dict[str, Any], depth: int = 0) -> int:
-        """How many sampler nodes feed this one's latent (0 for the first pass)."""
-        if depth > self.MAX_DEPTH:
-            return 0
+    def samplers_before(self, node: dict[str, Any]) -> int:
+        """How many sampler nodes feed this one's latent (0 for the first pass), each counted
+        once however many paths lead to it."""
+        seen: set[str] = set()
+        pending = [(node, 0)]
         count = 0
-        for key in self._latent_inputs(node):
-            source = self.node(self.inputs(node)[key])
-            if source is not None:
-                count += self.is_sampler(source) + self.samplers_before(source, depth + 1)
+        while pending:
+            current, depth = pending.pop()
+            if depth >= self.MAX_DEPTH:
+                continue
+            for key in self._latent_inputs(current):
+                ref = self.inputs(current)[key]
+                node_id = self.node_id(ref)
+                source = self.node(ref)
+                if source is None or node_id in seen or not self._visit():
+                    continue
+                seen.add(node_id)  # type: ignore[arg-type]
+                count += self.is_sampler(source)
+                pending.append((source, depth + 1))
         return count
 
 

@@ -11,6 +11,7 @@ import math
 from typing import Any
 
 from sneakerstudio import __version__
+from sneakerstudio.core.files import json_safe
 
 PARAMETERS_KEY = "parameters"
 REQUEST_KEY = "sneakerstudio"
@@ -100,10 +101,10 @@ def extra_text(value: Any) -> str:
 
 
 def json_object(text: str | None) -> dict[str, Any] | None:
+    """The JSON object in a metadata chunk, or None. Read by `json_safe` with lenient numbers:
+    nesting past its limit (a Fooocus list 985 deep parsed, then broke whoever walked it) is
+    refused; `NaN`, `Infinity` and 5,000-digit numbers become None, the rest is kept."""
     if not text or not text.lstrip().startswith("{"):
         return None
-    try:
-        value = json.loads(text)
-    except (ValueError, RecursionError):  # RecursionError: JSON nested thousands deep
-        return None
+    value = json_safe.loads_or_none(text, lenient_numbers=True)
     return value if isinstance(value, dict) else None

@@ -11,6 +11,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from sneakerstudio.core.files import user_paths
+from sneakerstudio.core.models.library import folders
 from sneakerstudio.core.models.library.errors import (
     AmbiguousModelError,
     LibraryError,
@@ -56,8 +58,8 @@ def resolve(
     nothing) and the name looked up again. Raises `ModelNotFoundError` or
     `AmbiguousModelError` with a message listing the candidates."""
     text = os.fspath(name_or_path)
-    path = Path(text).expanduser()
-    if path.exists():
+    path = folders.typed_path(text)
+    if user_paths.exists(path):
         return path
     own = library is None
     lib = library if library is not None else Library()

@@ -12,13 +12,14 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-import json
 import logging
+import math
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sneakerstudio.core.files import atomic
+from sneakerstudio.core.files import atomic, json_safe
 from sneakerstudio.core.files.sniff import HEAD_BYTES, sniff
 from sneakerstudio.core.protocol.errors import SneakerError
 
@@ -47,6 +48,7 @@ KEPT_METADATA = (
 )
 MAX_METADATA_VALUE = 2000  # characters kept per value
 MAX_THUMBNAIL_BYTES = 4 * 1024 * 1024
+MAX_SIDECAR_BYTES = 1024 * 1024  # A1111's "Edit metadata" writes a few hundred bytes
 
 _SIDECAR_BASES = {"SD1": "sd1", "SD2": "sd2", "SDXL": "sdxl"}
 
@@ -66,20 +68,22 @@ class Details:
     embedded_thumbnail: bytes | None = None  # modelspec.thumbnail, decoded
 
 
-def identify_model(path: Path) -> dict[str, Any]:
+def identify_model(path: Path, metadata_out: dict[str, str] | None = None) -> dict[str, Any]:
     """The one place the library calls `sneakerstudio.core.models.identify` (imported lazily): its
     `ModelInfo` as a plain dict (`kind`, `base`, `variant`, `prediction`, `format`, `dim`,
-    `alpha`, `trigger_words`, `why` …). Raises `SneakerError` for a broken file."""
+    `alpha`, `trigger_words`, `why` …); a safetensors file's `__metadata__` goes into
+    `metadata_out` from the same parse. Raises `SneakerError` for a broken file."""
     from sneakerstudio.core.models.identify import identify
 
-    return identify(path).to_dict()
+    return identify(path, metadata_out=metadata_out).to_dict()
 
 
 def describe(path: Path, kind_hint: str | None = None, base_hint: str | None = None) -> Details:
     """Identify `path` and collect its metadata. Never raises for a bad file: the error is
     recorded and the folder's hints stand in."""
+    metadata: dict[str, str] = {}
     try:
-        found = identify_model(path)
+        found = identify_model(path, metadata)
     except SneakerError as exc:
         return Details(
             kind=kind_hint or "unknown",
@@ -113,8 +117,7 @@ def describe(path: Path, kind_hint: str | None = None, base_hint: str | None = N
             and v not in (None, "", [])
         },
     )
-    if details.format == "safetensors":
-        metadata = _header_metadata(path)
+    if details.format == "safetensors":  # the header was parsed once, by identify
         kept = {k: v[:MAX_METADATA_VALUE] for k, v in metadata.items() if k in KEPT_METADATA and v}
         if kept:
             details.info["metadata"] = kept
@@ -122,13 +125,26 @@ def describe(path: Path, kind_hint: str | None = None, base_hint: str | None = N
     return details
 
 
-def _header_metadata(path: Path) -> dict[str, str]:
-    from sneakerstudio.core.models.header import read_header
+FINGERPRINT_SPAN = 64 * 1024  # bytes read from each end of a file
 
+
+def fingerprint(path: Path) -> str | None:
+    """A quick digest of a file (its size, first and last 64 KiB): evidence, beyond size and
+    mtime, that a file found under a new name is one the index knew (for a safetensors file the
+    first bytes are its header: tensor names, offsets and metadata). None for a folder or a
+    file that cannot be read."""
+    digest = hashlib.sha256()
     try:
-        return read_header(path)[1]
-    except SneakerError:
-        return {}
+        with open(path, "rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            digest.update(str(size).encode() + b"\0")
+            digest.update(f.read(FINGERPRINT_SPAN))
+            if size > FINGERPRINT_SPAN:
+                f.seek(max(size - FINGERPRINT_SPAN, FINGERPRINT_SPAN))
+                digest.update(f.read(FINGERPRINT_SPAN))
+    except OSError:  # a folder (IsADirectoryError), gone, unreadable
+        return None
+    return digest.hexdigest()[:32]
 
 
 def _format_from_suffix(path: Path) -> str:
@@ -176,10 +192,13 @@ class SidecarInfo:
 
 
 def read_sidecar_json(path: Path) -> SidecarInfo:
-    """Read `name.json`; a missing or malformed file gives an empty `SidecarInfo`."""
+    """Read `name.json`; a missing, malformed or hostile file (huge, nested 100,000 deep, a
+    5,000-digit number) gives an empty `SidecarInfo`: one bad sidecar never stops a scan."""
     try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        raw = json_safe.load_file(path, max_bytes=MAX_SIDECAR_BYTES, lenient_numbers=True)
+    except (OSError, json_safe.UnreadableJson) as exc:
+        if not isinstance(exc, FileNotFoundError):
+            log.warning("ignoring the sidecar %s: %s", path, exc)
         return SidecarInfo()
     if not isinstance(raw, dict):
         return SidecarInfo()
@@ -191,7 +210,9 @@ def read_sidecar_json(path: Path) -> SidecarInfo:
     weight: float | None
     try:
         weight = float(raw.get("preferred weight") or 0) or None
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
+        weight = None
+    if weight is not None and not math.isfinite(weight):
         weight = None
     return SidecarInfo(
         activation_text=text("activation text"),

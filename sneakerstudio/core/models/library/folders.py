@@ -6,9 +6,10 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 from pathlib import Path
 
-from sneakerstudio.core.files import atomic
+from sneakerstudio.core.files import atomic, json_safe, user_paths
 from sneakerstudio.core.models.library.errors import LibraryError
 from sneakerstudio.core.models.library.names import printable, storable
 from sneakerstudio.core.models.library.records import FolderInfo
@@ -17,13 +18,25 @@ from sneakerstudio.core.models.library.store import Store
 
 log = logging.getLogger(__name__)
 
+MAX_BACKUP_BYTES = 4 * 1024 * 1024
+MAX_FOLDER_PATH = 4096  # characters; longer is not a path any system accepts
+
+
+def typed_path(path: str | os.PathLike[str]) -> Path:
+    """A path the user gave, `~` expanded; `LibraryError` for one that cannot name a file
+    (`~nosuchuser/x`, a name over 255 bytes), where the file system would raise."""
+    try:
+        return user_paths.user_path(path)
+    except user_paths.BadPathError as exc:
+        raise LibraryError(exc.reason, hint="Check the path.") from None
+
 
 def new_folder(
     path: str | os.PathLike[str], layout: str | None, existing: list[FolderInfo]
 ) -> FolderInfo:
     """The folder to add for `path` (its tool layout recognised unless given), or
     `LibraryError` when it is not a folder, not valid text, or already covered."""
-    folder = Path(path).expanduser()
+    folder = typed_path(path)
     if not folder.is_dir():
         raise LibraryError(
             f"'{folder}' is not a folder.",
@@ -48,7 +61,7 @@ def new_folder(
 
 def removable_folder(store: Store, path: str | os.PathLike[str]) -> str:
     """The indexed path of a user folder that may be removed, or `LibraryError`."""
-    wanted = str(Path(path).expanduser().resolve())
+    wanted = str(typed_path(path).resolve())
     origin = store.folder_origin(wanted)
     if origin is None:
         raise LibraryError(
@@ -70,15 +83,36 @@ def save_backup(store: Store, backup: Path) -> None:
 
 
 def restore_backup(store: Store, backup: Path) -> None:
-    """Add the folders listed in `backup` to a new index (a missing or broken file: none)."""
+    """Add the folders listed in `backup` to the index (a missing file: none). A damaged file
+    (bad bytes, not a list, hostile JSON) is logged and copied to `….corrupt` before anything
+    can overwrite it; it never stops the library from opening, and once it is fixed the next
+    start restores it (see `Library.__init__`)."""
     try:
-        data = json.loads(backup.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
+        data = json_safe.load_file(backup, max_bytes=MAX_BACKUP_BYTES)
+    except FileNotFoundError:
+        return
+    except (OSError, json_safe.UnreadableJson) as exc:
+        log.warning("cannot read the library's folder list %s: %s", backup, exc)
+        _keep_damaged(backup)
         return
     store.add_folders_if_new(
         [
-            FolderInfo(item["path"], str(item.get("layout") or "plain"), "user")
+            FolderInfo(item["path"], str(item.get("layout") or "plain")[:64], "user")
             for item in (data if isinstance(data, list) else [])
-            if isinstance(item, dict) and isinstance(item.get("path"), str)
+            if isinstance(item, dict)
+            and isinstance(item.get("path"), str)
+            and 0 < len(item["path"]) <= MAX_FOLDER_PATH
+            and storable(item["path"])
         ]
     )
+
+
+def _keep_damaged(backup: Path) -> None:
+    """Copy an unreadable folder list aside (once), so the next `save_backup` cannot lose it."""
+    target = backup.with_name(backup.name + ".corrupt")
+    if target.exists():
+        return
+    try:
+        shutil.copyfile(backup, target)
+    except OSError as exc:
+        log.warning("cannot keep a copy of %s: %s", backup, exc)

@@ -186,7 +186,7 @@ def _open(path: Path) -> sqlite3.Connection:
     conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=10)
     try:
         conn.row_factory = sqlite3.Row
-        conn.execute("PRAGMA journal_mode=WAL")
+        _set_wal(conn)
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.execute("PRAGMA foreign_keys=ON")
         status = conn.execute("PRAGMA quick_check").fetchone()[0]
@@ -201,22 +201,45 @@ def _open(path: Path) -> sqlite3.Connection:
 
 def migrate(conn: sqlite3.Connection, migrations: list[tuple[str, ...]] | None = None) -> int:
     """Apply the migrations the file has not seen yet, each in its own transaction; returns
-    the new version. A file newer than this app raises `IndexTooNewError`."""
+    the new version. A file newer than this app raises `IndexTooNewError`.
+
+    The version is read again inside each write transaction: two processes starting on a fresh
+    data folder both see version 0 before either has migrated, and the second must find the
+    tables made by the first, not create them again."""
     steps = MIGRATIONS if migrations is None else migrations
-    version = int(conn.execute("PRAGMA user_version").fetchone()[0])
-    if version > len(steps):
-        raise IndexTooNewError(f"schema version {version}, this app knows up to {len(steps)}")
-    for number in range(version, len(steps)):
+    while True:
         conn.execute("BEGIN IMMEDIATE")
         try:
-            for statement in steps[number]:
+            version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+            if version > len(steps):
+                raise IndexTooNewError(
+                    f"schema version {version}, this app knows up to {len(steps)}"
+                )
+            if version == len(steps):
+                conn.execute("COMMIT")
+                return version
+            for statement in steps[version]:
                 conn.execute(statement)
-            conn.execute(f"PRAGMA user_version = {number + 1}")
+            conn.execute(f"PRAGMA user_version = {version + 1}")
         except BaseException:
             conn.execute("ROLLBACK")
             raise
         conn.execute("COMMIT")
-    return len(steps)
+
+
+def _set_wal(conn: sqlite3.Connection) -> None:
+    """WAL mode. Switching a fresh file needs a moment alone with it: another process opening
+    the same new index at the same time gets "database is locked" at once (SQLite does not
+    wait on this pragma), so try again for a few seconds."""
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc).lower() or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
 
 
 def _move_aside(path: Path, why: BaseException) -> Path:

@@ -10,7 +10,8 @@ can list models while a scan or hashing runs in another thread.
 A model's identity in the index is its path; a file whose size and mtime have not changed is
 not read again. A file that disappears is marked missing (its row, hashes and the user's
 overrides stay, so an unplugged drive costs nothing); a file that reappears elsewhere with the
-same size and mtime is taken as renamed and keeps everything.
+same size, mtime and fingerprint (its first and last 64 KiB) is taken as renamed and keeps
+everything.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import os
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
+from sneakerstudio.core.files import user_paths
 from sneakerstudio.core.models.library import file_ops, folders, hashing_jobs, lookup
 from sneakerstudio.core.models.library.errors import LibraryError, ModelNotFoundError
 from sneakerstudio.core.models.library.index import Index
@@ -77,7 +79,10 @@ class Library:
         self.store = Store(self.index)
         self._scanner = Scanner(self.store, self.embedded_thumbnails_dir)
         self.first_run = self.index.created and self.index.recovered_from is None
-        if self.index.created:
+        # Also when the index has no user folder: a rebuild whose restore failed (a damaged
+        # backup, fixed since) must not leave the list empty for good. Removing the last
+        # folder writes an empty backup, so nothing removed comes back.
+        if self.index.created or not any(f.origin == "user" for f in self.store.folders()):
             folders.restore_backup(self.store, self._folders_backup)
         self.app_models_dir.mkdir(parents=True, exist_ok=True)
         app_folder = FolderInfo(str(self.app_models_dir.resolve()), "app", "app")
@@ -222,8 +227,8 @@ class Library:
     def resolve(self, name_or_path: str | os.PathLike[str], kind: str | None = None) -> Path:
         """The file for `name_or_path`: an existing path as it is, else `find`'s model."""
         text = os.fspath(name_or_path)
-        path = Path(text).expanduser()
-        if path.exists():
+        path = folders.typed_path(text)
+        if user_paths.exists(path):
             return path
         return Path(self.find(text, kind).path)
 

@@ -34,29 +34,29 @@ def override_values(base: str | None = UNSET, prediction: str | None = UNSET) ->
 
 def make_thumbnail(image: str | os.PathLike[str], folder: Path, model_path: str) -> Path:
     """A small PNG copy of one of the user's images, in `folder` under a name made from the
-    model's path; where it went. `LibraryError` for an image that cannot be used."""
-    from PIL import Image, UnidentifiedImageError
+    model's path; where it went. `LibraryError` for an image that cannot be used.
 
-    from sneakerstudio.core.imaging.imageops import MAX_IMAGE_PIXELS, MAX_IMAGE_SIDE
+    The image is read by `imageops.load_image`, as every image the app decodes: the same pixel
+    budget checked from the header (a decompression bomb is never decoded), and text chunks
+    too large for Pillow (its "Decompressed Data Too Large" `ValueError`) left out."""
+    from sneakerstudio.core.imaging.imageops import load_image
+    from sneakerstudio.core.protocol.errors import ImageFileError
 
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / (hashlib.sha1(model_path.encode("utf-8")).hexdigest()[:20] + ".png")
     try:
-        with Image.open(image, formats=["PNG", "JPEG", "WEBP"]) as im:
-            # The same pixel budget as every other image the app decodes (imageops):
-            # a decompression bomb is refused from its header, before any decoding.
-            width, height = im.size
-            if max(width, height) > MAX_IMAGE_SIDE or width * height > MAX_IMAGE_PIXELS:
-                raise LibraryError(
-                    f"'{image}' is {width}×{height} pixels, too large for a thumbnail "
-                    "(it was not decoded).",
-                    hint="Choose a smaller PNG, JPEG or WebP image.",
-                )
-            im.thumbnail((THUMBNAIL_SIDE, THUMBNAIL_SIDE))
-            im.convert("RGB").save(target, format="PNG")
-    except (OSError, UnidentifiedImageError, Image.DecompressionBombError) as exc:
+        picture = load_image(Path(image), "RGB")
+    except ImageFileError as exc:
         raise LibraryError(
-            f"'{image}' cannot be used as a thumbnail: {exc}.",
-            hint="Choose a PNG, JPEG or WebP image.",
+            f"'{image}' cannot be used as a thumbnail: {exc.message}",
+            hint=exc.hint or "Choose a PNG, JPEG or WebP image.",
+        ) from None
+    try:
+        picture.thumbnail((THUMBNAIL_SIDE, THUMBNAIL_SIDE))
+        picture.save(target, format="PNG")
+    except (OSError, ValueError) as exc:
+        raise LibraryError(
+            f"The thumbnail for '{image}' cannot be written to '{target}': {exc}.",
+            hint="Check that the app's data folder is writable and the disk is not full.",
         ) from None
     return target

@@ -4,7 +4,9 @@ The walk lists every model from directory entries; a file whose size and mtime a
 index holds costs that entry and nothing more. New and changed files have their header read
 (`describe`, outside the index's lock) and are written in small batches. A file that vanished
 is marked missing (its row, hashes and the user's overrides stay); one that reappears elsewhere
-with the same size and mtime is taken as renamed and keeps everything.
+with the same size, mtime and fingerprint (a digest of its first and last 64 KiB, kept in the
+row's `info`) is taken as renamed and keeps everything. Size and mtime alone are not enough: a
+different file (unpacked from an archive that sets mtimes) would inherit another's hashes.
 """
 
 from __future__ import annotations
@@ -15,10 +17,12 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from sneakerstudio.core.files import json_safe
 from sneakerstudio.core.models.library import store as rows
 from sneakerstudio.core.models.library.details import (
     Details,
     describe,
+    fingerprint,
     read_sidecar_json,
     save_embedded_thumbnail,
 )
@@ -89,9 +93,10 @@ class Scanner:
                 ):
                     unchanged_sidecars.append((item, row))
         gone = [p for p, row in existing.items() if p not in found and not row["missing"]]
-        renames = match_renames(
+        renames, unverified = match_renames(
             [item for item, _ in to_read if item.path not in existing],
             [existing[p] for p in existing if p not in found],
+            self._stored_fingerprint,
         )
         now = time.time()
         with self.index.transaction() as conn:
@@ -99,7 +104,9 @@ class Scanner:
                 folder = found[item.path][1]
                 rows.move_row(conn, old, item, folder)
                 report.renamed.append((old, item.path))
-            renamed_new = set(item.path for item in renames.values())
+            # verified renames are not read again; unverified ones (rows from before
+            # fingerprints) keep the user's data but are read again, their hashes dropped
+            renamed_new = {item.path for item in renames.values()} - unverified
             to_read = [(i, f) for i, f in to_read if i.path not in renamed_new]
             newly_missing = [p for p in gone if p not in renames]
             rows.set_missing(conn, newly_missing, True, now)
@@ -108,10 +115,18 @@ class Scanner:
             for item, row in unchanged_sidecars:
                 self._update_sidecars(conn, item, found[item.path][1], row)
 
-        report.added = [i.path for i, _ in to_read if i.path not in existing]
+        report.added = [
+            i.path for i, _ in to_read if i.path not in existing and i.path not in unverified
+        ]
         self._read_new(to_read, report, progress, cancelled)
         report.seconds = time.perf_counter() - started
         return report
+
+    def _stored_fingerprint(self, path: str) -> str | None:
+        rows_ = self.index.query("SELECT info FROM models WHERE path = ?", (path,))
+        info = json_safe.loads_or_none(rows_[0]["info"]) if rows_ else None
+        value = info.get("fingerprint") if isinstance(info, dict) else None
+        return value if isinstance(value, str) else None
 
     def _read_new(
         self,
@@ -168,7 +183,11 @@ class Scanner:
                     "format": details.format,
                     "kind_hint": item.kind_hint,
                     "base_hint": item.base_hint,
-                    "info": json.dumps(details.info, ensure_ascii=False, default=str),
+                    "info": json.dumps(
+                        {**details.info, "fingerprint": fingerprint(Path(item.path))},
+                        ensure_ascii=False,
+                        default=str,
+                    ),
                     "trigger_words": json.dumps(details.trigger_words, ensure_ascii=False),
                     "error": details.error,
                     "thumbnail": item.thumbnail,
@@ -202,9 +221,16 @@ class Scanner:
         rows.set_sidecars(conn, item, folder)
 
 
-def match_renames(new: list[FoundModel], gone: list[sqlite3.Row]) -> dict[str, FoundModel]:
-    """Pair each new file with a vanished one of the same size and mtime (a rename keeps
-    both); only pairs that are unambiguous on both sides count."""
+def match_renames(
+    new: list[FoundModel],
+    gone: list[sqlite3.Row],
+    stored_fingerprint: Callable[[str], str | None],
+) -> tuple[dict[str, FoundModel], set[str]]:
+    """Pair each new file with a vanished one of the same size, mtime and fingerprint (a rename
+    keeps all three); only pairs that are unambiguous on both sides count. A vanished row with
+    no fingerprint (indexed before there were any) is paired on size and mtime alone, and its
+    new path is returned in the second value: the caller reads that file again and drops its
+    hashes. Returns (old path → new file, new paths paired without a fingerprint)."""
     by_key: dict[tuple[int, int], list[sqlite3.Row]] = {}
     for row in gone:
         by_key.setdefault((row["size"], row["mtime_ns"]), []).append(row)
@@ -212,8 +238,16 @@ def match_renames(new: list[FoundModel], gone: list[sqlite3.Row]) -> dict[str, F
     for item in new:
         new_by_key.setdefault((item.size, item.mtime_ns), []).append(item)
     pairs: dict[str, FoundModel] = {}
+    unverified: set[str] = set()
     for key, items in new_by_key.items():
         found = by_key.get(key, [])
-        if len(items) == 1 and len(found) == 1:
-            pairs[found[0]["path"]] = items[0]
-    return pairs
+        if len(items) != 1 or len(found) != 1:
+            continue
+        old, item = found[0]["path"], items[0]
+        expected = stored_fingerprint(old)
+        if expected is None:
+            unverified.add(item.path)
+        elif expected != fingerprint(Path(item.path)):
+            continue  # another file that happens to share size and mtime
+        pairs[old] = item
+    return pairs, unverified

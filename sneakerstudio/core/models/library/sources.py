@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -151,11 +153,26 @@ def expand_source(path: Path, layout: str | None = None) -> Source:
 # -- extra_model_paths.yaml ---------------------------------------------------------------------
 
 
+MAX_YAML_BYTES = 256 * 1024  # a real extra_model_paths.yaml is a few KB
+MAX_YAML_VALUE = 16 * 1024  # characters in one value (a block of paths, one per line)
+# `[`/`{` nesting: PyYAML's scanner takes time quadratic in it (20,000 deep: 35 s)
+MAX_YAML_FLOW_DEPTH = 32
+_QUOTED_OR_COMMENT = re.compile(r"'[^'\n]*'|\"(?:[^\"\\\n]|\\.)*\"|(?:^|\s)#[^\n]*", re.M)
+_BRACKET = re.compile(r"[\[\]{}]")
+
+
 def read_extra_model_paths(yaml_path: Path) -> list[ScanRoot]:
     """The model folders a ComfyUI `extra_model_paths.yaml` adds, as ComfyUI reads them:
     `base_path` (`~` and `$VARS` expanded, relative to the file's folder), then each key's
-    paths, one per line, relative to `base_path`."""
-    text = yaml_path.read_text(encoding="utf-8")
+    paths, one per line, relative to `base_path`. Raises `ValueError` for a file that is too
+    large or not YAML, `OSError` for one that cannot be read."""
+    with open(yaml_path, "rb") as f:
+        raw = f.read(MAX_YAML_BYTES + 1)
+    if len(raw) > MAX_YAML_BYTES:
+        raise ValueError(f"it is larger than {MAX_YAML_BYTES // 1024} KB")
+    text = raw.decode("utf-8")
+    if _flow_depth(text) > MAX_YAML_FLOW_DEPTH:
+        raise ValueError(f"it nests brackets more than {MAX_YAML_FLOW_DEPTH} deep")
     config = _load_yaml(text)
     roots: list[ScanRoot] = []
     for group in config.values():
@@ -179,17 +196,96 @@ def read_extra_model_paths(yaml_path: Path) -> list[ScanRoot]:
     return roots
 
 
-def _load_yaml(text: str) -> dict[str, object]:
-    """PyYAML's safe loader when it is installed, else `parse_simple_yaml`."""
+def _flow_depth(text: str) -> int:
+    """How deep `[` / `{` nest outside quotes and comments (closing brackets never go below 0:
+    a stray one is the parser's business)."""
+    depth = deepest = 0
+    for match in _BRACKET.finditer(_QUOTED_OR_COMMENT.sub("", text)):
+        if match.group() in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        else:
+            depth = max(depth - 1, 0)
+    return deepest
+
+
+def _load_yaml(text: str) -> dict[str, dict[str, str]]:
+    """{group: {key: text}} from PyYAML's parser events when it is installed, else
+    `parse_simple_yaml`.
+
+    Only what ComfyUI's file holds is read: a mapping of groups, each a mapping of keys to
+    scalars, kept as text of at most `MAX_YAML_VALUE` characters. Anything else (sequences,
+    nested mappings, long values) is skipped without being built, and an alias stands for the
+    scalar it names, never for a collection: 414 bytes of aliases to aliases ("billion laughs")
+    used to expand to 1.3 GB of text, and 10,000 nested brackets to a `RecursionError` in the
+    composer. The events come from PyYAML's iterative parser, so nothing here recurses."""
     try:
         import yaml
     except ImportError:
-        return parse_simple_yaml(text)
+        return parse_simple_yaml(text)  # type: ignore[return-value]  # groups of str → str
+    result: dict[str, dict[str, str]] = {}
+    anchors: dict[str, str] = {}  # anchor → scalar text
+    frames: list[list[Any]] = []  # the open mappings we read: [expecting a key, the key]
+    group: dict[str, str] | None = None
+    depth = 0  # collections open
+    skip_from = 0  # > 0: inside a collection being skipped (not ours), opened at this depth
+
+    def scalar_text(event: Any) -> str | None:
+        if len(event.value) > MAX_YAML_VALUE:
+            return None
+        if event.style is None and event.value in ("~", "null", "Null", "NULL"):
+            return ""
+        return str(event.value)
+
+    def node_done() -> None:
+        """A key or value that is not ours (a collection) ended in the innermost mapping."""
+        if frames:
+            frame = frames[-1]
+            frame[0], frame[1] = not frame[0], None
+
     try:
-        data = yaml.safe_load(text)
+        for event in yaml.parse(text, Loader=yaml.SafeLoader):
+            if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
+                depth += 1
+                if skip_from:
+                    continue
+                is_map = isinstance(event, yaml.MappingStartEvent)
+                parent = frames[-1] if frames else None
+                if depth == 1 and is_map:
+                    frames.append([True, None])  # the document's mapping of groups
+                elif depth == 2 and is_map and parent and not parent[0] and parent[1]:
+                    group = result.setdefault(parent[1], {})
+                    frames.append([True, None])
+                else:
+                    skip_from = depth  # skipped: never built, nothing in it read
+            elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+                if skip_from == depth:
+                    skip_from = 0
+                    node_done()
+                elif not skip_from:
+                    frames.pop()
+                    group = None
+                    node_done()
+                depth -= 1
+            elif isinstance(event, (yaml.ScalarEvent, yaml.AliasEvent)):
+                if isinstance(event, yaml.ScalarEvent):
+                    value = scalar_text(event)
+                    if value is not None and event.anchor and len(anchors) < 1000:
+                        anchors[event.anchor] = value
+                else:
+                    value = anchors.get(event.anchor or "")  # a collection's alias: None
+                if skip_from or not frames:
+                    continue
+                frame = frames[-1]
+                if frame[0]:
+                    frame[0], frame[1] = False, value
+                else:
+                    if depth == 2 and group is not None and frame[1] and value is not None:
+                        group[frame[1]] = value
+                    frame[0], frame[1] = True, None
     except yaml.YAMLError as exc:
         raise ValueError(f"not valid YAML: {exc}") from None
-    return data if isinstance(data, dict) else {}
+    return result
 
 
 def parse_simple_yaml(text: str) -> dict[str, object]:

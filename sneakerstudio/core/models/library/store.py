@@ -8,12 +8,12 @@ which take the open connection.
 
 from __future__ import annotations
 
-import json
 import os
 import sqlite3
 import time
 from typing import Any
 
+from sneakerstudio.core.files import json_safe
 from sneakerstudio.core.models.library.index import Index
 from sneakerstudio.core.models.library.records import LORA_KINDS, FolderInfo, ModelEntry
 from sneakerstudio.core.models.library.walk import FoundModel
@@ -299,14 +299,12 @@ def model_name(item: FoundModel) -> str:
 
 
 def _entry(row: sqlite3.Row) -> ModelEntry:
-    try:
-        info = json.loads(row["info"] or "{}")
-    except json.JSONDecodeError:
+    # our own JSON, but a damaged index must not stop a listing
+    info = json_safe.loads_or_none(row["info"], lenient_numbers=True)
+    if not isinstance(info, dict):
         info = {}
-    try:
-        words = tuple(json.loads(row["trigger_words"] or "[]"))
-    except json.JSONDecodeError:
-        words = ()
+    words_raw = json_safe.loads_or_none(row["trigger_words"], lenient_numbers=True)
+    words = tuple(str(w) for w in words_raw) if isinstance(words_raw, list) else ()
     weight = row["u_weight"] if row["u_weight"] is not None else row["preferred_weight"]
     return ModelEntry(
         path=row["path"],
