@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sneakerstudio.core.files import paths
+from sneakerstudio.core.files import json_safe, paths
 from sneakerstudio.core.files.atomic import write_text
 from sneakerstudio.core.protocol.errors import SaveError
 
@@ -120,8 +120,12 @@ class SettingsStore:
             log.warning("cannot read settings %s (%s): using defaults", self.path, exc)
             return Settings()
         try:
-            return Settings.from_dict(json.loads(raw.decode("utf-8")))
-        except (ValueError, TypeError, RecursionError) as exc:  # UnicodeDecodeError: ValueError
+            return Settings.from_dict(json_safe.loads(raw, lenient_numbers=True))
+        except (
+            ValueError,
+            TypeError,
+            RecursionError,
+        ) as exc:  # UnreadableJson: ValueError  # UnicodeDecodeError: ValueError
             backup = self.path.with_name(self.path.name + ".corrupt")
             log.warning(
                 "settings %s are corrupt (%s): using defaults, kept as %s",

@@ -8,7 +8,6 @@ do. A broken file gives no styles and a warning, never a crash.
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,9 +41,11 @@ def styles_path() -> Path:
 
 def load_styles(path: Path | None = None) -> list[Style]:
     """Every valid style in the file (entries without a name or prompt are skipped)."""
+    from sneakerstudio.core.files import json_safe
+
     try:
         source = path or styles_path()
-        data = json.loads(source.read_text(encoding="utf-8"))
+        data = json_safe.load_file(source)
     except (OSError, ValueError) as exc:
         log.warning("no style presets: %s", exc)
         return []

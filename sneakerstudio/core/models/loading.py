@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sneakerstudio.core.files import json_safe
 from sneakerstudio.core.files.resources import model_template_dir
 from sneakerstudio.core.models.config import (
     FAMILIES,
@@ -584,15 +585,15 @@ class _as_model_file_error:
 
 def _read_json(path: Path, folder: Path) -> dict[str, Any]:
     try:
-        data = json.loads(path.read_text("utf-8"))
+        data = json_safe.load_file(path, max_bytes=1 << 20)
     except FileNotFoundError:
         raise ModelFileError(
             f"'{folder.name}' is missing {path.relative_to(folder)}.",
             hint="The diffusers folder is incomplete: copy or download it again.",
         ) from None
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except json_safe.UnreadableJson as exc:
         raise ModelFileError(
-            f"'{folder.name}': {path.relative_to(folder)} is not valid JSON ({exc}).",
+            f"'{folder.name}': {path.relative_to(folder)} cannot be read: {exc.reason}.",
             hint="The diffusers folder is damaged: copy or download it again.",
         ) from None
     if not isinstance(data, dict):

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from sneakerstudio.core.files import json_safe
 from sneakerstudio.core.protocol.errors import RequestError
 from sneakerstudio.core.protocol.prompt import extract_lora_tags
 from sneakerstudio.core.protocol.samplers import DEFAULT_SAMPLER, find_sampler, sampler_names
@@ -518,9 +519,9 @@ class GenerationRequest:
     def from_json(cls, text: str) -> GenerationRequest:
         """`from_dict` of JSON text; text that is not JSON raises `RequestError`."""
         try:
-            data = json.loads(text)
-        except (ValueError, RecursionError) as exc:
-            raise RequestError([f"The saved request is not valid JSON ({exc})."]) from None
+            data = json_safe.loads(text, lenient_numbers=True)
+        except json_safe.UnreadableJson as exc:
+            raise RequestError([f"The saved request cannot be read: {exc.reason}."]) from None
         return cls.from_dict(data)
 
 
