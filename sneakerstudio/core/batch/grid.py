@@ -41,7 +41,7 @@ class Axis:
     @property
     def title(self) -> str:
         if self.name.startswith("lora:"):
-            return f"LoRA {self.name[5:]}"
+            return f"LoRA {Path(self.name[5:]).stem}"
         return _TITLES.get(self.name, self.name.capitalize())
 
     def with_values(self, values: list[str] | tuple[str, ...]) -> Axis:
@@ -90,7 +90,8 @@ def parse_axis(text: str) -> Axis:
         if not lora.strip() or not sep:
             raise RequestError(
                 [
-                    f"Axis '{text}': write a LoRA axis as lora:NAME:W1,W2 (e.g. lora:graffiti:0.4,0.8)."
+                    f"Axis '{text}': write a LoRA axis as lora:NAME:W1,W2 "
+                    "(e.g. lora:graffiti:0.4,0.8)."
                 ]
             )
         name = f"lora:{lora.strip()}"
@@ -124,7 +125,8 @@ def _check_values(name: str, values: tuple[str, ...]) -> None:
     if name == "sampler":
         raise RequestError(
             [
-                f"Unknown sampler {', '.join(bad)} on the sampler axis: use {', '.join(sampler_names())}."
+                f"Unknown sampler {', '.join(bad)} on the sampler axis: use "
+                f"{', '.join(sampler_names())}."
             ]
         )
     kind = "whole numbers" if name in ("seed", "steps") else "numbers"
@@ -204,7 +206,7 @@ def plan_grid(
         place = tuple(reversed(place))  # x fastest
         request = base
         labels: dict[str, str] = {}
-        for axis, i in zip(axes, place):
+        for axis, i in zip(axes, place, strict=True):
             request = apply_value(request, axis, i)
             labels[axis.name] = axis.labels[i]
         for problem in request.problems():

@@ -22,10 +22,10 @@ the same paths (a shared folder) for now.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import socket
 import threading
-import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -203,7 +203,8 @@ class RayBackend:
             detail = f" ({errors[0]})" if errors else ""
             raise ClusterError(
                 f"No worker could start on the cluster{detail}: it has {cpus:g} CPUs and "
-                f"{have_gpus:g} GPUs, each worker asks for {self._cpus:g} CPUs and {per_gpu:g} GPUs.",
+                f"{have_gpus:g} GPUs, each worker asks for {self._cpus:g} CPUs and "
+                f"{per_gpu:g} GPUs.",
                 hint="Check that sneakerstudio is installed on every node with the same version, "
                 "or ask for fewer resources per worker.",
             )
@@ -235,10 +236,8 @@ class RayBackend:
         if ray is None:
             return
         for slot in slots:
-            try:
+            with contextlib.suppress(Exception):  # already gone
                 ray.kill(slot.actor)
-            except Exception:  # already gone
-                pass
         if self._owns_ray and ray.is_initialized():
             ray.shutdown()
             self._owns_ray = False
