@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import socket
 import threading
 from dataclasses import replace
@@ -41,8 +42,11 @@ from sneakerstudio.core.remote.worker import EngineWorker
 OWN_CLUSTER = ("", "ray")  # addresses that start a Ray of our own on this machine
 
 
-def import_ray() -> Any:
-    """The `ray` module, or a `ClusterError` saying how to install it."""
+def import_ray(loopback: bool = False) -> Any:
+    """The `ray` module, or a `ClusterError` saying how to install it. `loopback`: a Ray of our
+    own listens on 127.0.0.1 only (Ray reads this when it is first imported)."""
+    if loopback:
+        os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
     try:
         import ray
     except ImportError as exc:
@@ -125,7 +129,7 @@ class RayBackend:
         Raises `ClusterError`. Safe to call more than once and from several threads."""
         with self._lock:
             if self._caps is None:
-                self._ray = import_ray()
+                self._ray = import_ray(loopback=self.address in OWN_CLUSTER)
                 self._connect()
                 self._caps = self._start_workers()
             return self._caps.description
