@@ -97,12 +97,12 @@ def test_grid_runs_on_both_workers(backend: RayBackend, tiny_sd1, tmp_path: Path
 def test_killed_worker_loses_no_cell(backend: RayBackend, tiny_sd1, tmp_path: Path) -> None:
     """Last in this module: it leaves the backend with one worker."""
     ray = backend._ray
-    plan = plan_grid(request_for(tiny_sd1.single_file, steps=40), parse_axis("seed:1,2,3,4"))
+    plan = plan_grid(request_for(tiny_sd1.single_file, steps=12), parse_axis("seed:1,2,3,4"))
     victim = backend.worker_actors()[0]
     killed = threading.Event()
 
     def emit(event: Any) -> None:
-        if isinstance(event, Progress) and event.step == 5 and not killed.is_set():
+        if isinstance(event, Progress) and event.step == 3 and not killed.is_set():
             killed.set()
             ray.kill(victim)
 
