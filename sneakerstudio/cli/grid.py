@@ -15,10 +15,14 @@ import argparse
 import json
 import signal
 import time
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sneakerstudio.cli import EXIT_CANCELLED, EXIT_FAILED, EXIT_OK, EXIT_USAGE, err
+
+if TYPE_CHECKING:  # pragma: no cover
+    from sneakerstudio.core.batch.grid import Axis
 
 
 def add_parser(sub: Any) -> argparse.ArgumentParser:
@@ -42,18 +46,16 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     return grid
 
 
-def _resolved(axis: Any) -> Any:
+def _resolved(axis: Axis) -> Axis:
     """Model and LoRA axes: library names looked up as files (labels stay as typed)."""
     from sneakerstudio.cli.generate import library_lora
     from sneakerstudio.core.models.library import resolve
 
-    if axis is None:
-        return None
     if axis.name == "model":
         return axis.with_values([str(resolve(v, "checkpoint")) for v in axis.values])
     if axis.name.startswith("lora:"):
         path, _weight = library_lora(axis.name[5:], 1.0)
-        return axis.__class__(f"lora:{path}", axis.labels, axis.values)
+        return replace(axis, name=f"lora:{path}")
     return axis
 
 
@@ -69,8 +71,9 @@ def run(args: argparse.Namespace) -> int:
     if isinstance(base, int):
         return base
     try:
-        axes = [_resolved(parse_axis(a)) if a else None for a in (args.x, args.y, args.z)]
-        plan = plan_grid(base, axes[0], axes[1], axes[2])
+        x = _resolved(parse_axis(args.x))
+        y, z = (_resolved(parse_axis(a)) if a else None for a in (args.y, args.z))
+        plan = plan_grid(base, x, y, z)
     except (RequestError, LibraryError) as exc:
         for problem in getattr(exc, "problems", None) or [str(exc)]:
             err(f"error: {problem}")
