@@ -11,7 +11,8 @@ INSTALL_HINT = (
 ADDRESS_HINT = (
     "Check that the cluster's head is running (`ray start --head` on that machine) and the "
     "address: HOST:PORT of the head (port 6379 unless it was started with another) or "
-    "ray://HOST:10001 for Ray Client. Or choose the local backend."
+    "ray://HOST:10001 for Ray Client; a cluster with token authentication (Ray's default) needs "
+    "its token here too (~/.ray/auth_token, or RAY_AUTH_TOKEN). Or choose the local backend."
 )
 
 

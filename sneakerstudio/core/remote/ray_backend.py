@@ -74,6 +74,29 @@ def check_reachable(address: str, timeout_s: float = 3.0) -> None:
         ) from None
 
 
+def _use_token_if_present() -> None:
+    """Ray clusters check a token by default (`ray start` writes ~/.ray/auth_token); a driver
+    connecting to one sends it only in token mode. Turn that on when a token is at hand and
+    the user has not chosen (RAY_AUTH_MODE)."""
+    if "RAY_AUTH_MODE" in os.environ:
+        return
+    home_token = Path.home() / ".ray" / "auth_token"
+    if not (
+        os.environ.get("RAY_AUTH_TOKEN")
+        or os.environ.get("RAY_AUTH_TOKEN_PATH")
+        or home_token.is_file()
+    ):
+        return
+    try:  # Ray's own switch, which also refreshes its already-read configuration
+        from ray._private.authentication.authentication_token_setup import (
+            maybe_enable_token_auth_if_token_available,
+        )
+
+        maybe_enable_token_auth_if_token_available(warn_if_disabled=False)
+    except Exception:  # another Ray version: the environment variable is read at start-up
+        os.environ["RAY_AUTH_MODE"] = "token"
+
+
 class _Slot:
     """One worker actor as the driver sees it."""
 
@@ -141,6 +164,8 @@ class RayBackend:
         own = self.address in OWN_CLUSTER
         if not own:
             check_reachable(self.address)
+        if not own:
+            _use_token_if_present()
         options: dict[str, Any] = {"logging_level": logging.WARNING, "log_to_driver": False}
         if not self.address.startswith("ray://"):
             options["include_dashboard"] = False
