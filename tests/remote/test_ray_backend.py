@@ -1,6 +1,6 @@
 """The Ray backend on a real local Ray cluster (2 CPU workers, the tiny model): the same pixels
 as the local engine, the same events, cancel within a step, a grid over both workers, and a
-worker killed mid-grid loses no cell. About 60–90 s on 2 cores (Ray start ~13 s, each worker
+worker killed mid-grid loses no cell. About 95 s on 2 cores (Ray start ~13 s, each worker
 imports torch and loads the model once)."""
 
 from __future__ import annotations
