@@ -52,7 +52,9 @@ def _resolved(axis: Axis) -> Axis:
     from sneakerstudio.core.models.library import resolve
 
     if axis.name == "model":
-        return axis.with_values([str(resolve(v, "checkpoint")) for v in axis.values])
+        paths = [resolve(v, "checkpoint") for v in axis.values]
+        labels = tuple(p.stem if p.suffix else p.name for p in paths)
+        return replace(axis, labels=labels, values=tuple(str(p) for p in paths))
     if axis.name.startswith("lora:"):
         path, _weight = library_lora(axis.name[5:], 1.0)
         return replace(axis, name=f"lora:{path}")
