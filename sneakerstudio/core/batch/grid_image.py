@@ -42,7 +42,11 @@ def grid_image(plan: GridPlan, images: dict[int, Image.Image]) -> Image.Image:
     font = _font(font_size)
     top = font_size * 2 + 8
     ztitle = top if plan.z else 0
-    left = (max(96, min(cw, 240)) if plan.y else 0) + 4
+    left = 4
+    if plan.y:  # as wide as the longest row label, within reason
+        measure = ImageDraw.Draw(Image.new("RGB", (1, 1)))
+        widest = max(measure.textlength(f"{plan.y.title}: {v}", font=font) for v in plan.y.labels)
+        left += int(min(max(widest + 12, 64), max(cw, 320)))
     block_w = left + nx * cw
     gap = font_size if plan.z else 0
     width = nz * block_w + (nz - 1) * gap
