@@ -14,9 +14,17 @@ from sneakerstudio.cli import EXIT_CANCELLED, EXIT_FAILED, EXIT_OK, EXIT_USAGE, 
 
 
 def add_parser(sub: Any) -> argparse.ArgumentParser:
-    from sneakerstudio.core.protocol.samplers import DEFAULT_SAMPLER, sampler_names
 
     gen = sub.add_parser("generate", help="make images from a prompt")
+    add_generation_arguments(gen)
+    gen.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    return gen
+
+
+def add_generation_arguments(gen: argparse.ArgumentParser) -> None:
+    """The options that say what to generate and where it runs (generate's and grid's)."""
+    from sneakerstudio.core.protocol.samplers import DEFAULT_SAMPLER, sampler_names
+
     gen.add_argument(
         "--model",
         required=True,
@@ -64,16 +72,122 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
         choices=("fp32", "bf16", "fp16"),
         help="weights' precision (default: the device's best; fp16 is never used on a CPU)",
     )
-    gen.add_argument("--json", action="store_true", help="print one JSON object on stdout")
-
-    return gen
+    gen.add_argument(
+        "--backend",
+        default="local",
+        metavar="local|ray|ADDRESS",
+        help="where the jobs run: local (default, this process), ray (a Ray of its own on this "
+        "machine, one worker per GPU), or a Ray cluster's HOST:PORT or ray://HOST:PORT "
+        '(needs pip install "sneakerstudio[cluster]")',
+    )
 
 
 def run(args: argparse.Namespace) -> int:
-    from sneakerstudio.core.models.library import LibraryError, resolve
     from sneakerstudio.core.protocol.cancel import CancelToken
+    from sneakerstudio.core.protocol.errors import SneakerError
+    from sneakerstudio.core.protocol.events import Cancelled, Failed, Finished
+
+    request = build_request(args)
+    if isinstance(request, int):
+        return request
+
+    from sneakerstudio.core.files.paths import outputs_dir
+    from sneakerstudio.core.imaging.outputs import check_output_folder
+    from sneakerstudio.core.protocol.errors import SaveError
+    from sneakerstudio.core.remote.ray_backend import backend_for
+
+    out_dir = Path(args.out).expanduser() if args.out else outputs_dir()
+    try:  # before the job: a folder that cannot take the images must not cost a generation
+        check_output_folder(out_dir)
+    except SaveError as exc:
+        err(f"error: {exc}")
+        return EXIT_USAGE
+    cancel = CancelToken()
+    outcome: dict[str, Any] = {}
+    progress = progress_printer()
+
+    def emit(event: Any) -> None:
+        progress(event)
+        if isinstance(event, (Finished, Failed, Cancelled)):
+            outcome["event"] = event
+
+    backend = backend_for(args.backend, device=args.device, precision=args.precision)
+    previous = signal.signal(signal.SIGINT, lambda *_: cancel.cancel())
+    try:
+        description = backend.prepare()
+        backend.generate(request, job_id="cli", emit=emit, cancel=cancel)
+    except SneakerError as exc:  # the cluster cannot be reached, Ray is missing …
+        err(f"error: {exc}")
+        return EXIT_FAILED
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        close = getattr(backend, "close", None)
+        if close is not None:
+            close()
+    event = outcome.get("event")
+    if isinstance(event, Cancelled):
+        err(f"Cancelled after step {event.step}; nothing was saved.")
+        return EXIT_CANCELLED
+    if isinstance(event, Failed):
+        err(f"error: {event.message}")
+        return EXIT_USAGE if event.kind == "request" else EXIT_FAILED
+    assert isinstance(event, Finished)
+    paths = save_or_rescue(event, out_dir)
+    if paths is None:
+        return EXIT_FAILED
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "images": [str(p) for p in paths],
+                    "seed": event.seeds[0],
+                    "seeds": list(event.seeds),
+                    "model": str(request.model),
+                    "size": "{}x{}".format(*event.images[0].size),
+                    "device": description,
+                    "timings": {k: round(v, 4) for k, v in event.timings.items()},
+                    "parameters": list(event.parameters),
+                },
+                ensure_ascii=False,
+            )
+        )
+    else:
+        for path in paths:
+            print(path)
+        err(f"seed {event.seeds[0]} · {event.timings.get('total_s', 0.0):.1f} s")
+    return EXIT_OK
+
+
+def progress_printer() -> Any:
+    """An `emit` that prints status lines and step progress on stderr (one updating line on a
+    terminal)."""
+    from sneakerstudio.core.protocol.events import Progress, Status
+
+    interactive = sys.stderr.isatty()
+
+    def emit(event: Any) -> None:
+        if isinstance(event, Status):
+            err(event.message)
+        elif isinstance(event, Progress):
+            line = (
+                f"step {event.step}/{event.total}  {event.it_per_s:.2f} it/s  "
+                f"ETA {event.eta_s:.0f}s"
+            )
+            if interactive:
+                print(f"\r{line}", end="", file=sys.stderr, flush=True)
+                if event.step == event.total:
+                    print(file=sys.stderr)
+            else:
+                err(line)
+
+    return emit
+
+
+def build_request(args: argparse.Namespace) -> Any:
+    """The validated `GenerationRequest` the options describe, or an exit code after telling
+    the user what is wrong."""
+    from sneakerstudio.core.models.library import LibraryError, resolve
     from sneakerstudio.core.protocol.errors import ImageFileError, RequestError
-    from sneakerstudio.core.protocol.events import Cancelled, Failed, Finished, Progress, Status
     from sneakerstudio.core.protocol.request import GenerationRequest, parse_size
 
     try:  # a path as it is, or a name from the model library
@@ -105,77 +219,7 @@ def run(args: argparse.Namespace) -> int:
         for problem in getattr(exc, "problems", None) or [str(exc)]:
             err(f"error: {problem}")
         return EXIT_USAGE
-
-    from sneakerstudio.core.files.paths import outputs_dir
-    from sneakerstudio.core.generation.engine import Engine
-    from sneakerstudio.core.imaging.outputs import check_output_folder
-    from sneakerstudio.core.protocol.errors import SaveError
-
-    out_dir = Path(args.out).expanduser() if args.out else outputs_dir()
-    try:  # before the job: a folder that cannot take the images must not cost a generation
-        check_output_folder(out_dir)
-    except SaveError as exc:
-        err(f"error: {exc}")
-        return EXIT_USAGE
-    cancel = CancelToken()
-    previous = signal.signal(signal.SIGINT, lambda *_: cancel.cancel())
-    outcome: dict[str, Any] = {}
-    interactive = sys.stderr.isatty()
-
-    def emit(event: Any) -> None:
-        if isinstance(event, Status):
-            err(event.message)
-        elif isinstance(event, Progress):
-            line = (
-                f"step {event.step}/{event.total}  {event.it_per_s:.2f} it/s  "
-                f"ETA {event.eta_s:.0f}s"
-            )
-            if interactive:
-                print(f"\r{line}", end="", file=sys.stderr, flush=True)
-                if event.step == event.total:
-                    print(file=sys.stderr)
-            else:
-                err(line)
-        elif isinstance(event, (Finished, Failed, Cancelled)):
-            outcome["event"] = event
-
-    engine = Engine(device=args.device, precision=args.precision)
-    try:
-        engine.generate(request, job_id="cli", emit=emit, cancel=cancel)
-    finally:
-        signal.signal(signal.SIGINT, previous)
-    event = outcome.get("event")
-    if isinstance(event, Cancelled):
-        err(f"Cancelled after step {event.step}; nothing was saved.")
-        return EXIT_CANCELLED
-    if isinstance(event, Failed):
-        err(f"error: {event.message}")
-        return EXIT_USAGE if event.kind == "request" else EXIT_FAILED
-    assert isinstance(event, Finished)
-    paths = save_or_rescue(event, out_dir)
-    if paths is None:
-        return EXIT_FAILED
-    if args.json:
-        print(
-            json.dumps(
-                {
-                    "images": [str(p) for p in paths],
-                    "seed": event.seeds[0],
-                    "seeds": list(event.seeds),
-                    "model": str(request.model),
-                    "size": "{}x{}".format(*event.images[0].size),
-                    "device": engine.plan.description,
-                    "timings": {k: round(v, 4) for k, v in event.timings.items()},
-                    "parameters": list(event.parameters),
-                },
-                ensure_ascii=False,
-            )
-        )
-    else:
-        for path in paths:
-            print(path)
-        err(f"seed {event.seeds[0]} · {event.timings.get('total_s', 0.0):.1f} s")
-    return EXIT_OK
+    return request
 
 
 def save_or_rescue(event: Any, out_dir: Path) -> list[Path] | None:

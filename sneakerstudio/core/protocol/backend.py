@@ -31,6 +31,7 @@ class Capabilities:
     prefers_few_steps: bool = False  # full-size sampling is slow here: offer Turbo / LCM first
     cpu_runtime: str = "torch"  # CPU jobs: "openvino" or "torch"
     remote: bool = False  # jobs run on other machines (files are read there)
+    workers: int = 1  # jobs that can run at once (a cluster: one per worker); batches use all
 
 
 @runtime_checkable
