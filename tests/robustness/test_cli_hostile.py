@@ -32,6 +32,9 @@ class FakeEngine:
     def __init__(self, device: Any = None, precision: Any = None) -> None:
         self.plan = type("Plan", (), {"description": "fake"})()
 
+    def prepare(self) -> str:
+        return "fake"
+
     def generate(self, request: Any, job_id: str, emit: Any, cancel: Any) -> None:
         FakeEngine.jobs += 1
         emit(
