@@ -235,9 +235,10 @@ def add_mode_arguments(gen: argparse.ArgumentParser) -> None:
     )
     modes.add_argument(
         "--hires-upscaler",
-        choices=HIRES_UPSCALERS,
         default="latent",
-        help="latent or lanczos (default latent)",
+        metavar="NAME",
+        help="latent, lanczos, or an upscaler model's name or path, e.g. 4x-UltraSharp "
+        "(default latent)",
     )
     modes.add_argument(
         "--preset",
@@ -297,7 +298,12 @@ def mode_fields(args: argparse.Namespace) -> dict[str, Any]:
         "variation_strength": args.variation_strength,
         "hires_scale": args.hires,
         "hires_strength": args.hires_strength,
-        "hires_upscaler": args.hires_upscaler,
+        "hires_upscaler": (
+            args.hires_upscaler if args.hires_upscaler in HIRES_UPSCALERS else "lanczos"
+        ),
+        "hires_upscaler_model": (
+            None if args.hires_upscaler in HIRES_UPSCALERS else args.hires_upscaler
+        ),
     }
 
 

@@ -33,6 +33,7 @@ KIND_FOLDER_NAMES: dict[str, str] = {
     "esrgan": "upscaler",
     "realesrgan": "upscaler",
     "swinir": "upscaler",
+    "dat": "upscaler",
     "upscale_models": "upscaler",
     "upscalers": "upscaler",
 }
@@ -53,6 +54,9 @@ A1111_FOLDERS: tuple[tuple[str, str], ...] = (
     ("models/ControlNet", "controlnet"),
     ("models/ESRGAN", "upscaler"),
     ("models/RealESRGAN", "upscaler"),
+    ("models/SwinIR", "upscaler"),
+    ("models/DAT", "upscaler"),
+    ("models/HAT", "upscaler"),
 )
 COMFY_FOLDERS: tuple[tuple[str, str], ...] = (
     ("models/checkpoints", "checkpoint"),
