@@ -1,0 +1,87 @@
+"""Upscaler models in use: as the hires pass's upscaler (by name, in the infotext) and from the
+`sneakerstudio upscale` command (size, metadata kept, bad input refused before anything runs)."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from sneakerstudio.cli import main
+from sneakerstudio.core.generation.engine import Engine
+from sneakerstudio.core.imaging.metadata import read_png_metadata
+from sneakerstudio.core.imaging.metadata.writer import save_png
+from tests import upscaler_models as um
+from tests.e2e.engine_helpers import finished, request_for, run
+
+if importlib.util.find_spec("spandrel") is None:
+    pytest.skip("spandrel is not installed", allow_module_level=True)
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(autouse=True)
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("SNEAKERSTUDIO_HOME", str(tmp_path / "home"))
+    return tmp_path / "home"
+
+
+@pytest.fixture(scope="module")
+def upscaler_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    d = tmp_path_factory.mktemp("upscale_models")
+    return um.save_pth(um.compact(scale=2), d / "2x-TinyCompact.pth", wrap="params_ema")
+
+
+def test_hires_pass_with_an_upscaler_model(tiny_sd1, upscaler_file: Path) -> None:
+    engine = Engine(device="cpu", threads=1)
+    result = finished(
+        run(
+            engine,
+            request_for(
+                tiny_sd1.single_file,
+                steps=2,
+                hires_scale=1.25,
+                hires_upscaler_model=str(upscaler_file),
+                guidance=1.0,
+            ),
+        )
+    )
+    assert result.images[0].size == (80, 80)
+    assert "Hires upscaler: 2x-TinyCompact" in result.parameters[0]
+
+
+def test_cli_upscale_keeps_metadata(tmp_path: Path, upscaler_file: Path, capsys) -> None:
+    source = tmp_path / "sneaker.png"
+    parameters = "a red sneaker\nSteps: 20, Sampler: Euler a, CFG scale: 7, Seed: 1, Size: 40x24"
+    written = save_png(
+        Image.new("RGB", (40, 24), (200, 30, 30)), source, parameters=parameters, request_json=None
+    )
+    out = tmp_path / "big.png"
+    code = main(["upscale", str(written), "--model", str(upscaler_file), "--scale", "3",
+                 "--out", str(out)])
+    assert code == 0, capsys.readouterr().err
+    assert Image.open(out).size == (120, 72)
+    meta = read_png_metadata(out)
+    assert meta["prompt"] == "a red sneaker" and meta["seed"] == 1
+    assert meta["extras"]["Postprocess upscaler"] == "2x-TinyCompact"
+    assert meta["extras"]["Postprocess upscale by"] == "3"
+    assert "tile 1/" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("scale", ["0", "nan", "100"])
+def test_cli_upscale_bad_scale(tmp_path: Path, upscaler_file: Path, scale: str) -> None:
+    source = tmp_path / "s.png"
+    Image.new("RGB", (16, 16)).save(source)
+    code = main(["upscale", str(source), "--model", str(upscaler_file), "--scale", scale,
+                 "--out", str(tmp_path / "o.png")])
+    assert code in (1, 2) and not (tmp_path / "o.png").exists()
+
+
+def test_cli_upscale_refuses_a_checkpoint(tmp_path: Path, tiny_sd1, capsys) -> None:
+    source = tmp_path / "s.png"
+    Image.new("RGB", (16, 16)).save(source)
+    code = main(["upscale", str(source), "--model", str(tiny_sd1.single_file), "--out",
+                 str(tmp_path / "o.png")])
+    assert code == 1 and "not an upscaler" in capsys.readouterr().err
