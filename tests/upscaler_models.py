@@ -23,7 +23,9 @@ def _randomise(module: Any, seed: int) -> dict[str, Any]:
     state = {}
     for key, value in module.state_dict().items():
         if value.dtype.is_floating_point and value.dim() > 0:
-            value = torch.randn(value.shape, generator=gen) * (0.5 / max(1, value[0].numel()) ** 0.5)
+            value = torch.randn(value.shape, generator=gen) * (
+                0.5 / max(1, value[0].numel()) ** 0.5
+            )
         state[key] = value.contiguous()
     return state
 

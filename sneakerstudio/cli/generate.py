@@ -178,7 +178,6 @@ def add_mode_arguments(gen: argparse.ArgumentParser) -> None:
     --mask → inpaint, --init-image → img2img, none → txt2img."""
     from sneakerstudio.core.protocol.presets import preset_names
     from sneakerstudio.core.protocol.request import (
-        HIRES_UPSCALERS,
         INPAINT_AREAS,
         MASKED_CONTENTS,
         OUTPAINT_FILLS,
@@ -265,6 +264,7 @@ def mode_fields(args: argparse.Namespace) -> dict[str, Any]:
     """GenerationRequest fields from the mode options; images are read here (PNG, JPEG or
     WebP only, size-checked). Raises RequestError or ImageFileError."""
     from sneakerstudio.core.imaging.imageops import load_image
+    from sneakerstudio.core.protocol.request import HIRES_UPSCALERS
 
     init = load_image(args.init_image, "RGB") if args.init_image else None
     mask = load_image(args.mask, "L") if args.mask else None

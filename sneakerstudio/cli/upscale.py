@@ -84,8 +84,17 @@ def run(args: argparse.Namespace) -> int:
         err(f"error: {exc}")
         return EXIT_FAILED
     if args.json:
-        print(json.dumps({"path": str(written), "size": list(result.size), "model": upscaler.name,
-                          "arch": upscaler.arch, "scale": factor}))
+        print(
+            json.dumps(
+                {
+                    "path": str(written),
+                    "size": list(result.size),
+                    "model": upscaler.name,
+                    "arch": upscaler.arch,
+                    "scale": factor,
+                }
+            )
+        )
     else:
         print(written)
     return EXIT_OK

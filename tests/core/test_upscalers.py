@@ -4,28 +4,27 @@ the untiled result, with no seams, cancel between tiles; spandrel imported witho
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import pickle
 import subprocess
 import sys
 from pathlib import Path
 
-import importlib.util
-
 import pytest
 
 if importlib.util.find_spec("spandrel") is None:  # `import spandrel` itself needs torchvision
     pytest.skip("spandrel is not installed", allow_module_level=True)
 
-from sneakerstudio.core.models.identify import identify  # noqa: E402
-from sneakerstudio.core.models.upscaler_files import load_upscaler  # noqa: E402
-from sneakerstudio.core.protocol.errors import (  # noqa: E402
+from sneakerstudio.core.models.identify import identify
+from sneakerstudio.core.models.upscaler_files import load_upscaler
+from sneakerstudio.core.protocol.errors import (
     GenerationCancelled,
     ModelFileError,
     RequestError,
     UnsafeFileError,
 )
-from tests import upscaler_models as um  # noqa: E402
+from tests import upscaler_models as um
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -60,8 +59,12 @@ def picture(width: int, height: int, seed: int = 0):
 
 @pytest.mark.parametrize(
     ("key", "arch", "scale"),
-    [("old", "ESRGAN", 4), ("new", "ESRGAN", 4), ("compact", "RealESRGAN Compact", 4),
-     ("swinir", "SwinIR", 2)],
+    [
+        ("old", "ESRGAN", 4),
+        ("new", "ESRGAN", 4),
+        ("compact", "RealESRGAN Compact", 4),
+        ("swinir", "SwinIR", 2),
+    ],
 )
 def test_detected_and_output_is_scale_times_input(files, key, arch, scale) -> None:
     up = load_upscaler(files[key])
@@ -99,7 +102,9 @@ def test_tiled_equals_untiled_and_has_no_seams(files, key) -> None:
     whole = np.asarray(upscale_image(img, up, 4, tile=1024), dtype=np.int16)
     ticks: list[tuple[int, int]] = []
     tiled = np.asarray(
-        upscale_image(img, up, 4, tile=24, overlap=8, context=24, on_tile=lambda d, n: ticks.append((d, n))),
+        upscale_image(
+            img, up, 4, tile=24, overlap=8, context=24, on_tile=lambda d, n: ticks.append((d, n))
+        ),
         dtype=np.int16,
     )
     assert len(ticks) == 9 and ticks[-1] == (9, 9)  # 3×3 tiles, each reported
@@ -135,8 +140,14 @@ def test_cancel_between_tiles(files) -> None:
             token.cancel()
 
     with pytest.raises(GenerationCancelled):
-        upscale_image(picture(64, 64), load_upscaler(files["old"]), 4, tile=16,
-                      on_tile=on_tile, check_cancel=token.check)
+        upscale_image(
+            picture(64, 64),
+            load_upscaler(files["old"]),
+            4,
+            tile=16,
+            on_tile=on_tile,
+            check_cancel=token.check,
+        )
     assert seen == [1, 2]
 
 
@@ -211,13 +222,17 @@ def test_pickle_with_a_payload_is_refused_and_never_runs(tmp_path: Path) -> None
 
 
 @pytest.mark.parametrize("with_broken_torchvision", [False, True])
-def test_spandrel_imports_without_a_working_torchvision(tmp_path: Path, with_broken_torchvision) -> None:
+def test_spandrel_imports_without_a_working_torchvision(
+    tmp_path: Path, with_broken_torchvision
+) -> None:
     """In a fresh process: torchvision absent, or the index's wheel that fails with CPU torch
     (put on the path when it is available here); upscalers still load, torchvision stays as
     it was for everyone else."""
     extra = os.environ.get("SNEAKERSTUDIO_TEST_TORCHVISION_SITE", "/tmp/tvsite")
     if with_broken_torchvision and not Path(extra, "torchvision").is_dir():
-        pytest.skip("no torchvision wheel unpacked to test with (SNEAKERSTUDIO_TEST_TORCHVISION_SITE)")
+        pytest.skip(
+            "no torchvision wheel unpacked to test with (SNEAKERSTUDIO_TEST_TORCHVISION_SITE)"
+        )
     path = um.save_safetensors(um.compact(), tmp_path / "c.safetensors")
     code = (
         "import sys\n"
@@ -225,15 +240,22 @@ def test_spandrel_imports_without_a_working_torchvision(tmp_path: Path, with_bro
         f"u = load_upscaler({str(path)!r})\n"
         "assert u.arch == 'RealESRGAN Compact', u.arch\n"
         "assert not [k for k in sys.modules if k.startswith('torchvision')], 'stand-ins left'\n"
-        "try:\n    import torchvision\nexcept Exception as e:\n    print('torchvision:', type(e).__name__)\n"
+        "try:\n    import torchvision\n"
+        "except Exception as e:\n    print('torchvision:', type(e).__name__)\n"
         "else:\n    print('torchvision: ok')\n"
     )
     paths = [str(ROOT), *sys.path[1:]]
     if with_broken_torchvision:
         paths.append(extra)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in paths if p)}
-    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
-                          timeout=300, check=False)
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     if with_broken_torchvision:
         assert "torchvision: RuntimeError" in done.stdout or "torchvision: ok" in done.stdout

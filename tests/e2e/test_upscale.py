@@ -59,8 +59,9 @@ def test_cli_upscale_keeps_metadata(tmp_path: Path, upscaler_file: Path, capsys)
         Image.new("RGB", (40, 24), (200, 30, 30)), source, parameters=parameters, request_json=None
     )
     out = tmp_path / "big.png"
-    code = main(["upscale", str(written), "--model", str(upscaler_file), "--scale", "3",
-                 "--out", str(out)])
+    code = main(
+        ["upscale", str(written), "--model", str(upscaler_file), "--scale", "3", "--out", str(out)]
+    )
     assert code == 0, capsys.readouterr().err
     assert Image.open(out).size == (120, 72)
     meta = read_png_metadata(out)
@@ -74,14 +75,32 @@ def test_cli_upscale_keeps_metadata(tmp_path: Path, upscaler_file: Path, capsys)
 def test_cli_upscale_bad_scale(tmp_path: Path, upscaler_file: Path, scale: str) -> None:
     source = tmp_path / "s.png"
     Image.new("RGB", (16, 16)).save(source)
-    code = main(["upscale", str(source), "--model", str(upscaler_file), "--scale", scale,
-                 "--out", str(tmp_path / "o.png")])
+    code = main(
+        [
+            "upscale",
+            str(source),
+            "--model",
+            str(upscaler_file),
+            "--scale",
+            scale,
+            "--out",
+            str(tmp_path / "o.png"),
+        ]
+    )
     assert code in (1, 2) and not (tmp_path / "o.png").exists()
 
 
 def test_cli_upscale_refuses_a_checkpoint(tmp_path: Path, tiny_sd1, capsys) -> None:
     source = tmp_path / "s.png"
     Image.new("RGB", (16, 16)).save(source)
-    code = main(["upscale", str(source), "--model", str(tiny_sd1.single_file), "--out",
-                 str(tmp_path / "o.png")])
+    code = main(
+        [
+            "upscale",
+            str(source),
+            "--model",
+            str(tiny_sd1.single_file),
+            "--out",
+            str(tmp_path / "o.png"),
+        ]
+    )
     assert code == 1 and "not an upscaler" in capsys.readouterr().err

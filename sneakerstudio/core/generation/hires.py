@@ -1,6 +1,6 @@
 """The hires pass of txt2img: upscale the first pass (in latent space, or decoded and resized
-with Lanczos or the user's upscaler model, see `upscale.py`), then an img2img pass at the larger size with the request's
-hires strength."""
+with Lanczos or the user's upscaler model, see `upscale.py`), then an img2img pass at the larger
+size with the request's hires strength."""
 
 from __future__ import annotations
 

@@ -69,8 +69,11 @@ def supported_architectures() -> list[str]:
 
     spandrel = import_spandrel()
     return sorted(
-        (a.architecture.name for a in spandrel.MAIN_REGISTRY.architectures()
-         if str(a.architecture.id) not in NOT_UPSCALERS),
+        (
+            a.architecture.name
+            for a in spandrel.MAIN_REGISTRY.architectures()
+            if str(a.architecture.id) not in NOT_UPSCALERS
+        ),
         key=str.lower,
     )
 
@@ -169,9 +172,10 @@ def build(state: Mapping[str, Any], path: Path) -> Any:
     try:
         descriptor = support.architecture.load(canonical)
     except Exception as exc:
+        reason = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
         raise ModelFileError(
             f"'{path.name}' looks like a {support.architecture.name} upscaler but its weights "
-            f"do not fit that architecture ({str(exc).splitlines()[0][:200] if str(exc) else exc}).",
+            f"do not fit that architecture ({reason}).",
             hint="The file may be damaged or a variant spandrel does not know.",
         ) from None
     if not isinstance(descriptor, spandrel.ImageModelDescriptor) or descriptor.purpose != "SR":

@@ -49,9 +49,19 @@ def plan_tiles(
     plans = []
     for y0, y1 in _spans(height, tile):
         for x0, x1 in _spans(width, tile):
-            keep = (max(0, x0 - half), max(0, y0 - half), min(width, x1 + half), min(height, y1 + half))
+            keep = (
+                max(0, x0 - half),
+                max(0, y0 - half),
+                min(width, x1 + half),
+                min(height, y1 + half),
+            )
             grow = half + context
-            read = (max(0, x0 - grow), max(0, y0 - grow), min(width, x1 + grow), min(height, y1 + grow))
+            read = (
+                max(0, x0 - grow),
+                max(0, y0 - grow),
+                min(width, x1 + grow),
+                min(height, y1 + grow),
+            )
             plans.append(TilePlan(read=read, keep=keep, core=(x0, y0, x1, y1)))
     return plans
 
@@ -110,12 +120,16 @@ def run_tiled(
             out = torch.zeros(
                 (1, result.shape[1], height * scale, width * scale), dtype=torch.float32
             )
-        piece = result[
-            :,
-            :,
-            (ky0 - ry0) * scale : (ky1 - ry0) * scale,
-            (kx0 - rx0) * scale : (kx1 - rx0) * scale,
-        ].float().cpu()
+        piece = (
+            result[
+                :,
+                :,
+                (ky0 - ry0) * scale : (ky1 - ry0) * scale,
+                (kx0 - rx0) * scale : (kx1 - rx0) * scale,
+            ]
+            .float()
+            .cpu()
+        )
         wy = _ramp(ky0 * scale, ky1 * scale, ky0 > 0, ky1 < height, half, scale)
         wx = _ramp(kx0 * scale, kx1 * scale, kx0 > 0, kx1 < width, half, scale)
         w = (wy[:, None] * wx[None, :])[None, None]
