@@ -141,7 +141,7 @@ def _run(
     tensor = pixels.permute(2, 0, 1)[None].float().div_(255.0)
     model: Any = upscaler.model
     with torch.inference_mode():
-        out = run_tiled(
+        array = run_tiled(
             model,
             tensor,
             upscaler.scale,
@@ -151,5 +151,4 @@ def _run(
             on_tile=on_tile,
             check_cancel=check_cancel,
         )
-        array = out[0].clamp_(0, 1).mul_(255).round_().to(torch.uint8).permute(1, 2, 0).numpy()
-    return Image.fromarray(np.ascontiguousarray(array), "RGB")
+    return Image.fromarray(array[:, :, :3], "RGB")
