@@ -261,3 +261,33 @@ def test_spandrel_imports_without_a_working_torchvision(
         assert "torchvision: RuntimeError" in done.stdout or "torchvision: ok" in done.stdout
     else:
         assert "torchvision: ModuleNotFoundError" in done.stdout
+
+
+def test_library_lists_upscalers_of_every_usual_folder(tmp_path: Path) -> None:
+    from sneakerstudio.core.models.library import Library
+    from sneakerstudio.core.upscalers.loading import get_upscaler
+    from tests.core.library_helpers import make_a1111
+
+    root = make_a1111(tmp_path / "a1111")
+    for sub in ("ESRGAN", "SwinIR", "DAT"):
+        (root / "models" / sub).mkdir(parents=True, exist_ok=True)
+    um.save_safetensors(um.esrgan_old(), root / "models/ESRGAN/4x-UltraSharp.safetensors")
+    um.save_safetensors(um.swinir(), root / "models/SwinIR/2x-Swin.safetensors")
+    um.save_safetensors(um.compact(), root / "models/DAT/4xNomos-ish.safetensors")
+    comfy = tmp_path / "comfy"
+    (comfy / "models/checkpoints").mkdir(parents=True)
+    (comfy / "models/upscale_models").mkdir(parents=True)
+    um.save_pth(
+        um.esrgan_new(), comfy / "models/upscale_models/RealESRGAN_x4plus.pth", "params_ema"
+    )
+    lib = Library(tmp_path / "data", detect_home=tmp_path / "nohome")
+    try:
+        lib.add_folder(root)
+        lib.add_folder(comfy)
+        lib.scan()
+        ups = {m.name for m in lib.models(kind="upscaler")}
+        assert ups == {"4x-UltraSharp", "2x-Swin", "4xNomos-ish", "RealESRGAN_x4plus"}
+        up = get_upscaler("4x-UltraSharp", library=lib)
+        assert (up.arch, up.scale, up.path.parent.name) == ("ESRGAN", 4, "ESRGAN")
+    finally:
+        lib.close()

@@ -23,7 +23,7 @@ from typing import Any
 
 TILE = 256  # core size in input pixels
 OVERLAP = 16  # feathered band across each inner border, input pixels
-CONTEXT = 16  # extra input around each tile, cropped from its output
+CONTEXT = 8  # extra input around each tile, cropped from its output (feathering hides the rest)
 
 
 @dataclass(frozen=True)
