@@ -277,9 +277,8 @@ def test_library_lists_upscalers_of_every_usual_folder(tmp_path: Path) -> None:
     comfy = tmp_path / "comfy"
     (comfy / "models/checkpoints").mkdir(parents=True)
     (comfy / "models/upscale_models").mkdir(parents=True)
-    um.save_pth(
-        um.esrgan_new(), comfy / "models/upscale_models/RealESRGAN_x4plus.pth", "params_ema"
-    )
+    target = comfy / "models/upscale_models/RealESRGAN_x4plus.pth"
+    um.save_pth(um.esrgan_new(), target, "params_ema")
     lib = Library(tmp_path / "data", detect_home=tmp_path / "nohome")
     try:
         lib.add_folder(root)
