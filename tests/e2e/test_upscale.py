@@ -52,6 +52,32 @@ def test_hires_pass_with_an_upscaler_model(tiny_sd1, upscaler_file: Path) -> Non
     assert "Hires upscaler: 2x-TinyCompact" in result.parameters[0]
 
 
+def test_missing_hires_upscaler_is_named(tiny_sd1, tmp_path: Path) -> None:
+    """A restored job whose upscaler is not on this computer fails naming it, before sampling."""
+    from sneakerstudio.core.protocol.events import Failed, Progress
+
+    engine = Engine(device="cpu", threads=1)
+    events = run(
+        engine,
+        request_for(
+            tiny_sd1.single_file, steps=2, hires_scale=1.25, hires_upscaler_model="4x-Missing"
+        ),
+    )
+    failed = [e for e in events if isinstance(e, Failed)]
+    assert failed and "4x-Missing" in failed[0].message
+
+
+def test_request_with_an_upscaler_model_round_trips(tiny_sd1) -> None:
+    from sneakerstudio.core.protocol.request import GenerationRequest
+
+    request = request_for(tiny_sd1.single_file, hires_scale=2, hires_upscaler_model="4x-Sharp")
+    again = GenerationRequest.from_json(request.to_json())
+    assert again.hires_upscaler_model == "4x-Sharp" and not again.problems()
+    assert "hires_upscaler_model" not in request_for(tiny_sd1.single_file).to_json()  # as before
+    bad = request_for(tiny_sd1.single_file, hires_upscaler_model=" ")
+    assert any("upscaler model" in p for p in bad.problems())
+
+
 def test_cli_upscale_keeps_metadata(tmp_path: Path, upscaler_file: Path, capsys) -> None:
     source = tmp_path / "sneaker.png"
     parameters = "a red sneaker\nSteps: 20, Sampler: Euler a, CFG scale: 7, Seed: 1, Size: 40x24"
