@@ -54,7 +54,7 @@ def test_hires_pass_with_an_upscaler_model(tiny_sd1, upscaler_file: Path) -> Non
 
 def test_missing_hires_upscaler_is_named(tiny_sd1, tmp_path: Path) -> None:
     """A restored job whose upscaler is not on this computer fails naming it, before sampling."""
-    from sneakerstudio.core.protocol.events import Failed, Progress
+    from sneakerstudio.core.protocol.events import Failed
 
     engine = Engine(device="cpu", threads=1)
     events = run(
