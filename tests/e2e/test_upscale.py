@@ -130,3 +130,62 @@ def test_cli_upscale_refuses_a_checkpoint(tmp_path: Path, tiny_sd1, capsys) -> N
         ]
     )
     assert code == 1 and "not an upscaler" in capsys.readouterr().err
+
+
+class _EchoBackend:
+    """Returns each tile's init image unchanged: what is left is the blending."""
+
+    def __init__(self) -> None:
+        self.requests: list = []
+
+    def generate(self, request, *, job_id, emit, cancel):
+        from sneakerstudio.core.protocol.events import Finished
+
+        self.requests.append(request)
+        finished = Finished(job_id, [request.init_image], [request.seed], ["p"], {})
+        emit(finished)
+        return finished
+
+
+def test_sd_upscale_blends_tiles_without_seams(tiny_sd1) -> None:
+    import numpy as np
+
+    from sneakerstudio.core.generation.sd_upscale import sd_upscale
+
+    flat = Image.new("RGB", (200, 136), (37, 150, 201))
+    backend = _EchoBackend()
+    ticks: list[tuple[int, int]] = []
+    out = sd_upscale(backend, request_for(tiny_sd1.single_file, seed=5), flat, upscaled=flat,
+                     tile=64, overlap=16, on_tile=lambda d, n: ticks.append((d, n)))
+    assert out.size == (200, 136)
+    arr = np.asarray(out, np.int16)
+    assert np.abs(arr - np.array([37, 150, 201])).max() <= 2  # flat across every border
+    assert len(backend.requests) == len(ticks) == ticks[-1][1] > 4
+    r = backend.requests[1]
+    assert (r.mode, r.width, r.height, r.seed, r.hires_scale) == ("img2img", 64, 64, 6, 1.0)
+
+
+def test_sd_upscale_with_the_engine(tiny_sd1, upscaler_file: Path) -> None:
+    from sneakerstudio.core.generation.sd_upscale import sd_upscale
+    from sneakerstudio.core.protocol.cancel import CancelToken
+    from sneakerstudio.core.protocol.errors import GenerationCancelled
+    from sneakerstudio.core.upscalers.image import upscale_image
+    from sneakerstudio.core.upscalers.loading import get_upscaler
+
+    engine = Engine(device="cpu", threads=1)
+    small = Image.new("RGB", (48, 40), (180, 40, 40))
+    big = upscale_image(small, get_upscaler(str(upscaler_file)), 2)
+    request = request_for(tiny_sd1.single_file, steps=2, strength=0.3, guidance=1.0, seed=3)
+    ticks: list[int] = []
+    out = sd_upscale(engine, request, small, upscaled=big, tile=64, overlap=16,
+                     on_tile=lambda d, n: ticks.append(d))
+    assert out.size == (96, 80) and ticks == [1, 2, 3, 4]
+    token = CancelToken()
+
+    def stop(done: int, total: int) -> None:
+        if done == 1:
+            token.cancel()
+
+    with pytest.raises(GenerationCancelled):
+        sd_upscale(engine, request, small, upscaled=big, tile=64, overlap=16, cancel=token,
+                   on_tile=stop)
