@@ -25,6 +25,15 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     up.add_argument("--out", default=None, help="output PNG (default: IMAGE-upscaled.png)")
     up.add_argument("--tile", type=int, default=None, help="tile size in input pixels")
     up.add_argument("--json", action="store_true", help="print one JSON object")
+    sd = up.add_argument_group("SD upscale (repaint the upscaled picture tile by tile)")
+    sd.add_argument("--sd-model", default=None, help="checkpoint for the img2img pass")
+    sd.add_argument("--prompt", default="", help="prompt of the img2img pass")
+    sd.add_argument("--negative", default="", help="negative prompt")
+    sd.add_argument("--strength", type=float, default=0.3, help="denoising (default 0.3)")
+    sd.add_argument("--steps", type=int, default=20)
+    sd.add_argument("--seed", type=int, default=None)
+    sd.add_argument("--sd-tile", type=int, default=512, help="tile size (default 512)")
+    sd.add_argument("--sd-overlap", type=int, default=64, help="tile overlap (default 64)")
     return up
 
 
@@ -34,6 +43,37 @@ def postprocess_parameters(parameters: str | None, name: str, factor: float) -> 
     if not parameters:
         return keys
     return f"{parameters.rstrip()}, {keys}"
+
+
+def _sd_pass(args: argparse.Namespace, image: Any, upscaled: Any) -> Any:
+    """The SD upscale pass over `upscaled` with the engine (RequestError for bad options)."""
+    from sneakerstudio.core.generation.engine import Engine
+    from sneakerstudio.core.generation.sd_upscale import sd_upscale
+    from sneakerstudio.core.models.library import resolve
+    from sneakerstudio.core.protocol.request import GenerationRequest
+
+    request = GenerationRequest(
+        prompt=args.prompt,
+        negative_prompt=args.negative,
+        model=resolve(args.sd_model, "checkpoint"),
+        steps=args.steps,
+        strength=args.strength,
+        seed=args.seed,
+    )
+    request.validate()
+
+    def on_tile(done: int, total: int) -> None:
+        err(f"SD upscale tile {done}/{total}")
+
+    return sd_upscale(
+        Engine(),
+        request,
+        image,
+        upscaled=upscaled,
+        tile=args.sd_tile,
+        overlap=args.sd_overlap,
+        on_tile=on_tile,
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -69,12 +109,13 @@ def run(args: argparse.Namespace) -> int:
 
         result = upscale_image(image, upscaler, factor, tile=args.tile or TILE, on_tile=on_tile)
         raw = meta.get("raw") or {}
-        written = save_png(
-            result,
-            out,
-            parameters=postprocess_parameters(raw.get(PARAMETERS_KEY), upscaler.name, factor),
-            request_json=raw.get(REQUEST_KEY),
-        )
+        parameters = postprocess_parameters(raw.get(PARAMETERS_KEY), upscaler.name, factor)
+        if args.sd_model:
+            result = _sd_pass(args, image, result)
+            parameters += (
+                f", SD upscale overlap: {args.sd_overlap}, SD upscale upscaler: {upscaler.name}"
+            )
+        written = save_png(result, out, parameters=parameters, request_json=raw.get(REQUEST_KEY))
     except KeyboardInterrupt:
         err("cancelled")
         return EXIT_CANCELLED

@@ -155,8 +155,15 @@ def test_sd_upscale_blends_tiles_without_seams(tiny_sd1) -> None:
     flat = Image.new("RGB", (200, 136), (37, 150, 201))
     backend = _EchoBackend()
     ticks: list[tuple[int, int]] = []
-    out = sd_upscale(backend, request_for(tiny_sd1.single_file, seed=5), flat, upscaled=flat,
-                     tile=64, overlap=16, on_tile=lambda d, n: ticks.append((d, n)))
+    out = sd_upscale(
+        backend,
+        request_for(tiny_sd1.single_file, seed=5),
+        flat,
+        upscaled=flat,
+        tile=64,
+        overlap=16,
+        on_tile=lambda d, n: ticks.append((d, n)),
+    )
     assert out.size == (200, 136)
     arr = np.asarray(out, np.int16)
     assert np.abs(arr - np.array([37, 150, 201])).max() <= 2  # flat across every border
@@ -177,8 +184,15 @@ def test_sd_upscale_with_the_engine(tiny_sd1, upscaler_file: Path) -> None:
     big = upscale_image(small, get_upscaler(str(upscaler_file)), 2)
     request = request_for(tiny_sd1.single_file, steps=2, strength=0.3, guidance=1.0, seed=3)
     ticks: list[int] = []
-    out = sd_upscale(engine, request, small, upscaled=big, tile=64, overlap=16,
-                     on_tile=lambda d, n: ticks.append(d))
+    out = sd_upscale(
+        engine,
+        request,
+        small,
+        upscaled=big,
+        tile=64,
+        overlap=16,
+        on_tile=lambda d, n: ticks.append(d),
+    )
     assert out.size == (96, 80) and ticks == [1, 2, 3, 4]
     token = CancelToken()
 
@@ -187,5 +201,38 @@ def test_sd_upscale_with_the_engine(tiny_sd1, upscaler_file: Path) -> None:
             token.cancel()
 
     with pytest.raises(GenerationCancelled):
-        sd_upscale(engine, request, small, upscaled=big, tile=64, overlap=16, cancel=token,
-                   on_tile=stop)
+        sd_upscale(
+            engine, request, small, upscaled=big, tile=64, overlap=16, cancel=token, on_tile=stop
+        )
+
+
+def test_cli_sd_upscale(tmp_path: Path, tiny_sd1, upscaler_file: Path, capsys) -> None:
+    source = tmp_path / "s.png"
+    Image.new("RGB", (48, 40), (20, 90, 160)).save(source)
+    out = tmp_path / "sd.png"
+    code = main(
+        [
+            "upscale",
+            str(source),
+            "--model",
+            str(upscaler_file),
+            "--scale",
+            "2",
+            "--sd-model",
+            str(tiny_sd1.single_file),
+            "--prompt",
+            "a sneaker",
+            "--steps",
+            "2",
+            "--sd-tile",
+            "64",
+            "--sd-overlap",
+            "16",
+            "--out",
+            str(out),
+        ]
+    )
+    assert code == 0, capsys.readouterr().err
+    assert Image.open(out).size == (96, 80)
+    assert read_png_metadata(out)["extras"]["SD upscale upscaler"] == "2x-TinyCompact"
+    assert "SD upscale tile 4/4" in capsys.readouterr().err

@@ -81,8 +81,10 @@ def sd_upscale(
 
     if tile % 8 or not 64 <= tile <= 2048 or not 0 <= overlap < tile // 2:
         raise RequestError(
-            [f"SD upscale tiles must be 64 to 2048 pixels in multiples of 8, overlapping by less "
-             f"than half a tile (got {tile}, overlap {overlap})."]
+            [
+                f"SD upscale tiles must be 64 to 2048 pixels in multiples of 8, overlapping by less "
+                f"than half a tile (got {tile}, overlap {overlap})."
+            ]
         )
     cancel = cancel or CancelToken()
     picture = upscaled.convert("RGB")
@@ -116,8 +118,9 @@ def sd_upscale(
                 hires_upscaler_model=None,
             )
             events: list[Any] = []
-            backend.generate(tile_request, job_id=f"{job_id}-{index}", emit=events.append,
-                             cancel=cancel)
+            backend.generate(
+                tile_request, job_id=f"{job_id}-{index}", emit=events.append, cancel=cancel
+            )
             outcome = next(
                 (e for e in events if isinstance(e, (Finished, Failed, Cancelled))), None
             )
