@@ -82,8 +82,8 @@ def sd_upscale(
     if tile % 8 or not 64 <= tile <= 2048 or not 0 <= overlap < tile // 2:
         raise RequestError(
             [
-                f"SD upscale tiles must be 64 to 2048 pixels in multiples of 8, overlapping by less "
-                f"than half a tile (got {tile}, overlap {overlap})."
+                "SD upscale tiles must be 64 to 2048 pixels in multiples of 8, overlapping by "
+                f"less than half a tile (got {tile}, overlap {overlap})."
             ]
         )
     cancel = cancel or CancelToken()
@@ -124,7 +124,7 @@ def sd_upscale(
             outcome = next(
                 (e for e in events if isinstance(e, (Finished, Failed, Cancelled))), None
             )
-            if isinstance(outcome, Cancelled) or outcome is None and cancel.cancelled:
+            if isinstance(outcome, Cancelled) or (outcome is None and cancel.cancelled):
                 raise GenerationCancelled()
             if isinstance(outcome, Failed):
                 raise SneakerError(f"Tile {index + 1} of {total} failed: {outcome.message}")
