@@ -54,7 +54,7 @@ def test_hires_pass_with_an_upscaler_model(tiny_sd1, upscaler_file: Path) -> Non
 
 def test_missing_hires_upscaler_is_named(tiny_sd1, tmp_path: Path) -> None:
     """A restored job whose upscaler is not on this computer fails naming it, before sampling."""
-    from sneakerstudio.core.protocol.events import Failed
+    from sneakerstudio.core.protocol.events import Failed, Progress
 
     engine = Engine(device="cpu", threads=1)
     events = run(
@@ -65,6 +65,7 @@ def test_missing_hires_upscaler_is_named(tiny_sd1, tmp_path: Path) -> None:
     )
     failed = [e for e in events if isinstance(e, Failed)]
     assert failed and "4x-Missing" in failed[0].message
+    assert not [e for e in events if isinstance(e, Progress)]  # nothing sampled
 
 
 def test_request_with_an_upscaler_model_round_trips(tiny_sd1) -> None:
