@@ -226,8 +226,9 @@ def test_spandrel_imports_without_a_working_torchvision(
     tmp_path: Path, with_broken_torchvision
 ) -> None:
     """In a fresh process: torchvision absent, or the index's wheel that fails with CPU torch
-    (put on the path when it is available here); upscalers still load, torchvision stays as
-    it was for everyone else."""
+    (put on the path when it is available here): upscalers load, no stand-in is left behind,
+    and diffusers' pipelines (whose image processors import torchvision when it is installed)
+    still import."""
     extra = os.environ.get("SNEAKERSTUDIO_TEST_TORCHVISION_SITE", "/tmp/tvsite")
     if with_broken_torchvision and not Path(extra, "torchvision").is_dir():
         pytest.skip(
@@ -239,7 +240,9 @@ def test_spandrel_imports_without_a_working_torchvision(
         "from sneakerstudio.core.models.upscaler_files import load_upscaler\n"
         f"u = load_upscaler({str(path)!r})\n"
         "assert u.arch == 'RealESRGAN Compact', u.arch\n"
-        "assert not [k for k in sys.modules if k.startswith('torchvision')], 'stand-ins left'\n"
+        "left = [k for k, m in sys.modules.items() if k.startswith('torchvision') and m]\n"
+        "assert not left, left\n"
+        "from diffusers import StableDiffusionPipeline\n"
         "try:\n    import torchvision\n"
         "except Exception as e:\n    print('torchvision:', type(e).__name__)\n"
         "else:\n    print('torchvision: ok')\n"
@@ -257,10 +260,7 @@ def test_spandrel_imports_without_a_working_torchvision(
         check=False,
     )
     assert done.returncode == 0, done.stderr[-2000:]
-    if with_broken_torchvision:
-        assert "torchvision: RuntimeError" in done.stdout or "torchvision: ok" in done.stdout
-    else:
-        assert "torchvision: ModuleNotFoundError" in done.stdout
+    assert "torchvision: ModuleNotFoundError" in done.stdout  # absent, or hidden as unloadable
 
 
 def test_library_lists_upscalers_of_every_usual_folder(tmp_path: Path) -> None:

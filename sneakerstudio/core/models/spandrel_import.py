@@ -27,8 +27,15 @@ Why not the alternatives:
 - *Require a CPU torchvision*: pip cannot express "the torchvision that matches this torch
   build"; CPU-only installs would break on a plain `pip install`.
 
-The test `tests/core/test_upscaler_files.py` imports spandrel here both without torchvision and
-with the package index's (broken) wheel on the path.
+The same wheel breaks more than spandrel: transformers sees torchvision installed and imports it
+for its image processors, so `from diffusers import StableDiffusionPipeline` fails too. So
+`sneakerstudio/torchvision_guard.py` (run by `sneakerstudio/__init__.py`, before anything imports
+transformers) blocks it in `sys.modules` — the standard way to make a module absent — when the
+installed versions say it cannot load: a `+cpu` torch with a torchvision that is not `+cpu`. It
+reads package metadata only (no import, a millisecond); a working pair is left alone.
+
+`tests/core/test_upscalers.py` checks both, in fresh processes, without torchvision and with the
+package index's wheel on the path.
 """
 
 from __future__ import annotations
