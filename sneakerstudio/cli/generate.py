@@ -252,7 +252,6 @@ def add_mode_arguments(gen: argparse.ArgumentParser) -> None:
     --mask → inpaint, --init-image → img2img, none → txt2img."""
     from sneakerstudio.core.protocol.presets import preset_names
     from sneakerstudio.core.protocol.request import (
-        HIRES_UPSCALERS,
         INPAINT_AREAS,
         MASKED_CONTENTS,
         OUTPAINT_FILLS,
@@ -309,9 +308,10 @@ def add_mode_arguments(gen: argparse.ArgumentParser) -> None:
     )
     modes.add_argument(
         "--hires-upscaler",
-        choices=HIRES_UPSCALERS,
         default="latent",
-        help="latent or lanczos (default latent)",
+        metavar="NAME",
+        help="latent, lanczos, or an upscaler model's name or path, e.g. 4x-UltraSharp "
+        "(default latent)",
     )
     modes.add_argument(
         "--preset",
@@ -338,6 +338,7 @@ def mode_fields(args: argparse.Namespace) -> dict[str, Any]:
     """GenerationRequest fields from the mode options; images are read here (PNG, JPEG or
     WebP only, size-checked). Raises RequestError or ImageFileError."""
     from sneakerstudio.core.imaging.imageops import load_image
+    from sneakerstudio.core.protocol.request import HIRES_UPSCALERS
 
     init = load_image(args.init_image, "RGB") if args.init_image else None
     mask = load_image(args.mask, "L") if args.mask else None
@@ -371,7 +372,12 @@ def mode_fields(args: argparse.Namespace) -> dict[str, Any]:
         "variation_strength": args.variation_strength,
         "hires_scale": args.hires,
         "hires_strength": args.hires_strength,
-        "hires_upscaler": args.hires_upscaler,
+        "hires_upscaler": (
+            args.hires_upscaler if args.hires_upscaler in HIRES_UPSCALERS else "lanczos"
+        ),
+        "hires_upscaler_model": (
+            None if args.hires_upscaler in HIRES_UPSCALERS else args.hires_upscaler
+        ),
     }
 
 

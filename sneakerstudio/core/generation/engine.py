@@ -288,6 +288,10 @@ class Engine:
                     ctx.request = request = replace(request, width=plan.width, height=plan.height)
             ctx.check()
             hires = request.mode == "txt2img" and request.hires_scale > 1.0
+            if hires and request.hires_upscaler_model:  # missing or unusable: fail before sampling
+                from sneakerstudio.core.upscalers.loading import get_upscaler
+
+                get_upscaler(request.hires_upscaler_model)
             ctx.previews = HostPreviews(LatentPreviewer(model.family), ctx.device)
             ctx.memory = choose_memory(ctx, hires)
             try:

@@ -1,6 +1,6 @@
 """The hires pass of txt2img: upscale the first pass (in latent space, or decoded and resized
-with Lanczos, see `upscale.py`), then an img2img pass at the larger size with the request's
-hires strength."""
+with Lanczos or the user's upscaler model, see `upscale.py`), then an img2img pass at the larger
+size with the request's hires strength."""
 
 from __future__ import annotations
 
@@ -25,13 +25,20 @@ def hires_pass(
     from sneakerstudio.core.generation.denoise import denoise
     from sneakerstudio.core.generation.latents import inpainting_inputs, is_inpainting_unet
     from sneakerstudio.core.generation.sampling import LatentInputs, image_noise
-    from sneakerstudio.core.generation.upscale import upscale_latents, upscale_pixels
+    from sneakerstudio.core.generation.upscale import (
+        upscale_latents,
+        upscale_pixels,
+        upscale_with_model,
+    )
 
     request, model = ctx.request, ctx.model
     width, height = request.hires_size()
     factor = model.vae_scale_factor
     shape = (latents.shape[1], height // factor, width // factor)
-    if request.hires_upscaler == "lanczos":
+    if request.hires_upscaler_model:
+        images = vae_decode(ctx, latents, final=False)
+        init = upscale_with_model(ctx, request.hires_upscaler_model, images, width, height)
+    elif request.hires_upscaler == "lanczos":
         images = vae_decode(ctx, latents, final=False)
         init = upscale_pixels(model, images, width, height, ctx.device)
     else:

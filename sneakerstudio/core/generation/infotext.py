@@ -106,6 +106,8 @@ def mode_extras(request: GenerationRequest, plan: ImagePlan | None) -> dict[str,
         extras["Denoising strength"] = request.hires_strength
         extras["Hires upscale"] = request.hires_scale
         extras["Hires upscaler"] = "Latent" if request.hires_upscaler == "latent" else "Lanczos"
+        if request.hires_upscaler_model:  # A1111 names the model by its file's stem
+            extras["Hires upscaler"] = Path(request.hires_upscaler_model).stem
     if request.preset:
         extras["Preset"] = request.preset
     return extras

@@ -1,9 +1,10 @@
-"""Upscaling for the hires pass: in latent space (bilinear, A1111's "Latent") or in pixels
-(Lanczos) and encoded again. Upscaler model files (ESRGAN and co. through spandrel) are not
-supported yet: spandrel is not a dependency."""
+"""Upscaling for the hires pass: in latent space (bilinear, A1111's "Latent"), or in pixels
+(Lanczos, or an upscaler model such as 4x-UltraSharp through `core/upscalers/`, A1111's
+behaviour: the decoded image upscaled to the target size) and encoded again."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 UPSCALERS = ("latent", "lanczos")
@@ -26,3 +27,25 @@ def upscale_pixels(model: Any, images: list[Any], width: int, height: int, devic
 
     resized = [im.resize((width, height), Image.Resampling.LANCZOS) for im in images]
     return encode_images(model.pipe, resized, model.vae_scaling_factor, device)
+
+
+def upscale_with_model(ctx: Any, name: str, images: list[Any], width: int, height: int) -> Any:
+    """Decoded images upscaled to width×height with the upscaler model `name` (library name or
+    path), tile by tile with cancel checks, then encoded back to latents."""
+    from sneakerstudio.core.generation.sampling import encode_images
+    from sneakerstudio.core.upscalers.image import upscale_image
+    from sneakerstudio.core.upscalers.loading import get_upscaler
+
+    ctx.status(f"Upscaling with {Path(name).stem}…")
+    upscaler = get_upscaler(name)
+    resized = [
+        upscale_image(
+            im,
+            upscaler,
+            max(width / im.width, height / im.height),
+            size=(width, height),
+            check_cancel=ctx.check,
+        )
+        for im in images
+    ]
+    return encode_images(ctx.model.pipe, resized, ctx.model.vae_scaling_factor, ctx.device)

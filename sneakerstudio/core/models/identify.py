@@ -75,6 +75,8 @@ class ModelInfo:
     alpha: float | None = None  # LoRA network alpha (scale = alpha / dim)
     trigger_words: list[str] = field(default_factory=list)
     vectors: int | None = None  # embeddings: how many token vectors
+    arch: str | None = None  # upscalers: spandrel's architecture name ("ESRGAN", "SwinIR" …)
+    scale: int | None = None  # upscalers: the native factor
     hash: str | None = None  # AutoV2 (sha256, 10 hex), only when asked
     why: str = ""  # for "unknown", and notes on guesses
 
@@ -209,7 +211,7 @@ def identify_tensors(tensors: Tensors, metadata: Mapping[str, str], path: Path) 
         info.base = _name_base(path.stem)
         if info.base is None:
             info.why = "SD1/SD2 and SDXL VAEs share one layout; the name gives no hint"
-    elif _is_upscaler(keys):
+    elif _upscaler(info, tensors, path) or _is_upscaler(keys):
         info.kind = "upscaler"
     elif _has(keys, "down_blocks.") and _has(keys, "conv_in."):
         info.why = "one component of a diffusers model: open the folder with model_index.json"
@@ -332,6 +334,12 @@ def _is_vae(keys: list[str]) -> bool:
         k.startswith("decoder.") for k in keys
     )
     return bare or (_has(keys, "first_stage_model.") and not _has(keys, UNET))
+
+
+def _upscaler(info: ModelInfo, tensors: Tensors, path: Path) -> bool:
+    from sneakerstudio.core.models.upscaler_files import fill_info
+
+    return fill_info(info, tensors, path)
 
 
 def _is_upscaler(keys: list[str]) -> bool:

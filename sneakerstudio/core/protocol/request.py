@@ -31,6 +31,7 @@ EXTRA_FIELDS: dict[str, Any] = {
     "timestep_spacing": None,
     "fast_decode": False,
     "memory_mode": "auto",
+    "hires_upscaler_model": None,
 }
 MIN_SIZE = 64
 MAX_SIZE = 4096
@@ -92,6 +93,9 @@ class GenerationRequest:
     hires_scale: float = 1.0  # > 1: upscale, then an img2img pass at the larger size
     hires_strength: float = 0.5
     hires_upscaler: str = "latent"
+    # An upscaler model (library name such as "4x-UltraSharp", or a path) for the hires pass,
+    # used instead of `hires_upscaler` when set (core/upscalers/).
+    hires_upscaler_model: str | None = None
 
     # -- model files (LoRA, embeddings, VAE, CLIP skip) -----------------------------------
     loras: tuple[tuple[str, float], ...] = ()  # (path or library name, weight)
@@ -402,6 +406,11 @@ class GenerationRequest:
             )
         if self.hires_upscaler not in HIRES_UPSCALERS:
             out.append(f"Unknown hires upscaler '{self.hires_upscaler}': choose latent or lanczos.")
+        model = self.hires_upscaler_model
+        if model is not None and not (
+            isinstance(model, str) and model.strip() and len(model) <= 1024 and "\0" not in model
+        ):
+            out.append("The hires upscaler model must be a name or a path (e.g. 4x-UltraSharp).")
         if self.hires_scale > 1.0:
             if self.mode != "txt2img":
                 out.append(

@@ -35,6 +35,7 @@ KIND_FOLDER_NAMES: dict[str, str] = {
     "esrgan": "upscaler",
     "realesrgan": "upscaler",
     "swinir": "upscaler",
+    "dat": "upscaler",
     "upscale_models": "upscaler",
     "upscalers": "upscaler",
 }
@@ -55,6 +56,9 @@ A1111_FOLDERS: tuple[tuple[str, str], ...] = (
     ("models/ControlNet", "controlnet"),
     ("models/ESRGAN", "upscaler"),
     ("models/RealESRGAN", "upscaler"),
+    ("models/SwinIR", "upscaler"),
+    ("models/DAT", "upscaler"),
+    ("models/HAT", "upscaler"),
 )
 COMFY_FOLDERS: tuple[tuple[str, str], ...] = (
     ("models/checkpoints", "checkpoint"),
