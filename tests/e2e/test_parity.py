@@ -184,13 +184,15 @@ def matrix() -> Iterator[Case]:
 
 
 # The default suite: the bugs once found (SD1 schedules, SDXL DDIM, sampled init latents,
-# img2img at strength 1) and each mode and family once.
+# img2img at strength 1, the masked image's draw before ancestral noise) and each mode and
+# family once.
 REPRESENTATIVE = [
     Case("sd1", "txt2img", "Euler a"),
     Case("sd1", "txt2img", "DPM++ 2M"),
     Case("sd1", "img2img", "Euler"),
     Case("sd1", "img2img", "DDIM", strength=1.0),
     Case("sd1", "inpaint", "UniPC"),
+    Case("sd1", "inpaint", "Euler a", strength=1.0),
     Case("sd1", "inpaint", "Euler a", strength=1.0, nine_channels=True),
     Case("sd2", "txt2img", "Heun"),
     Case("sdxl", "txt2img", "DDIM"),
@@ -244,7 +246,10 @@ def parity_table(root: Path) -> str:
     """The Markdown table of docs/PARITY.md: max level difference per sampler × mode × family."""
     engine = Engine(device="cpu", threads=1)
     models = Models(root)
-    rows = ["| Family | Mode | Strength | Sampler | Max level difference |", "|---|---|---|---|---|"]
+    rows = [
+        "| Family | Mode | Strength | Sampler | Max level difference |",
+        "|---|---|---|---|---|",
+    ]
     for case in matrix():
         family = case.family + (" (9-ch inpainting)" if case.nine_channels else "")
         strength = f"{case.strength:g}" if case.mode != "txt2img" else "—"

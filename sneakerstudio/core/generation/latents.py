@@ -3,8 +3,8 @@ image modes, and the extra inputs of 9-channel inpainting checkpoints.
 
 The order of the draws from each image's seeded generator is diffusers' (its img2img and inpaint
 pipelines with a list of generators): the init image's latent is *sampled* from the VAE
-posterior first, then the noise, then (inpainting checkpoints) the masked image's latent, then
-whatever an ancestral sampler draws per step. So the same seed gives diffusers' image."""
+posterior first, then the noise, then (inpaint jobs) the masked image's latent, then whatever
+an ancestral sampler draws per step. So the same seed gives diffusers' image."""
 
 from __future__ import annotations
 
@@ -27,6 +27,8 @@ def latent_inputs(
     """Pure noise (txt2img) or the encoded plan image with its latent mask and masked content,
     plus the inputs of an inpainting checkpoint, for the images of `seeds` (latent `shape`
     each), on the job's device; and the seeded generators, for the sampler to go on drawing."""
+    import torch
+
     from sneakerstudio.core.generation.sampling import (
         encode_images,
         image_noise,
@@ -74,6 +76,11 @@ def latent_inputs(
                 inputs.init = inputs.init * (1 - mask)
     if is_inpainting_unet(model):
         inpainting_inputs(model, inputs, plan, device, generators)
+    elif plan is not None and plan.mask is not None:
+        # diffusers' inpaint pipelines sample the masked image's latent for every UNet and
+        # a normal one never reads it: draw what it draws, so ancestral noise stays the same.
+        for generator in generators:
+            torch.randn((1, *shape), generator=generator, dtype=pipe.vae.dtype)
     return inputs, generators
 
 
