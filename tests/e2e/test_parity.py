@@ -3,7 +3,8 @@ scheduler config (`tests/published_configs.py`): every sampler we share, txt2img
 inpaint (normal and 9-channel inpainting UNets), SD1, SD2 (v), SDXL and the refiner, within 2
 levels (prompts without weights; inpaint compares the repainted area, since we paste the
 original back around it as A1111 does). A representative set runs by default, the whole matrix
-with `-m slow`; `python -m tests.e2e.test_parity` prints the table kept in docs/PARITY.md."""
+with `-m slow`; `python -m tests.e2e.test_parity` prints the table kept in docs/PARITY.md.
+Also: a job with A1111's "NV" random source is reproducible and says so in its infotext."""
 
 from __future__ import annotations
 
@@ -240,6 +241,43 @@ def test_a_published_sd15_folder_starts_euler_at_sigma_max(
     ours = finished(run(engine, request_for(folder, **fields))).images[0]
     difference = np.abs(np.asarray(ours, dtype=np.int16) - reference_image(models, case))
     assert int(difference.max()) <= TOLERANCE
+
+
+@pytest.mark.parametrize("family", ["sd1", "sd2"])
+def test_turbo_files_keep_trailing_timesteps_on_every_sampler(
+    models: Models, family: str, tmp_path: Path
+) -> None:
+    """The SD1/SD2 configs do not state a spacing: the loader's "trailing" for a Turbo file
+    must still reach every sampler (diffusers drops keys it filled from class defaults)."""
+    import shutil
+
+    from sneakerstudio.core.generation.schedulers import build_scheduler
+    from sneakerstudio.core.models.loading import load_model
+
+    turbo = shutil.copy(
+        models.model(family, False).single_file, tmp_path / "tiny_turbo.safetensors"
+    )
+    loaded = load_model(Path(turbo))
+    assert loaded.distilled == "turbo"
+    for sampler in SAMPLERS:
+        scheduler = build_scheduler(sampler, loaded.scheduler_config)
+        scheduler.set_timesteps(1)
+        assert scheduler.config.timestep_spacing == "trailing", sampler.name
+        assert int(scheduler.timesteps[0]) == 999, sampler.name
+
+
+def test_an_nv_job_is_reproducible_and_says_so(engine: Engine, tiny_sd1) -> None:
+    """A1111's "NV" source (its CPU copy of the GPU's numbers): same seed, same image."""
+    nv = [
+        finished(run(engine, request_for(tiny_sd1.single_file, sampler="DPM++ 2M", rng="nv")))
+        for _ in range(2)
+    ]
+    cpu = finished(run(engine, request_for(tiny_sd1.single_file, sampler="DPM++ 2M")))
+    images = [np.asarray(result.images[0]) for result in (*nv, cpu)]
+    assert np.array_equal(images[0], images[1])
+    assert not np.array_equal(images[0], images[2])
+    assert "RNG: NV" in nv[0].parameters[0]
+    assert "RNG:" not in cpu.parameters[0]
 
 
 def parity_table(root: Path) -> str:

@@ -108,4 +108,6 @@ def mode_extras(request: GenerationRequest, plan: ImagePlan | None) -> dict[str,
         extras["Hires upscaler"] = "Latent" if request.hires_upscaler == "latent" else "Lanczos"
     if request.preset:
         extras["Preset"] = request.preset
+    if request.rng == "nv":
+        extras["RNG"] = "NV"
     return extras

@@ -59,6 +59,7 @@ def latent_inputs(
         variation_seeds=variation_seeds,
         variation_strength=ctx.request.variation_strength,
         generators=generators,
+        source=ctx.request.rng,
     )
     noise = noise.to(device=device, dtype=dtype)
     latent_size = (noise.shape[2], noise.shape[3])

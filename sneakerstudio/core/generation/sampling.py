@@ -117,20 +117,29 @@ def image_noise(
     variation_seeds: list[int] | None = None,
     variation_strength: float = 0.0,
     generators: list[Any] | None = None,
+    source: str = "cpu",
 ) -> tuple[Any, list[Any]]:
     """Initial noise from one seeded CPU generator per image (`generators` if given, already
     used for the init image's latent: see `latents.latent_inputs`), blended with a second
-    seed's noise for variations. Returns the noise (B, C, h, w) and the generators (ancestral
-    samplers keep drawing)."""
+    seed's noise for variations. With `source` "nv" both noises are the numbers CUDA's
+    generator gives for the seeds (`rng.py`). Returns the noise (B, C, h, w) and the
+    generators (ancestral samplers keep drawing from them, whatever the source)."""
     import torch
+
+    from sneakerstudio.core.generation.rng import nv_randn
 
     if generators is None:
         generators = seeded_generators(seeds)
-    noise = torch.cat([torch.randn((1, *shape), generator=g) for g in generators])
+    if source == "nv":
+        noise = torch.cat([nv_randn(int(s), (1, *shape)) for s in seeds])
+    else:
+        noise = torch.cat([torch.randn((1, *shape), generator=g) for g in generators])
     if variation_seeds and variation_strength > 0:
         other = torch.cat(
             [
-                torch.randn((1, *shape), generator=torch.Generator("cpu").manual_seed(int(s)))
+                nv_randn(int(s), (1, *shape))
+                if source == "nv"
+                else torch.randn((1, *shape), generator=torch.Generator("cpu").manual_seed(int(s)))
                 for s in variation_seeds
             ]
         )
