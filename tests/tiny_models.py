@@ -210,6 +210,14 @@ def write_ldm_single_file(components: Mapping[str, Any], path: Path) -> Path:
     return path
 
 
+def _published_scheduler_config(folder: Path, family: str) -> None:
+    """The folder's scheduler config as its publisher ships it (the family template), not as
+    `save_pretrained` writes it: that one states every class default, e.g. PNDM's "leading"
+    spacing, which the Hub's SD 1.5 folder leaves to each sampler."""
+    template = model_template_dir(family) / "scheduler" / "scheduler_config.json"
+    shutil.copy2(template, folder / "scheduler" / "scheduler_config.json")
+
+
 def _build(out_dir: Path, stem: str, *, in_channels: int) -> TinyModel:
     from diffusers import StableDiffusionPipeline
 
@@ -223,6 +231,7 @@ def _build(out_dir: Path, stem: str, *, in_channels: int) -> TinyModel:
     # save_pretrained rewrites the tokenizer; ship exactly the app's files instead.
     shutil.rmtree(folder / "tokenizer")
     shutil.copytree(model_template_dir("sd1") / "tokenizer", folder / "tokenizer")
+    _published_scheduler_config(folder, "sd1")
     single_file = write_ldm_single_file(components, out_dir / f"{stem}.safetensors")
     return TinyModel(folder=folder, single_file=single_file)
 
@@ -453,6 +462,7 @@ def build_tiny_family(
         if (folder / name).is_dir():
             shutil.rmtree(folder / name)
             shutil.copytree(resources / shipped, folder / name)
+    _published_scheduler_config(folder, family)
     single = write_family_single_file(family, parts, out_dir / f"{stem}.safetensors")
     return TinyModel(folder=folder, single_file=single)
 

@@ -294,6 +294,13 @@ def add_mode_arguments(gen: argparse.ArgumentParser) -> None:
     )
     modes.add_argument("--variation-seed", type=int, default=None, help="second seed to blend in")
     modes.add_argument(
+        "--rng",
+        choices=("cpu", "nv"),
+        default="cpu",
+        help="noise source: cpu (default) or nv, the numbers an NVIDIA GPU gives (A1111's GPU "
+        "seeds, reproduced on any machine)",
+    )
+    modes.add_argument(
         "--variation-strength", type=float, default=0.0, help="0–1 share of the variation seed"
     )
     modes.add_argument(
@@ -370,6 +377,7 @@ def mode_fields(args: argparse.Namespace) -> dict[str, Any]:
         "batch_count": args.batch_count,
         "variation_seed": args.variation_seed,
         "variation_strength": args.variation_strength,
+        "rng": args.rng,
         "hires_scale": args.hires,
         "hires_strength": args.hires_strength,
         "hires_upscaler": (

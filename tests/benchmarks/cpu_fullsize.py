@@ -195,7 +195,10 @@ def main() -> None:
     request = apply_preset(
         GenerationRequest(model=folder, prompt=PROMPT, width=512, height=512, seed=42), "turbo"
     )
-    config = dict(plain.scheduler.config)
+    from sneakerstudio.core.models.loading import stated_scheduler_config
+
+    # Stated keys only: diffusers drops a key it listed as a class default, "trailing" too.
+    config = stated_scheduler_config(plain.scheduler.config)
     config["timestep_spacing"] = "trailing"
     plain.scheduler = build_scheduler(find_sampler(request.sampler), config)
 

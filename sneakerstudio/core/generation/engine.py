@@ -29,7 +29,6 @@ from sneakerstudio.core.generation.infotext import job_parameters
 from sneakerstudio.core.generation.job import JobContext, pass_steps
 from sneakerstudio.core.generation.latents import latent_inputs
 from sneakerstudio.core.generation.recovery import choose_memory, recovering, unexpected_failure
-from sneakerstudio.core.generation.sampling import image_noise
 from sneakerstudio.core.models.cache import CachedModel, ModelCache, pipeline_bytes
 from sneakerstudio.core.protocol.backend import Capabilities
 from sneakerstudio.core.protocol.cancel import CancelToken
@@ -345,13 +344,7 @@ class Engine:
                 ctx.previews.discard()
                 factor = model.vae_scale_factor
                 shape = (model.latent_channels, request.height // factor, request.width // factor)
-                noise, generators = image_noise(
-                    seeds[lo:hi],
-                    shape,
-                    variation_seeds=vary,
-                    variation_strength=request.variation_strength,
-                )
-                inputs = latent_inputs(ctx, noise.to(ctx.device))
+                inputs, generators = latent_inputs(ctx, seeds[lo:hi], shape, vary)
                 on_step = ctx.on_step(offset, first_steps)
                 latents = denoise(ctx, cond, inputs, generators, on_step, unet_call)
                 if hires:

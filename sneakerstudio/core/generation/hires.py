@@ -48,6 +48,7 @@ def hires_pass(
         shape,
         variation_seeds=variation,
         variation_strength=request.variation_strength,
+        source=request.rng,
     )
     dtype = model.pipe.unet.dtype
     inputs = LatentInputs(

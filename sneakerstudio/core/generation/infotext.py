@@ -110,4 +110,6 @@ def mode_extras(request: GenerationRequest, plan: ImagePlan | None) -> dict[str,
             extras["Hires upscaler"] = Path(request.hires_upscaler_model).stem
     if request.preset:
         extras["Preset"] = request.preset
+    if request.rng == "nv":
+        extras["RNG"] = "NV"
     return extras

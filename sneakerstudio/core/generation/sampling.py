@@ -102,24 +102,44 @@ class MaskedBlend(LoopExtension):
         return latents, x0
 
 
+def seeded_generators(seeds: list[int]) -> list[Any]:
+    """One seeded CPU generator per image, so image k of a batch can be made again alone with
+    its own seed (diffusers' pipelines take such a list too)."""
+    import torch
+
+    return [torch.Generator("cpu").manual_seed(int(s)) for s in seeds]
+
+
 def image_noise(
     seeds: list[int],
     shape: tuple[int, int, int],
     *,
     variation_seeds: list[int] | None = None,
     variation_strength: float = 0.0,
+    generators: list[Any] | None = None,
+    source: str = "cpu",
 ) -> tuple[Any, list[Any]]:
-    """Initial noise, one seeded CPU generator per image (so image k of a batch can be made
-    again alone with its own seed), blended with a second seed's noise for variations.
-    Returns the noise (B, C, h, w) and the generators (ancestral samplers keep drawing)."""
+    """Initial noise from one seeded CPU generator per image (`generators` if given, already
+    used for the init image's latent: see `latents.latent_inputs`), blended with a second
+    seed's noise for variations. With `source` "nv" both noises are the numbers CUDA's
+    generator gives for the seeds (`rng.py`). Returns the noise (B, C, h, w) and the
+    generators (ancestral samplers keep drawing from them, whatever the source)."""
     import torch
 
-    generators = [torch.Generator("cpu").manual_seed(int(s)) for s in seeds]
-    noise = torch.cat([torch.randn((1, *shape), generator=g) for g in generators])
+    from sneakerstudio.core.generation.rng import nv_randn
+
+    if generators is None:
+        generators = seeded_generators(seeds)
+    if source == "nv":
+        noise = torch.cat([nv_randn(int(s), (1, *shape)) for s in seeds])
+    else:
+        noise = torch.cat([torch.randn((1, *shape), generator=g) for g in generators])
     if variation_seeds and variation_strength > 0:
         other = torch.cat(
             [
-                torch.randn((1, *shape), generator=torch.Generator("cpu").manual_seed(int(s)))
+                nv_randn(int(s), (1, *shape))
+                if source == "nv"
+                else torch.randn((1, *shape), generator=torch.Generator("cpu").manual_seed(int(s)))
                 for s in variation_seeds
             ]
         )
@@ -148,11 +168,18 @@ def slerp(t: float, low: Any, high: Any) -> Any:
 
 
 def encode_images(
-    pipe: Any, images: list[Any], scaling: float, device: Any, blank: Any = None
+    pipe: Any,
+    images: list[Any],
+    scaling: float,
+    device: Any,
+    blank: Any = None,
+    generators: list[Any] | None = None,
 ) -> Any:
-    """PIL images → latents (mean of the VAE posterior, scaled), deterministic. With `blank`
-    (a PIL "L" mask), pixels where it is white are set to 0 (mid grey) first: the masked-image
-    input of inpainting checkpoints."""
+    """PIL images → scaled latents. Without `generators`, the mean of the VAE posterior
+    (deterministic); with them, a sample of it drawn with each generator in turn, as diffusers'
+    img2img and inpaint pipelines draw it with the job's generators: one image and B generators
+    give B latents. With `blank` (a PIL "L" mask), pixels where it is white are set to 0 (mid
+    grey) first: the masked-image input of inpainting checkpoints."""
     import numpy as np
     import torch
 
@@ -164,13 +191,22 @@ def encode_images(
         keep = np.asarray(blank.convert("L")) < 128
         arrays = arrays * keep[None, :, :, None]
     pixels = torch.from_numpy(arrays).permute(0, 3, 1, 2).to(device=device, dtype=vae.dtype)
+    states = [g.get_state() for g in generators or ()]
+
+    def latents_of(dist: Any) -> Any:
+        if generators is None:
+            return dist.mode()
+        for g, state in zip(generators, states, strict=True):
+            g.set_state(state)  # the fp32 retry draws the same numbers again
+        return torch.cat([dist.sample(generator=g) for g in generators])
+
     with torch.inference_mode():
-        latents = vae.encode(pixels).latent_dist.mode()
+        latents = latents_of(vae.encode(pixels).latent_dist)
         if not torch.isfinite(latents).all() and vae.dtype != torch.float32:
             # Half-precision VAEs (SDXL's above all) can overflow: encode again in fp32.
             dtype = vae.dtype
             vae.to(torch.float32)
-            latents = vae.encode(pixels.float()).latent_dist.mode().to(dtype)
+            latents = latents_of(vae.encode(pixels.float()).latent_dist).to(dtype)
             vae.to(dtype)
     return latents * scaling
 
@@ -235,6 +271,13 @@ def _x0(out: Any, scheduler: Any) -> Any:
     return x0
 
 
+def pure_noise_start(inputs: LatentInputs) -> bool:
+    """Whether an image job starts from noise alone: inpainting at strength 1 does (diffusers'
+    inpaint pipelines); img2img always noises the init image, at strength 1 too (diffusers'
+    img2img pipelines, A1111), so the picture keeps some of its layout."""
+    return inputs.mask is not None and inputs.strength is not None and inputs.strength >= 1.0
+
+
 def timesteps_for(scheduler: Any, steps: int, strength: float | None, device: Any) -> Any:
     """The timesteps to run: all of them, or for img2img the last `strength` share (at least
     one step, so a tiny strength still does something)."""
@@ -278,7 +321,7 @@ def sample(
     distilled = getattr(unet.config, "time_cond_proj_dim", None) is not None
     use_cfg = guidance > 1.0 and not distilled and cond.negative_embeds is not None
     noise = inputs.noise.to(device=device, dtype=dtype)
-    if inputs.init is None or (inputs.strength is not None and inputs.strength >= 1.0):
+    if inputs.init is None or pure_noise_start(inputs):
         latents = noise * scheduler.init_noise_sigma
     else:
         start = timesteps[:1].repeat(noise.shape[0])

@@ -20,6 +20,7 @@ import json
 import logging
 import shutil
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -222,6 +223,18 @@ def _build_scheduler(config: dict[str, Any]) -> Any:
     return cls.from_config(config)
 
 
+def stated_scheduler_config(config: Mapping[str, Any]) -> dict[str, Any]:
+    """The keys a model's scheduler config states, without the ones diffusers filled in from
+    its class's defaults (listed in `_use_default_values`). Each sampler is built from these,
+    so a key the published config leaves out takes that sampler class's own default, as in
+    diffusers' `OtherScheduler.from_config(pipe.scheduler.config)`: SD 1.5 states no
+    `timestep_spacing`, so Euler starts at t=999 ("linspace") and DDIM at t=951 ("leading").
+    Keeping the marker instead would also make diffusers drop a value set later on purpose
+    (Turbo's "trailing", a prediction-type override)."""
+    defaults = set(config.get("_use_default_values", ()))
+    return {k: v for k, v in config.items() if k not in defaults and k != "_use_default_values"}
+
+
 def _load_single_file(path: Path, *, dtype: Any) -> LoadedModel:
     tensors, _metadata = read_header(path)
     config = derive_config(tensors, path)
@@ -264,7 +277,7 @@ def _file_model(path: Path, config: CheckpointConfig, pipe: Any) -> LoadedModel:
         variant=config.variant,
         format="safetensors",
         prediction_type=config.prediction_type,
-        scheduler_config=dict(pipe.scheduler.config),
+        scheduler_config=stated_scheduler_config(pipe.scheduler.config),
         latent_channels=config.latent_channels,
         vae_scale_factor=config.vae_scale_factor,
         vae_scaling_factor=config.vae_scaling_factor,
@@ -760,7 +773,7 @@ def _load_diffusers_folder(folder: Path, *, dtype: Any) -> LoadedModel:
         if tokenizer is not None and getattr(tokenizer, "model_max_length", 0) > 1000:
             # A tokenizer_config.json without model_max_length: CLIP's context is 77 tokens.
             tokenizer.model_max_length = 77
-    scheduler_config = dict(pipe.scheduler.config)
+    scheduler_config = stated_scheduler_config(pipe.scheduler.config)
     unet = pipe.unet.config
     vae = pipe.vae.config
     in_channels = int(unet.in_channels)

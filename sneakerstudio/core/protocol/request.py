@@ -32,6 +32,7 @@ EXTRA_FIELDS: dict[str, Any] = {
     "fast_decode": False,
     "memory_mode": "auto",
     "hires_upscaler_model": None,
+    "rng": "cpu",
 }
 MIN_SIZE = 64
 MAX_SIZE = 4096
@@ -45,6 +46,7 @@ MAX_PADDING = 256
 MAX_HIRES_SCALE = 4.0
 HIRES_UPSCALERS = ("latent", "lanczos")
 TIMESTEP_SPACINGS = ("leading", "trailing", "linspace")
+RNG_SOURCES = ("cpu", "nv")  # A1111's "CPU" and "NV" (its CPU copy of the GPU's numbers)
 MAX_LORA_WEIGHT = 10.0
 # Far beyond any prompt people write or share (those stay under a few thousand characters):
 # each 75 tokens lengthen the UNet's cross-attention at every step, so a pasted megabyte would
@@ -109,6 +111,7 @@ class GenerationRequest:
     timestep_spacing: str | None = None  # overrides the scheduler config's, e.g. "trailing"
     fast_decode: bool = False  # decode with TAESD when the user has its weights
     memory_mode: str = "auto"  # "auto", "normal", "tiled" or "low" (see runtime/memory.py)
+    rng: str = "cpu"  # where the seed's noise comes from: RNG_SOURCES (generation/rng.py)
 
     # Inputs the next features add go here as typed fields with their checks in `problems()`:
     # control units (ControlNet: a tuple of typed units), the upscaler of the hires pass and
@@ -284,6 +287,11 @@ class GenerationRequest:
         # a newer version still runs.
         if self.memory_mode is not None and not isinstance(self.memory_mode, str):
             out.append(f"The memory mode must be a name (got {_short(self.memory_mode)}).")
+        if self.rng not in RNG_SOURCES:
+            out.append(
+                f"Unknown random source {_short(self.rng)}: choose cpu, or nv for the numbers "
+                "an NVIDIA GPU gives (A1111's default GPU source)."
+            )
         return out
 
     def _outpaint_problems(self, init: Any) -> list[str]:
