@@ -417,3 +417,37 @@ def control_type_hint(name: str, metadata: Mapping[str, str]) -> str | None:
         if re.search(rf"(^|[^a-z]){marker}", lower):
             return kind
     return None
+
+
+CONTROLNET_FOLDERS = ("ControlNet", "controlnet", "models/ControlNet", "models/controlnet")
+CONTROLNET_SUFFIXES = (".safetensors", ".pth", ".pt", ".ckpt", ".bin")
+
+
+def resolve_controlnet(name_or_path: str | Path, model_path: Path | None = None) -> Path:
+    """The ControlNet file or folder a unit names: an existing path as is, else a file whose
+    stem is the name (case-insensitive) in the ControlNet folders beside the model (A1111's
+    models/ControlNet, ComfyUI's models/controlnet). Raises `ModelFileError` when not found."""
+    name = str(name_or_path)
+    candidate = Path(name).expanduser()
+    if candidate.exists():
+        return candidate
+    folders: list[Path] = []
+    if model_path is not None:
+        here = Path(model_path).expanduser().resolve()
+        start = here.parent if here.is_file() else here
+        for base in (start, start.parent, start.parent.parent):
+            folders += [base / sub for sub in CONTROLNET_FOLDERS]
+    wanted = Path(name).stem.lower() if Path(name).suffix in CONTROLNET_SUFFIXES else name.lower()
+    if not any(c in name for c in "/\\") and name not in ("", ".", ".."):
+        for folder in folders:
+            if not folder.is_dir():
+                continue
+            for path in sorted(folder.iterdir()):
+                stem = path.stem.lower() if path.is_file() else path.name.lower()
+                if stem == wanted and (path.is_dir() or path.suffix.lower() in CONTROLNET_SUFFIXES):
+                    return path
+    raise ModelFileError(
+        f"ControlNet '{name}' was not found.",
+        hint="Check the path, or put the file in your ControlNet folder (models/ControlNet in "
+        "A1111, models/controlnet in ComfyUI).",
+    )
