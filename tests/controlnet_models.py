@@ -46,14 +46,16 @@ def controlnet_key_to_ldm(key: str, layers_per_block: int) -> str:
     return unet_key_to_ldm(key, layers_per_block, [])
 
 
-def build_tiny_controlnets(unet: Any, out_dir: Path, *, seed: int = 7) -> TinyControlNets:
-    """A ControlNet copied from `unet` with seeded non-zero zero-convs, in every layout."""
+def tiny_controlnet(
+    unet: Any, *, seed: int = 7, embedding: tuple[int, ...] = (16, 32, 96, 256)
+) -> Any:
+    """A ControlNet copied from `unet` with seeded non-zero zero-convs. The real 4-level
+    conditioning embedding takes control images 8× the latent size; (16, 32) takes 2× (the
+    tiny VAE's factor, so diffusers' own pipeline can run it at the image size)."""
     import torch
     from diffusers import ControlNetModel
-    from safetensors.torch import save_file
 
-    out_dir.mkdir(parents=True, exist_ok=True)
-    model = ControlNetModel.from_unet(unet)
+    model = ControlNetModel.from_unet(unet, conditioning_embedding_out_channels=embedding)
     generator = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for name, param in model.named_parameters():
@@ -61,7 +63,15 @@ def build_tiny_controlnets(unet: Any, out_dir: Path, *, seed: int = 7) -> TinyCo
                 name.startswith("controlnet_cond_embedding.conv_out")
             ):
                 param.copy_(torch.randn(param.shape, generator=generator) * 0.3)
-    model.eval()
+    return model.eval()
+
+
+def build_tiny_controlnets(unet: Any, out_dir: Path, *, seed: int = 7) -> TinyControlNets:
+    """`tiny_controlnet(unet)` in every layout."""
+    from safetensors.torch import save_file
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    model = tiny_controlnet(unet, seed=seed)
     folder = out_dir / "tiny_controlnet"
     model.save_pretrained(str(folder), safe_serialization=True)
     state = {k: v.detach().contiguous() for k, v in model.state_dict().items()}

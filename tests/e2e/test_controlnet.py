@@ -136,23 +136,27 @@ def test_inpaint_only_masked_keeps_pixels_outside_the_mask(
         assert np.array_equal(np.asarray(result)[keep], np.asarray(init)[keep]), area
 
 
-def test_matches_diffusers_controlnet_pipeline(engine: Engine, tiny_sd1, controlnets) -> None:
+def test_matches_diffusers_controlnet_pipeline(engine: Engine, tiny_sd1, tmp_path: Path) -> None:
     """Our loop with one unit equals StableDiffusionControlNetPipeline within 2 levels."""
     import torch
-    from diffusers import ControlNetModel, StableDiffusionControlNetPipeline
+    from diffusers import ControlNetModel, StableDiffusionControlNetPipeline, UNet2DConditionModel
 
     from sneakerstudio.core.imaging.preprocess import preprocess
+    from tests.controlnet_models import tiny_controlnet
 
+    unet = UNet2DConditionModel.from_pretrained(str(tiny_sd1.folder / "unet"))
+    folder = tmp_path / "cn_2x"
+    tiny_controlnet(unet, embedding=(16, 32)).save_pretrained(str(folder))
     control_image = preprocess(doodle(), "scribble")
     request = request_for(
         tiny_sd1.folder,
         sampler="Euler",
-        control=(unit(controlnets.folder, image=control_image, preprocessor="none", weight=0.8),),
+        control=(unit(folder, image=control_image, preprocessor="none", weight=0.8),),
     )
     ours = pixels(run(engine, request))
     pipe = StableDiffusionControlNetPipeline.from_pretrained(
         str(tiny_sd1.folder),
-        controlnet=ControlNetModel.from_pretrained(str(controlnets.folder)),
+        controlnet=ControlNetModel.from_pretrained(str(folder)),
         safety_checker=None,
         requires_safety_checker=False,
         local_files_only=True,
@@ -220,3 +224,24 @@ def test_wrong_base_controlnet_is_refused_naming_both(
     assert isinstance(events[-1], Failed)
     assert "control_tiny_scribble" in events[-1].message and "tiny_sd1" in events[-1].message
     assert "made for" in events[-1].message
+
+
+def test_sdxl_controlnet_in_original_and_diffusers_layouts(
+    engine: Engine, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    from diffusers import UNet2DConditionModel
+
+    from tests.controlnet_models import build_tiny_controlnets
+    from tests.tiny_models import build_tiny_family
+
+    out = tmp_path_factory.mktemp("tiny_sdxl_cn")
+    sdxl = build_tiny_family(out, "sdxl")
+    unet = UNet2DConditionModel.from_pretrained(str(sdxl.folder / "unet"))
+    cns = build_tiny_controlnets(unet, out / "cn")
+    plain = pixels(run(engine, request_for(sdxl.single_file, steps=2)))
+    images = [
+        pixels(run(engine, request_for(sdxl.single_file, steps=2, control=(unit(path),))))
+        for path in (cns.lone_file, cns.original)
+    ]
+    assert np.abs(images[0] - plain).max() > 10
+    assert np.array_equal(images[0], images[1])
