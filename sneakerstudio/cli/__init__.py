@@ -21,7 +21,7 @@ def err(text: str) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from sneakerstudio.cli import generate, info, models, probe
+    from sneakerstudio.cli import generate, info, models, preprocess, probe
 
     parser = argparse.ArgumentParser(
         prog="sneakerstudio",
@@ -29,7 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"sneakerstudio {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for module in (generate, info, probe, models):
+    for module in (generate, info, probe, models, preprocess):
         module.add_parser(sub).set_defaults(run=module.run)
     return parser
 

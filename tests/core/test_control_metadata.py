@@ -17,7 +17,7 @@ from sneakerstudio.core.protocol.control import ControlUnit
 A1111_UNIT = (
     '"Module: canny, Model: control_v11p_sd15_canny [d14c016b], Weight: 0.85, Resize Mode: '
     "Resize and Fill, Low Vram: False, Processor Res: 512, Threshold A: 80.0, Threshold B: 180.0, "
-    'Guidance Start: 0.1, Guidance End: 0.9, Pixel Perfect: False, Control Mode: My prompt is '
+    "Guidance Start: 0.1, Guidance End: 0.9, Pixel Perfect: False, Control Mode: My prompt is "
     'more important, Hr Option: Both, Save Detected Map: True"'
 )
 
@@ -36,7 +36,7 @@ def test_a1111_units_are_read(tmp_path: Path) -> None:
         "Seed: 1, Size: 512x512, Model: dreamshaper, "
         f"ControlNet 0: {A1111_UNIT}, "
         'ControlNet 1: "Module: none, Model: control_v11p_sd15_scribble [aabbccdd], Weight: 1.0, '
-        'Resize Mode: Just Resize, Guidance Start: 0.0, Guidance End: 1.0, Control Mode: '
+        "Resize Mode: Just Resize, Guidance Start: 0.0, Guidance End: 1.0, Control Mode: "
         'ControlNet is more important", Version: v1.10.1'
     )
     meta = read_png_metadata(_png(tmp_path / "a.png", parameters=params))

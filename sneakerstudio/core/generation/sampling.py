@@ -9,8 +9,9 @@ The pieces follow diffusers' pipelines (timesteps for a strength, add_noise, gui
 
 What only some jobs need inside the loop is a `LoopExtension` (InvokeAI's "denoise extensions"):
 the 9-channel input of inpainting checkpoints and the masked latent blend are two, built from
-the `LatentInputs`; callers add their own through `sample(extensions=...)` — ControlNet's (`control.py`) uses the
-`residuals` hook, whose results go to the UNet as its additional residual inputs.
+the `LatentInputs`; callers add their own through `sample(extensions=...)` — ControlNet's
+(`control.py`) uses the `residuals` hook, whose results go to the UNet as its additional
+residual inputs.
 """
 
 from __future__ import annotations

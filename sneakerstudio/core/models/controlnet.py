@@ -61,7 +61,9 @@ def is_controlnet_keys(keys: list[str]) -> bool:
 
 def is_union_keys(keys: list[str]) -> bool:
     """The "union" / ProMax kind (several control types in one model)."""
-    return any(k.startswith(("task_embedding", "transformer_layes.", "spatial_ch_projs.")) for k in keys)
+    return any(
+        k.startswith(("task_embedding", "transformer_layes.", "spatial_ch_projs.")) for k in keys
+    )
 
 
 def shape_of(tensors: Mapping[str, Any]) -> ControlNetShape:
@@ -127,7 +129,9 @@ def check_fits(path: Path, unet_config: Mapping[str, Any], model_label: str) -> 
     unet_sdxl = unet_config.get("addition_embed_type") == "text_time"
     if shape.context_width != width or shape.size_conditioning != unet_sdxl:
         unet_base = family_for_context_width(width)
-        unet_label = FAMILIES[unet_base].label if unet_base in FAMILIES else f"context width {width}"
+        unet_label = (
+            FAMILIES[unet_base].label if unet_base in FAMILIES else f"context width {width}"
+        )
         raise ModelFileError(
             f"The ControlNet '{path.name}' is made for {shape.label}, but the model "
             f"'{model_label}' is {unet_label}.",
@@ -145,10 +149,7 @@ def load_controlnet(
     """The `ControlNetModel` of the file or folder at `path`, for a UNet with `unet_config`,
     on `device` in `dtype`. Raises `ModelFileError` / `UnsafeFileError` naming the file."""
     path = Path(path).expanduser()
-    if path.is_dir():
-        model = _load_folder(path, dtype)
-    else:
-        model = _load_file(path, unet_config, dtype)
+    model = _load_folder(path, dtype) if path.is_dir() else _load_file(path, unet_config, dtype)
     model.eval()
     if dtype is not None and model.dtype != dtype:
         model = model.to(dtype=dtype)
@@ -294,15 +295,18 @@ def derive_controlnet_config(
     depths[-1] = depths[-1] or len(mid) or 1
     full_depths = [d or 1 for d in depths]
     proj = next((shapes[k] for k in keys if k.endswith("proj_in.weight")), None)
-    width = next(
-        (int(shapes[k].shape[1]) for k in keys if k.endswith("attn2.to_k.weight")), None
-    )
+    width = next((int(shapes[k].shape[1]) for k in keys if k.endswith("attn2.to_k.weight")), None)
     embed = shape("controlnet_cond_embedding.conv_in.weight")
     n_blocks = len(
-        {m.group(1) for k in keys if (m := re.match(r"controlnet_cond_embedding\.blocks\.(\d+)\.", k))}
+        {
+            m.group(1)
+            for k in keys
+            if (m := re.match(r"controlnet_cond_embedding\.blocks\.(\d+)\.", k))
+        }
     )
     cond_channels = [embed[0]] + [
-        shape(f"controlnet_cond_embedding.blocks.{2 * i + 1}.weight")[0] for i in range(n_blocks // 2)
+        shape(f"controlnet_cond_embedding.blocks.{2 * i + 1}.weight")[0]
+        for i in range(n_blocks // 2)
     ]
     config: dict[str, Any] = {
         "in_channels": shape("conv_in.weight")[1],

@@ -287,6 +287,16 @@ class ControlUnit:
         return cls(**kwargs)
 
 
+def preprocessor_problems(name: str, options: Any, label: str = "") -> list[str]:
+    """Problems of a preprocessor name and its options (`label` prefixes each sentence)."""
+    pre = find_preprocessor(name)
+    prefix = f"{label}: " if label else ""
+    if pre is None:
+        names = ", ".join(preprocessor_names())
+        return [f"{prefix}unknown preprocessor '{name}': choose one of {names}."]
+    return _option_problems(label, pre, options)
+
+
 def control_problems(units: Any) -> list[str]:
     """Problems of a request's `control` tuple: its shape, the count, each unit."""
     if not isinstance(units, (tuple, list)):
@@ -307,25 +317,26 @@ def control_problems(units: Any) -> list[str]:
 
 
 def _option_problems(label: str, pre: Preprocessor, options: Any) -> list[str]:
+    prefix = f"{label}: " if label else ""
     if not isinstance(options, (tuple, list)):
-        return [f"{label}: preprocessor options must be (name, value) pairs."]
+        return [f"{prefix}preprocessor options must be (name, value) pairs."]
     out: list[str] = []
     known = {o.name: o for o in pre.options}
     for item in options:
         if not isinstance(item, (tuple, list)) or len(item) != 2:
-            out.append(f"{label}: preprocessor option {_short(item)} is not a (name, value) pair.")
+            out.append(f"{prefix}preprocessor option {_short(item)} is not a (name, value) pair.")
             continue
         name, value = item
         spec = known.get(name)
         if spec is None:
             choices = ", ".join(known) or "none"
             out.append(
-                f"{label}: the {pre.name} preprocessor has no option {_short(name)} "
+                f"{prefix}the {pre.name} preprocessor has no option {_short(name)} "
                 f"(it takes: {choices})."
             )
         elif not _is_number(value) or not spec.minimum <= value <= spec.maximum:
             out.append(
-                f"{label}: {spec.label.lower()} must be from {spec.minimum:g} to "
+                f"{prefix}{spec.label.lower()} must be from {spec.minimum:g} to "
                 f"{spec.maximum:g} (got {_short(value)})."
             )
     return out

@@ -183,9 +183,14 @@ def unit_from_metadata(data: dict[str, Any], model: Path | str) -> ControlUnit:
         model=model,
         preprocessor=pre.name if pre is not None else "none",
         options=tuple(options),
-        weight=data.get("weight") if data.get("weight") is not None else 1.0,
-        start=data.get("start") if data.get("start") is not None else 0.0,
-        end=data.get("end") if data.get("end") is not None else 1.0,
+        weight=_number(data.get("weight"), 1.0),
+        start=_number(data.get("start"), 0.0),
+        end=_number(data.get("end"), 1.0),
         control_mode=data.get("control_mode") or "balanced",
         resize_mode=data.get("resize_mode") or "crop",
     )
+
+
+def _number(value: Any, default: float) -> float:
+    number = to_float(value)
+    return default if number is None else number
