@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import re
 import threading
 import zipfile
 from dataclasses import dataclass, field
@@ -58,6 +59,9 @@ class Project:
     params: dict[str, Any] = field(default_factory=dict)
     model: str | None = None
     mode: str | None = None
+    # ControlNet units' own images (QImage) by member name, "control-0.png" …; the units
+    # themselves are in params["control"]. Older files have none.
+    control_images: dict[str, Any] = field(default_factory=dict)
 
 
 def _png_bytes(image: Any) -> bytes:
@@ -116,6 +120,8 @@ def encode_project(project: Project) -> dict[str, bytes]:
         members["image.png"] = _png_bytes(state.image)
     members["sketch.png"] = _png_bytes(state.sketch)
     members["mask.png"] = _png_bytes(_mask_to_grey(state.mask))
+    for name, picture in project.control_images.items():
+        members[name] = _png_bytes(picture)
     return members
 
 
@@ -154,6 +160,9 @@ def load_project(path: Path) -> Project:
             blobs = {
                 n: archive.read(n) for n in ("image.png", "sketch.png", "mask.png") if n in names
             }
+            control_blobs = {
+                n: archive.read(n) for n in names if re.fullmatch(r"control-\d\.png", n)
+            }
     except FileNotFoundError:
         raise ProjectError(f"Project '{path}' does not exist.") from None
     except (OSError, KeyError, ValueError, zipfile.BadZipFile) as exc:
@@ -189,11 +198,13 @@ def load_project(path: Path) -> Project:
         _grey_to_mask(grey) if grey is not None else _blank(width, height),
     )
     params = meta.get("params")
+    control_images = {n: QImage.fromData(b, "PNG") for n, b in control_blobs.items()}
     return Project(
         state,
         params if isinstance(params, dict) else {},
         meta.get("model") if isinstance(meta.get("model"), str) else None,
         meta.get("mode") if isinstance(meta.get("mode"), str) else None,
+        {n: picture for n, picture in control_images.items() if not picture.isNull()},
     )
 
 
