@@ -34,6 +34,7 @@ class ControlHookup(QObject):
     def __init__(self, window: MainWindow) -> None:
         super().__init__(window)
         self._window = window
+        self.library: Any = None  # the model library (`use_library`)
         self.panel = ControlPanel()
         self.dock = window._dock(
             "ControlNet", "controlDock", self.panel, Qt.DockWidgetArea.RightDockWidgetArea
@@ -58,7 +59,9 @@ class ControlHookup(QObject):
     # -- the library ----------------------------------------------------------------------
 
     def use_library(self, library: Any) -> None:
-        """List the library's ControlNets in the units' model lists."""
+        """List the library's ControlNets in the units' model lists (and find metadata's
+        ControlNets there)."""
+        self.library = library
 
         def lister() -> list[tuple[str, str]]:
             entries = library.models(kind="controlnet")
@@ -170,7 +173,7 @@ class ControlHookup(QObject):
         read = meta.get("control")
         if not isinstance(read, list) or not read:
             return []
-        library = self._window.library.library
+        library = self.library
         states, missing = [], []
         for data in read:
             if not isinstance(data, dict):

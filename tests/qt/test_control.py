@@ -242,3 +242,52 @@ def test_dropping_a_png_with_controlnet_metadata_restores_the_units(
     assert state["model"] == "control_v11p_sd15_canny"
     assert state["enabled"] is False  # not in the library: named, and off
     assert "control_v11p_sd15_canny" in window.banner.text()
+
+
+def sd1_controlnet(path: Path) -> Path:
+    """Enough of an SD 1.5 ControlNet (1.1 layout, no prefix) for the library to list it."""
+    from tests.core.library_helpers import write_safetensors
+
+    return write_safetensors(
+        path,
+        {
+            "input_hint_block.0.weight": ("F16", [16, 3, 3, 3]),
+            "input_blocks.0.0.weight": ("F16", [8, 4, 3, 3]),
+            "input_blocks.1.1.transformer_blocks.0.attn2.to_k.weight": ("F16", [8, 768]),
+            "zero_convs.0.0.weight": ("F16", [8, 8, 1, 1]),
+            "middle_block_out.0.weight": ("F16", [8, 8, 1, 1]),
+        },
+    )
+
+
+def test_the_library_controlnets_are_offered_and_found_from_metadata(
+    make_window, tmp_path: Path
+) -> None:
+    from sneakerstudio.core.models.library import Library
+
+    folder = tmp_path / "models" / "ControlNet"
+    scribble = sd1_controlnet(folder / "control_v11p_sd15_scribble_fp16.safetensors")
+    canny = sd1_controlnet(folder / "control_v11p_sd15_canny_fp16.safetensors")
+    library = Library()
+    try:
+        library.add_folder(folder)
+        library.scan()
+        window = make_window()
+        window.control.use_library(library)
+        box = window.control.panel.add_unit()  # a new unit picks the scribble ControlNet
+        assert box is not None
+        names = [box.model_combo.itemText(i) for i in range(box.model_combo.count())]
+        assert any("control_v11p_sd15_canny_fp16" in n for n in names)
+        assert names[-1] == "Open file…"
+        assert Path(box.model()) == scribble and box.source() == "doodle"
+        assert box.preprocessor() == "scribble"
+
+        missing = window.control.restore_from_metadata(
+            {"control": [{"model": "control_v11p_sd15_canny_fp16", "preprocessor": "canny"}]}
+        )
+        assert missing == []
+        (restored,) = window.control.panel.boxes
+        assert Path(restored.model()) == canny and restored.state()["enabled"] is True
+        assert restored.source() == "canvas"
+    finally:
+        library.close()
