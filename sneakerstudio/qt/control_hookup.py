@@ -76,10 +76,29 @@ class ControlHookup(QObject):
         doc = self._window.doc
         return doodle_image(doc.sketch) if doc.has_sketch() else None
 
-    def units(self) -> tuple[ControlUnit, ...]:
-        """The request's units, with their images (None: nothing to follow yet)."""
+    def units(self, mode: str = "") -> tuple[ControlUnit, ...]:
+        """The request's units, with their images (None: nothing to follow yet). In outpaint
+        the doodle and the canvas picture are placed in the whole frame (white around), so
+        the control lines stay where they are drawn."""
         doc = self._window.doc
-        return self.panel.units(self.doodle, doc.composite_pil)
+        if mode != "outpaint" or not doc.has_extents():
+            return self.panel.units(self.doodle, doc.composite_pil)
+
+        def framed(make: Any) -> Any:
+            def image() -> Any:
+                from PIL import Image
+
+                picture = make()
+                if picture is None:
+                    return None
+                full = doc.full_rect()
+                out = Image.new("RGB", (full.width(), full.height()), "white")
+                out.paste(picture, (-full.left(), -full.top()))
+                return out
+
+            return image
+
+        return self.panel.units(framed(self.doodle), framed(doc.composite_pil))
 
     # -- the canvas overlay ---------------------------------------------------------------
 

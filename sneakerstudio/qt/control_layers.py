@@ -124,6 +124,8 @@ class PreviewJob(QThread):
             self.failed.emit(self.ticket, f"The control preview failed: {exc}")
         else:
             self.done.emit(self.ticket, image)
+        finally:
+            self._source = None  # let the layer's pixels go (the document may write them)
 
 
 class ControlPreviewer(QObject):

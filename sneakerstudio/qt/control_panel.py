@@ -220,10 +220,10 @@ class UnitBox(QFrame):
         for row in range(form.rowCount()):  # labels name their field for screen readers
             label = form.itemAt(row, QFormLayout.ItemRole.LabelRole)
             field = form.itemAt(row, QFormLayout.ItemRole.FieldRole)
-            if label is not None and field is not None and field.widget() is not None:
-                widget = label.widget()
-                if isinstance(widget, QLabel):
-                    widget.setBuddy(field.widget())
+            target = field.widget() if field is not None else None
+            widget = label.widget() if label is not None else None
+            if target is not None and isinstance(widget, QLabel):
+                widget.setBuddy(target)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(6, 4, 6, 6)
         layout.setSpacing(3)
@@ -393,7 +393,10 @@ class UnitBox(QFrame):
                 spin.setSingleStep(0.1)
             spin.setKeyboardTracking(False)
             value = values.get(option.name, option.default)
-            spin.setValue(int(value) if option.integer else float(value))
+            if isinstance(spin, QSpinBox):
+                spin.setValue(int(value))
+            else:
+                spin.setValue(float(value))
             spin.setToolTip(
                 f"{option.label} of the {pre.label if pre else ''} preprocessor "
                 f"({option.minimum:g} to {option.maximum:g}; {option.default:g} by default)."

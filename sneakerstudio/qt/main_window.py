@@ -301,7 +301,7 @@ class MainWindow(QMainWindow):
         fields["width"] = request.width + (left + right if request.width % 8 == 0 else 0)
         fields["height"] = request.height + (top + bottom if request.height % 8 == 0 else 0)
         fields.update(self.mode_panel.request_fields(mode))
-        fields["control"] = self.control.units()
+        fields["control"] = self.control.units(mode)
         return replace(request, prompt=prompt, negative_prompt=negative, **fields)
 
     @Slot()

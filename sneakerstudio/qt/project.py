@@ -198,7 +198,7 @@ def load_project(path: Path) -> Project:
         _grey_to_mask(grey) if grey is not None else _blank(width, height),
     )
     params = meta.get("params")
-    control_images = {n: QImage.fromData(b, "PNG") for n, b in control_blobs.items()}
+    control_images = {n: QImage.fromData(b) for n, b in control_blobs.items()}
     return Project(
         state,
         params if isinstance(params, dict) else {},

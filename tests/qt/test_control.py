@@ -291,3 +291,18 @@ def test_the_library_controlnets_are_offered_and_found_from_metadata(
         assert restored.source() == "canvas"
     finally:
         library.close()
+
+
+def test_in_outpaint_the_doodle_stays_where_it_is_drawn(
+    make_window, model_file: Path, tmp_path: Path
+) -> None:
+    window, _box = _window_with_unit(make_window, model_file, tmp_path, preprocessor="scribble")
+    _doodle_outline(window)
+    assert window.canvas.drag_frame("left", 64)
+    request = window.build_request()
+    assert request.mode == "outpaint"
+    (unit,) = request.control
+    assert unit.image.size == (request.width, request.height) == (192, 128)
+    grey = np.asarray(unit.image.convert("L"))
+    assert grey[96, 64 + 60] < 64  # the sole line, moved with the picture
+    assert grey[96, 30] == 255  # the new area: nothing to follow
