@@ -35,6 +35,7 @@ class ControlHookup(QObject):
         super().__init__(window)
         self._window = window
         self.library: Any = None  # the model library (`use_library`)
+        self._converted: dict[int, tuple[Any, QImage]] = {}  # own images, as QImages
         self.panel = ControlPanel()
         self.dock = window._dock(
             "ControlNet", "controlDock", self.panel, Qt.DockWidgetArea.RightDockWidgetArea
@@ -165,10 +166,16 @@ class ControlHookup(QObject):
 
         states = self.panel.state()
         members = {}
+        converted: dict[int, tuple[Any, QImage]] = {}
         for index, image in self.panel.images().items():
             name = IMAGE_MEMBER.format(index)
             states[index]["image"] = name
-            members[name] = pil_to_qimage(image)
+            cached = self._converted.get(id(image))
+            if cached is None or cached[0] is not image:  # each autosave: converted once
+                cached = (image, pil_to_qimage(image))
+            converted[id(image)] = cached
+            members[name] = cached[1]
+        self._converted = converted
         return states, members
 
     def restore_project(self, states: Any, images: dict[str, QImage]) -> None:
