@@ -18,6 +18,7 @@ With `--scene controlnet` (or `all`), the ControlNet scene instead of (or after)
 controlnet-1-doodle.png  a doodled sneaker outline, a scribble unit from the library in the
                          ControlNet dock, and its control map drawn over the canvas
 controlnet-2-result.png  the results, following the outline
+controlnet-3-canny.png   a picture on the canvas with a canny unit: its edges drawn over it
 Settings, autosaves and images go to a temporary SNEAKERSTUDIO_HOME, never to your own.
 """
 
@@ -301,8 +302,25 @@ class ControlNetDirector(Director):
         QTimer.singleShot(300, self.result)
 
     def result(self) -> None:
-        assert self.window is not None
+        window = self.window
+        assert window is not None
         self.grab("controlnet-2-result.png")
+        window.discard_result()
+        window.doc.open_image(array_to_qimage(fake_picture(512, 512, 1.0, 5)))  # a "photo"
+        box = window.control.panel.boxes[0]
+        models = [box.model_combo.itemData(i) for i in range(box.model_combo.count())]
+        canny = next(p for p in models if "canny" in p)
+        box.set_state({"model": canny, "preprocessor": "canny", "source": "canvas"})
+        window.control.refresh()
+        window.canvas.fit()
+        QTimer.singleShot(300, lambda: self.when(self._canny_shown, self.canny))
+
+    def _canny_shown(self) -> bool:
+        return self.window is not None and not self.window.control.previewer.busy()
+
+    def canny(self) -> None:
+        assert self.window is not None
+        self.grab("controlnet-3-canny.png")
         self.window.close()
 
 

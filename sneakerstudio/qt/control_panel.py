@@ -438,7 +438,9 @@ class UnitBox(QFrame):
 
     def set_state(self, state: dict[str, Any]) -> None:
         """Set what is given and valid (hand-edited or old files: the rest stays)."""
-        widgets = [self, *self.findChildren(QWidget)]
+        widgets: list[QWidget] = [self, self.model_combo, self.source_combo, self.pre_combo]
+        widgets += [self.weight, self.start, self.end, self.mode_combo, self.resize_combo]
+        widgets.append(self.enabled_box)  # (not the option spins: they are replaced here)
         for widget in widgets:
             widget.blockSignals(True)
         try:

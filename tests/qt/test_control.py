@@ -306,3 +306,13 @@ def test_in_outpaint_the_doodle_stays_where_it_is_drawn(
     grey = np.asarray(unit.image.convert("L"))
     assert grey[96, 64 + 60] < 64  # the sole line, moved with the picture
     assert grey[96, 30] == 255  # the new area: nothing to follow
+
+
+def test_a_unit_can_be_set_again_with_another_preprocessor(
+    make_window, model_file: Path, tmp_path: Path
+) -> None:
+    window, box = _window_with_unit(make_window, model_file, tmp_path, preprocessor="scribble")
+    box.set_state({"preprocessor": "canny", "options": {"low": 20}, "source": "canvas"})
+    box.set_state({"preprocessor": "blur"})
+    assert box.preprocessor() == "blur" and list(box.option_spins) == ["sigma"]
+    assert window.build_request().control[0].preprocessor == "blur"
