@@ -36,6 +36,7 @@ class ControlHookup(QObject):
         self._window = window
         self.library: Any = None  # the model library (`use_library`)
         self._converted: dict[int, tuple[Any, QImage]] = {}  # own images, as QImages
+        self._requested: tuple[Any, ...] | None = None  # what the last map was asked for
         self.panel = ControlPanel()
         self.dock = window._dock(
             "ControlNet", "controlDock", self.panel, Qt.DockWidgetArea.RightDockWidgetArea
@@ -110,10 +111,19 @@ class ControlHookup(QObject):
         box = self.panel.shown_box()
         doc = self._window.doc
         if box is None or not self.panel.show_box.isChecked():
+            self._requested = None
             self.previewer.clear()
             return
         source: Any
         kind = box.source()
+        # What the map depends on: nothing else (a mask stroke, say) starts a new one.
+        sketch = doc.sketch.cacheKey()
+        picture = doc.image.cacheKey() if doc.image is not None else 0
+        layers = {"doodle": (sketch,), "canvas": (picture, sketch)}.get(kind, (id(box.image),))
+        key = (kind, layers, repr(box.state()), doc.width, doc.height)
+        if key == self._requested:
+            return
+        self._requested = key
         if kind == "doodle":
             if not doc.has_sketch():
                 self.previewer.clear()

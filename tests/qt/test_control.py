@@ -316,3 +316,21 @@ def test_a_unit_can_be_set_again_with_another_preprocessor(
     box.set_state({"preprocessor": "blur"})
     assert box.preprocessor() == "blur" and list(box.option_spins) == ["sigma"]
     assert window.build_request().control[0].preprocessor == "blur"
+
+
+def test_painting_the_mask_does_not_redo_a_doodle_map(
+    qtbot, make_window, model_file: Path, tmp_path: Path
+) -> None:
+    window, _box = _window_with_unit(make_window, model_file, tmp_path, preprocessor="scribble")
+    _doodle_outline(window)
+    control = window.control
+    qtbot.waitUntil(lambda: control.shown_map() is not None, timeout=5000)
+    qtbot.waitUntil(lambda: not control.previewer.busy(), timeout=5000)
+    started = len(control.previewer.jobs)
+    window.doc.begin_stroke("mask", Brush(20, 1.0, 1.0))
+    window.doc.stroke_to(QPointF(30, 30))
+    window.doc.stroke_to(QPointF(60, 30))
+    window.doc.end_stroke()
+    qtbot.wait(400)  # longer than the paint timer
+    assert len(control.previewer.jobs) == started
+    assert control.shown_map() is not None
