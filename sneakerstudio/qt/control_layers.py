@@ -70,15 +70,18 @@ def overlay_image(control_map: Any, tinted: bool) -> QImage:
     tinted lines (transparent where the map is black), other maps as they are."""
     import numpy as np
 
-    rgb = np.asarray(control_map.convert("RGB"), np.uint8)
-    height, width = rgb.shape[:2]
+    width, height = control_map.size
     if tinted:
-        level = rgb.max(axis=2).astype(np.float32) / 255.0
-        bgra = np.empty((height, width, 4), np.uint8)
+        # One 32-bit lookup per pixel (premultiplied BGRA of the tint at that level).
+        levels = np.arange(256, dtype=np.float32) / 255.0
+        lut = np.empty((256, 4), np.uint8)
         for channel, value in enumerate(LINE_TINT[::-1]):
-            bgra[:, :, channel] = (level * value + 0.5).astype(np.uint8)  # premultiplied
-        bgra[:, :, 3] = (level * 255 + 0.5).astype(np.uint8)
+            lut[:, channel] = (levels * value + 0.5).astype(np.uint8)
+        lut[:, 3] = (levels * 255 + 0.5).astype(np.uint8)
+        level = np.asarray(control_map.convert("L"), np.uint8)
+        bgra = lut.view(np.uint32)[:, 0][level].view(np.uint8).reshape(height, width, 4)
     else:
+        rgb = np.asarray(control_map.convert("RGB"), np.uint8)
         bgra = np.empty((height, width, 4), np.uint8)
         bgra[:, :, :3] = rgb[:, :, ::-1]
         bgra[:, :, 3] = 255
