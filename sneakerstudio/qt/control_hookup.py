@@ -8,8 +8,9 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QObject, QRectF, Qt, QTimer, Slot
+from PySide6.QtCore import QObject, QRectF, QSize, Qt, QTimer, Slot
 from PySide6.QtGui import QImage
+from PySide6.QtWidgets import QScrollArea
 
 from sneakerstudio.core.protocol.control import ControlUnit
 from sneakerstudio.qt.control_layers import (
@@ -28,6 +29,14 @@ log = logging.getLogger(__name__)
 IMAGE_MEMBER = "control-{}.png"  # a unit's own image in a project
 
 
+class _DockScroll(QScrollArea):
+    """The dock's scroll area, asking for room for one unit (a bare scroll area asks for
+    little, and the dock would open too small to use)."""
+
+    def sizeHint(self) -> QSize:
+        return QSize(340, 470)
+
+
 class ControlHookup(QObject):
     """Builds the ControlNet dock on `window` and keeps the canvas overlay in step."""
 
@@ -38,9 +47,17 @@ class ControlHookup(QObject):
         self._converted: dict[int, tuple[Any, QImage]] = {}  # own images, as QImages
         self._requested: tuple[Any, ...] | None = None  # what the last map was asked for
         self.panel = ControlPanel()
+        scroll = _DockScroll()  # units pile up: the dock scrolls
+        scroll.setWidget(self.panel)
+        scroll.setWidgetResizable(True)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        scroll.setFrameShape(QScrollArea.Shape.NoFrame)
         self.dock = window._dock(
-            "ControlNet", "controlDock", self.panel, Qt.DockWidgetArea.RightDockWidgetArea
+            "ControlNet", "controlDock", scroll, Qt.DockWidgetArea.RightDockWidgetArea
         )
+        # A tab beside the queue (and the models): the tall part of the right side.
+        window.tabifyDockWidget(window.queue_dock, self.dock)
+        window.queue_dock.raise_()
         self.item = ControlItem()
         window.canvas.scene().addItem(self.item)
         self.previewer = ControlPreviewer(self)

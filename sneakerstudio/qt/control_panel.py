@@ -48,8 +48,8 @@ class ControlPanel(QWidget):
         )
         self.add_button.clicked.connect(lambda: self.add_unit())
         self.empty_label = QLabel(
-            "No control units. Add one to make the image follow your doodle's outline "
-            "(a scribble ControlNet) or a photo's edges (canny)."
+            "No control units: add one to make the picture follow your doodle (scribble) "
+            "or a photo's edges (canny)."
         )
         self.empty_label.setWordWrap(True)
         self.empty_label.setEnabled(False)
@@ -73,7 +73,9 @@ class ControlPanel(QWidget):
         self.units_layout = QVBoxLayout()
         self.units_layout.setContentsMargins(0, 0, 0, 0)
         self.units_layout.setSpacing(6)
-        overlay_row = QHBoxLayout()
+        self.overlay_row = QWidget()
+        overlay_row = QHBoxLayout(self.overlay_row)
+        overlay_row.setContentsMargins(0, 0, 0, 0)
         overlay_row.addWidget(self.show_box)
         overlay_row.addWidget(self.opacity, 1)
         layout = QVBoxLayout(self)
@@ -81,9 +83,10 @@ class ControlPanel(QWidget):
         layout.addWidget(self.empty_label)
         layout.addLayout(self.units_layout)
         layout.addWidget(self.add_button)
-        layout.addLayout(overlay_row)
+        layout.addWidget(self.overlay_row)
         layout.addWidget(self.status_label)
         layout.addStretch(1)
+        self._update()
 
     def set_model_lister(self, lister: ModelLister | None) -> None:
         """Where the ControlNet choices come from (the library); the lists are refreshed."""
@@ -131,6 +134,7 @@ class ControlPanel(QWidget):
 
     def _update(self) -> None:
         self.empty_label.setVisible(not self.boxes)
+        self.overlay_row.setVisible(bool(self.boxes))  # nothing to show without a unit
         self.add_button.setEnabled(len(self.boxes) < MAX_CONTROL_UNITS)
 
     def overlay_opacity(self) -> float:

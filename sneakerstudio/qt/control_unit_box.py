@@ -166,6 +166,17 @@ class UnitBox(QFrame):
             "and cuts the overflow; Just Resize stretches; Resize and Fill fits inside and "
             "fills the borders."
         )
+        for combo in (
+            self.model_combo,
+            self.source_combo,
+            self.pre_combo,
+            self.mode_combo,
+            self.resize_combo,
+        ):  # long names must not make the dock wider than the window allows
+            combo.setSizeAdjustPolicy(
+                QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
+            )
+            combo.setMinimumContentsLength(14)
         self._layout()
         self.set_index(index)
         self.refresh_models()
