@@ -13,11 +13,18 @@ Writes, in the order a person works:
 05-outpaint.png    after Accept: the frame dragged out, the new area checkered
 06-problems.png    an invalid size explained inline, and a failed job's banner
 07-blur-preview.png the mask blur preview: the mask drawn softened as the model gets it
+
+With `--scene controlnet` (or `all`), the ControlNet scene instead of (or after) those:
+controlnet-1-doodle.png  a doodled sneaker outline, a scribble unit from the library in the
+                         ControlNet dock, and its control map drawn over the canvas
+controlnet-2-result.png  the results, following the outline
+controlnet-3-canny.png   a picture on the canvas with a canny unit: its edges drawn over it
 Settings, autosaves and images go to a temporary SNEAKERSTUDIO_HOME, never to your own.
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 import tempfile
@@ -225,6 +232,137 @@ class Director:
         self.window.close()
 
 
+SNEAKER_OUTLINE = (  # a side view, toe to the right, on a 512² canvas
+    [(70, 362), (440, 362), (458, 344), (452, 322)],  # sole
+    [(74, 334), (446, 334)],  # midsole
+    [(452, 322), (420, 304), (360, 288), (318, 262), (298, 226)],  # toe box and vamp
+    [(298, 226), (262, 178), (214, 160), (170, 170), (150, 214), (138, 258)],  # collar
+    [(138, 258), (96, 272), (72, 306), (70, 362)],  # heel
+    [(268, 226), (292, 246)],  # laces
+    [(250, 246), (276, 266)],
+    [(232, 266), (258, 286)],
+    [(150, 306), (240, 304), (330, 282), (390, 262)],  # side stripe
+)
+
+
+class ControlNetDirector(Director):
+    """Doodle an outline, add a scribble unit, see its map, generate."""
+
+    def __init__(self, *args: object, controlnet_dir: Path, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.controlnet_dir = controlnet_dir
+
+    def start(self) -> None:
+        self.window = next(w for w in self.app.topLevelWidgets() if isinstance(w, MainWindow))
+        self.window.resize(*SIZE)
+        panel = self.window.library_panel
+        if panel is not None:
+            panel.add_folder(str(self.controlnet_dir))  # the ControlNets, scanned
+        self.when(lambda: panel is None or not panel.busy, self.doodle, 60)  # type: ignore
+
+    def doodle(self) -> None:
+        window = self.window
+        assert window is not None
+        window.set_model(self.model)
+        window.params.set_values(
+            {
+                "prompt": "a finished product photo of a high-top sneaker, orange leather "
+                "upper, white sole, studio lighting",
+                "negative_prompt": NEGATIVE,
+                "steps": 20,
+                "width": 512,
+                "height": 512,
+                "seed": 1234,
+                "batch_size": 2,
+            }
+        )
+        window.doc.reset(512, 512)
+        pen = Brush(6, 0.95, 1.0, QColor(30, 30, 34))
+        for points in SNEAKER_OUTLINE:
+            self.stroke("sketch", points, pen)
+        window.mode_panel.set_values({"mode": "txt2img"})
+        window.control.dock.show()
+        window.control.dock.raise_()
+        window.control.panel.add_unit()  # the library's scribble ControlNet, on the doodle
+        window.canvas.set_tool("doodle")
+        window.canvas.fit()
+        self.when(lambda: window.control.shown_map() is not None, self.doodled)
+
+    def doodled(self) -> None:
+        window = self.window
+        assert window is not None
+        self.grab("controlnet-1-doodle.png")
+        window.controller.finished.connect(self.on_finished)
+        window.generate()
+
+    def on_finished(self, *_args: object) -> None:
+        window = self.window
+        assert window is not None
+        window.controller.finished.disconnect(self.on_finished)
+        QTimer.singleShot(300, self.result)
+
+    def result(self) -> None:
+        window = self.window
+        assert window is not None
+        self.grab("controlnet-2-result.png")
+        window.discard_result()
+        window.doc.open_image(array_to_qimage(fake_picture(512, 512, 1.0, 5)))  # a "photo"
+        box = window.control.panel.boxes[0]
+        models = [box.model_combo.itemData(i) for i in range(box.model_combo.count())]
+        canny = next(p for p in models if "canny" in p)
+        box.set_state({"model": canny, "preprocessor": "canny", "source": "canvas"})
+        window.control.refresh()
+        window.canvas.fit()
+        QTimer.singleShot(300, lambda: self.when(self._canny_shown, self.canny))
+
+    def _canny_shown(self) -> bool:
+        return self.window is not None and not self.window.control.previewer.busy()
+
+    def canny(self) -> None:
+        assert self.window is not None
+        self.grab("controlnet-3-canny.png")
+        self.window.close()
+
+
+def write_controlnets(folder: Path) -> None:
+    """Header-only SD 1.5 ControlNets (1.1 layout) the library lists; never loaded here."""
+    from tests.core.library_helpers import write_safetensors
+
+    for kind in ("scribble", "canny", "lineart"):
+        write_safetensors(
+            folder / f"control_v11p_sd15_{kind}_fp16.safetensors",
+            {
+                "input_hint_block.0.weight": ("F16", [16, 3, 3, 3]),
+                "input_blocks.0.0.weight": ("F16", [8, 4, 3, 3]),
+                "input_blocks.1.1.transformer_blocks.0.attn2.to_k.weight": ("F16", [8, 768]),
+                "zero_convs.0.0.weight": ("F16", [8, 8, 1, 1]),
+                "middle_block_out.0.weight": ("F16", [8, 8, 1, 1]),
+            },
+        )
+
+
+def run_controlnet(out_dir: Path) -> int:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        os.environ["SNEAKERSTUDIO_HOME"] = str(Path(tmp) / "home-controlnet")
+        model = Path(tmp) / "models" / "dreamshaper_8.safetensors"
+        model.parent.mkdir()
+        model.write_bytes(b"\0" * 16)
+        controlnets = Path(tmp) / "ControlNet"
+        write_controlnets(controlnets)
+        app = QApplication.instance() or QApplication(sys.argv[:1])
+        engine = FakeEngine(step_delay=0.02, device="CPU · 2 threads · fp32")
+        director = ControlNetDirector(
+            app,
+            engine,
+            out_dir,
+            model,
+            controlnet_dir=controlnets,  # type: ignore[arg-type]
+        )
+        QTimer.singleShot(0, director.start)
+        return main(sys.argv[:1], engine_factory=lambda: engine)
+
+
 def run(out_dir: Path) -> int:
     out_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
@@ -245,5 +383,18 @@ def run(out_dir: Path) -> int:
 
 
 if __name__ == "__main__":
-    target = Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "docs" / "screenshots"
-    raise SystemExit(run(target))
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("out_dir", nargs="?", type=Path, default=ROOT / "docs" / "screenshots")
+    parser.add_argument(
+        "--scene",
+        choices=("main", "controlnet", "all"),
+        default="main",
+        help="which screenshots: the main walk-through (default), ControlNet, or both",
+    )
+    args = parser.parse_args()
+    code = 0
+    if args.scene in ("main", "all"):
+        code = run(args.out_dir)
+    if args.scene in ("controlnet", "all") and code == 0:
+        code = run_controlnet(args.out_dir)
+    raise SystemExit(code)

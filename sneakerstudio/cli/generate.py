@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from sneakerstudio.cli import EXIT_CANCELLED, EXIT_FAILED, EXIT_OK, EXIT_USAGE, err
+from sneakerstudio.cli.control_args import add_control_arguments, control_fields
 
 
 def add_parser(sub: Any) -> argparse.ArgumentParser:
@@ -62,6 +63,7 @@ def add_generation_arguments(gen: argparse.ArgumentParser) -> None:
     gen.add_argument("--batch-size", type=int, default=1, help="images per run (default 1)")
     add_mode_arguments(gen)
     add_model_file_arguments(gen)
+    add_control_arguments(gen)
     gen.add_argument(
         "--out", default=None, help="output folder (default: the app's outputs folder)"
     )
@@ -213,6 +215,7 @@ def build_request(args: argparse.Namespace) -> Any:
             batch_size=args.batch_size,
             **mode_fields(args),
             **model_file_fields(args),
+            **control_fields(args),
         )
         request = with_preset(request, args).validate()
     except (RequestError, ImageFileError) as exc:

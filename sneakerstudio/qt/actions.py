@@ -153,6 +153,7 @@ MENUS: tuple[tuple[str, tuple[MenuItem, ...]], ...] = (
             DockToggle("params_dock"),
             DockToggle("queue_dock"),
             DockToggle("gallery_dock"),
+            DockToggle("control.dock"),
         ),
     ),
     (

@@ -46,6 +46,7 @@ class ImageRead:
     values: dict[str, Any] = field(default_factory=dict)
     source: str = ""
     model: str = ""
+    control: list[Any] = field(default_factory=list)  # ControlNet units in the metadata
     problem: str = ""  # the metadata could not be read: the reason, for the banner
 
 
@@ -96,6 +97,8 @@ def read_image(path: str, *, picture: bool, parameters: bool) -> ImageRead:
             result.values = params_from_metadata(meta)
             result.source = str(meta.get("source") or "this app")
             result.model = str(meta.get("model") or "")
+            control = meta.get("control")
+            result.control = control if isinstance(control, list) else []
     return result
 
 

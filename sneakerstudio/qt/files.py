@@ -120,9 +120,14 @@ class WindowFiles(QObject):
     def project_snapshot(self) -> Project:
         w = self._window
         values = {**w.params.values(), **w.mode_panel.values(), "style": w.style_name()}
+        values["control"], control_images = w.control.project_values()
         model = w.model()
         return Project(
-            w.doc.state(), values, str(model) if model else None, w.mode_panel.values()["mode"]
+            w.doc.state(),
+            values,
+            str(model) if model else None,
+            w.mode_panel.values()["mode"],
+            control_images,
         )
 
     def load_project_file(self, path: Path) -> bool:
@@ -143,6 +148,7 @@ class WindowFiles(QObject):
         apply_project(w.doc, project)
         w.params.set_values(project.params)
         w.mode_panel.set_values(project.params)
+        w.control.restore_project(project.params.get("control"), project.control_images)
         model = project.model
         try:
             usable = model is not None and Path(model).exists()
@@ -393,8 +399,14 @@ class WindowFiles(QObject):
             values.pop("height", None)
         w.params.set_values(values)
         w.mode_panel.set_values(values)
+        missing = w.control.restore_from_metadata({"control": result.control})
         source = result.source or "this app"
         model = f" Model in the file: {result.model}." if result.model else ""
+        if missing:
+            model += (
+                f" ControlNet not in your library: {', '.join(missing)} (its unit is off: "
+                "add the file's folder in the Models panel, or choose a ControlNet)."
+            )
         w.status_line.say(f"Parameters restored from {name} ({source}).")
         w.banner.show_message(
             f"Restored the prompt and parameters of {name} (written by {source})." + model,

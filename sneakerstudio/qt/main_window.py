@@ -32,6 +32,7 @@ from sneakerstudio.qt.banner import Banner
 from sneakerstudio.qt.canvas import CanvasView
 from sneakerstudio.qt.canvas_sync import CanvasSync
 from sneakerstudio.qt.canvas_tools import CanvasToolBar
+from sneakerstudio.qt.control_hookup import ControlHookup
 from sneakerstudio.qt.cpu_note import CPU_NOTE, CpuNote  # noqa: F401  (re-exported)
 from sneakerstudio.qt.document import CanvasDocument
 from sneakerstudio.qt.errors import guarded, show_error_dialog
@@ -108,6 +109,8 @@ class MainWindow(QMainWindow):
         self.statusBar().addPermanentWidget(self.unsaved_button)
         self.library = ModelLibraryHookup(self, enabled=with_library)
         self.library_panel = self.library.panel
+        self.control = ControlHookup(self)
+        self.control.use_library(self.library.library)
         build_menus(self)
         self._connect()
         self._restore()
@@ -208,6 +211,7 @@ class MainWindow(QMainWindow):
         self.params.prompt.textChanged.connect(self.panel.schedule_token_count)
         self.panel.token_timer.timeout.connect(self._update_token_count)
         self.mode_panel.changed.connect(self._on_params_changed)
+        self.control.panel.changed.connect(self._on_params_changed)
         self.style_combo.currentIndexChanged.connect(self._on_params_changed)
         self.canvas.files_dropped.connect(self.files.on_files_dropped)
         self.canvas.zoom_changed.connect(self._on_zoom)
@@ -298,6 +302,7 @@ class MainWindow(QMainWindow):
         fields["width"] = request.width + (left + right if request.width % 8 == 0 else 0)
         fields["height"] = request.height + (top + bottom if request.height % 8 == 0 else 0)
         fields.update(self.mode_panel.request_fields(mode))
+        fields["control"] = self.control.units(mode)
         return replace(request, prompt=prompt, negative_prompt=negative, **fields)
 
     @Slot()
@@ -367,6 +372,7 @@ class MainWindow(QMainWindow):
             self.hide()
             self.files.reads.shutdown()  # a file still being read is not waited for
             self.library.shutdown()
+            self.control.shutdown()
             try:
                 self.autosaver.end_session()
             except Exception:

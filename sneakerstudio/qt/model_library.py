@@ -123,6 +123,8 @@ class ModelLibraryHookup(QObject):
     @guarded
     def _on_library_scanned(self, _report: object) -> None:
         self._window.params.loras.set_trigger_lookup(self._lora_trigger_words)  # new words
+        if (control := getattr(self._window, "control", None)) is not None:
+            control.use_library(self.library)  # new ControlNets in the units' lists
         self.update_fast_decode()
 
     @Slot(str)

@@ -43,8 +43,10 @@ from sneakerstudio.qt.project_read import (
     ProjectError,
     check_extents,
     check_size,
+    clean_control,
     clean_name,
     clean_params,
+    control_images,
     png_size,
     read_members,
 )
@@ -66,6 +68,9 @@ class Project:
     params: dict[str, Any] = field(default_factory=dict)
     model: str | None = None
     mode: str | None = None
+    # ControlNet units' own images (QImage) by member name, "control-0.png" …; the units
+    # themselves are in params["control"]. Older files have none.
+    control_images: dict[str, Any] = field(default_factory=dict)
 
 
 def _png_bytes(image: Any) -> bytes:
@@ -124,6 +129,8 @@ def encode_project(project: Project) -> dict[str, bytes]:
         members["image.png"] = _png_bytes(state.image)
     members["sketch.png"] = _png_bytes(state.sketch)
     members["mask.png"] = _png_bytes(_mask_to_grey(state.mask))
+    for name, picture in project.control_images.items():
+        members[name] = _png_bytes(picture)
     return members
 
 
@@ -189,11 +196,16 @@ def load_project(path: Path) -> Project:
                 f"{width}×{height} canvas.",
                 hint="Your canvas is unchanged. Close other programs and try again.",
             )
+    params = clean_params(meta.get("params"))
+    control = clean_control(meta.get("params"))
+    if control:
+        params["control"] = control
     return Project(
         state,
-        clean_params(meta.get("params")),
+        params,
         clean_name(meta.get("model")),
         clean_name(meta.get("mode"), 32),
+        control_images(blobs),
     )
 
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import struct
 import zipfile
 import zlib
@@ -38,6 +39,8 @@ MAX_TEXT_CHARS = 200_000  # one text parameter (a prompt)
 MAX_PARAM_INT = 2**63  # integers beyond this are nobody's parameter
 PROJECT_FORMAT = "sneakerstudio-project"
 LAYERS = ("image.png", "sketch.png", "mask.png")
+CONTROL_MEMBER = re.compile(r"control-\d\.png")  # a ControlNet unit's own image
+MAX_CONTROL_UNITS = 8
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 AGAIN = "Your canvas is unchanged. Open another project, or start a new canvas (File → New canvas)."
 
@@ -94,10 +97,10 @@ def read_members(path: Path) -> tuple[dict[str, Any], dict[str, bytes]]:
             raw = _read_member(archive, by_name["project.json"], MAX_JSON_BYTES, path)
             meta = parse_meta(raw, path)
             width, height = check_size(meta, path)
+            wanted = [name for name in by_name if name in LAYERS or CONTROL_MEMBER.fullmatch(name)]
             blobs = {
                 name: _read_member(archive, by_name[name], layer_cap(width, height), path)
-                for name in LAYERS
-                if name in by_name
+                for name in wanted
             }
     except ProjectError:
         raise
@@ -208,6 +211,42 @@ def clean_params(params: Any) -> dict[str, Any]:
         elif isinstance(value, float) and math.isfinite(value) and abs(value) < 1e12:
             out[key] = value
     return out
+
+
+def clean_control(params: Any) -> list[dict[str, Any]]:
+    """The ControlNet units of `params["control"]` worth restoring: at most `MAX_CONTROL_UNITS`
+    flat objects of sane values (as `clean_params`), each unit's preprocessor options a flat
+    object of finite numbers; anything else is dropped."""
+    units = params.get("control") if isinstance(params, dict) else None
+    if not isinstance(units, list):
+        return []
+    out: list[dict[str, Any]] = []
+    for unit in units[:MAX_CONTROL_UNITS]:
+        if not isinstance(unit, dict):
+            continue
+        clean = clean_params(unit)
+        options = unit.get("options")
+        if isinstance(options, dict):
+            clean["options"] = {
+                k: v
+                for k, v in clean_params(options).items()
+                if isinstance(v, (int, float)) and not isinstance(v, bool)
+            }
+        out.append(clean)
+    return out
+
+
+def control_images(blobs: dict[str, bytes]) -> dict[str, Any]:
+    """The units' own images (`control-N.png` members) that decode; the rest are dropped."""
+    from PySide6.QtGui import QImage
+
+    pictures = {}
+    for name, data in blobs.items():
+        if CONTROL_MEMBER.fullmatch(name):
+            picture = QImage.fromData(data, "PNG")  # type: ignore[arg-type]
+            if not picture.isNull():
+                pictures[name] = picture
+    return pictures
 
 
 def clean_name(value: Any, limit: int = 4096) -> str | None:

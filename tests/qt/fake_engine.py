@@ -109,6 +109,24 @@ class FakeEngine:
 
     @staticmethod
     def _result(request: GenerationRequest, seed: int) -> np.ndarray:
+        """The picture with each enabled control unit's map drawn in (its lines dark), so
+        a result visibly follows the doodle as a real ControlNet's would."""
+        picture = FakeEngine._picture(request, seed)
+        for unit in request.control:
+            source = unit.image if unit.image is not None else request.init_image
+            if not unit.enabled or unit.weight == 0 or unit.end == 0 or source is None:
+                continue
+            from sneakerstudio.core.imaging.preprocess import preprocess, resize_control
+
+            control = preprocess(source, unit.preprocessor, unit.options)
+            control = resize_control(control, request.width, request.height, unit.resize_mode)
+            lines = np.asarray(control.convert("L"), np.float32)[:, :, None] / 255.0
+            lines = lines * min(1.0, unit.weight)
+            picture = (picture * (1 - lines) + 24 * lines).astype(np.uint8)
+        return picture
+
+    @staticmethod
+    def _picture(request: GenerationRequest, seed: int) -> np.ndarray:
         """The fake picture, and for the image modes a mix with the input picture as the
         real modes would look: img2img blends by strength, inpaint changes only the masked
         pixels, outpaint keeps the original where it was."""

@@ -39,6 +39,7 @@ def denoise(
     from sneakerstudio.core.generation.sampling import sample
 
     factor = ctx.model.vae_scale_factor
+    width, height = inputs.noise.shape[3] * factor, inputs.noise.shape[2] * factor
     return sample(
         ctx.model.pipe,
         scheduler_for(ctx),
@@ -46,12 +47,42 @@ def denoise(
         inputs,
         steps=ctx.request.steps,
         guidance=ctx.request.guidance,
-        width=inputs.noise.shape[3] * factor,
-        height=inputs.noise.shape[2] * factor,
+        width=width,
+        height=height,
         generators=generators,
         on_step=on_step,
         unet_call=unet_call,
+        extensions=control_extensions(ctx, inputs.noise),
     )
+
+
+def control_extensions(ctx: JobContext, noise: Any) -> list[Any]:
+    """The ControlNet extension of one pass (none without units): each unit's control map
+    made for the pass's latent size `noise` (the hires pass makes its own). The map is the
+    latent size × the ControlNet's own down-sampling (8 for real models, = the image size)."""
+    if not ctx.control:
+        return []
+    from sneakerstudio.core.generation.control import (
+        ControlNetResiduals,
+        control_map,
+        image_tensor,
+    )
+
+    units = []
+    batch, height, width = noise.shape[0], noise.shape[2], noise.shape[3]
+    for loaded in ctx.control:
+        levels = len(loaded.model.config.conditioning_embedding_out_channels or (0, 0, 0, 0))
+        factor = 2 ** (levels - 1)
+        image = control_map(
+            ctx.request, loaded.unit, ctx.image_plan, width * factor, height * factor
+        )
+        units.append((loaded, image_tensor(image, batch, ctx.device, loaded.model.dtype)))
+    if ctx.plan.cpu_runtime == "openvino":
+        ctx.info["controlnet_runtime"] = (
+            "PyTorch: OpenVINO's compiled UNet has no inputs for ControlNet residuals; steps "
+            "outside every unit's window still run on OpenVINO"
+        )
+    return [ControlNetResiduals(units)]
 
 
 def announce_compile(ctx: JobContext, use_cfg: bool) -> None:

@@ -221,6 +221,53 @@ class Engine:
         self.cache.put(entry, plan.device)
         return entry
 
+    def _controlnets(self, ctx: JobContext) -> list[Any]:
+        """The job's ControlNet units with their models: each file checked against the model's
+        base before any is loaded, then taken from the cache (same budget as checkpoints) or
+        loaded. The checkpoint stays the most recently used cache entry."""
+        from sneakerstudio.core.generation.control import LoadedControl, active_units
+
+        units = active_units(ctx.request)
+        if not units:
+            return []
+        from sneakerstudio.core.models.controlnet import check_fits, resolve_controlnet
+
+        model = ctx.model
+        unet_config = dict(model.pipe.unet.config)
+        paths = [resolve_controlnet(unit.model, model.path) for _i, unit in units]
+        for path in paths:
+            check_fits(path, unet_config, model.name)
+        plan = self.plan
+        loaded: list[Any] = []
+        for (_i, unit), path in zip(units, paths, strict=True):
+            entry = self._controlnet_entry(ctx, path, unet_config)
+            if entry.model_hash is None and path.is_file():
+                from sneakerstudio.core.models.hashing import legacy_model_hash
+
+                entry.model_hash = legacy_model_hash(path)
+            loaded.append(LoadedControl(unit, entry.model, path.stem, entry.model_hash))
+        if self.cache.get(ctx.cached.key) is None:  # a tiny budget let it go: keep it first
+            self.cache.put(ctx.cached, plan.device)
+        return loaded
+
+    def _controlnet_entry(self, ctx: JobContext, path: Path, unet_config: dict[str, Any]) -> Any:
+        plan = self.plan
+        key = (*_file_key(path), plan.device, plan.precision, "controlnet")
+        cached = self.cache.get(key)
+        if cached is not None:
+            return cached
+        from sneakerstudio.core.models.controlnet import load_controlnet
+
+        ctx.status(f"Loading ControlNet {path.name}…")
+        self.cache.forget_path(key[0])
+        self.cache.make_room(_disk_bytes(path), plan.device)
+        model = load_controlnet(path, unet_config, dtype=plan.dtype, device=plan.device)
+        size = sum(t.numel() * t.element_size() for t in model.parameters())
+        entry = CachedModel(key, model, size_bytes=size)
+        self.cache.put(entry, plan.device)
+        ctx.check()
+        return entry
+
     # -- generation -----------------------------------------------------------------------
 
     def generate(
@@ -238,9 +285,10 @@ class Engine:
             assert request.model is not None  # validate() refuses a request without one
             emit(Status(job_id, f"Loading model {Path(request.model).name}…"))
             cached = self._model(Path(request.model))
-            load_s = time.perf_counter() - t0
             cancel.check()
             ctx = JobContext(job_id, request, emit, cancel, self.plan, cached)
+            ctx.control = self._controlnets(ctx)
+            load_s = time.perf_counter() - t0
             finished = self._run(ctx)
             finished.timings["load_s"] = load_s
             finished.timings["total_s"] = time.perf_counter() - t0

@@ -38,6 +38,7 @@ def job_parameters(
 ) -> tuple[str, ...]:
     """The parameters text of every image of the job."""
     extras = mode_extras(ctx.request, ctx.image_plan)
+    extras.update(control_extras(ctx.control))
     return tuple(
         parameters(ctx, seed, extras, variation[index] if variation else None)
         for index, seed in enumerate(seeds)
@@ -113,3 +114,45 @@ def mode_extras(request: GenerationRequest, plan: ImagePlan | None) -> dict[str,
     if request.rng == "nv":
         extras["RNG"] = "NV"
     return extras
+
+
+def control_extras(control: list[Any]) -> dict[str, str]:
+    """Each ControlNet unit as sd-webui-controlnet writes it: `ControlNet 0: "Module: canny,
+    Model: control_v11p_sd15_canny [d14c016b], Weight: 1.0, …"` (the writer quotes it)."""
+    return {f"ControlNet {i}": control_unit_text(loaded) for i, loaded in enumerate(control)}
+
+
+def control_unit_text(loaded: Any) -> str:
+    """One unit's A1111 text. Threshold A / B are the preprocessor's first two options."""
+    from sneakerstudio.core.protocol.control import (
+        CONTROL_MODE_LABELS,
+        RESIZE_MODE_LABELS,
+        find_preprocessor,
+    )
+
+    unit = loaded.unit
+    pre = find_preprocessor(unit.preprocessor)
+    module = pre.a1111 if pre is not None else unit.preprocessor
+    model = f"{loaded.name} [{loaded.hash}]" if loaded.hash else loaded.name
+    parts = [
+        ("Module", module),
+        ("Model", model),
+        ("Weight", _py_float(unit.weight)),
+        ("Resize Mode", RESIZE_MODE_LABELS[unit.resize_mode]),
+        ("Processor Res", "512"),
+    ]
+    options = pre.options if pre is not None else ()
+    for label, option in zip(("Threshold A", "Threshold B"), options, strict=False):
+        parts.append((label, _py_float(unit.option(option.name))))
+    parts += [
+        ("Guidance Start", _py_float(unit.start)),
+        ("Guidance End", _py_float(unit.end)),
+        ("Pixel Perfect", "False"),
+        ("Control Mode", CONTROL_MODE_LABELS[unit.control_mode]),
+    ]
+    return ", ".join(f"{k}: {v}" for k, v in parts)
+
+
+def _py_float(value: float) -> str:
+    """Python's float text (`1.0`, `0.35`), as A1111's extension writes its numbers."""
+    return repr(float(value))

@@ -43,6 +43,10 @@ class ImagePlan:
     latent_content: str = "original"  # "original", "noise" or "nothing" in the masked latent
     finish: Callable[[Image.Image], Image.Image] = field(default=lambda image: image)
     kind: str = "img2img"  # "img2img", "inpaint", "inpaint-masked" or "outpaint"
+    # For crops (only masked, outpaint's band): the whole canvas's size and the box cut from
+    # it, so control images are cut the same way.
+    canvas: tuple[int, int] | None = None
+    box: Box | None = None
 
 
 def crop_region(mask: Image.Image, padding: int, width: int, height: int) -> Box | None:
@@ -170,6 +174,8 @@ def _crop_plan(
         latent_content=latent_content,
         finish=finish,
         kind=kind,
+        canvas=image.size,
+        box=box,
     )
 
 

@@ -72,6 +72,7 @@ class JobContext:
     total: int = 0
     timings: JobTimings = field(default_factory=JobTimings)
     info: dict[str, Any] = field(default_factory=dict)  # runtime notes for `Finished.info`
+    control: list[Any] = field(default_factory=list)  # control.LoadedControl, one per unit
 
     @property
     def model(self) -> LoadedModel:

@@ -9,8 +9,9 @@ The pieces follow diffusers' pipelines (timesteps for a strength, add_noise, gui
 
 What only some jobs need inside the loop is a `LoopExtension` (InvokeAI's "denoise extensions"):
 the 9-channel input of inpainting checkpoints and the masked latent blend are two, built from
-the `LatentInputs`; callers add their own through `sample(extensions=...)` — ControlNet's is
-next (with a hook of its own for the UNet's residual inputs).
+the `LatentInputs`; callers add their own through `sample(extensions=...)` — ControlNet's
+(`control.py`) uses the `residuals` hook, whose results go to the UNet as its additional
+residual inputs.
 """
 
 from __future__ import annotations
@@ -56,6 +57,21 @@ class LoopExtension:
     ) -> tuple[Any, Any]:
         """The latents and the x0 estimate (None if the scheduler has none) after step `i`."""
         return latents, x0
+
+    def residuals(
+        self,
+        i: int,
+        n: int,
+        t: Any,
+        sample: Any,
+        embeds: Any,
+        time_cond: Any,
+        added: dict[str, Any] | None,
+        use_cfg: bool,
+    ) -> tuple[list[Any], Any] | None:
+        """Residuals to add to the UNet's down blocks and middle block at step `i` of `n`
+        (`sample`: the scaled latents before other extensions widen them), or None."""
+        return None
 
 
 class InpaintingModelInput(LoopExtension):
@@ -364,9 +380,21 @@ def sample(
         for i, t in enumerate(timesteps):
             model_in = torch.cat([latents] * 2) if use_cfg else latents
             model_in = scheduler.scale_model_input(model_in, t)
+            residuals = _residuals(loop, i, n, t, model_in, embeds, time_cond, added, use_cfg)
             for extension in loop:
                 model_in = extension.model_input(model_in, use_cfg)
-            if unet_call is not None:
+            if residuals is not None:  # the PyTorch UNet: OpenVINO's has no residual inputs
+                noise_pred = unet(
+                    model_in,
+                    t,
+                    encoder_hidden_states=embeds,
+                    timestep_cond=time_cond,
+                    added_cond_kwargs=added,
+                    down_block_additional_residuals=residuals[0],
+                    mid_block_additional_residual=residuals[1],
+                    return_dict=False,
+                )[0]
+            elif unet_call is not None:
                 noise_pred = unet_call(model_in, t, embeds, time_cond, added)
             else:
                 noise_pred = unet(
@@ -387,3 +415,30 @@ def sample(
                 latents, x0 = extension.after_step(i, timesteps, scheduler, latents, x0)
             on_step(i, n, x0 if x0 is not None else latents)
     return latents
+
+
+def _residuals(
+    loop: Sequence[LoopExtension],
+    i: int,
+    n: int,
+    t: Any,
+    sample: Any,
+    embeds: Any,
+    time_cond: Any,
+    added: dict[str, Any] | None,
+    use_cfg: bool,
+) -> tuple[list[Any], Any] | None:
+    """The extensions' residuals for this step, added up; None when none has any."""
+    total: tuple[list[Any], Any] | None = None
+    for extension in loop:
+        found = extension.residuals(i, n, t, sample, embeds, time_cond, added, use_cfg)
+        if found is None:
+            continue
+        if total is None:
+            total = found
+        else:
+            total = (
+                [a + b for a, b in zip(total[0], found[0], strict=True)],
+                total[1] + found[1],
+            )
+    return total

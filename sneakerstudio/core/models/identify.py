@@ -77,6 +77,7 @@ class ModelInfo:
     vectors: int | None = None  # embeddings: how many token vectors
     arch: str | None = None  # upscalers: spandrel's architecture name ("ESRGAN", "SwinIR" …)
     scale: int | None = None  # upscalers: the native factor
+    control_type: str | None = None  # ControlNets: "canny", "scribble" … from metadata / name
     hash: str | None = None  # AutoV2 (sha256, 10 hex), only when asked
     why: str = ""  # for "unknown", and notes on guesses
 
@@ -90,7 +91,16 @@ class ModelInfo:
         """One line for people: `checkpoint · sdxl · inpaint · epsilon · safetensors`."""
         parts = [self.kind]
         parts += [
-            v for v in (self.base, self.variant, self.prediction, self.distilled, self.network) if v
+            v
+            for v in (
+                self.base,
+                self.variant,
+                self.prediction,
+                self.distilled,
+                self.network,
+                self.control_type,
+            )
+            if v
         ]
         if self.dim is not None:
             parts.append(f"dim {self.dim}" + (f", alpha {self.alpha:g}" if self.alpha else ""))
@@ -201,9 +211,7 @@ def identify_tensors(tensors: Tensors, metadata: Mapping[str, str], path: Path) 
         or any("input_hint_block" in k for k in keys)
         or _has(keys, "controlnet_cond_embedding.")
     ):
-        info.kind = "controlnet"
-        width = _context_width(tensors, "")
-        info.base = family_for_context_width(width)
+        _fill_controlnet(info, tensors, metadata)
     elif _has(keys, UNET):
         _fill_checkpoint(info, tensors, metadata)
     elif _is_vae(keys):
@@ -219,6 +227,23 @@ def identify_tensors(tensors: Tensors, metadata: Mapping[str, str], path: Path) 
         sample = ", ".join(keys[:3])
         info.why = f"no known key family (first keys: {sample})"
     return info
+
+
+def _fill_controlnet(info: ModelInfo, tensors: Tensors, metadata: Mapping[str, str]) -> None:
+    """Base from shapes (context width, levels, size conditioning), type from metadata/name."""
+    from sneakerstudio.core.models.controlnet import control_type_hint, is_union_keys, shape_of
+
+    info.kind = "controlnet"
+    shape = shape_of(tensors)
+    info.base = shape.base
+    info.control_type = control_type_hint(info.name, metadata)
+    if is_union_keys(list(tensors)):
+        info.control_type = "union"
+    notes = [f"{shape.layout} layout, {shape.levels} levels, context width {shape.context_width}"]
+    if shape.base is None:
+        sdxl = " with SDXL size conditioning" if shape.size_conditioning else ""
+        notes.append(f"context width {shape.context_width}{sdxl} matches no family")
+    info.why = "; ".join(notes)
 
 
 def _has(keys: list[str], prefix: str) -> bool:
@@ -570,8 +595,14 @@ def _identify_folder(folder: Path) -> ModelInfo:
             info.kind = "vae"
             info.why = "a diffusers VAE folder"
         elif cls.startswith("ControlNet"):
+            from sneakerstudio.core.models.controlnet import control_type_hint
+
             info.kind = "controlnet"
             info.base = family_for_context_width(config.get("cross_attention_dim"))
+            info.control_type = control_type_hint(folder.name, {})
+            if cls != "ControlNetModel":
+                info.control_type = "union" if "Union" in cls else info.control_type
+                info.why = f"a {cls} (not supported yet)"
         else:
             info.format = "folder"
             info.why = "a folder without model_index.json is not a diffusers model"

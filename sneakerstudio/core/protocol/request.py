@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from sneakerstudio.core.files import json_safe
+from sneakerstudio.core.protocol.control import ControlUnit, control_problems
 from sneakerstudio.core.protocol.errors import RequestError
 from sneakerstudio.core.protocol.prompt import extract_lora_tags
 from sneakerstudio.core.protocol.samplers import DEFAULT_SAMPLER, find_sampler, sampler_names
@@ -113,10 +114,12 @@ class GenerationRequest:
     memory_mode: str = "auto"  # "auto", "normal", "tiled" or "low" (see runtime/memory.py)
     rng: str = "cpu"  # where the seed's noise comes from: RNG_SOURCES (generation/rng.py)
 
+    # -- ControlNet (see control.py); written in the JSON only when there are units -------
+    control: tuple[ControlUnit, ...] = ()
+
     # Inputs the next features add go here as typed fields with their checks in `problems()`:
-    # control units (ControlNet: a tuple of typed units), the upscaler of the hires pass and
-    # training inputs (a job kind of its own). A field that older versions did not write
-    # needs a default, so old files still load.
+    # the upscaler of the hires pass and training inputs (a job kind of its own). A field
+    # that older versions did not write needs a default, so old files still load.
 
     def __post_init__(self) -> None:
         for name in ("seed", "variation_seed"):
@@ -202,6 +205,20 @@ class GenerationRequest:
             out.append(f"Batch size must be from 1 to {MAX_BATCH} (got {_short(self.batch_size)}).")
         out.extend(self._mode_problems())
         out.extend(self._model_file_problems())
+        out.extend(self._control_problems())
+        return out
+
+    def _control_problems(self) -> list[str]:
+        """Problems of the control units; a unit without an image needs the init image."""
+        out = control_problems(self.control)
+        if out or self.init_image is not None:
+            return out
+        for index, unit in enumerate(self.control):
+            if unit.enabled and unit.image is None:
+                out.append(
+                    f"Control unit {index + 1} has no control image: draw on the canvas or "
+                    "choose an image (CLI: --control-image FILE)."
+                )
         return out
 
     def _mode_problems(self) -> list[str]:
@@ -490,6 +507,10 @@ class GenerationRequest:
                 if value != EXTRA_FIELDS[f.name]:
                     extra[f.name] = value
                 continue
+            if f.name == "control":
+                if value:
+                    data["control"] = [unit.to_dict() for unit in value]
+                continue
             if f.name in IMAGE_FIELDS:
                 value = list(value.size) if value is not None else None
             elif isinstance(value, Path):
@@ -525,6 +546,11 @@ class GenerationRequest:
                     kwargs[name] = tuple(kwargs[name])
             if "loras" in kwargs:
                 kwargs["loras"] = tuple((str(n), float(w)) for n, w in kwargs["loras"])
+            if "control" in kwargs:
+                units = kwargs["control"] or []
+                if not isinstance(units, list):
+                    raise TypeError("control must be a list of units")
+                kwargs["control"] = tuple(ControlUnit.from_dict(u) for u in units)
             kwargs.update(_extra_fields(data.get("extra", {})))
         except (TypeError, ValueError) as exc:
             raise RequestError(

@@ -12,6 +12,7 @@ from sneakerstudio.core.files.sniff import read_head, sniff
 from sneakerstudio.core.imaging.metadata.a1111 import apply_a1111
 from sneakerstudio.core.imaging.metadata.chunks import PngHeader, read_png_text
 from sneakerstudio.core.imaging.metadata.comfyui import apply_comfyui
+from sneakerstudio.core.imaging.metadata.controlnet import apply_controlnet
 from sneakerstudio.core.imaging.metadata.exif import read_pillow_text
 from sneakerstudio.core.imaging.metadata.fooocus import apply_fooocus, looks_fooocus
 from sneakerstudio.core.imaging.metadata.invokeai import apply_invokeai
@@ -104,8 +105,11 @@ def _read_values(raw: dict[str, str], text_key: str) -> dict[str, Any]:
                 meta["source"] = "a1111"
     elif json_object(raw.get("prompt")) is not None or "workflow" in raw:
         apply_comfyui(meta, json_object(raw.get("prompt")) or {})
+        apply_controlnet(meta, json_object(raw.get("prompt")))
     elif "invokeai_metadata" in raw or "sd-metadata" in raw:
         apply_invokeai(meta, raw)
     elif raw.get("Software", "").startswith("NovelAI") or looks_novelai(raw):
         apply_novelai(meta, raw)
+    if meta["source"] in ("sneakerstudio", "a1111"):
+        apply_controlnet(meta)
     return meta
