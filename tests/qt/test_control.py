@@ -220,7 +220,7 @@ def test_an_old_project_without_units_opens_with_none(
 
 
 def test_dropping_a_png_with_controlnet_metadata_restores_the_units(
-    make_window, tmp_path: Path
+    make_window, tmp_path: Path, qtbot
 ) -> None:
     window = make_window()
     picture = tmp_path / "a1111.png"
@@ -235,6 +235,7 @@ def test_dropping_a_png_with_controlnet_metadata_restores_the_units(
     )
     window.files.on_files_dropped([str(picture)])
 
+    qtbot.waitUntil(lambda: not window.files.reads.busy())  # read off the GUI thread
     (box,) = window.control.panel.boxes
     state = box.state()
     assert state["preprocessor"] == "canny" and state["options"] == {"low": 90.0, "high": 180.0}

@@ -71,6 +71,7 @@ def test_a_doodle_and_a_scribble_unit_steer_the_real_engine(
     assert meta.get("control") and meta["control"][0]["preprocessor"] == "scribble"
     window.control.panel.clear()
     window.restore_from_image(path)
+    qtbot.waitUntil(lambda: not window.files.reads.busy())  # read off the GUI thread
     (restored,) = window.control.panel.boxes
     assert restored.preprocessor() == "scribble"
     assert restored.model_combo.currentText() == "control_tiny_scribble"
