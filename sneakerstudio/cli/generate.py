@@ -402,33 +402,13 @@ def with_preset(request: Any, args: argparse.Namespace) -> Any:
 
 
 def model_defaults(model_path: Path, args: argparse.Namespace) -> dict[str, Any]:
-    """What the options left out default to: the model's values from core's `model_defaults`
-    (SDXL 1024 px, Turbo one step without guidance, LCM its own sampler…), read from the file's
-    header only, and the LCM sampler, steps and guidance when an LCM-LoRA is given. Options the
-    user gave win. A file that cannot be identified gets SD 1.5's values; the engine then says
-    what is wrong."""
-    from sneakerstudio.core.families.registry import model_defaults as defaults_for
-    from sneakerstudio.core.models.identify import identify
-    from sneakerstudio.core.patches.lora import lora_defaults
-    from sneakerstudio.core.protocol.errors import SneakerError
+    """What the options left out default to: core's one rule for the model file and the
+    LoRAs given (`core/patches/defaults.py`, the window's Generate → Use the model's
+    defaults too). Options the user gave win."""
+    from sneakerstudio.core.patches.defaults import model_file_defaults
 
-    out = defaults_for(None)
-    try:
-        info = identify(model_path)
-        out = defaults_for(
-            info.base,
-            kind=info.kind,
-            distilled=info.distilled,
-            variant=info.variant,
-            prediction=info.prediction,
-        )
-        if info.kind != "checkpoint" or info.base is None:
-            return out
-        lora_paths = [Path(name) for name, _weight in model_file_fields(args).get("loras", ())]
-        out.update(lora_defaults([p for p in lora_paths if p.is_file()], info.base))
-    except (SneakerError, KeyError, OSError):
-        pass
-    return out
+    loras = [Path(name) for name, _weight in model_file_fields(args).get("loras", ())]
+    return model_file_defaults(model_path, loras)
 
 
 # -- model files: LoRAs, embeddings, VAE, CLIP skip, prediction ------------------------------

@@ -160,6 +160,14 @@ MENUS: tuple[tuple[str, tuple[MenuItem, ...]], ...] = (
         "&Generate",
         (
             ActionSpec("generate_action", "&Generate", "generate", ("Ctrl+Return", "Ctrl+Enter")),
+            ActionSpec(
+                "model_defaults_action",
+                "Use the model's &defaults",
+                "use_model_defaults",
+                ("Ctrl+Shift+D",),
+                "Set size, steps, CFG and sampler to what the current model is made for "
+                "(SDXL 1024 px, Turbo one step without CFG, an LCM-LoRA's sampler …).",
+            ),
             ActionSpec("cancel_action", "&Cancel", "cancel", (Qt.Key.Key_Escape,)),
             ActionSpec("cancel_all_action", "Cancel &all", "queue.cancel_all", ("Shift+Esc",)),
             ActionSpec("accept_action", "&Accept result", "accept_result", (Qt.Key.Key_Return,)),

@@ -170,7 +170,7 @@ class WindowFiles(QObject):
             w.status_line.say(f"Opened {name}")
 
         w.status_line.say(f"Reading {name}…")
-        self.reads.start(f"'{name}'", lambda: load_project(Path(path)), done, self._read_failed)
+        self.reads.start(f"'{name}'", lambda: load_project(Path(path)), done, self.read_failed)
 
     @Slot()
     @guarded
@@ -362,7 +362,7 @@ class WindowFiles(QObject):
             f"'{name}'",
             lambda: read_image(path, picture=picture, parameters=parameters),
             done,
-            self._read_failed,
+            self.read_failed,
         )
 
     def _canvas_moved_on(self, name: str, revision: int) -> bool:
@@ -378,7 +378,7 @@ class WindowFiles(QObject):
         w.status_line.say(w.ready_text())
         return True
 
-    def _read_failed(self, exc: SneakerError) -> None:
+    def read_failed(self, exc: SneakerError) -> None:
         w = self._window
         w.banner.show_message(str(exc))
         w.status_line.say(w.ready_text())

@@ -255,6 +255,31 @@ class MainWindow(QMainWindow):
     def last_info(self) -> dict[str, Any]:
         return self.session.last_info
 
+    @Slot()
+    @guarded
+    def use_model_defaults(self) -> None:
+        """Generate → Use the model's defaults: the core's rule for the current model and the
+        prompt's LoRAs (headers read off the GUI thread), applied to the parameters."""
+        model = self._model
+        if model is None:
+            self.banner.show_message("Choose a model first (Model → Open model file…).")
+            return
+        names = [name for name, _weight in self.params.loras.loras()]
+
+        def work() -> dict[str, Any]:
+            from sneakerstudio.core.patches.defaults import model_file_defaults, prompt_lora_paths
+
+            return model_file_defaults(model, prompt_lora_paths(model, names))
+
+        def done(values: dict[str, Any]) -> None:
+            self.params.set_values(values)
+            self.status_line.say(
+                f"{model.name}: {values['width']}×{values['height']}, {values['steps']} steps, "
+                f"CFG {values['guidance']:g}, {values['sampler']}"
+            )
+
+        self.files.reads.start(f"'{model.name}'", work, done, self.files.read_failed)
+
     @Slot(str)
     @guarded
     def set_model(self, path: str | Path, remember: bool = True) -> bool:
