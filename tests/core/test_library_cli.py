@@ -94,6 +94,9 @@ def test_generate_accepts_a_library_name(
         def __init__(self, device: str | None = None, **_: object) -> None:
             pass
 
+        def prepare(self) -> str:
+            return "recording"
+
         def generate(self, request, *, job_id, emit, cancel):  # type: ignore[no-untyped-def]
             seen.append(request.model)
             loras.append(request.loras)
