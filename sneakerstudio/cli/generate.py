@@ -458,26 +458,51 @@ def parse_lora_spec(spec: str) -> tuple[str, float]:
         ) from None
 
 
-def library_lora(name: str, weight: float) -> tuple[str, float]:
-    """A `--lora` name looked up in the model library (a path stays as it is). A name the
-    library does not know is passed on as it is, for the LoRA folders next to the model."""
-    from sneakerstudio.core.models.library import LibraryError, ModelNotFoundError, resolve
+def library_loras(specs: list[tuple[str, float]]) -> tuple[tuple[str, float], ...]:
+    """`--lora` names looked up in the model library (paths stay as they are), with one library
+    opened and at most one rescan for all of them. A name the library does not know is passed
+    on as it is, for the LoRA folders next to the model."""
+    from sneakerstudio.core.files import user_paths
+    from sneakerstudio.core.models.library import Library, LibraryError, ModelNotFoundError
+    from sneakerstudio.core.models.library.folders import typed_path
     from sneakerstudio.core.protocol.errors import RequestError
 
+    names = [name for name, _w in specs if not user_paths.exists(typed_path(name))]
+    if not names:
+        return tuple(specs)
+    found: dict[str, str] = {}
+    library = Library()
     try:
-        return str(resolve(name, "lora")), weight
-    except ModelNotFoundError:
-        return name, weight
-    except LibraryError as exc:  # e.g. a name that matches several LoRAs
-        raise RequestError([str(exc)]) from None
+        for attempt in (1, 2):
+            missing = [name for name in names if name not in found]
+            for name in missing:
+                try:
+                    found[name] = str(library.resolve(name, "lora"))
+                except ModelNotFoundError:
+                    continue
+                except LibraryError as exc:  # e.g. a name that matches several LoRAs
+                    raise RequestError([str(exc)]) from None
+            if attempt == 1 and len(found) < len(names):
+                library.scan()  # new files since the last scan; unchanged ones cost nothing
+            else:
+                break
+    finally:
+        library.close()
+    return tuple((found.get(name, name), weight) for name, weight in specs)
 
 
 def model_file_fields(args: argparse.Namespace) -> dict[str, Any]:
-    """The request's model-files fields from the command line."""
-    return {
-        "loras": tuple(library_lora(*parse_lora_spec(spec)) for spec in args.lora),
+    """The request's model-files fields from the command line (worked out once per command:
+    the defaults and the request both ask)."""
+    cached = getattr(args, "model_files_cache", None)
+    if cached is not None:
+        return dict(cached)
+    fields = {
+        "loras": library_loras([parse_lora_spec(spec) for spec in args.lora]),
         "embeddings": tuple(str(Path(p).expanduser()) for p in args.embedding),
         "vae": Path(args.vae).expanduser() if args.vae else None,
         "clip_skip": args.clip_skip,
         "prediction": args.prediction,
     }
+    args.model_files_cache = dict(fields)
+    return fields

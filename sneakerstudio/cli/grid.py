@@ -48,7 +48,7 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
 
 def _resolved(axis: Axis) -> Axis:
     """Model and LoRA axes: library names looked up as files (labels stay as typed)."""
-    from sneakerstudio.cli.generate import library_lora
+    from sneakerstudio.cli.generate import library_loras
     from sneakerstudio.core.models.library import resolve
 
     if axis.name == "model":
@@ -56,7 +56,7 @@ def _resolved(axis: Axis) -> Axis:
         labels = tuple(p.stem if p.suffix else p.name for p in paths)
         return replace(axis, labels=labels, values=tuple(str(p) for p in paths))
     if axis.name.startswith("lora:"):
-        path, _weight = library_lora(axis.name[5:], 1.0)
+        ((path, _weight),) = library_loras([(axis.name[5:], 1.0)])
         return replace(axis, name=f"lora:{path}")
     return axis
 

@@ -143,3 +143,36 @@ def test_the_library_refuses_impossible_folders_with_a_library_error(
             library.resolve(path)
         with pytest.raises(LibraryError, match=r"no user|too long"):
             library.remove_folder(path)
+
+
+def test_unknown_lora_names_cost_one_library_rescan_for_the_whole_command(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ten `--lora` names the library does not know: one rescan in all (it was two per name:
+    68 s with a large library), and the names are passed on for the folders beside the model."""
+    import argparse
+
+    from sneakerstudio.cli import generate
+    from sneakerstudio.core.models.library import Library
+
+    monkeypatch.setenv("SNEAKERSTUDIO_HOME", str(tmp_path / "home"))
+    scans: list[int] = []
+    real_scan = Library.scan
+
+    def counting(self: Library, *args: Any, **kwargs: Any) -> Any:
+        scans.append(1)
+        return real_scan(self, *args, **kwargs)
+
+    monkeypatch.setattr(Library, "scan", counting)
+    args = argparse.Namespace(
+        lora=[f"missing{i}:0.5" for i in range(10)],
+        embedding=[],
+        vae=None,
+        clip_skip=1,
+        prediction=None,
+    )
+    first = generate.model_file_fields(args)
+    again = generate.model_file_fields(args)  # the defaults and the request both ask
+    assert len(scans) == 1
+    assert first == again
+    assert first["loras"] == tuple((f"missing{i}", 0.5) for i in range(10))

@@ -401,7 +401,7 @@ def _fill_embedding(info: ModelInfo, tensors: Tensors) -> None:
     first: TensorInfo | None
     if "clip_g" in parts or "clip_l" in parts:
         info.base = "sdxl"
-        first: TensorInfo | None = parts.get("clip_l") or parts["clip_g"]
+        first = parts.get("clip_l") or parts["clip_g"]
     else:
         first = parts.get("")
         width = first.shape[-1] if first is not None and first.shape else None
