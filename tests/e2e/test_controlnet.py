@@ -245,3 +245,36 @@ def test_sdxl_controlnet_in_original_and_diffusers_layouts(
     ]
     assert np.abs(images[0] - plain).max() > 10
     assert np.array_equal(images[0], images[1])
+
+
+def test_switching_control_images_reuses_the_cached_controlnet(
+    engine: Engine, tiny_sd1, controlnets
+) -> None:
+    from sneakerstudio.core.protocol.events import Status
+
+    cn = controlnets.prefixed
+    first = run(engine, request_for(tiny_sd1.single_file, control=(unit(cn),)))
+    other = doodle()
+    ImageDraw.Draw(other).rectangle((20, 20, 40, 40), fill="black")
+    second = run(engine, request_for(tiny_sd1.single_file, control=(unit(cn, image=other),)))
+    loads = [
+        e for e in second if isinstance(e, Status) and e.message.startswith("Loading ControlNet")
+    ]
+    assert loads == [] and not np.array_equal(pixels(first), pixels(second))
+    assert str(cn.resolve()) in engine.cached_model_paths()
+    assert engine.loaded_model_path() == str(tiny_sd1.single_file.resolve())
+
+
+def test_a_pickled_controlnet_is_converted_safely_and_gives_the_same_image(
+    engine: Engine, tiny_sd1, controlnets, tmp_path: Path
+) -> None:
+    import torch
+    from safetensors.torch import load_file
+
+    pth = tmp_path / "control_v11p_sd15_scribble.pth"
+    torch.save(load_file(str(controlnets.original)), pth)
+    images = [
+        pixels(run(engine, request_for(tiny_sd1.single_file, control=(unit(path),))))
+        for path in (controlnets.original, pth)
+    ]
+    assert np.array_equal(images[0], images[1])

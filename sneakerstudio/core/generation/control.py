@@ -134,7 +134,9 @@ class ControlNetResiduals(LoopExtension):
                 if a is not None:
                     a = {k: v.chunk(2)[1] for k, v in a.items()}
             elif use_cfg:
-                img = self._doubled.setdefault(index, torch.cat([image, image]))
+                if index not in self._doubled:
+                    self._doubled[index] = torch.cat([image, image])
+                img = self._doubled[index]
             down, mid = model(
                 x.to(model.dtype),
                 t,
