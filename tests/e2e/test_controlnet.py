@@ -207,6 +207,25 @@ def test_bad_control_inputs_are_typed_errors(engine: Engine, tiny_sd1, controlne
     assert "start 0.9 is after end 0.1" in backwards.message
     many = failure(control=tuple(unit(controlnets.original) for _ in range(20)))
     assert "20 control units" in many.message
+    tiny_image = failure(control=(unit(controlnets.original, image=Image.new("RGB", (1, 1))),))
+    assert "1×1 pixels, too small" in tiny_image.message
+
+
+def test_a_controlnet_or_lora_in_the_wrong_place_is_named(
+    engine: Engine, tiny_sd1, controlnets, tmp_path: Path
+) -> None:
+    from diffusers import StableDiffusionPipeline
+
+    from tests.tiny_models import write_tiny_lora
+
+    as_model = run(engine, request_for(controlnets.lone_file))
+    assert isinstance(as_model[-1], Failed)
+    assert "is a ControlNet, not a checkpoint" in as_model[-1].message
+    pipe = StableDiffusionPipeline.from_pretrained(str(tiny_sd1.folder), safety_checker=None)
+    lora = write_tiny_lora(pipe, tmp_path / "shoe_style.safetensors")
+    as_control = run(engine, request_for(tiny_sd1.single_file, control=(unit(lora),)))
+    assert isinstance(as_control[-1], Failed)
+    assert "'shoe_style.safetensors' is not a ControlNet: it is a lora" in as_control[-1].message
 
 
 def test_wrong_base_controlnet_is_refused_naming_both(
