@@ -134,16 +134,22 @@ def main() -> None:
         )
         return (stamps[-1] - stamps[0]) / (len(stamps) - 1)
 
-    results = {}
-    for units in (1, 2):
-        ours(units), theirs(units)  # warm-up (loads the models into the engine's cache)
-        ours_t, theirs_t = [], []
-        for _ in range(args.runs):
-            theirs_t.append(theirs(units))
-            ours_t.append(ours(units))
-        results[units] = (statistics.median(ours_t), statistics.median(theirs_t))
-
-    plain_s = _plain_step(engine, request(0), ours_fn=ours)
+    for units in (0, 1, 2):  # warm-up (loads the models into the engine's cache)
+        ours(units)
+        if units:
+            theirs(units)
+    times: dict[str, list[float]] = {
+        k: [] for k in ("ours0", "ours1", "theirs1", "ours2", "theirs2")
+    }
+    for _ in range(args.runs):  # interleaved, so load changes hit every column alike
+        times["theirs1"].append(theirs(1))
+        times["ours1"].append(ours(1))
+        times["ours0"].append(ours(0))
+        times["theirs2"].append(theirs(2))
+        times["ours2"].append(ours(2))
+    med = {k: statistics.median(v) for k, v in times.items()}
+    results = {1: (med["ours1"], med["theirs1"]), 2: (med["ours2"], med["theirs2"])}
+    plain_s = med["ours0"]
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"machine: {platform.machine()} · {os.cpu_count()} cores · torch {torch.__version__}")
     print(f"load average (1 min) at the end: {load:.2f}")
@@ -173,12 +179,6 @@ def main() -> None:
             }
         )
     )
-
-
-def _plain_step(engine: object, request: object, *, ours_fn: object) -> float:
-    """Our time per step without a unit (the base the units' cost is measured from)."""
-    times = [ours_fn(0) for _ in range(3)]  # type: ignore[operator]
-    return statistics.median(times)
 
 
 if __name__ == "__main__":
