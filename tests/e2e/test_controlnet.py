@@ -207,6 +207,25 @@ def test_bad_control_inputs_are_typed_errors(engine: Engine, tiny_sd1, controlne
     assert "start 0.9 is after end 0.1" in backwards.message
     many = failure(control=tuple(unit(controlnets.original) for _ in range(20)))
     assert "20 control units" in many.message
+    tiny_image = failure(control=(unit(controlnets.original, image=Image.new("RGB", (1, 1))),))
+    assert "1×1 pixels, too small" in tiny_image.message
+
+
+def test_a_controlnet_or_lora_in_the_wrong_place_is_named(
+    engine: Engine, tiny_sd1, controlnets, tmp_path: Path
+) -> None:
+    from diffusers import StableDiffusionPipeline
+
+    from tests.tiny_models import write_tiny_lora
+
+    as_model = run(engine, request_for(controlnets.lone_file))
+    assert isinstance(as_model[-1], Failed)
+    assert "is a ControlNet, not a checkpoint" in as_model[-1].message
+    pipe = StableDiffusionPipeline.from_pretrained(str(tiny_sd1.folder), safety_checker=None)
+    lora = write_tiny_lora(pipe, tmp_path / "shoe_style.safetensors")
+    as_control = run(engine, request_for(tiny_sd1.single_file, control=(unit(lora),)))
+    assert isinstance(as_control[-1], Failed)
+    assert "'shoe_style.safetensors' is not a ControlNet: it is a lora" in as_control[-1].message
 
 
 def test_wrong_base_controlnet_is_refused_naming_both(
@@ -245,3 +264,53 @@ def test_sdxl_controlnet_in_original_and_diffusers_layouts(
     ]
     assert np.abs(images[0] - plain).max() > 10
     assert np.array_equal(images[0], images[1])
+
+
+def test_switching_control_images_reuses_the_cached_controlnet(
+    engine: Engine, tiny_sd1, controlnets
+) -> None:
+    from sneakerstudio.core.protocol.events import Status
+
+    cn = controlnets.prefixed
+    first = run(engine, request_for(tiny_sd1.single_file, control=(unit(cn),)))
+    other = doodle()
+    ImageDraw.Draw(other).rectangle((20, 20, 40, 40), fill="black")
+    second = run(engine, request_for(tiny_sd1.single_file, control=(unit(cn, image=other),)))
+    loads = [
+        e for e in second if isinstance(e, Status) and e.message.startswith("Loading ControlNet")
+    ]
+    assert loads == [] and not np.array_equal(pixels(first), pixels(second))
+    assert str(cn.resolve()) in engine.cached_model_paths()
+    assert engine.loaded_model_path() == str(tiny_sd1.single_file.resolve())
+
+
+def test_a_pickled_controlnet_is_converted_safely_and_gives_the_same_image(
+    engine: Engine, tiny_sd1, controlnets, tmp_path: Path
+) -> None:
+    import torch
+    from safetensors.torch import load_file
+
+    pth = tmp_path / "control_v11p_sd15_scribble.pth"
+    torch.save(load_file(str(controlnets.original)), pth)
+    images = [
+        pixels(run(engine, request_for(tiny_sd1.single_file, control=(unit(path),))))
+        for path in (controlnets.original, pth)
+    ]
+    assert np.array_equal(images[0], images[1])
+
+
+def test_on_openvino_the_controlnet_steps_say_why_they_run_on_pytorch(
+    tiny_sd1, controlnets
+) -> None:
+    pytest.importorskip("openvino")
+    from sneakerstudio.core.protocol.events import Status
+
+    engine = Engine(device="cpu", threads=1, cpu_runtime="openvino")
+    events = run(
+        engine, request_for(tiny_sd1.single_file, steps=2, control=(unit(controlnets.original),))
+    )
+    result = finished(events)
+    assert "no inputs for ControlNet residuals" in result.info["controlnet_runtime"]
+    assert any(
+        isinstance(e, Status) and "ControlNet steps run on PyTorch" in e.message for e in events
+    )

@@ -134,21 +134,25 @@ class ControlNetResiduals(LoopExtension):
                 if a is not None:
                     a = {k: v.chunk(2)[1] for k, v in a.items()}
             elif use_cfg:
-                img = self._doubled.setdefault(index, torch.cat([image, image]))
+                if index not in self._doubled:
+                    self._doubled[index] = torch.cat([image, image])
+                img = self._doubled[index]
+            balanced = unit.control_mode == "balanced"
             down, mid = model(
                 x.to(model.dtype),
                 t,
                 encoder_hidden_states=e.to(model.dtype),
                 controlnet_cond=img.to(model.dtype),
-                conditioning_scale=1.0,
+                conditioning_scale=float(unit.weight) if balanced else 1.0,
                 timestep_cond=time_cond,
                 added_cond_kwargs=a,
                 return_dict=False,
             )
             self.runs += 1
-            scales = block_scales(unit, len(down) + 1)
-            down = [d * s for d, s in zip(down, scales, strict=False)]
-            mid = mid * scales[-1]
+            if not balanced:  # the ControlNet scaled by the weight already when balanced
+                scales = block_scales(unit, len(down) + 1)
+                down = [d * s for d, s in zip(down, scales, strict=False)]
+                mid = mid * scales[-1]
             if cond_only:
                 down = [torch.cat([torch.zeros_like(d), d]) for d in down]
                 mid = torch.cat([torch.zeros_like(mid), mid])

@@ -77,11 +77,13 @@ def control_extensions(ctx: JobContext, noise: Any) -> list[Any]:
             ctx.request, loaded.unit, ctx.image_plan, width * factor, height * factor
         )
         units.append((loaded, image_tensor(image, batch, ctx.device, loaded.model.dtype)))
-    if ctx.plan.cpu_runtime == "openvino":
-        ctx.info["controlnet_runtime"] = (
+    if ctx.plan.cpu_runtime == "openvino" and "controlnet_runtime" not in ctx.info:
+        why = (
             "PyTorch: OpenVINO's compiled UNet has no inputs for ControlNet residuals; steps "
             "outside every unit's window still run on OpenVINO"
         )
+        ctx.info["controlnet_runtime"] = why
+        ctx.status(f"ControlNet steps run on {why}.")
     return [ControlNetResiduals(units)]
 
 

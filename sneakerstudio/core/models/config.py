@@ -127,10 +127,14 @@ def detect_family(tensors: Tensors, path: Path) -> Family:
             f"'{name}' is a textual-inversion embedding, not a checkpoint.",
             hint="Put it in your embeddings folder and use its name in a prompt.",
         )
-    if _has_prefix(tensors, "control_model.") or any("input_hint_block" in k for k in keys):
+    if (
+        _has_prefix(tensors, "control_model.")
+        or _has_prefix(tensors, "controlnet_cond_embedding.")
+        or any("input_hint_block" in k for k in keys)
+    ):
         raise ModelFileError(
             f"'{name}' is a ControlNet, not a checkpoint.",
-            hint="Put it in your ControlNet folder; ControlNet support is coming.",
+            hint="Use it as a control unit (CLI: --control FILE) with a checkpoint as the model.",
         )
     has_vae = _has_prefix(tensors, SD1.vae_prefix)
     for spec in (SDXL, SDXL_REFINER, SD2):
