@@ -14,7 +14,6 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from sneakerstudio.core.files import json_safe
 from sneakerstudio.core.protocol.control import ControlUnit, control_problems
 from sneakerstudio.core.protocol.errors import RequestError
 from sneakerstudio.core.protocol.prompt import extract_lora_tags
@@ -561,10 +560,10 @@ class GenerationRequest:
     @classmethod
     def from_json(cls, text: str) -> GenerationRequest:
         """`from_dict` of JSON text; text that is not JSON raises `RequestError`."""
-        try:
-            data = json_safe.loads(text, lenient_numbers=True)
-        except json_safe.UnreadableJson as exc:
-            raise RequestError([f"The saved request cannot be read: {exc.reason}."]) from None
+        try:  # NaN / Infinity are read, then refused by name in `problems()`
+            data = json.loads(text)
+        except (ValueError, RecursionError) as exc:  # incl. numbers past 4,300 digits
+            raise RequestError([f"The saved request is not valid JSON ({exc})."]) from None
         return cls.from_dict(data)
 
 
