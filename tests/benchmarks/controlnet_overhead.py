@@ -25,6 +25,7 @@ from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+import sneakerstudio  # noqa: F401  (first: it hides a torchvision that cannot load)
 
 
 def main() -> None:

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+import sneakerstudio  # noqa: F401  (first: it hides a torchvision that cannot load)
 
 
 def main() -> None:

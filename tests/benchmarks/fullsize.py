@@ -13,6 +13,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+import sneakerstudio  # noqa: F401  (first: it hides a torchvision that cannot load)
+
 ROOT = Path(__file__).resolve().parents[2]
 MODELS = ROOT / "sneakerstudio" / "resources" / "models"
 TOKENIZERS = {

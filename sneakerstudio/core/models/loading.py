@@ -25,11 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sneakerstudio.core.files import json_safe
 from sneakerstudio.core.files.resources import model_template_dir
 from sneakerstudio.core.models.config import (
-    FAMILIES,
-    VARIANTS_BY_IN_CHANNELS,
     CheckpointConfig,
     derive_config,
 )
@@ -39,7 +36,12 @@ from sneakerstudio.core.models.header import (
     require_regular_file,
     sniff_pickle,
 )
-from sneakerstudio.core.protocol.errors import ModelFileError, UnsafeFileError
+from sneakerstudio.core.models.text_encoders import (
+    _load_flat_text_encoder,
+    _load_text_encoder,
+    fill_strictly,
+)
+from sneakerstudio.core.protocol.errors import ModelFileError
 
 log = logging.getLogger(__name__)
 
@@ -117,6 +119,9 @@ def load_model(
             hint="Check the path, or rescan the model library.",
         )
     if path.is_dir():
+        # imported here: the folder loader uses this module's records and helpers
+        from sneakerstudio.core.models.diffusers_folder import _load_diffusers_folder
+
         loaded = _load_diffusers_folder(path, dtype=dtype)
     else:
         copy = _safe_copy(path)
@@ -358,163 +363,6 @@ def _shipped_tokenizer(relative: str) -> Any:
     return tokenizer
 
 
-def fill_strictly(
-    cls: Any,
-    config: dict[str, Any],
-    state: dict[str, Any],
-    path: Path,
-    label: str,
-    dtype: Any,
-    *,
-    optional: frozenset[str] = frozenset(),
-) -> Any:
-    """Build `cls` from `config` without allocating weights and fill it from `state`: every
-    parameter must come from the file and every tensor given must have a place."""
-    from accelerate import init_empty_weights
-
-    with init_empty_weights(include_buffers=False):
-        model = cls.from_config(config) if hasattr(cls, "from_config") else cls(config)
-    return _load_into(model, state, path, label, dtype, optional=optional)
-
-
-def _load_into(
-    model: Any,
-    state: dict[str, Any],
-    path: Path,
-    label: str,
-    dtype: Any,
-    *,
-    optional: frozenset[str] = frozenset(),
-) -> Any:
-    own = model.state_dict()
-    buffers = {name for name, _ in model.named_buffers()}
-    missing = [k for k in own if k not in state and k not in buffers]
-    unexpected = [k for k in state if k not in own and k not in optional]
-    if missing:
-        raise ModelFileError(
-            f"'{path.name}' is missing weights of its {label} ({len(missing)} tensors, e.g. "
-            f"'{missing[0]}').",
-            hint="The checkpoint is incomplete or damaged: download it again.",
-        )
-    if unexpected:
-        raise ModelFileError(
-            f"'{path.name}': its {label} has {len(unexpected)} tensors the model built for it "
-            f"has no place for (e.g. '{unexpected[0]}').",
-            hint="The checkpoint is of a layout this app does not support.",
-        )
-    full = {k: state.get(k, own[k]) for k in own}
-    for key, value in full.items():
-        if value.is_floating_point() and dtype is not None:
-            full[key] = value.to(dtype)
-        if own[key].shape != full[key].shape:
-            raise ModelFileError(
-                f"'{path.name}': {label} tensor '{key}' has shape {list(full[key].shape)}, "
-                f"expected {list(own[key].shape)}.",
-                hint="The checkpoint is of a layout this app does not support.",
-            )
-    model.load_state_dict(full, strict=True, assign=True)
-    if any(t.is_meta for t in model.parameters()) or any(t.is_meta for t in model.buffers()):
-        raise ModelFileError(f"'{path.name}' is missing weights of its {label}.")
-    return model.eval()
-
-
-_OPENCLIP_NAMES = (
-    ("ln_1.", "layer_norm1."),
-    ("ln_2.", "layer_norm2."),
-    ("mlp.c_fc.", "mlp.fc1."),
-    ("mlp.c_proj.", "mlp.fc2."),
-    ("attn.out_proj.", "self_attn.out_proj."),
-)
-
-
-def openclip_to_transformers(state: dict[str, Any], prefix: str, layers: int) -> dict[str, Any]:
-    """An OpenCLIP text tower (SD2 / SDXL bigG, `prefix` up to its own names) in transformers'
-    CLIP names (with the `text_model.` level). Only the first `layers` blocks are taken (SD2
-    drops the last); the fused q/k/v projection is split in three."""
-    out: dict[str, Any] = {}
-    top = {
-        "token_embedding.weight": "embeddings.token_embedding.weight",
-        "positional_embedding": "embeddings.position_embedding.weight",
-        "ln_final.weight": "final_layer_norm.weight",
-        "ln_final.bias": "final_layer_norm.bias",
-    }
-    for old, new in top.items():
-        if prefix + old in state:
-            out["text_model." + new] = state[prefix + old]
-    blocks = prefix + "transformer.resblocks."
-    for key, value in state.items():
-        if not key.startswith(blocks):
-            continue
-        index, _, rest = key[len(blocks) :].partition(".")
-        if int(index) >= layers:
-            continue
-        base = f"text_model.encoder.layers.{index}."
-        if rest in ("attn.in_proj_weight", "attn.in_proj_bias"):
-            kind = rest.rsplit("_", 1)[1]
-            for name, chunk in zip(("q", "k", "v"), value.chunk(3, dim=0), strict=True):
-                out[f"{base}self_attn.{name}_proj.{kind}"] = chunk.contiguous()
-            continue
-        for old, new in _OPENCLIP_NAMES:
-            if rest.startswith(old):
-                rest = new + rest[len(old) :]
-                break
-        out[base + rest] = value
-    return out
-
-
-def _load_text_encoder(
-    state: dict[str, Any], enc: Any, config: dict[str, Any], path: Path, dtype: Any
-) -> Any:
-    """One SD2/SDXL text encoder from a single-file state dict, strictly."""
-    import transformers
-
-    cls = getattr(transformers, enc.model_class)
-    label = "second text encoder" if enc.component == "text_encoder_2" else "text encoder"
-    if enc.layout == "openclip":
-        converted = openclip_to_transformers(state, enc.prefix, config["num_hidden_layers"])
-        projection = state.get(enc.prefix + "text_projection")
-        if enc.model_class == "CLIPTextModelWithProjection":
-            if projection is None:
-                raise ModelFileError(f"'{path.name}' is missing its {label}'s projection.")
-            converted["text_projection.weight"] = projection.T.contiguous()
-    else:
-        converted = {
-            "text_model." + k[len(enc.prefix) :].removeprefix("text_model."): v
-            for k, v in state.items()
-            if k.startswith(enc.prefix) and not k.endswith("position_ids")
-        }
-    from accelerate import init_empty_weights
-
-    with init_empty_weights(include_buffers=False):
-        model = cls(transformers.CLIPTextConfig(**config))
-    own = set(model.state_dict())
-    if not any(k.startswith("text_model.") for k in own):
-        # transformers >= 5.6: CLIPTextModel has no `text_model.` level
-        converted = {k.removeprefix("text_model."): v for k, v in converted.items()}
-    return _load_into(model, converted, path, label, dtype)
-
-
-def _load_flat_text_encoder(path: Path, config: CheckpointConfig, dtype: Any) -> Any:
-    """The CLIP text encoder of a file that stores it without the `text_model.` level (as
-    written from transformers >= 5.6, whose CLIPTextModel has no such level). diffusers only
-    recognises the nested layout, so this one is loaded here, strictly."""
-    from safetensors import safe_open
-    from transformers import CLIPTextConfig, CLIPTextModel
-
-    prefix = config.spec.text_prefix
-    model = CLIPTextModel(CLIPTextConfig(**config.text_encoder))
-    with safe_open(str(path), framework="pt") as f:
-        state = {
-            key[len(prefix) :]: f.get_tensor(key)
-            for key in f.keys()  # noqa: SIM118 (safe_open is not a dict)
-            if key.startswith(prefix) and not key.endswith("position_ids")
-        }
-    model.load_state_dict(state, strict=True)
-    if dtype is not None:
-        model.to(dtype)
-    return model.eval()
-
-
 def _check_weights_cover_model(
     tensors: dict[str, Any], config: CheckpointConfig, path: Path
 ) -> None:
@@ -591,214 +439,3 @@ class _as_model_file_error:
             f"'{self.path.name}' could not be loaded: {exc}",
             hint="The model may be damaged or of an unsupported kind.",
         ) from exc
-
-
-# -- diffusers folder -------------------------------------------------------------------------
-
-
-def _read_json(path: Path, folder: Path) -> dict[str, Any]:
-    try:
-        data = json_safe.load_file(path, max_bytes=1 << 20)
-    except FileNotFoundError:
-        raise ModelFileError(
-            f"'{folder.name}' is missing {path.relative_to(folder)}.",
-            hint="The diffusers folder is incomplete: copy or download it again.",
-        ) from None
-    except json_safe.UnreadableJson as exc:
-        raise ModelFileError(
-            f"'{folder.name}': {path.relative_to(folder)} cannot be read: {exc.reason}.",
-            hint="The diffusers folder is damaged: copy or download it again.",
-        ) from None
-    if not isinstance(data, dict):
-        raise ModelFileError(f"'{folder.name}': {path.relative_to(folder)} is not a JSON object.")
-    return data
-
-
-def folder_family(folder: Path, model_index: dict[str, Any]) -> str:
-    """The family of a diffusers folder from its pipeline class and text encoders (see
-    `identify.folder_base`), or a `ModelFileError` for what is not supported."""
-    from sneakerstudio.core.models.identify import folder_base
-
-    cls = str(model_index.get("_class_name", ""))
-    base, how = folder_base(model_index, folder)
-    if base is None or not cls.startswith("StableDiffusion"):
-        raise ModelFileError(
-            f"'{folder.name}' is a {cls or 'diffusers'} folder, which this app does not load "
-            f"({how}).",
-            hint="Open a Stable Diffusion 1.x, 2.x or SDXL checkpoint or diffusers folder.",
-        )
-    unet = _read_json(folder / "unet" / "config.json", folder)
-    if unet.get("class_embed_type") is not None or (
-        unet.get("addition_embed_type") not in (None, "text_time")
-    ):
-        raise ModelFileError(f"'{folder.name}' has a UNet kind this app does not support yet.")
-    return base
-
-
-def _check_folder_weights(
-    folder: Path, model_index: dict[str, Any], pickled_out: list[str] | None = None
-) -> str | None:
-    """Every weighted component must have safetensors weights with a sound header. Components
-    with only pickled weights (`pytorch_model.bin` …) are listed in `pickled_out` (to be
-    converted) or, without it, refused. Returns "fp16" when the folder holds only the hub's
-    fp16 variant files (`*.fp16.safetensors`), else None."""
-    names: list[str] = []
-    for component in WEIGHTED_COMPONENTS:
-        entry = model_index.get(component)
-        if not isinstance(entry, list) or not entry or entry[0] is None:
-            continue
-        sub = folder / component
-        if not sub.is_dir():
-            raise ModelFileError(
-                f"'{folder.name}' is missing its {component} folder.",
-                hint="The diffusers folder is incomplete: copy or download it again.",
-            )
-        safetensors = sorted(sub.glob("*.safetensors"))
-        if not safetensors:
-            pickled = [p.name for p in sub.iterdir() if p.suffix.lower() in PICKLE_SUFFIXES]
-            if len(pickled) == 1 and pickled_out is not None:
-                pickled_out.append(component)
-                continue
-            if pickled:
-                raise UnsafeFileError(
-                    f"'{folder.name}/{component}' has only pickled weights ({pickled[0]}): "
-                    "loading them could run code, so the model was not loaded.",
-                    hint="Use a safetensors version of this diffusers folder (pickled folder "
-                    "weights are not converted).",
-                )
-            raise ModelFileError(
-                f"'{folder.name}/{component}' has no weights.",
-                hint="The diffusers folder is incomplete: copy or download it again.",
-            )
-        for weights in safetensors:
-            read_header(weights)
-            names.append(weights.name)
-    return "fp16" if names and all(".fp16." in n for n in names) else None
-
-
-def _folder_with_converted_weights(folder: Path, pickled: list[str]) -> Path:
-    """A copy of a diffusers folder in the cache whose pickled component weights are replaced
-    by safetensors conversions (made in a throwaway process, see `pickle_convert`); the other
-    files are linked or copied. The user's folder is left as it is."""
-    import hashlib
-    import os
-
-    from sneakerstudio.core.files.paths import cache_dir
-    from sneakerstudio.core.models.pickle_convert import convert_pickle
-
-    stamp = "".join(
-        f"{p}:{p.stat().st_size}:{p.stat().st_mtime_ns};"
-        for c in pickled
-        for p in sorted((folder / c).iterdir())
-    )
-    key = hashlib.sha256(f"{folder.resolve()}|{stamp}".encode()).hexdigest()[:16]
-    shadow = cache_dir() / "converted-folders" / f"{folder.name}-{key}"
-    shadow.mkdir(parents=True, exist_ok=True)
-    for item in folder.iterdir():
-        target = shadow / item.name
-        if item.name in pickled or target.exists():
-            continue
-        try:
-            os.symlink(item.resolve(), target)
-        except OSError:  # no symlinks (Windows without rights): copy
-            if item.is_dir():
-                shutil.copytree(item, target)
-            else:
-                shutil.copy2(item, target)
-    for component in pickled:
-        out = shadow / component
-        out.mkdir(exist_ok=True)
-        for item in (folder / component).iterdir():
-            if item.suffix.lower() in PICKLE_SUFFIXES:
-                name = item.stem.replace("pytorch_model", "model")
-                if item.stem.startswith("diffusion_"):
-                    name = item.stem
-                converted = convert_pickle(item)
-                link = out / f"{name}.safetensors"
-                if not link.exists():
-                    try:
-                        os.symlink(converted, link)
-                    except OSError:
-                        shutil.copy2(converted, link)
-            elif not (out / item.name).exists():
-                shutil.copy2(item, out / item.name)
-    return shadow
-
-
-def _load_diffusers_folder(folder: Path, *, dtype: Any) -> LoadedModel:
-    index_path = folder / "model_index.json"
-    if not index_path.is_file():
-        raise ModelFileError(
-            f"'{folder}' is a folder without model_index.json, so it is not a diffusers model.",
-            hint="Open a .safetensors checkpoint, or the diffusers folder that holds "
-            "model_index.json.",
-        )
-    model_index = _read_json(index_path, folder)
-    family = folder_family(folder, model_index)
-    pickled: list[str] = []
-    variant = _check_folder_weights(folder, model_index, pickled)
-    source = folder
-    if pickled:
-        if variant is not None:
-            raise ModelFileError(
-                f"'{folder.name}' mixes fp16 safetensors and pickled weights.",
-                hint="Use a diffusers folder with one kind of weights.",
-            )
-        folder = _folder_with_converted_weights(folder, pickled)
-    import diffusers
-
-    spec = FAMILIES[family]
-    pipeline_cls = getattr(diffusers, spec.pipeline_class)
-    extra: dict[str, Any] = {}
-    if spec.pipeline_class == "StableDiffusionPipeline":
-        extra.update(safety_checker=None, feature_extractor=None, requires_safety_checker=False)
-    shipped = {enc.component: enc.tokenizer for enc in spec.text_encoders} or {
-        "text_encoder": "sd1/tokenizer"
-    }
-    for component, tokenizer_dir in shipped.items():
-        tokenizer_name = component.replace("text_encoder", "tokenizer")
-        if not (folder / tokenizer_name / "vocab.json").is_file():
-            extra[tokenizer_name] = _shipped_tokenizer(tokenizer_dir)
-    with _as_model_file_error(folder):
-        pipe = pipeline_cls.from_pretrained(
-            str(folder),
-            local_files_only=True,
-            use_safetensors=True,
-            torch_dtype=dtype,
-            variant=variant,
-            **extra,
-        )
-    for name in ("tokenizer", "tokenizer_2"):
-        tokenizer = getattr(pipe, name, None)
-        if tokenizer is not None and getattr(tokenizer, "model_max_length", 0) > 1000:
-            # A tokenizer_config.json without model_max_length: CLIP's context is 77 tokens.
-            tokenizer.model_max_length = 77
-    scheduler_config = stated_scheduler_config(pipe.scheduler.config)
-    unet = pipe.unet.config
-    vae = pipe.vae.config
-    in_channels = int(unet.in_channels)
-    if in_channels not in VARIANTS_BY_IN_CHANNELS:
-        raise ModelFileError(
-            f"'{folder.name}' has a UNet with {in_channels} input channels, which is not a known "
-            f"{spec.label} variant (4 normal, 9 inpainting, 5 depth).",
-            hint="This kind of model is not supported.",
-        )
-    return LoadedModel(
-        pipe=pipe,
-        path=source,
-        name=source.name,
-        family=family,
-        variant=VARIANTS_BY_IN_CHANNELS[in_channels],
-        format="diffusers",
-        prediction_type=str(scheduler_config.get("prediction_type", "epsilon")),
-        scheduler_config=scheduler_config,
-        latent_channels=int(vae.latent_channels),
-        vae_scale_factor=2 ** (len(vae.block_out_channels) - 1),
-        vae_scaling_factor=float(vae.scaling_factor),
-        native_size=FAMILIES[family].native_size,
-        parameters={
-            name: sum(p.numel() for p in getattr(pipe, name).parameters())
-            for name in WEIGHTED_COMPONENTS
-            if getattr(pipe, name, None) is not None
-        },
-    )
