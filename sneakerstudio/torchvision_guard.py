@@ -7,26 +7,45 @@ its image processors, so diffusers' pipelines fail to import. When the installed
 cannot load (a `+cpu` torch, a torchvision that is not `+cpu`), it is made absent for this
 process with `sys.modules["torchvision"] = None` — the standard way to block a module: `import
 torchvision` raises ImportError and `importlib.util.find_spec` says None, so transformers uses its
-Pillow image processors as when torchvision is not installed. Only package metadata is read (no
-import, about a millisecond); a working pair is left alone. See also
+Pillow image processors as when torchvision is not installed. Only the `.dist-info` folder names
+are read (no import, well under a millisecond); a working pair is left alone. See also
 `core/models/spandrel_import.py`.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 
 
 def torchvision_unloadable() -> bool:
     """True when the installed torchvision is built for CUDA torch but torch is a CPU build."""
-    from importlib import metadata
-
-    try:
-        torch_version = metadata.version("torch")
-        vision_version = metadata.version("torchvision")
-    except (metadata.PackageNotFoundError, ValueError):
+    versions = _installed_versions(("torch", "torchvision"))
+    torch_version, vision_version = versions.get("torch"), versions.get("torchvision")
+    if torch_version is None or vision_version is None:
         return False
     return torch_version.endswith("+cpu") and not vision_version.endswith("+cpu")
+
+
+def _installed_versions(names: tuple[str, ...]) -> dict[str, str]:
+    """Versions of installed distributions from their `.dist-info` folder names, the first
+    found along `sys.path` (as `import` would find them). A directory listing, not
+    `importlib.metadata`, whose imports alone cost tens of milliseconds at every start."""
+    found: dict[str, str] = {}
+    for entry in sys.path:
+        try:
+            listing = os.listdir(entry or ".")
+        except OSError:
+            continue
+        for item in listing:
+            if not item.endswith(".dist-info"):
+                continue
+            name, _, version = item[: -len(".dist-info")].partition("-")
+            if name in names and name not in found:
+                found[name] = version
+        if len(found) == len(names):
+            break
+    return found
 
 
 def hide_unloadable_torchvision() -> bool:
