@@ -237,7 +237,8 @@ def test_queued_generations_with_model_and_lora_switches_leak_nothing(
     assert objects[last] - objects[first] <= SHORT_RUN_OBJECT_SLACK, report
     assert objects[last_same] - objects[first] <= SHORT_RUN_OBJECT_SLACK, report
     assert tensors[last_same] == tensors[first], report
-    assert engine.threads[last] == engine.threads[first], engine.threads  # none per job
+    # none per job (fewer is fine: a short-lived helper thread may have ended meanwhile)
+    assert engine.threads[last] <= engine.threads[first], engine.threads
 
     # Nothing left behind: the thread is joined, no threads or open files accumulated.
     assert started_qthreads, "the worker's QThread was never started"
