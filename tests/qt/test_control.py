@@ -165,19 +165,29 @@ def test_the_control_map_is_computed_off_the_gui_thread_and_follows_the_paint(
     assert control.shown_map() is None
 
 
-def test_a_stale_control_map_is_dropped(qtbot, make_window, model_file: Path, tmp_path: Path):
+def test_a_stale_control_map_is_dropped(
+    qtbot, make_window, model_file: Path, tmp_path: Path, monkeypatch
+):
+    import threading
+
+    import sneakerstudio.qt.control_layers as layers
+
     window, _box = _window_with_unit(make_window, model_file, tmp_path, preprocessor="scribble")
     _doodle_outline(window)
     control = window.control
     qtbot.waitUntil(lambda: not control.previewer.busy(), timeout=5000)
+    # The next map's job waits at this gate, so the test knows it is running.
+    gate, real = threading.Event(), layers.doodle_image
+    monkeypatch.setattr(layers, "doodle_image", lambda source: gate.wait(10) and real(source))
     shown: list[object] = []
     control.previewer.ready.connect(shown.append)
     # The doodle's own (debounced) refresh may have made this very map already, and a refresh
     # for an unchanged canvas starts nothing: ask for it again.
     control._requested = None
     control.refresh()
-    qtbot.waitUntil(lambda: control.previewer._job is not None, timeout=2000)
+    qtbot.waitUntil(lambda: control.previewer._job is not None, timeout=5000)
     control.panel.show_box.setChecked(False)  # while the job runs: its map is stale
+    gate.set()
     qtbot.waitUntil(lambda: not control.previewer.busy(), timeout=5000)
     assert shown and shown[-1] is None
     assert control.shown_map() is None and control.item.image is None
