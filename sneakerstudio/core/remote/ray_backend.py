@@ -16,8 +16,9 @@ worker could start) are `ClusterError`s that say what to do.
 Addresses: None or "ray" starts a Ray of its own on this machine (a workstation with several
 cards); "HOST:PORT" (a running head, `ray start --head`), "ray://HOST:PORT" (Ray Client) or
 "auto" are passed to `ray.init(address=...)`. A process that already called `ray.init` is
-used as it is. Model paths are read on the workers: the cluster's nodes need the same files at
-the same paths (a shared folder) for now.
+used as it is. Files the job names are found on each worker by content hash (`files.py`): at the
+same path (a shared folder), in its cache of files sent before, or in its own library under any
+name; LoRAs and embeddings it lacks are sent with the job, and checkpoints too when asked.
 """
 
 from __future__ import annotations
@@ -33,9 +34,10 @@ from typing import Any
 
 from sneakerstudio.core.protocol.backend import Capabilities, EmitEvent
 from sneakerstudio.core.protocol.cancel import CancelToken
-from sneakerstudio.core.protocol.errors import RequestError
+from sneakerstudio.core.protocol.errors import ModelFileError, RequestError
 from sneakerstudio.core.protocol.events import Cancelled, Failed, Finished, Status
 from sneakerstudio.core.protocol.request import GenerationRequest
+from sneakerstudio.core.remote import files
 from sneakerstudio.core.remote.errors import ADDRESS_HINT, INSTALL_HINT, ClusterError
 from sneakerstudio.core.remote.worker import EngineWorker
 
@@ -122,12 +124,18 @@ class RayBackend:
         preview_interval_s: float = 0.25,
         start_timeout_s: float = 180.0,
         init_options: dict[str, Any] | None = None,
+        ship_models: bool = False,
+        file_options: dict[str, Any] | None = None,
     ) -> None:
         """`workers`: how many actors (None: one per GPU, else one per `cpus_per_worker`
         CPUs). `gpus_per_worker`: None means 1 when the cluster has GPUs, else 0.
         `engine_options`: keyword arguments of each worker's `Engine` (device, precision,
         cache budget …). `init_options`: more `ray.init` arguments (e.g. num_cpus for a Ray
-        of our own)."""
+        of our own). `ship_models`: a checkpoint, VAE, ControlNet or upscaler a worker lacks is
+        sent to it once (LoRAs and embeddings always are); otherwise the job fails naming it.
+        `file_options`: keyword arguments of each worker's `files.FileFinder`."""
+        self.ship_models = ship_models
+        self._file_options = dict(file_options or {})
         self.address = (address or "").strip()
         self._wanted = workers
         self._cpus = cpus_per_worker
@@ -212,7 +220,8 @@ class RayBackend:
             num_cpus=self._cpus, num_gpus=per_gpu, max_concurrency=4
         )
         actors = [
-            actor_class.remote(engine_options, self._preview_interval_s) for _ in range(count)
+            actor_class.remote(engine_options, self._preview_interval_s, self._file_options)
+            for _ in range(count)
         ]
         refs = {actor.prepare.remote(): actor for actor in actors}
         ready, pending = ray.wait(list(refs), num_returns=len(refs), timeout=self._start_timeout_s)
@@ -285,7 +294,8 @@ class RayBackend:
         try:
             self.prepare()
             request = request.validate().with_seed()  # a retry makes the same image
-        except (ClusterError, RequestError) as exc:
+            refs = files.describe(request)
+        except (ClusterError, RequestError, ModelFileError) as exc:
             emit(Failed(job_id, exc.kind, str(exc)))
             return None
         from ray.exceptions import RayActorError, RayError
@@ -307,7 +317,7 @@ class RayBackend:
                 )
                 return None
             try:
-                return self._run_on(slot, request, job_id, emit, cancel)
+                return self._run_on(slot, request, refs, job_id, emit, cancel)
             except RayActorError as exc:
                 self._drop(slot)
                 retries -= 1
@@ -340,13 +350,30 @@ class RayBackend:
         self,
         slot: _Slot,
         request: GenerationRequest,
+        refs: tuple[files.FileRef, ...],
         job_id: str,
         emit: EmitEvent,
         cancel: CancelToken,
     ) -> Finished | None:
         ray, actor = self._ray, slot.actor
         slot.model = str(request.model)
-        run_ref = actor.run.remote(request, job_id)
+        keys: list[str] = []
+        payloads: list[Any] = []
+        if refs:
+            lacking = set(ray.get(actor.missing_files.remote(refs)))
+            unsent = [
+                r for r in refs if r.key in lacking and not files.should_ship(r, self.ship_models)
+            ]
+            if unsent:
+                error = files.missing_error(unsent)
+                emit(Failed(job_id, error.kind, str(error)))
+                return None
+            for ref in refs:
+                if ref.key in lacking:
+                    emit(Status(job_id, f"Sending the {ref.label()} to a worker…"))
+                    keys.append(ref.key)
+                    payloads.append(ray.put(files.read_payload(ref)))
+        run_ref = actor.run.remote(request, job_id, refs, tuple(keys), *payloads)
         cancel_ref = None
         final: Any = None
         done = False

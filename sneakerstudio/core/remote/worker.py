@@ -19,8 +19,10 @@ from typing import Any
 
 from sneakerstudio.core.protocol.backend import Capabilities
 from sneakerstudio.core.protocol.cancel import CancelToken
-from sneakerstudio.core.protocol.events import Event, Preview, Progress
+from sneakerstudio.core.protocol.errors import SneakerError
+from sneakerstudio.core.protocol.events import Event, Failed, Preview, Progress
 from sneakerstudio.core.protocol.request import GenerationRequest
+from sneakerstudio.core.remote.files import FileFinder, FileRef
 
 
 class _Job:
@@ -36,10 +38,16 @@ class _Job:
 class EngineWorker:
     """One worker: an `Engine` on this node's device, running jobs sent by `RayBackend`."""
 
-    def __init__(self, engine_options: dict[str, Any], preview_interval_s: float = 0.25) -> None:
+    def __init__(
+        self,
+        engine_options: dict[str, Any],
+        preview_interval_s: float = 0.25,
+        file_options: dict[str, Any] | None = None,
+    ) -> None:
         from sneakerstudio.core.generation.engine import Engine
 
         self._engine = Engine(**engine_options)
+        self.files = FileFinder(**(file_options or {}))
         self._preview_interval_s = preview_interval_s
         self._run_lock = threading.Lock()
         self._cond = threading.Condition()
@@ -73,9 +81,33 @@ class EngineWorker:
                 job = self._jobs[job_id] = _Job()
             return job
 
-    def run(self, request: GenerationRequest, job_id: str) -> bool:
-        """Run one job to its end; its events wait for `poll`. True when it finished."""
+    def missing_files(self, refs: tuple[FileRef, ...]) -> list[str]:
+        """The keys of the files of a job this node does not have (remote/files.py)."""
+        return self.files.missing(refs)
+
+    def run(
+        self,
+        request: GenerationRequest,
+        job_id: str,
+        refs: tuple[FileRef, ...] = (),
+        payload_keys: tuple[str, ...] = (),
+        *payloads: bytes,
+    ) -> bool:
+        """Run one job to its end; its events wait for `poll`. True when it finished.
+        `refs` describe the files the request names on the driver; `payloads` carry the
+        bytes of those this node lacked, in the order of `payload_keys` (top-level arguments,
+        so Ray hands over the bytes, not object references)."""
         job = self._job(job_id)
+        if refs:
+            try:
+                sent = dict(zip(payload_keys, payloads, strict=True))
+                request = self.files.resolve(request, refs, sent)
+            except SneakerError as exc:
+                with self._cond:
+                    job.events.append(Failed(job_id, exc.kind, str(exc)))
+                    job.done = True
+                    self._cond.notify_all()
+                return False
 
         def emit(event: Event) -> None:
             with self._cond:
