@@ -199,3 +199,22 @@ def test_cancelled_grid_skips_the_cells_not_started(
     result = run_grid(ParallelFake(workers=2), plan, tmp_path, cancel=cancel)
     assert result.cancelled and result.grid is None
     assert not any(c.pngs for c in result.cells)
+
+
+def test_a_long_sweep_keeps_only_small_copies_for_the_grid(
+    base: GenerationRequest, tmp_path: Path
+) -> None:
+    from sneakerstudio.core.batch import run as grid_run
+
+    plan = plan_grid(base, parse_axis("seed:" + ",".join(str(i) for i in range(300))))
+    side = grid_run.cell_side_limit(plan)
+    assert side == max(32, grid_run.GRID_MAX_SIDE // 300)
+    assert grid_run._for_grid(Image.new("RGB", (64, 64)), side).size[0] <= side
+    big = Image.new("RGB", (1024, 512))
+    assert grid_run._for_grid(big, 128).size == (128, 64)  # aspect kept
+    small_plan = plan_grid(base, parse_axis("cfg:4,7"))
+    assert grid_run.cell_side_limit(small_plan) == grid_run.GRID_MAX_SIDE // 2
+    result = run_grid(ParallelFake(workers=2), small_plan, tmp_path)
+    assert result.grid is not None
+    with Image.open(result.grid) as grid:  # full-size cells in a small grid
+        assert grid.size[0] >= 2 * 64

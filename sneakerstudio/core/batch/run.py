@@ -20,12 +20,24 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from PIL import Image
+
 from sneakerstudio.core.batch.grid import GridCell, GridPlan
 from sneakerstudio.core.batch.grid_image import grid_image
 from sneakerstudio.core.imaging.metadata import save_png
 from sneakerstudio.core.protocol.backend import Backend, EmitEvent
 from sneakerstudio.core.protocol.cancel import CancelToken
 from sneakerstudio.core.protocol.events import Cancelled, Event, Failed, Finished
+
+GRID_MAX_SIDE = 16384  # the grid picture's longest side: cells shrink to fit (a long sweep)
+
+
+def cell_side_limit(plan: GridPlan) -> int:
+    """The longest side a cell keeps in memory for the grid picture. Every finished image is
+    written to its file at once; only this copy waits for the grid, so a sweep of thousands of
+    cells holds about one grid picture's worth of pixels, not every image."""
+    nx, ny, nz = plan.shape
+    return max(32, GRID_MAX_SIDE // max(nx * nz, ny, 1))
 
 
 @dataclass
@@ -81,6 +93,7 @@ def run_grid(
     images = {}
     parameters: dict[int, str] = {}
     done = 0
+    side = cell_side_limit(plan)
 
     def run_cell(cell: GridCell) -> None:
         nonlocal done
@@ -107,7 +120,7 @@ def run_grid(
             if finished is not None:
                 with lock:
                     result.pngs = _save_cell(cell, finished, out_dir)
-                    images[cell.index] = finished.images[0]
+                    images[cell.index] = _for_grid(finished.images[0], side)
                     parameters[cell.index] = finished.parameters[0] if finished.parameters else ""
                 result.seeds = tuple(finished.seeds)
             elif any(isinstance(e, Failed) for e in outcome):
@@ -139,6 +152,14 @@ def run_grid(
         workers,
         time.perf_counter() - t0,
     )
+
+
+def _for_grid(image: Image.Image, side: int) -> Image.Image:
+    if max(image.size) <= side:
+        return image
+    small = image.copy()
+    small.thumbnail((side, side))
+    return small
 
 
 def _save_cell(cell: GridCell, finished: Finished, out_dir: Path) -> list[Path]:
