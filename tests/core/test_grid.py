@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -218,3 +219,34 @@ def test_a_long_sweep_keeps_only_small_copies_for_the_grid(
     assert result.grid is not None
     with Image.open(result.grid) as grid:  # full-size cells in a small grid
         assert grid.size[0] >= 2 * 64
+
+
+def test_running_the_same_grid_again_continues_it_and_writes_each_image_once(
+    base: GenerationRequest, tmp_path: Path
+) -> None:
+    plan = plan_grid(base, parse_axis("cfg:4,7,10"))
+    cancel = CancelToken()
+    first_backend = ParallelFake(workers=1)
+
+    def stop_after_first(_result: object, done: int, _total: int) -> None:
+        if done == 1:
+            cancel.cancel()
+
+    first = run_grid(first_backend, plan, tmp_path, cancel=cancel, on_cell=stop_after_first)
+    assert [bool(c.pngs) for c in first.cells] == [True, False, False]
+    again_backend = ParallelFake(workers=2)
+    calls: list[float] = []
+    original = again_backend.generate
+
+    def counting(request, **kw):  # type: ignore[no-untyped-def]
+        calls.append(request.guidance)
+        return original(request, **kw)
+
+    again_backend.generate = counting  # type: ignore[method-assign]
+    second = run_grid(again_backend, plan, tmp_path)
+    assert sorted(calls) == [7.0, 10.0]  # the finished cell was not run again
+    assert all(c.pngs for c in second.cells) and second.grid is not None
+    assert len(list(tmp_path.glob("cell-*.png"))) == 3  # each image written once
+    changed = plan_grid(replace(base, steps=base.steps + 1), parse_axis("cfg:4,7,10"))
+    third = run_grid(ParallelFake(workers=1), changed, tmp_path)  # other settings: run again
+    assert len(list(tmp_path.glob("cell-*.png"))) == 6 and not third.failures

@@ -10,6 +10,10 @@ the rest; a cell that fails does not stop the others.
 Files: `cell-00003-42.png` per image (running cell number, then seed; `-b1`… for a batch's
 further images), each carrying its own parameters and request, and `grid.png`. Nothing is
 overwritten: an existing name gets `-1`, `-2`… (see `save_png`).
+
+Running the same grid into the same folder again continues it: a cell whose file is already
+there with the same request (read back from the PNG) is not run again, so after a crash, a
+lost connection to the cluster or a cancel, every image is still written exactly once.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from PIL import Image
 
 from sneakerstudio.core.batch.grid import GridCell, GridPlan
 from sneakerstudio.core.batch.grid_image import grid_image
-from sneakerstudio.core.imaging.metadata import save_png
+from sneakerstudio.core.imaging.metadata import PARAMETERS_KEY, REQUEST_KEY, save_png
 from sneakerstudio.core.protocol.backend import Backend, EmitEvent
 from sneakerstudio.core.protocol.cancel import CancelToken
 from sneakerstudio.core.protocol.events import Cancelled, Event, Failed, Finished
@@ -106,7 +110,13 @@ def run_grid(
             if emit is not None:
                 emit(event)
 
-        if cancel.cancelled:
+        done_before = _finished_before(cell, out_dir)
+        if done_before is not None:
+            result.pngs, result.seeds = [done_before[0]], (done_before[1],)
+            with Image.open(done_before[0]) as image:
+                images[cell.index] = _for_grid(image.convert("RGB"), side)
+                parameters[cell.index] = str(image.info.get(PARAMETERS_KEY, ""))
+        elif cancel.cancelled:
             result.cancelled = True
         else:
             job_id = f"{job_prefix}-{cell.index:04d}"
@@ -152,6 +162,32 @@ def run_grid(
         workers,
         time.perf_counter() - t0,
     )
+
+
+def _finished_before(cell: GridCell, out_dir: Path) -> tuple[Path, int] | None:
+    """The cell's PNG from an earlier run of the same grid into `out_dir`, with its seed."""
+    from dataclasses import replace
+
+    from sneakerstudio.core.protocol.request import GenerationRequest
+
+    for path in sorted(out_dir.glob(f"cell-{cell.index:05d}-*.png")):
+        stem = path.stem.split("-")
+        if len(stem) != 3 or not stem[2].isdigit():  # a batch's further image, or a `-1` copy
+            continue
+        try:
+            with Image.open(path) as image:
+                text = image.info.get(REQUEST_KEY)
+            stored = GenerationRequest.from_json(str(text)) if text else None
+        except Exception:  # unreadable or another grid's file: run the cell
+            continue
+        if stored is None or stored.seed is None:
+            continue
+        wanted = cell.request
+        if wanted.seed is not None and wanted.seed != stored.seed:
+            continue
+        if replace(stored, seed=None) == replace(wanted, seed=None):
+            return path, int(stored.seed)
+    return None
 
 
 def _for_grid(image: Image.Image, side: int) -> Image.Image:
