@@ -39,6 +39,7 @@ from sneakerstudio.qt.errors import guarded, show_error_dialog
 from sneakerstudio.qt.files import WindowFiles, params_from_metadata  # noqa: F401
 from sneakerstudio.qt.gallery import GalleryPanel
 from sneakerstudio.qt.generation_panel import EMPTY_TEXT, GenerationPanel  # noqa: F401
+from sneakerstudio.qt.grid_hookup import GridHookup
 from sneakerstudio.qt.model_library import ModelLibraryHookup
 from sneakerstudio.qt.model_picker import display_name
 from sneakerstudio.qt.project import Project
@@ -110,6 +111,7 @@ class MainWindow(QMainWindow):
         self.library = ModelLibraryHookup(self, enabled=with_library)
         self.library_panel = self.library.panel
         self.control = ControlHookup(self)
+        self.grids = GridHookup(self)
         self.control.use_library(self.library.library)
         build_menus(self)
         self._connect()

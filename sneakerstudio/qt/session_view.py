@@ -139,6 +139,17 @@ class SessionView(QObject):
         w.params.set_last_seed(seeds[0] if seeds else None)
         for path in paths:
             w.gallery.add_image(path)
+        grid = job.context.get("grid")
+        if grid is not None:  # the grid picture is not a result for the canvas
+            self.session.clear_results()
+            self._drop_preview()
+            w.status_line.job_done(job.request.steps, info, paths)
+            failed = info.get("grid_failed")
+            w.banner.show_message(
+                f"The grid of {grid.cells} images is saved in {grid.out_dir}"
+                + (f" ({failed})." if failed else ".")
+            )
+            return
         if images:
             w.result_bar.show_images(images, self._captions())
             self.show_result(0)

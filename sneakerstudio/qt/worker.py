@@ -44,6 +44,7 @@ from sneakerstudio.core.protocol.events import (
 )
 from sneakerstudio.core.protocol.request import GenerationRequest
 from sneakerstudio.qt.errors import guarded
+from sneakerstudio.qt.grid_job import SAVED_PATHS, GridRun, run_grid_job
 from sneakerstudio.qt.images import array_to_qimage, pil_to_qimage
 
 log = logging.getLogger(__name__)
@@ -99,10 +100,11 @@ WorkerEvent = Union[
 
 @dataclass(frozen=True)
 class Job:
-    """One submitted request, its id and the token that cancels it."""
+    """One submitted request (or a whole grid: `grid_job.GridRun`), its id and the token that
+    cancels it."""
 
     job_id: str
-    request: GenerationRequest
+    request: GenerationRequest | GridRun
     cancel: CancelToken
 
 
@@ -198,9 +200,12 @@ class InferenceWorker(QObject):
                 terminal.append(event)
 
         try:
-            result = self._engine.generate(
-                job.request, job_id=job.job_id, emit=emit, cancel=job.cancel
-            )
+            if isinstance(job.request, GridRun):
+                result = run_grid_job(self._engine, job.request, job.job_id, emit, job.cancel)
+            else:
+                result = self._engine.generate(
+                    job.request, job_id=job.job_id, emit=emit, cancel=job.cancel
+                )
         except GenerationCancelled:
             result = None
             terminal.append(Cancelled(job.job_id, last_step[0]))
@@ -242,7 +247,10 @@ class InferenceWorker(QObject):
         save_error = ""
         saved: list[str] = []
         try:
-            saved = [str(p) for p in self._save_outputs(finished)]
+            if SAVED_PATHS in finished.info:  # a grid wrote its own files
+                saved = finished.info[SAVED_PATHS].split("\n")
+            else:
+                saved = [str(p) for p in self._save_outputs(finished)]
         except Exception as exc:  # shown to the user; the images still arrive
             log.exception("saving images failed")
             save_error = f"{type(exc).__name__}: {exc}"
@@ -321,7 +329,7 @@ class InferenceController(QObject):
         self._thread.start()
         self._start_requested.emit()
 
-    def submit(self, request: GenerationRequest, job_id: str | None = None) -> str:
+    def submit(self, request: GenerationRequest | GridRun, job_id: str | None = None) -> str:
         """Queue `request` (as `job_id`, or a new id); return the id. Jobs run one at a
         time, in order."""
         if self._stopped:
