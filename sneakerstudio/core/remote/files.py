@@ -5,9 +5,9 @@ the same file somewhere else, under another name, or not at all. So the driver d
 file the request names (`describe`: role, path, size, mtime, full sha256 — the AutoV2 hash is
 its first 10 hex) and the worker finds it (`FileFinder.find`), in this order:
 
-1. a file it already found or received for that hash in this process;
-2. the same path on this node, when its size and modification time match (a shared folder)
+1. the same path on this node, when its size and modification time match (a shared folder)
    or, failing that, its sha256 does;
+2. a file it already found or received for that hash in this process;
 3. its own cache of received files (`<cache>/remote-files/<sha256><suffix>`);
 4. its own model library (its folders, as the user added them on that node): an entry with
    that sha256, or one of the same size whose sha256 is computed (and then remembered).
@@ -163,11 +163,14 @@ class FileFinder:
 
     def find(self, ref: FileRef) -> Path | None:
         """Where this node has the file `ref` describes, or None."""
+        same = self._same_path(ref)  # first: the file the user chose keeps its name
+        if same is not None:
+            return same
         with self._lock:
             known = self._known.get(ref.sha256)
         if known is not None and known.is_file():
             return known
-        path = self._same_path(ref) or self._received(ref) or self._in_library(ref)
+        path = self._received(ref) or self._in_library(ref)
         if path is not None:
             with self._lock:
                 self._known[ref.sha256] = path
