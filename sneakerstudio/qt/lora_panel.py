@@ -30,11 +30,11 @@ from PySide6.QtWidgets import (
 
 from sneakerstudio.core.protocol.prompt import extract_lora_tags
 from sneakerstudio.qt.errors import guarded
+from sneakerstudio.qt.flow_layout import FlowLayout
 
 MIN_WEIGHT, MAX_WEIGHT, WEIGHT_STEP = -2.0, 2.0, 0.05
 SLIDER_SCALE = round(1 / WEIGHT_STEP)  # slider units per 1.0 of weight
-MAX_TRIGGER_WORDS = 4
-WORD_ROW_CHARS = 40  # at most this many characters of trigger words on a row's buttons
+MAX_TRIGGER_WORDS = 8  # on a row's buttons; they wrap (flow layout), never widen the panel
 # The same tag grammar as `core.prompt.extract_lora_tags` (name, optional weight, optional
 # extra field), with positions, so a weight can be rewritten in place.
 LORA_TAG = re.compile(r"<lora:([^:<>]+)(?::([+-]?(?:\d+\.?\d*|\.\d+)))?(?::[^<>]*)?>", re.I)
@@ -142,16 +142,10 @@ class LoraRow(QFrame):
         layout.addLayout(top)
         self.word_buttons: list[QToolButton] = []
         if words:
-            word_row = QHBoxLayout()
-            word_row.setContentsMargins(0, 0, 0, 0)
-            word_row.setSpacing(3)
-            shown = 0  # characters on the buttons so far: the row must fit a narrow panel
+            word_row = FlowLayout()
             for word in words[:MAX_TRIGGER_WORDS]:
                 # Long words are shortened on the button (the whole word is inserted).
                 text = word if len(word) <= 22 else word[:20] + "…"
-                if self.word_buttons and shown + len(text) > WORD_ROW_CHARS:
-                    break
-                shown += len(text)
                 button = QToolButton()
                 button.setObjectName("triggerWord")
                 button.setText(text)
@@ -162,7 +156,6 @@ class LoraRow(QFrame):
                 button.clicked.connect(lambda _=False, w=word: self.word_clicked.emit(w))
                 word_row.addWidget(button)
                 self.word_buttons.append(button)
-            word_row.addStretch(1)
             layout.addLayout(word_row)
 
     def weight(self) -> float:

@@ -34,6 +34,7 @@ from sneakerstudio.qt.canvas_sync import CanvasSync
 from sneakerstudio.qt.canvas_tools import CanvasToolBar
 from sneakerstudio.qt.control_hookup import ControlHookup
 from sneakerstudio.qt.cpu_note import CPU_NOTE, CpuNote  # noqa: F401  (re-exported)
+from sneakerstudio.qt.dock_layout import keep_canvas_usable
 from sneakerstudio.qt.document import CanvasDocument
 from sneakerstudio.qt.errors import guarded, show_error_dialog
 from sneakerstudio.qt.files import WindowFiles, params_from_metadata  # noqa: F401
@@ -161,6 +162,7 @@ class MainWindow(QMainWindow):
         centre_layout.addWidget(self.canvas, 1)
         centre_layout.addWidget(self.result_bar)
         self.setCentralWidget(centre)
+        keep_canvas_usable(self)
 
         self.queue_panel = QueuePanel(self.queue)
         self.queue_dock = self._dock(
