@@ -28,6 +28,7 @@ from sneakerstudio.core.protocol.backend import Backend
 from sneakerstudio.core.protocol.request import GenerationRequest
 from sneakerstudio.qt import window_settings
 from sneakerstudio.qt.actions import build_menus
+from sneakerstudio.qt.addon_fit_check import AddonFitCheck
 from sneakerstudio.qt.banner import Banner
 from sneakerstudio.qt.canvas import CanvasView
 from sneakerstudio.qt.canvas_sync import CanvasSync
@@ -110,6 +111,7 @@ class MainWindow(QMainWindow):
         self.statusBar().addPermanentWidget(self.unsaved_button)
         self.library = ModelLibraryHookup(self, enabled=with_library)
         self.library_panel = self.library.panel
+        self.fit_check = AddonFitCheck(self)
         self.control = ControlHookup(self)
         self.control.use_library(self.library.library)
         build_menus(self)
@@ -306,6 +308,7 @@ class MainWindow(QMainWindow):
             self.store.save()
         self.picker.set_models(self.store.settings.recent_models, str(model))
         self.library.update_fast_decode()
+        self.fit_check.check_now()
         self.banner.hide()
         if not self.session.busy():
             self.status_line.say(f"Model: {display_name(model)}")
@@ -399,6 +402,7 @@ class MainWindow(QMainWindow):
             self.hide()
             self.files.reads.shutdown()  # a file still being read is not waited for
             self.library.shutdown()
+            self.fit_check.shutdown()
             self.control.shutdown()
             try:
                 self.autosaver.end_session()

@@ -139,6 +139,8 @@ class ModelLibraryHookup(QObject):
     def _on_library_scanned(self, _report: object) -> None:
         self._window.params.loras.set_trigger_lookup(self._lora_trigger_words)  # new words
         self._list_checkpoints(self.library)
+        if (fit := getattr(self._window, "fit_check", None)) is not None:
+            fit.forget()  # new files, new bases: check the LoRAs in the prompt again
         if (control := getattr(self._window, "control", None)) is not None:
             control.use_library(self.library)  # new ControlNets in the units' lists
         self.update_fast_decode()
