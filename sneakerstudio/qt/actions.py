@@ -107,6 +107,7 @@ MENUS: tuple[tuple[str, tuple[MenuItem, ...]], ...] = (
                 (),
                 "The canvas as it was when the app last closed.",
             ),
+            Existing("guides.offer_last_action"),
             SEPARATOR,
             ActionSpec(
                 "open_file_action",
@@ -122,7 +123,13 @@ MENUS: tuple[tuple[str, tuple[MenuItem, ...]], ...] = (
             ),
             ActionSpec("", "Show &generated images folder", open_outputs_folder),
             SEPARATOR,
-            ActionSpec("", "&Quit", "close", (QKeySequence.StandardKey.Quit,)),
+            ActionSpec(
+                "quit_action",
+                "&Quit",
+                "guides.request_quit",
+                (QKeySequence.StandardKey.Quit,),
+                "Close the app (asks first while a job runs).",
+            ),
         ),
     ),
     (
@@ -140,6 +147,7 @@ MENUS: tuple[tuple[str, tuple[MenuItem, ...]], ...] = (
                 (),
                 "Remove the whole doodle layer.",
             ),
+            Existing("guides.keep_mask_action"),
         ),
     ),
     (

@@ -53,6 +53,7 @@ from sneakerstudio.qt.status_bar import StatusLine, format_eta, format_progress 
 from sneakerstudio.qt.status_bar import engine_notes as _engine_notes  # noqa: F401
 from sneakerstudio.qt.token_counter import TokenCounter  # noqa: F401
 from sneakerstudio.qt.unsaved_images import UnsavedImages
+from sneakerstudio.qt.window_guides import WindowGuides
 from sneakerstudio.qt.worker import SaveOutputs
 
 log = logging.getLogger(__name__)
@@ -114,6 +115,7 @@ class MainWindow(QMainWindow):
         self.fit_check = AddonFitCheck(self)
         self.control = ControlHookup(self)
         self.control.use_library(self.library.library)
+        self.guides = WindowGuides(self)
         build_menus(self)
         self._connect()
         self._restore()
@@ -123,6 +125,8 @@ class MainWindow(QMainWindow):
         self.files.tell_about_other_instances()
         if crashed:
             QTimer.singleShot(0, self, lambda: self.files.offer_recovery(crashed))
+        else:  # after a normal quit: the canvas it left, when the user wants it offered
+            self.guides.offer_last_canvas_soon()
 
     # -- construction ---------------------------------------------------------------------
 
@@ -514,6 +518,11 @@ class MainWindow(QMainWindow):
         show_error_dialog(self, "Details", self.banner.label.text(), self.banner.details)
 
     def closeEvent(self, event: QCloseEvent) -> None:
+        what = self.guides.work_in_flight()
+        if event.spontaneous() and what and not self._closed and not self.guides.quit_confirmed:
+            event.ignore()  # the title bar's close mid-run: as Ctrl+Q, ask first
+            self.guides.ask_before_quitting(what)
+            return
         if self.unsaved.batches and not self._closed and not self.unsaved.leave:
             event.ignore()  # images that exist only in memory: ask first
             self.unsaved.ask_before_closing()

@@ -84,9 +84,11 @@ def test_inpaint_previews_are_drawn_in_the_masked_region_then_accept_and_undo(
     assert window.doc.image.pixelColor(75, 70) != blue  # masked: repainted
     assert window.doc.image.pixelColor(5, 5) == blue  # not masked: as it was
     assert not window.result_bar.isVisibleTo(window) and window.canvas.preview_image() is None
-    assert window.doc.has_mask()  # kept for the next try
-    window.tools.undo_action.trigger()
+    assert not window.doc.has_mask()  # cleared: the next job does not repaint the area
+    assert "mask was cleared" in window.phase_label.text()
+    window.tools.undo_action.trigger()  # one step brings back the picture and the mask
     assert window.doc.image.pixelColor(75, 70) == blue
+    assert window.doc.has_mask()
 
 
 def test_discard_leaves_the_canvas_as_it_was(qtbot, make_window, model_file: Path) -> None:
