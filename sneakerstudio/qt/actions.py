@@ -127,7 +127,7 @@ MENUS: tuple[tuple[str, tuple[MenuItem, ...]], ...] = (
                 "quit_action",
                 "&Quit",
                 "guides.request_quit",
-                (QKeySequence.StandardKey.Quit,),
+                ("Ctrl+Q",),  # (Cmd+Q on macOS; the standard key is empty on Windows)
                 "Close the app (asks first while a job runs).",
             ),
         ),

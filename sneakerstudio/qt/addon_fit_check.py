@@ -56,9 +56,7 @@ def _entry_base(library: Any, name: str, kind: str) -> tuple[bool, str | None]:
     return True, entry.base
 
 
-def check_fit(
-    model: Path, lora_names: list[str], text: str, library: Any | None
-) -> FitReport:
+def check_fit(model: Path, lora_names: list[str], text: str, library: Any | None) -> FitReport:
     """The LoRAs (`lora_names`) and the library's embeddings named in `text` that do not fit
     `model`. Runs in a reading thread."""
     from sneakerstudio.core.families.addon_fit import fit_problem

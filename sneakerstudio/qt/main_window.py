@@ -40,6 +40,7 @@ from sneakerstudio.qt.document import CanvasDocument
 from sneakerstudio.qt.errors import guarded, show_error_dialog
 from sneakerstudio.qt.files import WindowFiles, params_from_metadata  # noqa: F401
 from sneakerstudio.qt.gallery import GalleryPanel
+from sneakerstudio.qt.gallery_hookup import GalleryHookup
 from sneakerstudio.qt.generation_panel import EMPTY_TEXT, GenerationPanel  # noqa: F401
 from sneakerstudio.qt.model_library import ModelLibraryHookup
 from sneakerstudio.qt.model_picker import display_name
@@ -223,8 +224,7 @@ class MainWindow(QMainWindow):
         self.style_combo.currentIndexChanged.connect(self._on_params_changed)
         self.canvas.files_dropped.connect(self.files.on_files_dropped)
         self.canvas.zoom_changed.connect(self._on_zoom)
-        self.gallery.image_clicked.connect(self.files.restore_from_image)
-        self.gallery.send_to_canvas.connect(self.files.open_image_file)
+        self.gallery_hookup = GalleryHookup(self)  # use prompt (undoable), viewer, to canvas
         self.session_view = SessionView(self)
 
     def _restore(self) -> None:

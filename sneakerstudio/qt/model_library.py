@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject, Qt, Slot
 from PySide6.QtWidgets import QWidget
@@ -55,7 +55,7 @@ class ModelLibraryHookup(QObject):
         self._list_checkpoints(panel.library)
         return panel
 
-    def _list_checkpoints(self, library) -> None:  # noqa: ANN001 (Library: lazily imported)
+    def _list_checkpoints(self, library: Any) -> None:
         """Every checkpoint the library has indexed, for the model picker."""
         from sneakerstudio.qt.library_labels import entry_few_step
         from sneakerstudio.qt.model_picker import LibraryModel

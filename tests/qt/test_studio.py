@@ -172,7 +172,7 @@ def test_cancel_all_stops_the_running_job_and_empties_the_queue(
     assert len(engine.requests) == 1
 
 
-def test_clicking_a_gallery_image_restores_its_parameters(
+def test_a_gallery_image_restores_its_parameters_when_asked_and_undoably(
     qtbot, make_window, model_file: Path
 ) -> None:
     window = make_window()
@@ -197,6 +197,9 @@ def test_clicking_a_gallery_image_restores_its_parameters(
     item = window.gallery.list.item(0)
     rect = window.gallery.list.visualItemRect(item)
     qtbot.mouseClick(window.gallery.list.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+    qtbot.wait(50)
+    assert window.params.values()["prompt"] == "something else"  # a click only selects
+    window.gallery.restore_button.click()  # "Use prompt": the explicit action
     qtbot.waitUntil(lambda: not window.files.reads.busy(), timeout=5000)  # read off the GUI thread
     values = window.params.values()
     assert (values["prompt"], values["negative_prompt"]) == ("red high-top", "blurry")
@@ -206,6 +209,15 @@ def test_clicking_a_gallery_image_restores_its_parameters(
         5.5,
         "DDIM",
     )
+    window.tools.undo_action.trigger()  # Edit → Undo: the values the user had are back
+    values = window.params.values()
+    assert (values["prompt"], values["steps"], values["sampler"]) == (
+        "something else",
+        20,
+        "Euler a",
+    )
+    window.tools.redo_action.trigger()
+    assert window.params.values()["prompt"] == "red high-top"
     path = window.gallery.paths()[0]
     assert window.gallery.delete_path(path) and not Path(path).exists()
     assert window.gallery.list.count() == 0
@@ -370,6 +382,8 @@ def test_shortcuts_dialog_and_tooltips(qtbot, make_window) -> None:
         window.queue_panel.remove_button,
         window.queue_panel.clear_button,
         window.gallery.list,
+        window.gallery.restore_button,
+        window.gallery.view_button,
         window.gallery.canvas_button,
         window.gallery.folder_button,
         window.gallery.delete_button,
