@@ -1,7 +1,8 @@
-"""Window behaviour that keeps a user from losing work by surprise: Quit while a job runs asks
-first; the last canvas is offered at the next start after a normal quit too (not only after a
-crash); whether Accept keeps the inpaint mask. Each is a menu entry the user can switch, kept
-with the window's other remembered values.
+"""Window behaviour that keeps a user from losing work or words by surprise: Quit while a job
+runs asks first; the last canvas is offered at the next start after a normal quit too (not
+only after a crash); whether Accept keeps the inpaint mask (menu entries the user can switch,
+kept with the window's other remembered values); a status text too long for the status bar
+shows whole in the banner when clicked.
 """
 
 from __future__ import annotations
@@ -49,6 +50,13 @@ class WindowGuides(QObject):
             "last quit. After a crash it is always offered."
         )
         self.offer_last_action.setStatusTip(self.offer_last_action.toolTip())
+        window.phase_label.clicked.connect(self.show_whole_status)
+
+    @Slot()
+    @guarded
+    def show_whole_status(self) -> None:
+        """A status text too long for the status bar, clicked: all of it in the banner."""
+        self._window.banner.show_message(self._window.phase_label.text(), error=False)
 
     # -- remembered choices ---------------------------------------------------------------
 
