@@ -45,6 +45,7 @@ from sneakerstudio.qt.generation_panel import EMPTY_TEXT, GenerationPanel  # noq
 from sneakerstudio.qt.model_library import ModelLibraryHookup
 from sneakerstudio.qt.model_picker import display_name
 from sneakerstudio.qt.project import Project
+from sneakerstudio.qt.prompt_history_hookup import PromptHistoryHookup
 from sneakerstudio.qt.queue_panel import QueuedJob, QueuePanel
 from sneakerstudio.qt.results_strip import ResultsBar
 from sneakerstudio.qt.session import StudioSession
@@ -225,6 +226,7 @@ class MainWindow(QMainWindow):
         self.canvas.files_dropped.connect(self.files.on_files_dropped)
         self.canvas.zoom_changed.connect(self._on_zoom)
         self.gallery_hookup = GalleryHookup(self)  # use prompt (undoable), viewer, to canvas
+        self.prompt_history = PromptHistoryHookup(self)
         self.session_view = SessionView(self)
 
     def _restore(self) -> None:
@@ -364,6 +366,8 @@ class MainWindow(QMainWindow):
             request.prompt[:40] or "(no prompt)"
         )
         context = {"mode": mode, "region": QRect(region), "full": self.doc.full_rect()}
+        context["prompt"] = self.params.prompt.toPlainText()  # as typed (no style): history
+        context["negative"] = self.params.negative.toPlainText()
         self.session.add(QueuedJob(request, label, context))
         self.update_actions()
 
