@@ -12,7 +12,7 @@ a red high-top sneaker
 
   --prompt "a blue runner" on a table --negative_prompt blurry, text --seed 42 --steps 12
 --prompt a sketch --cfg_scale 4.5 --sampler_name "dpm++ 2m karras" --width 640 --height 512
---prompt "with a tag <lora:graffiti:0.8>" --n_iter 2 --batch_size 3 --subseed 7 --subseed_strength 0.3
+--prompt "a tag <lora:graffiti:0.8>" --n_iter 2 --batch_size 3 --subseed 7 --subseed_strength .3
 --prompt shoes --restore_faces true --outpath_samples /tmp/x --tiling false
 a -- b, not options
 --prompt "unclosed quote
@@ -40,7 +40,7 @@ def test_each_line_as_a1111_reads_it() -> None:
         "width": 640,
         "height": 512,
     }
-    assert tagged.fields["prompt"] == "with a tag <lora:graffiti:0.8>"
+    assert tagged.fields["prompt"] == "a tag <lora:graffiti:0.8>"
     assert (tagged.fields["batch_count"], tagged.fields["batch_size"]) == (2, 3)
     assert (tagged.fields["variation_seed"], tagged.fields["variation_strength"]) == (7, 0.3)
     assert ignored.fields == {"prompt": "shoes"}
