@@ -176,6 +176,8 @@ MENUS: tuple[tuple[str, tuple[MenuItem, ...]], ...] = (
                 "Set size, steps, CFG and sampler to what the current model is made for "
                 "(SDXL 1024 px, Turbo one step without CFG, an LCM-LoRA's sampler …).",
             ),
+            Existing("batch_prompts.action"),
+            Existing("prompt_history.action"),
             ActionSpec("cancel_action", "&Cancel", "cancel", (Qt.Key.Key_Escape,)),
             ActionSpec("cancel_all_action", "Cancel &all", "queue.cancel_all", ("Shift+Esc",)),
             ActionSpec("accept_action", "&Accept result", "accept_result", (Qt.Key.Key_Return,)),

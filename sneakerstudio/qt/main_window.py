@@ -30,6 +30,7 @@ from sneakerstudio.qt import window_settings
 from sneakerstudio.qt.actions import build_menus
 from sneakerstudio.qt.addon_fit_check import AddonFitCheck
 from sneakerstudio.qt.banner import Banner
+from sneakerstudio.qt.batch_prompts import BatchPrompts
 from sneakerstudio.qt.canvas import CanvasView
 from sneakerstudio.qt.canvas_sync import CanvasSync
 from sneakerstudio.qt.canvas_tools import CanvasToolBar
@@ -118,6 +119,8 @@ class MainWindow(QMainWindow):
         self.control = ControlHookup(self)
         self.control.use_library(self.library.library)
         self.guides = WindowGuides(self)
+        self.batch_prompts = BatchPrompts(self)
+        self.prompt_history = PromptHistoryHookup(self)
         build_menus(self)
         self._connect()
         self._restore()
@@ -226,7 +229,6 @@ class MainWindow(QMainWindow):
         self.canvas.files_dropped.connect(self.files.on_files_dropped)
         self.canvas.zoom_changed.connect(self._on_zoom)
         self.gallery_hookup = GalleryHookup(self)  # use prompt (undoable), viewer, to canvas
-        self.prompt_history = PromptHistoryHookup(self)
         self.session_view = SessionView(self)
 
     def _restore(self) -> None:
