@@ -6,6 +6,7 @@ its folder, or deleted. Others add entries to the context menu with `add_context
 
 from __future__ import annotations
 
+import functools
 import logging
 import sys
 from collections.abc import Callable
@@ -51,7 +52,7 @@ def _safely(run: Callable[[], object]) -> Callable[..., None]:
         try:
             run()
         except Exception:
-            report_exception(*sys.exc_info())  # type: ignore[arg-type]
+            report_exception(*sys.exc_info())
 
     return slot
 
@@ -226,7 +227,7 @@ class GalleryPanel(QWidget):
         for text, tip, extra in self._extra_actions:
             action = menu.addAction(text)
             action.setToolTip(tip)
-            action.triggered.connect(_safely(lambda f=extra: f(path)))
+            action.triggered.connect(_safely(functools.partial(extra, path)))
         menu.addSeparator()
         menu.addAction("Show in folder").triggered.connect(self._open_folder)
         menu.addAction("Delete…").triggered.connect(self._delete)

@@ -221,11 +221,11 @@ class ImageViewer(QDialog):
         self._syncing = False
         for pane, other in ((self.left, self.right), (self.right, self.left)):
             pane.view.zoomed.connect(lambda zoom, o=other: self._follow_zoom(o, zoom))
-            for bar, obar in (
+            for scroll, other_scroll in (
                 (pane.view.horizontalScrollBar(), other.view.horizontalScrollBar()),
                 (pane.view.verticalScrollBar(), other.view.verticalScrollBar()),
             ):
-                bar.valueChanged.connect(lambda v, b=obar: self._follow_scroll(b, v))
+                scroll.valueChanged.connect(lambda v, b=other_scroll: self._follow_scroll(b, v))
 
         self.fit_button = self._tool("Fit", "Fit the picture in the window (F).", self.fit)
         self.actual_button = self._tool("100 %", "Show actual pixels (1).", self.actual_size)

@@ -132,7 +132,8 @@ class ModelDetails(QFrame):
         """Fill in `entry` (None: nothing chosen, all disabled)."""
         self.entry = entry
         while self.trigger_layout.count():
-            widget = self.trigger_layout.takeAt(0).widget()
+            item = self.trigger_layout.takeAt(0)
+            widget = item.widget() if item is not None else None
             if widget is not None:
                 widget.deleteLater()
         self.setEnabled(entry is not None)
