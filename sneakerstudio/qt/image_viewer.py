@@ -82,6 +82,7 @@ class ZoomView(QGraphicsView):
     """One picture, zoomed about the pointer with the wheel and panned by dragging."""
 
     zoomed = Signal(float)
+    refit = Signal()  # resized while fitting: the viewer fits again (both panes alike)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -127,7 +128,7 @@ class ZoomView(QGraphicsView):
     def resizeEvent(self, event: Any) -> None:
         super().resizeEvent(event)
         if self.fitting:
-            self.fit()
+            self.refit.emit()
 
 
 class ViewerPane(QWidget):
@@ -221,6 +222,7 @@ class ImageViewer(QDialog):
         self._syncing = False
         for pane, other in ((self.left, self.right), (self.right, self.left)):
             pane.view.zoomed.connect(lambda zoom, o=other: self._follow_zoom(o, zoom))
+            pane.view.refit.connect(self.fit)
             for scroll, other_scroll in (
                 (pane.view.horizontalScrollBar(), other.view.horizontalScrollBar()),
                 (pane.view.verticalScrollBar(), other.view.verticalScrollBar()),
@@ -297,9 +299,10 @@ class ImageViewer(QDialog):
     def _present(self) -> None:
         self.show()
         self.raise_()
-        self.left.view.fit()
         if self.comparing():
-            self.right.view.fit()
+            half = max(1, self.splitter.width() // 2)
+            self.splitter.setSizes([half, half])
+        self.fit()
 
     @Slot()
     @guarded
@@ -315,8 +318,20 @@ class ImageViewer(QDialog):
     @Slot()
     @guarded
     def fit(self) -> None:
-        for view in self._views():
-            view.fit()
+        """Fit the picture(s) in; two pictures get the same zoom (the smaller fit), so they
+        compare pixel for pixel."""
+        views = self._views()
+        self._syncing = True
+        try:
+            for view in views:
+                view.fit()
+            zoom = min(view.zoom() for view in views)
+            for view in views:
+                view.set_zoom(zoom)
+                view.fitting = True
+        finally:
+            self._syncing = False
+        self._show_zoom(self.left.view.zoom())
 
     @Slot()
     @guarded
