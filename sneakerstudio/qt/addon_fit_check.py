@@ -109,6 +109,9 @@ class AddonFitCheck(QObject):
         params = window.params
         params.loras.changed.connect(self.schedule)
         params.negative.textChanged.connect(self.schedule)
+        panel = window.library_panel
+        if panel is not None:  # a base override in the library's details: check again
+            panel.details.entry_changed.connect(self.forget)  # type: ignore[attr-defined]
 
     @Slot()
     def schedule(self) -> None:
@@ -139,7 +142,8 @@ class AddonFitCheck(QObject):
             lambda exc: log.warning("LoRA fit check failed: %s", exc),
         )
 
-    def forget(self) -> None:
+    @Slot()
+    def forget(self, *_args: object) -> None:
         """The library changed (a scan, an override): check again even if nothing else did."""
         self._last = None
         self.schedule()

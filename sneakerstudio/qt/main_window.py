@@ -43,6 +43,7 @@ from sneakerstudio.qt.files import WindowFiles, params_from_metadata  # noqa: F4
 from sneakerstudio.qt.gallery import GalleryPanel
 from sneakerstudio.qt.gallery_hookup import GalleryHookup
 from sneakerstudio.qt.generation_panel import EMPTY_TEXT, GenerationPanel  # noqa: F401
+from sneakerstudio.qt.model_defaults import use_model_defaults
 from sneakerstudio.qt.model_library import ModelLibraryHookup
 from sneakerstudio.qt.model_picker import display_name
 from sneakerstudio.qt.project import Project
@@ -270,27 +271,8 @@ class MainWindow(QMainWindow):
     @Slot()
     @guarded
     def use_model_defaults(self) -> None:
-        """Generate → Use the model's defaults: the core's rule for the current model and the
-        prompt's LoRAs (headers read off the GUI thread), applied to the parameters."""
-        model = self._model
-        if model is None:
-            self.banner.show_message("Choose a model first (Model → Open model file…).")
-            return
-        names = [name for name, _weight in self.params.loras.loras()]
-
-        def work() -> dict[str, Any]:
-            from sneakerstudio.core.patches.defaults import model_file_defaults, prompt_lora_paths
-
-            return model_file_defaults(model, prompt_lora_paths(model, names))
-
-        def done(values: dict[str, Any]) -> None:
-            self.params.set_values(values)
-            self.status_line.say(
-                f"{model.name}: {values['width']}×{values['height']}, {values['steps']} steps, "
-                f"CFG {values['guidance']:g}, {values['sampler']}"
-            )
-
-        self.files.reads.start(f"'{model.name}'", work, done, self.files.read_failed)
+        """Generate → Use the model's defaults (`model_defaults.py`)."""
+        use_model_defaults(self)
 
     @Slot(str)
     @guarded
@@ -524,10 +506,7 @@ class MainWindow(QMainWindow):
         show_error_dialog(self, "Details", self.banner.label.text(), self.banner.details)
 
     def closeEvent(self, event: QCloseEvent) -> None:
-        what = self.guides.work_in_flight()
-        if event.spontaneous() and what and not self._closed and not self.guides.quit_confirmed:
-            event.ignore()  # the title bar's close mid-run: as Ctrl+Q, ask first
-            self.guides.ask_before_quitting(what)
+        if not self._closed and self.guides.asks_before_closing(event):  # mid-run: ask first
             return
         if self.unsaved.batches and not self._closed and not self.unsaved.leave:
             event.ignore()  # images that exist only in memory: ask first

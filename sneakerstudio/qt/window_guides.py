@@ -11,7 +11,7 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject, QTimer, Slot
-from PySide6.QtGui import QAction
+from PySide6.QtGui import QAction, QCloseEvent
 from PySide6.QtWidgets import QMessageBox
 
 from sneakerstudio.qt.errors import guarded
@@ -100,6 +100,16 @@ class WindowGuides(QObject):
             self._window.close()
             return
         self.ask_before_quitting(what)
+
+    def asks_before_closing(self, event: QCloseEvent) -> bool:
+        """The title bar's close (a spontaneous event) mid-run: as Ctrl+Q, ask first; the
+        event is ignored then. A close by the program (tests, signals) never asks."""
+        what = self.work_in_flight()
+        if not event.spontaneous() or not what or self.quit_confirmed:
+            return False
+        event.ignore()
+        self.ask_before_quitting(what)
+        return True
 
     def ask_before_quitting(self, what: str) -> None:
         if self.quit_box is not None:
