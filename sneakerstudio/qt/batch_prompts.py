@@ -224,11 +224,13 @@ class BatchPrompts(QObject):
         """Queue a job per line; lines whose request has problems are skipped and listed.
         Returns how many were queued."""
         w = self._window
-        base = w.build_request()
-        problems = [p for p in base.problems() if "prompt" not in p.lower()]
-        if problems and w.model() is None:
-            self._say("Choose a model first: " + problems[0])
+        if w.session.engine_state == "failed":
+            self._say(w.session.engine_error or "The engine could not start.")
             return 0
+        if w.model() is None:
+            self._say("Choose a model first (File → Open model file…, or the Models panel).")
+            return 0
+        base = w.build_request()
         requests = plan_requests(base, lines, iterate_seed=iterate_seed, same_seed=same_seed)
         skipped: list[str] = []
         queued = 0

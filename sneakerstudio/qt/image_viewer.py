@@ -171,6 +171,8 @@ class ViewerPane(QWidget):
             self.view.set_pixmap(QPixmap())
             self.title.setText(f"{name}: cannot be shown ({reader.errorString()})")
             self.params.setPlainText("")
+            self.copy_button.setEnabled(False)
+            self.reads.cancel()  # an earlier picture's parameters must not arrive
             return False
         self.view.set_pixmap(QPixmap.fromImage(image))
         self.title.setText(f"{name} · {image.width()}×{image.height()}")

@@ -71,3 +71,16 @@ def test_a_file_that_is_not_text_is_refused_with_a_reason(
     assert not dialog.load_file(str(tmp_path))  # a folder
     assert not dialog.load_file(str(tmp_path / "missing.txt"))
     assert "Could not read" in dialog.message.text()
+
+
+def test_without_a_model_nothing_is_queued_and_it_says_why(
+    qtbot, make_window, engine: FakeEngine
+) -> None:
+    window = make_window()
+    window.batch_prompts.open()
+    dialog = window.batch_prompts.dialog
+    dialog.text.setPlainText("a\nb")
+    dialog.refresh()
+    dialog.queue_button.click()
+    assert "Choose a model first" in dialog.message.text()
+    assert len(window.queue) == 0 and engine.requests == []

@@ -101,3 +101,16 @@ def test_others_can_add_a_context_menu_entry(qtbot, make_window, model_file: Pat
     menu = window.gallery.context_menu(newest)
     next(a for a in menu.actions() if a.text() == "Upscale").trigger()
     assert chosen == [newest]
+
+
+def test_a_file_that_is_gone_or_not_an_image_is_said_so(qtbot, make_window, tmp_path: Path) -> None:
+    window = make_window(start=False)
+    viewer = window.gallery_hookup.viewer
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"\x89PNG\r\n\x1a\n not really")
+    for path in (tmp_path / "gone.png", broken):
+        viewer.show_image(str(path))
+        assert "cannot be shown" in viewer.left.title.text()
+        assert not viewer.left.copy_button.isEnabled()
+    viewer.next()  # nothing to step through: nothing happens
+    viewer.close()
