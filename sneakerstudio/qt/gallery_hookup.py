@@ -32,6 +32,7 @@ class GalleryHookup(QObject):
             from sneakerstudio.qt.image_viewer import ImageViewer
 
             self._viewer = ImageViewer(self._window, self._window.gallery.paths)
+            self._viewer.use_requested.connect(self._window.files.restore_from_image)
         return self._viewer
 
     def viewer_if_open(self) -> ImageViewer | None:

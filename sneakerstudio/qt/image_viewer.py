@@ -132,7 +132,9 @@ class ZoomView(QGraphicsView):
 
 
 class ViewerPane(QWidget):
-    """A picture with its name, size and parameters, and a button to copy them."""
+    """A picture with its name, size and parameters, and buttons to copy or use them."""
+
+    use_requested = Signal(str)  # the path: use its prompt and parameters (undoable)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -150,9 +152,16 @@ class ViewerPane(QWidget):
             "Copy the parameters text: paste it into the prompt box here, A1111 or Civitai."
         )
         self.copy_button.clicked.connect(self.copy_parameters)
+        self.use_button = QPushButton("Use prompt")
+        self.use_button.setToolTip(
+            "Use this image's prompt and parameters in the window (Ctrl+Z on the canvas "
+            "puts back yours)."
+        )
+        self.use_button.clicked.connect(lambda: self.use_requested.emit(self.path))
         self.reads = BackgroundReads(self)
         top = QHBoxLayout()
         top.addWidget(self.title, 1)
+        top.addWidget(self.use_button)
         top.addWidget(self.copy_button)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -172,6 +181,7 @@ class ViewerPane(QWidget):
             self.title.setText(f"{name}: cannot be shown ({reader.errorString()})")
             self.params.setPlainText("")
             self.copy_button.setEnabled(False)
+            self.use_button.setEnabled(False)
             self.reads.cancel()  # an earlier picture's parameters must not arrive
             return False
         self.view.set_pixmap(QPixmap.fromImage(image))
@@ -179,6 +189,7 @@ class ViewerPane(QWidget):
         self.title.setToolTip(path)
         self.params.setPlainText("")
         self.copy_button.setEnabled(False)
+        self.use_button.setEnabled(False)
         self.reads.start(
             f"'{name}'", lambda: read_parameters(path), self._show_params, self._no_params
         )
@@ -187,11 +198,13 @@ class ViewerPane(QWidget):
     def _show_params(self, text: str) -> None:
         self.params.setPlainText(text)
         self.copy_button.setEnabled(bool(text))
+        self.use_button.setEnabled(bool(text))
 
     def _no_params(self, exc: Exception) -> None:
         self.params.setPlainText("")
         self.params.setPlaceholderText(str(exc))
         self.copy_button.setEnabled(False)
+        self.use_button.setEnabled(False)
 
     @Slot()
     @guarded
@@ -208,6 +221,8 @@ class ImageViewer(QDialog):
     """A window beside the studio (not modal). `paths()` gives the gallery's images for
     Previous / Next."""
 
+    use_requested = Signal(str)  # an image's path: use its prompt and parameters
+
     def __init__(
         self, parent: QWidget | None = None, paths: Callable[[], list[str]] | None = None
     ) -> None:
@@ -218,6 +233,8 @@ class ImageViewer(QDialog):
         self._paths = paths or (lambda: [])
         self.left, self.right = ViewerPane(), ViewerPane()
         self.right.hide()
+        self.left.use_requested.connect(self.use_requested)
+        self.right.use_requested.connect(self.use_requested)
         self.splitter = QSplitter(Qt.Orientation.Horizontal)
         self.splitter.addWidget(self.left)
         self.splitter.addWidget(self.right)

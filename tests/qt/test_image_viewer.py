@@ -39,6 +39,7 @@ def test_double_click_opens_the_viewer_with_zoom_and_parameters(
     window = make_window()
     window.set_model(model_file)
     newest, older = _two_results(qtbot, window)
+    window.params.set_values({"prompt": "my own words"})
     prompt_before = window.params.values()["prompt"]
     _double_click(qtbot, window, 0)
     viewer = window.gallery_hookup.viewer
@@ -51,6 +52,10 @@ def test_double_click_opens_the_viewer_with_zoom_and_parameters(
     assert text.startswith("sneaker 22") and "Seed: 22" in text
     viewer.left.copy_button.click()
     assert QGuiApplication.clipboard().text() == text
+    viewer.left.use_button.click()  # "Use prompt" in the viewer: the same undoable restore
+    qtbot.waitUntil(lambda: window.params.values()["prompt"] == "sneaker 22", timeout=5000)
+    window.tools.undo_action.trigger()
+    assert window.params.values()["prompt"] == prompt_before
 
     viewer.fit()
     fitted = viewer.left.view.zoom()
