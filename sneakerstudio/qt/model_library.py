@@ -53,6 +53,10 @@ class ModelLibraryHookup(QObject):
         panel.lora_chosen.connect(self._use_lora)
         w.params.loras.set_trigger_lookup(self._lora_trigger_words)
         self._list_checkpoints(panel.library)
+        panel.details.files_changed.connect(  # renamed or deleted: the picker lists again
+            lambda *_args: self._list_checkpoints(panel.library)
+        )
+        panel.details.entry_changed.connect(lambda *_args: self._list_checkpoints(panel.library))
         return panel
 
     def _list_checkpoints(self, library: Any) -> None:

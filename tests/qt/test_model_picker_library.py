@@ -55,3 +55,18 @@ def test_on_a_cpu_few_step_models_come_first(qtbot, tmp_path: Path) -> None:
     assert listed.index(str(files["sd1_turbo"])) < listed.index(str(files["sd1"]))
     assert listed.index(str(files["sdxl_turbo"])) < listed.index(str(files["sdxl"]))
     assert "Turbo" in window.picker.combo.itemText(1)
+
+
+def test_a_base_override_moves_the_model_to_its_group(qtbot, tmp_path: Path) -> None:
+    files = model_folder(tmp_path / "webui")
+    window = library_window(qtbot, FakeEngine(device="NVIDIA · CUDA · fp16"), tmp_path / "webui")
+    panel = window.library_panel
+    assert panel.select(str(files["sd1"]))
+    details = panel.details
+    index = details.base_override.findData("sdxl")
+    details.base_override.setCurrentIndex(index)
+    details.base_override.activated.emit(index)  # "this is really SDXL"
+    texts = _texts(window)
+    sdxl_at = texts.index("— SDXL —")
+    assert "dreamshaper_8" in texts[sdxl_at:]
+    assert "dreamshaper_8" not in texts[:sdxl_at]
