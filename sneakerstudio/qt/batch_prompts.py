@@ -153,7 +153,13 @@ class BatchPromptsDialog(QDialog):
     @guarded
     def refresh(self) -> None:
         self._timer.stop()
-        self.lines = parse_prompt_lines(self.text.toPlainText())[:MAX_JOBS]
+        lines = parse_prompt_lines(self.text.toPlainText())
+        self.lines = lines[:MAX_JOBS]
+        if len(lines) > MAX_JOBS:
+            self.message.setText(
+                f"{len(lines)} lines: only the first {MAX_JOBS} are queued at once; "
+                "queue the rest from a second file."
+            )
         self.lines_list.clear()
         for line in self.lines:
             item = QListWidgetItem(describe(line))
