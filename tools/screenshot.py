@@ -19,6 +19,9 @@ controlnet-1-doodle.png  a doodled sneaker outline, a scribble unit from the lib
                          ControlNet dock, and its control map drawn over the canvas
 controlnet-2-result.png  the results, following the outline
 controlnet-3-canny.png   a picture on the canvas with a canny unit: its edges drawn over it
+
+With `--scene guides`: a LoRA with many trigger words, the image viewer comparing two results,
+a result waiting beside a new job (tools/screenshot_guides.py).
 Settings, autosaves and images go to a temporary SNEAKERSTUDIO_HOME, never to your own.
 """
 
@@ -387,7 +390,7 @@ if __name__ == "__main__":
     parser.add_argument("out_dir", nargs="?", type=Path, default=ROOT / "docs" / "screenshots")
     parser.add_argument(
         "--scene",
-        choices=("main", "controlnet", "all"),
+        choices=("main", "controlnet", "guides", "all"),
         default="main",
         help="which screenshots: the main walk-through (default), ControlNet, or both",
     )
@@ -397,4 +400,8 @@ if __name__ == "__main__":
         code = run(args.out_dir)
     if args.scene in ("controlnet", "all") and code == 0:
         code = run_controlnet(args.out_dir)
+    if args.scene in ("guides", "all") and code == 0:
+        from tools.screenshot_guides import run_guides  # LoRA words, viewer, waiting result
+
+        code = run_guides(args.out_dir, Director)
     raise SystemExit(code)

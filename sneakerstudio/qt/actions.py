@@ -107,6 +107,7 @@ MENUS: tuple[tuple[str, tuple[MenuItem, ...]], ...] = (
                 (),
                 "The canvas as it was when the app last closed.",
             ),
+            Existing("guides.offer_last_action"),
             SEPARATOR,
             ActionSpec(
                 "open_file_action",
@@ -122,7 +123,13 @@ MENUS: tuple[tuple[str, tuple[MenuItem, ...]], ...] = (
             ),
             ActionSpec("", "Show &generated images folder", open_outputs_folder),
             SEPARATOR,
-            ActionSpec("", "&Quit", "close", (QKeySequence.StandardKey.Quit,)),
+            ActionSpec(
+                "quit_action",
+                "&Quit",
+                "guides.request_quit",
+                ("Ctrl+Q",),  # (Cmd+Q on macOS; the standard key is empty on Windows)
+                "Close the app (asks first while a job runs).",
+            ),
         ),
     ),
     (
@@ -140,6 +147,7 @@ MENUS: tuple[tuple[str, tuple[MenuItem, ...]], ...] = (
                 (),
                 "Remove the whole doodle layer.",
             ),
+            Existing("guides.keep_mask_action"),
         ),
     ),
     (
@@ -176,6 +184,8 @@ MENUS: tuple[tuple[str, tuple[MenuItem, ...]], ...] = (
                 "Images over seeds, CFG, steps, samplers, prompts, models or LoRA weights, in "
                 "one picture with every image saved beside it.",
             ),
+            Existing("batch_prompts.action"),
+            Existing("prompt_history.action"),
             ActionSpec("cancel_action", "&Cancel", "cancel", (Qt.Key.Key_Escape,)),
             ActionSpec("cancel_all_action", "Cancel &all", "queue.cancel_all", ("Shift+Esc",)),
             ActionSpec("accept_action", "&Accept result", "accept_result", (Qt.Key.Key_Return,)),

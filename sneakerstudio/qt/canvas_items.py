@@ -8,7 +8,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QPointF, QRectF, QSize, Qt, QTimer
+from PySide6.QtCore import QPoint, QPointF, QRect, QRectF, QSize, Qt, QTimer
 from PySide6.QtGui import QBrush, QColor, QImage, QPainter, QPen
 from PySide6.QtWidgets import QGraphicsItem, QStyleOptionGraphicsItem, QWidget
 
@@ -69,6 +69,42 @@ def _checker_brush() -> QBrush:
     return QBrush(tile)
 
 
+HATCH_SPACING = 10  # px of the document between the mask overlay's stripes
+HATCH_FILL = (*MASK_TINT, 120)  # RGBA under the stripes
+HATCH_STRIPE = (255, 255, 255, 190)  # light stripes (and a dark edge) read on any picture
+
+
+def hatch_pattern(width: int, height: int) -> QImage:
+    """The tint with diagonal light/dark stripes over a `width`×`height` document (stripes
+    anchored to the document, so they do not crawl while painting or panning)."""
+    out = QImage(max(1, width), max(1, height), ARGB)
+    out.fill(QColor(*HATCH_FILL))
+    painter = QPainter(out)
+    painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+    light = QPen(QColor(*HATCH_STRIPE), 2.0)
+    dark = QPen(QColor(40, 0, 20, 150), 1.0)
+    for k in range(0, width + height + HATCH_SPACING, HATCH_SPACING):  # lines x + y = k
+        for pen, shift in ((dark, 2), (light, 0)):
+            painter.setPen(pen)
+            painter.drawLine(QPointF(k + shift, 0), QPointF(k + shift - height, height))
+    painter.end()
+    return out
+
+
+def hatched_mask(mask: QImage, area: QRect, pattern: QImage) -> QImage:
+    """The mask overlay for `area` of the document: `pattern` only where the mask is painted
+    (by its coverage). Stripes stay visible on red, white or dark pictures alike, where a
+    plain tint vanishes."""
+    out = QImage(area.size(), ARGB)
+    out.fill(0)
+    painter = QPainter(out)
+    painter.drawImage(QPoint(0, 0), pattern, area)
+    painter.setCompositionMode(QPainter.CompositionMode.CompositionMode_DestinationIn)
+    painter.drawImage(QPoint(0, 0), mask, area)
+    painter.end()
+    return out
+
+
 class DocItem(QGraphicsItem):
     """Draws the frame area (checkered), the picture or paper, the doodle and the mask."""
 
@@ -85,6 +121,7 @@ class DocItem(QGraphicsItem):
         self.blur_refresh_timer: QTimer | None = None  # set by the view that shows the item
         self._blur_dirty = False  # the mask was painted since the overlay was made
         self._checker = _checker_brush()
+        self._hatch_image: QImage | None = None  # the mask overlay's stripes, document-sized
         self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemUsesExtendedStyleOption, True)
 
     def boundingRect(self) -> QRectF:
@@ -115,9 +152,16 @@ class DocItem(QGraphicsItem):
                     area.x() * scale, area.y() * scale, area.width() * scale, area.height() * scale
                 )
                 painter.drawImage(QRectF(area), overlay, source)
-            else:
-                painter.drawImage(area, self.doc.mask, area)
+            elif self.doc.has_mask():
+                painter.setOpacity(1.0)
+                painter.drawImage(area, hatched_mask(self.doc.mask, area, self._hatch()))
             painter.setOpacity(1.0)
+
+    def _hatch(self) -> QImage:
+        size = self.doc.mask.size()
+        if self._hatch_image is None or self._hatch_image.size() != size:
+            self._hatch_image = hatch_pattern(size.width(), size.height())
+        return self._hatch_image
 
     def blurred_overlay(self) -> tuple[QImage, float]:
         """The blurred mask overlay (cached until the mask or the radius changes)."""

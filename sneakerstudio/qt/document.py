@@ -437,10 +437,12 @@ class CanvasDocument(QObject):
         self._change({"extents": new}, "Outpaint frame", merge_id=merge_key)
         return True
 
-    def accept_result(self, result: QImage, mode: str) -> None:
+    def accept_result(self, result: QImage, mode: str, *, keep_mask: bool = False) -> bool:
         """Put a generated image on the canvas as one undoable step. The doodle is baked into
-        it (it was part of the input), so the sketch layer is cleared; the mask stays for the
-        next try. An outpaint result becomes the new, larger document."""
+        it (it was part of the input), so the sketch layer is cleared; so is the mask (in the
+        same step: one Ctrl+Z brings both back), else the next job would repaint the same
+        area — unless `keep_mask`. An outpaint result becomes the new, larger document.
+        Returns whether a mask was cleared."""
         full = self.full_rect()
         width, height = full.width(), full.height()
         picture = result.convertToFormat(ARGB)
@@ -460,13 +462,17 @@ class CanvasDocument(QObject):
             "image": picture,
             "sketch": BLANK,
         }
-        if self.has_extents():  # grow the mask with the document, at its old place
+        clear_mask = not keep_mask and self.has_mask()
+        if clear_mask:
+            change["mask"] = BLANK
+        elif self.has_extents():  # grow the mask with the document, at its old place
             grown = _blank(width, height)
             painter = QPainter(grown)
             painter.drawImage(QPoint(-full.left(), -full.top()), self.mask)
             painter.end()
             change["mask"] = grown
         self._change(change, f"Accept {mode} result")
+        return clear_mask
 
     # -- what the engine gets ---------------------------------------------------------------
 

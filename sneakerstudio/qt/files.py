@@ -25,6 +25,7 @@ from sneakerstudio.core.files import paths
 from sneakerstudio.core.protocol.errors import SneakerError
 from sneakerstudio.qt.errors import guarded
 from sneakerstudio.qt.file_reads import BackgroundReads, ImageRead, read_image
+from sneakerstudio.qt.params_undo import restore_params
 from sneakerstudio.qt.project import (
     SUFFIX,
     Autosaver,
@@ -397,8 +398,13 @@ class WindowFiles(QObject):
         if w.doc.has_image() or w.doc.has_sketch() or w.doc.has_mask():
             values.pop("width", None)  # the picture on the canvas decides its own size
             values.pop("height", None)
-        w.params.set_values(values)
-        w.mode_panel.set_values(values)
+
+        def apply(chosen: dict[str, Any]) -> None:
+            w.params.set_values(chosen)
+            w.mode_panel.set_values(chosen)
+
+        current = {**w.params.values(), **w.mode_panel.values()}
+        restore_params(w.doc.undo_stack, current, values, apply, f"Restore parameters of {name}")
         missing = w.control.restore_from_metadata({"control": result.control})
         source = result.source or "this app"
         model = f" Model in the file: {result.model}." if result.model else ""
@@ -409,7 +415,8 @@ class WindowFiles(QObject):
             )
         w.status_line.say(f"Parameters restored from {name} ({source}).")
         w.banner.show_message(
-            f"Restored the prompt and parameters of {name} (written by {source})." + model,
+            f"Restored the prompt and parameters of {name} (written by {source}); Edit → Undo "
+            "(Ctrl+Z on the canvas) puts back the ones you had." + model,
             error=False,
         )
 

@@ -1,19 +1,26 @@
-"""The gallery: thumbnails of saved images, newest first. Clicking one restores all of its
-parameters (read from the PNG itself, so images from other tools work too); it can be sent to
-the canvas, shown in its folder, or deleted."""
+"""The gallery: thumbnails of saved images, newest first. A click only selects; double-click
+opens the large image viewer (zoom, compare two, copy parameters). Its prompt and parameters
+are restored only when asked ("Use prompt", or the context menu: read from the PNG itself, so
+images from other tools work too, and undoable); it can also be sent to the canvas, shown in
+its folder, or deleted. Others add entries to the context menu with `add_context_action`."""
 
 from __future__ import annotations
 
+import functools
 import logging
+import sys
+from collections.abc import Callable
 from pathlib import Path
 
-from PySide6.QtCore import QSize, Qt, QTimer, QUrl, Signal, Slot
+from PySide6.QtCore import QPoint, QSize, Qt, QTimer, QUrl, Signal, Slot
 from PySide6.QtGui import QDesktopServices, QIcon, QImageReader, QPixmap
 from PySide6.QtWidgets import (
+    QAbstractItemView,
     QHBoxLayout,
     QListView,
     QListWidget,
     QListWidgetItem,
+    QMenu,
     QMessageBox,
     QToolButton,
     QVBoxLayout,
@@ -21,7 +28,7 @@ from PySide6.QtWidgets import (
 )
 
 from sneakerstudio.core.files import paths
-from sneakerstudio.qt.errors import guarded
+from sneakerstudio.qt.errors import guarded, report_exception
 
 log = logging.getLogger(__name__)
 
@@ -38,11 +45,26 @@ def load_thumbnail(path: str | Path, size: int = THUMB) -> QPixmap:
     return QPixmap.fromImage(reader.read())
 
 
+def _safely(run: Callable[[], object]) -> Callable[..., None]:
+    """A menu entry's slot that lets nothing escape (errors go to the error dialog)."""
+
+    def slot(*_args: object) -> None:
+        try:
+            run()
+        except Exception:
+            report_exception(*sys.exc_info())
+
+    return slot
+
+
 class GalleryPanel(QWidget):
     """Saved images. Signals carry the file path."""
 
-    image_clicked = Signal(str)  # restore its parameters
+    image_clicked = Signal(str)  # selected (nothing else happens on a click)
+    restore_requested = Signal(str)  # use its prompt and parameters (undoable)
     send_to_canvas = Signal(str)
+    view_requested = Signal(str)  # open it in the large viewer
+    compare_requested = Signal(str, str)  # two images side by side in the viewer
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -53,12 +75,27 @@ class GalleryPanel(QWidget):
         self.list.setMovement(QListView.Movement.Static)
         self.list.setUniformItemSizes(True)
         self.list.setSpacing(4)
+        self.list.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        self.list.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.list.customContextMenuRequested.connect(self._show_menu)
         self.list.setToolTip(
-            "Images you made, newest first. Click one to restore its prompt and parameters; "
-            "double-click to put it on the canvas."
+            "Images you made, newest first. Double-click one to see it large; right-click for "
+            "more (use its prompt, compare, to canvas). Ctrl+click a second one to compare."
         )
         self.list.itemClicked.connect(self._clicked)
         self.list.itemDoubleClicked.connect(self._double_clicked)
+        self._extra_actions: list[tuple[str, str, Callable[[str], None]]] = []
+        self.restore_button = self._button(
+            "Use prompt",
+            "Use the selected image's prompt and parameters (Ctrl+Z on the canvas undoes it).",
+            self._restore_selected,
+        )
+        self.view_button = self._button(
+            "View",
+            "See the selected image large (zoom, compare two, copy its parameters). "
+            "With two selected: side by side.",
+            self._view_selected,
+        )
         self.canvas_button = self._button(
             "To canvas",
             "Put the selected image on the canvas (to paint, mask or outpaint).",
@@ -67,11 +104,15 @@ class GalleryPanel(QWidget):
         self.folder_button = self._button(
             "Open folder", "Show the folder that holds the selected image.", self._open_folder
         )
-        self.delete_button = self._button(
-            "Delete", "Delete the selected image file .", self._delete
-        )
+        self.delete_button = self._button("Delete", "Delete the selected image file.", self._delete)
         row = QHBoxLayout()
-        for button in (self.canvas_button, self.folder_button, self.delete_button):
+        for button in (
+            self.restore_button,
+            self.view_button,
+            self.canvas_button,
+            self.folder_button,
+            self.delete_button,
+        ):
             row.addWidget(button)
         row.addStretch(1)
         self._unloaded: list[QListWidgetItem] = []
@@ -134,6 +175,76 @@ class GalleryPanel(QWidget):
         item = self.list.currentItem()
         return None if item is None else str(item.data(Qt.ItemDataRole.UserRole))
 
+    def selected_paths(self) -> list[str]:
+        """The selected images, the current one first."""
+        current = self.selected_path()
+        chosen = [str(i.data(Qt.ItemDataRole.UserRole)) for i in self.list.selectedItems()]
+        return ([current] if current in chosen else []) + [p for p in chosen if p != current]
+
+    def select_path(self, path: str) -> bool:
+        for row in range(self.list.count()):
+            if self.list.item(row).data(Qt.ItemDataRole.UserRole) == path:
+                self.list.setCurrentRow(row)
+                return True
+        return False
+
+    def add_context_action(self, text: str, tip: str, slot: Callable[[str], None]) -> None:
+        """An entry of the image's context menu; `slot(path)` when chosen."""
+        self._extra_actions.append((text, tip, slot))
+
+    def context_menu(self, path: str) -> QMenu:
+        """The menu for the image at `path` (built each time: extensions included)."""
+        menu = QMenu(self)
+        entries: list[tuple[str, str, Callable[[], None]]] = [
+            (
+                "View large",
+                "Zoom, compare, copy parameters.",
+                lambda: self.view_requested.emit(path),
+            ),
+            (
+                "Use prompt and parameters",
+                "Ctrl+Z on the canvas puts back the ones you had.",
+                lambda: self.restore_requested.emit(path),
+            ),
+            ("To canvas", "Put it on the canvas.", lambda: self.send_to_canvas.emit(path)),
+        ]
+        others = [p for p in self.selected_paths() if p != path]
+        if others:
+            other = others[0]
+            entries.append(
+                (
+                    f"Compare with {Path(other).name}",
+                    "Both side by side in the viewer.",
+                    lambda: self.compare_requested.emit(path, other),
+                )
+            )
+        for text, tip, slot in entries:
+            action = menu.addAction(text)
+            action.setToolTip(tip)
+            action.triggered.connect(_safely(slot))
+        if self._extra_actions:
+            menu.addSeparator()
+        for text, tip, extra in self._extra_actions:
+            action = menu.addAction(text)
+            action.setToolTip(tip)
+            action.triggered.connect(_safely(functools.partial(extra, path)))
+        menu.addSeparator()
+        menu.addAction("Show in folder").triggered.connect(self._open_folder)
+        menu.addAction("Delete…").triggered.connect(self._delete)
+        return menu
+
+    @Slot(QPoint)
+    @guarded
+    def _show_menu(self, pos: QPoint) -> None:
+        item = self.list.itemAt(pos)
+        if item is None:
+            return
+        if not item.isSelected():
+            self.list.setCurrentItem(item)
+        self.context_menu(str(item.data(Qt.ItemDataRole.UserRole))).popup(
+            self.list.viewport().mapToGlobal(pos)
+        )
+
     # -- actions ----------------------------------------------------------------------------
 
     @Slot(QListWidgetItem)
@@ -144,7 +255,22 @@ class GalleryPanel(QWidget):
     @Slot(QListWidgetItem)
     @guarded
     def _double_clicked(self, item: QListWidgetItem) -> None:
-        self.send_to_canvas.emit(str(item.data(Qt.ItemDataRole.UserRole)))
+        self.view_requested.emit(str(item.data(Qt.ItemDataRole.UserRole)))
+
+    @Slot()
+    @guarded
+    def _restore_selected(self) -> None:
+        if (path := self.selected_path()) is not None:
+            self.restore_requested.emit(path)
+
+    @Slot()
+    @guarded
+    def _view_selected(self) -> None:
+        paths = self.selected_paths()
+        if len(paths) >= 2:
+            self.compare_requested.emit(paths[0], paths[1])
+        elif paths:
+            self.view_requested.emit(paths[0])
 
     @Slot()
     @guarded

@@ -165,6 +165,7 @@ class ThumbnailStrip(QListWidget):
         self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.setToolTip("Every image of the last batch: click one to see it large.")
         self.currentRowChanged.connect(self._on_row)
+        self.itemClicked.connect(lambda item: self._on_row(self.row(item)))  # the current one too
 
     def set_images(self, images: list[QImage], tooltips: list[str]) -> None:
         self.blockSignals(True)

@@ -33,6 +33,7 @@ from sneakerstudio.core.models.library import Library, ModelEntry
 from sneakerstudio.core.protocol.errors import SneakerError
 from sneakerstudio.core.protocol.units import format_size
 from sneakerstudio.qt.errors import guarded
+from sneakerstudio.qt.flow_layout import FlowLayout
 from sneakerstudio.qt.library_labels import (
     BASE_CHOICES,
     BASE_LABELS,
@@ -40,7 +41,7 @@ from sneakerstudio.qt.library_labels import (
     PREDICTION_CHOICES,
 )
 
-MAX_TRIGGER_BUTTONS = 8
+MAX_TRIGGER_BUTTONS = 12  # they wrap (flow layout): more words make the area taller
 
 
 class ModelDetails(QFrame):
@@ -61,6 +62,7 @@ class ModelDetails(QFrame):
         font = self.name_label.font()
         font.setBold(True)
         self.name_label.setFont(font)
+        self.name_label.setWordWrap(True)
         self.name_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.info_label = QLabel()
         self.info_label.setWordWrap(True)
@@ -79,9 +81,7 @@ class ModelDetails(QFrame):
         )
 
         self.trigger_row = QWidget()
-        self.trigger_layout = QHBoxLayout(self.trigger_row)
-        self.trigger_layout.setContentsMargins(0, 0, 0, 0)
-        self.trigger_layout.setSpacing(3)
+        self.trigger_layout = FlowLayout(self.trigger_row)
         self.insert_button = QPushButton("Insert trigger words")
         self.insert_button.setToolTip("Add the trigger words to the prompt")
 
@@ -132,7 +132,8 @@ class ModelDetails(QFrame):
         """Fill in `entry` (None: nothing chosen, all disabled)."""
         self.entry = entry
         while self.trigger_layout.count():
-            widget = self.trigger_layout.takeAt(0).widget()
+            item = self.trigger_layout.takeAt(0)
+            widget = item.widget() if item is not None else None
             if widget is not None:
                 widget.deleteLater()
         self.setEnabled(entry is not None)
@@ -169,7 +170,6 @@ class ModelDetails(QFrame):
             button.setObjectName("triggerWord")
             button.clicked.connect(lambda _=False, w=word: self.word_chosen.emit(w))
             self.trigger_layout.addWidget(button)
-        self.trigger_layout.addStretch(1)
         self.trigger_row.setVisible(bool(words))
         self.insert_button.setVisible(bool(entry.prompt_words))
         self.base_override.setCurrentIndex(max(0, self.base_override.findData(entry.base_override)))

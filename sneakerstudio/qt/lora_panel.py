@@ -30,11 +30,12 @@ from PySide6.QtWidgets import (
 
 from sneakerstudio.core.protocol.prompt import extract_lora_tags
 from sneakerstudio.qt.errors import guarded
+from sneakerstudio.qt.flow_layout import FlowLayout
+from sneakerstudio.qt.theme import ERROR_BG, ERROR_FG, PROBLEM_FG
 
 MIN_WEIGHT, MAX_WEIGHT, WEIGHT_STEP = -2.0, 2.0, 0.05
 SLIDER_SCALE = round(1 / WEIGHT_STEP)  # slider units per 1.0 of weight
-MAX_TRIGGER_WORDS = 4
-WORD_ROW_CHARS = 40  # at most this many characters of trigger words on a row's buttons
+MAX_TRIGGER_WORDS = 8  # on a row's buttons; they wrap (flow layout), never widen the panel
 # The same tag grammar as `core.prompt.extract_lora_tags` (name, optional weight, optional
 # extra field), with positions, so a weight can be rewritten in place.
 LORA_TAG = re.compile(r"<lora:([^:<>]+)(?::([+-]?(?:\d+\.?\d*|\.\d+)))?(?::[^<>]*)?>", re.I)
@@ -142,16 +143,10 @@ class LoraRow(QFrame):
         layout.addLayout(top)
         self.word_buttons: list[QToolButton] = []
         if words:
-            word_row = QHBoxLayout()
-            word_row.setContentsMargins(0, 0, 0, 0)
-            word_row.setSpacing(3)
-            shown = 0  # characters on the buttons so far: the row must fit a narrow panel
+            word_row = FlowLayout()
             for word in words[:MAX_TRIGGER_WORDS]:
                 # Long words are shortened on the button (the whole word is inserted).
                 text = word if len(word) <= 22 else word[:20] + "…"
-                if self.word_buttons and shown + len(text) > WORD_ROW_CHARS:
-                    break
-                shown += len(text)
                 button = QToolButton()
                 button.setObjectName("triggerWord")
                 button.setText(text)
@@ -162,8 +157,27 @@ class LoraRow(QFrame):
                 button.clicked.connect(lambda _=False, w=word: self.word_clicked.emit(w))
                 word_row.addWidget(button)
                 self.word_buttons.append(button)
-            word_row.addStretch(1)
             layout.addLayout(word_row)
+        self.problem_label = QLabel()
+        self.problem_label.setObjectName("loraProblem")
+        self.problem_label.setWordWrap(True)
+        self.problem_label.setStyleSheet(f"color: {ERROR_FG};")
+        self.problem_label.hide()
+        layout.addWidget(self.problem_label)
+        self.problem = ""
+
+    def set_problem(self, reason: str) -> None:
+        """Flag the row (red, with `reason` under it) when the LoRA does not fit the model;
+        "" takes the flag off."""
+        self.problem = reason
+        self.problem_label.setText(reason)
+        self.problem_label.setToolTip(reason)
+        self.problem_label.setVisible(bool(reason))
+        self.setStyleSheet(
+            f"QFrame#loraRow {{ border: 2px solid {PROBLEM_FG}; background: {ERROR_BG}; }}"
+            if reason
+            else ""
+        )
 
     def weight(self) -> float:
         return round(self.spin.value(), 2)
@@ -209,6 +223,7 @@ class LoraPanel(QWidget):
         self._words: dict[str, tuple[str, ...]] = {}
         self.rows: dict[str, LoraRow] = {}  # by case-folded name, in prompt order
         self._dragging = False  # a slider drag is under way: join its edits into one undo step
+        self._problems: dict[str, str] = {}  # by case-folded name: why it does not fit
 
         self.title = QLabel("LoRAs")
         self.title.setToolTip(
@@ -232,6 +247,15 @@ class LoraPanel(QWidget):
         title_row.addWidget(self.empty_label, 1)
         layout.addLayout(title_row)
         layout.addLayout(self.rows_layout)
+        self.other_problems = QLabel()  # embeddings in the prompt that do not fit the model
+        self.other_problems.setObjectName("addonProblems")
+        self.other_problems.setWordWrap(True)
+        self.other_problems.setStyleSheet(f"color: {PROBLEM_FG};")
+        self.other_problems.setToolTip(
+            "Embeddings named in the prompt that are made for another kind of model."
+        )
+        self.other_problems.hide()
+        layout.addWidget(self.other_problems)
         prompt.textChanged.connect(self.sync_from_prompt)
         self.sync_from_prompt()
 
@@ -242,6 +266,20 @@ class LoraPanel(QWidget):
         self._lookup = lookup
         self._words.clear()
         self._rebuild(self._unique_tags(find_lora_tags(self.prompt.toPlainText())))
+
+    def set_problems(self, problems: dict[str, str], others: list[str] | None = None) -> None:
+        """Flag the LoRAs that do not fit the model (`{name: reason}`; the rest are
+        unflagged) and list `others` (embeddings that do not fit) under the rows."""
+        self._problems = {_key(name): reason for name, reason in problems.items()}
+        for key, row in self.rows.items():
+            row.set_problem(self._problems.get(key, ""))
+        text = "\n".join(others or [])
+        self.other_problems.setText(text)
+        self.other_problems.setVisible(bool(text))
+
+    def problems(self) -> dict[str, str]:
+        """{name: reason} of the rows flagged now."""
+        return {row.name: row.problem for row in self.rows.values() if row.problem}
 
     def loras(self) -> list[tuple[str, float]]:
         """(name, weight) of each LoRA, as `extract_lora_tags` reads the prompt."""
@@ -354,6 +392,7 @@ class LoraPanel(QWidget):
             row.drag_finished.connect(self._on_drag_finished)
             row.word_clicked.connect(self.insert_word)
             row.remove_clicked.connect(self.remove_lora)
+            row.set_problem(self._problems.get(key, ""))
             self.rows_layout.addWidget(row)
             self.rows[key] = row
         self.empty_label.setVisible(not self.rows)

@@ -28,21 +28,27 @@ from sneakerstudio.core.protocol.backend import Backend
 from sneakerstudio.core.protocol.request import GenerationRequest
 from sneakerstudio.qt import window_settings
 from sneakerstudio.qt.actions import build_menus
+from sneakerstudio.qt.addon_fit_check import AddonFitCheck
 from sneakerstudio.qt.banner import Banner
+from sneakerstudio.qt.batch_prompts import BatchPrompts
 from sneakerstudio.qt.canvas import CanvasView
 from sneakerstudio.qt.canvas_sync import CanvasSync
 from sneakerstudio.qt.canvas_tools import CanvasToolBar
 from sneakerstudio.qt.control_hookup import ControlHookup
 from sneakerstudio.qt.cpu_note import CPU_NOTE, CpuNote  # noqa: F401  (re-exported)
+from sneakerstudio.qt.dock_layout import keep_canvas_usable
 from sneakerstudio.qt.document import CanvasDocument
 from sneakerstudio.qt.errors import guarded, show_error_dialog
 from sneakerstudio.qt.files import WindowFiles, params_from_metadata  # noqa: F401
 from sneakerstudio.qt.gallery import GalleryPanel
+from sneakerstudio.qt.gallery_hookup import GalleryHookup
 from sneakerstudio.qt.generation_panel import EMPTY_TEXT, GenerationPanel  # noqa: F401
 from sneakerstudio.qt.grid_hookup import GridHookup
+from sneakerstudio.qt.model_defaults import use_model_defaults
 from sneakerstudio.qt.model_library import ModelLibraryHookup
 from sneakerstudio.qt.model_picker import display_name
 from sneakerstudio.qt.project import Project
+from sneakerstudio.qt.prompt_history_hookup import PromptHistoryHookup
 from sneakerstudio.qt.queue_panel import QueuedJob, QueuePanel
 from sneakerstudio.qt.results_strip import ResultsBar
 from sneakerstudio.qt.session import StudioSession
@@ -52,6 +58,7 @@ from sneakerstudio.qt.status_bar import StatusLine, format_eta, format_progress 
 from sneakerstudio.qt.status_bar import engine_notes as _engine_notes  # noqa: F401
 from sneakerstudio.qt.token_counter import TokenCounter  # noqa: F401
 from sneakerstudio.qt.unsaved_images import UnsavedImages
+from sneakerstudio.qt.window_guides import WindowGuides
 from sneakerstudio.qt.worker import SaveOutputs
 
 log = logging.getLogger(__name__)
@@ -110,9 +117,13 @@ class MainWindow(QMainWindow):
         self.statusBar().addPermanentWidget(self.unsaved_button)
         self.library = ModelLibraryHookup(self, enabled=with_library)
         self.library_panel = self.library.panel
+        self.fit_check = AddonFitCheck(self)
         self.control = ControlHookup(self)
         self.grids = GridHookup(self)
         self.control.use_library(self.library.library)
+        self.guides = WindowGuides(self)
+        self.batch_prompts = BatchPrompts(self)
+        self.prompt_history = PromptHistoryHookup(self)
         build_menus(self)
         self._connect()
         self._restore()
@@ -122,6 +133,8 @@ class MainWindow(QMainWindow):
         self.files.tell_about_other_instances()
         if crashed:
             QTimer.singleShot(0, self, lambda: self.files.offer_recovery(crashed))
+        else:  # after a normal quit: the canvas it left, when the user wants it offered
+            self.guides.offer_last_canvas_soon()
 
     # -- construction ---------------------------------------------------------------------
 
@@ -163,6 +176,7 @@ class MainWindow(QMainWindow):
         centre_layout.addWidget(self.canvas, 1)
         centre_layout.addWidget(self.result_bar)
         self.setCentralWidget(centre)
+        keep_canvas_usable(self)
 
         self.queue_panel = QueuePanel(self.queue)
         self.queue_dock = self._dock(
@@ -217,8 +231,7 @@ class MainWindow(QMainWindow):
         self.style_combo.currentIndexChanged.connect(self._on_params_changed)
         self.canvas.files_dropped.connect(self.files.on_files_dropped)
         self.canvas.zoom_changed.connect(self._on_zoom)
-        self.gallery.image_clicked.connect(self.files.restore_from_image)
-        self.gallery.send_to_canvas.connect(self.files.open_image_file)
+        self.gallery_hookup = GalleryHookup(self)  # use prompt (undoable), viewer, to canvas
         self.session_view = SessionView(self)
 
     def _restore(self) -> None:
@@ -260,27 +273,8 @@ class MainWindow(QMainWindow):
     @Slot()
     @guarded
     def use_model_defaults(self) -> None:
-        """Generate → Use the model's defaults: the core's rule for the current model and the
-        prompt's LoRAs (headers read off the GUI thread), applied to the parameters."""
-        model = self._model
-        if model is None:
-            self.banner.show_message("Choose a model first (Model → Open model file…).")
-            return
-        names = [name for name, _weight in self.params.loras.loras()]
-
-        def work() -> dict[str, Any]:
-            from sneakerstudio.core.patches.defaults import model_file_defaults, prompt_lora_paths
-
-            return model_file_defaults(model, prompt_lora_paths(model, names))
-
-        def done(values: dict[str, Any]) -> None:
-            self.params.set_values(values)
-            self.status_line.say(
-                f"{model.name}: {values['width']}×{values['height']}, {values['steps']} steps, "
-                f"CFG {values['guidance']:g}, {values['sampler']}"
-            )
-
-        self.files.reads.start(f"'{model.name}'", work, done, self.files.read_failed)
+        """Generate → Use the model's defaults (`model_defaults.py`)."""
+        use_model_defaults(self)
 
     @Slot(str)
     @guarded
@@ -306,6 +300,7 @@ class MainWindow(QMainWindow):
             self.store.save()
         self.picker.set_models(self.store.settings.recent_models, str(model))
         self.library.update_fast_decode()
+        self.fit_check.check_now()
         self.banner.hide()
         if not self.session.busy():
             self.status_line.say(f"Model: {display_name(model)}")
@@ -357,6 +352,8 @@ class MainWindow(QMainWindow):
             request.prompt[:40] or "(no prompt)"
         )
         context = {"mode": mode, "region": QRect(region), "full": self.doc.full_rect()}
+        context["prompt"] = self.params.prompt.toPlainText()  # as typed (no style): history
+        context["negative"] = self.params.negative.toPlainText()
         self.session.add(QueuedJob(request, label, context))
         self.update_actions()
 
@@ -399,6 +396,7 @@ class MainWindow(QMainWindow):
             self.hide()
             self.files.reads.shutdown()  # a file still being read is not waited for
             self.library.shutdown()
+            self.fit_check.shutdown()
             self.control.shutdown()
             try:
                 self.autosaver.end_session()
@@ -510,6 +508,8 @@ class MainWindow(QMainWindow):
         show_error_dialog(self, "Details", self.banner.label.text(), self.banner.details)
 
     def closeEvent(self, event: QCloseEvent) -> None:
+        if not self._closed and self.guides.asks_before_closing(event):  # mid-run: ask first
+            return
         if self.unsaved.batches and not self._closed and not self.unsaved.leave:
             event.ignore()  # images that exist only in memory: ask first
             self.unsaved.ask_before_closing()

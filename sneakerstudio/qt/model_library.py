@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject, Qt, Slot
 from PySide6.QtWidgets import QWidget
@@ -52,7 +52,26 @@ class ModelLibraryHookup(QObject):
         panel.scan_finished.connect(self._on_library_scanned)
         panel.lora_chosen.connect(self._use_lora)
         w.params.loras.set_trigger_lookup(self._lora_trigger_words)
+        self._list_checkpoints(panel.library)
+        panel.details.files_changed.connect(  # renamed or deleted: the picker lists again
+            lambda *_args: self._list_checkpoints(panel.library)
+        )
+        panel.details.entry_changed.connect(lambda *_args: self._list_checkpoints(panel.library))
         return panel
+
+    def _list_checkpoints(self, library: Any) -> None:
+        """Every checkpoint the library has indexed, for the model picker."""
+        from sneakerstudio.qt.library_labels import entry_few_step
+        from sneakerstudio.qt.model_picker import LibraryModel
+
+        try:
+            entries = library.models(kind="checkpoint")
+        except Exception:  # an unreadable index: the picker keeps the recent models
+            log.exception("cannot list the library's checkpoints")
+            return
+        self._window.picker.set_library_models(
+            [LibraryModel(e.path, e.name, e.base, entry_few_step(e)) for e in entries]
+        )
 
     @property
     def library(self):
@@ -123,6 +142,9 @@ class ModelLibraryHookup(QObject):
     @guarded
     def _on_library_scanned(self, _report: object) -> None:
         self._window.params.loras.set_trigger_lookup(self._lora_trigger_words)  # new words
+        self._list_checkpoints(self.library)
+        if (fit := getattr(self._window, "fit_check", None)) is not None:
+            fit.forget()  # new files, new bases: check the LoRAs in the prompt again
         if (control := getattr(self._window, "control", None)) is not None:
             control.use_library(self.library)  # new ControlNets in the units' lists
         self.update_fast_decode()

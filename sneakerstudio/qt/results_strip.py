@@ -30,7 +30,9 @@ class ResultsBar(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.strip = ThumbnailStrip()
-        self.strip.setToolTip("The images of the last batch: click one to see it on the canvas.")
+        self.strip.setToolTip(
+            "The results waiting for Accept or Discard: click one to see it on the canvas."
+        )
         self.accept_button = QPushButton("Accept")
         self.accept_button.setToolTip(
             "Put this result on the canvas (Enter). Undo (Ctrl+Z) takes it off again."
@@ -49,9 +51,13 @@ class ResultsBar(QWidget):
         bar.addLayout(side)
         self.hide()
 
-    def show_images(self, images: list[QImage], texts: list[str]) -> None:
+    def show_images(
+        self, images: list[QImage], texts: list[str], *, always_strip: bool = False
+    ) -> None:
+        """Show `images`; the thumbnails when there are several (or `always_strip`: a result
+        waits beside a new job's preview, and its thumbnail brings it back)."""
         self.strip.set_images(images, texts)
-        self.strip.setVisible(len(images) > 1)
+        self.strip.setVisible(len(images) > 1 or always_strip)
         self.show()
 
     def clear(self) -> None:

@@ -19,18 +19,40 @@ from PySide6.QtGui import QImage
 from sneakerstudio.core.protocol.backend import Backend, Capabilities
 from sneakerstudio.qt.errors import guarded
 from sneakerstudio.qt.queue_panel import JobQueue, QueuedJob
+from sneakerstudio.qt.results_strip import captions
 from sneakerstudio.qt.worker import InferenceController, SaveOutputs
 
 log = logging.getLogger(__name__)
 
 
+MAX_PENDING_IMAGES = 16  # results waiting for Accept / Discard (all are saved files too)
+
+
 @dataclass
 class Results:
-    """The images of the last finished job, on show until accepted or discarded, and what the
-    window needs to place them (`context`: mode, region, full rect)."""
+    """The images waiting for Accept or Discard, and for each what the window needs to place
+    it (`contexts`: mode, region, full rect) and its caption. A new job's results join those
+    still waiting instead of replacing them; the oldest beyond `MAX_PENDING_IMAGES` go (they
+    stay in the gallery)."""
 
     images: list[QImage] = field(default_factory=list)
-    context: dict[str, Any] = field(default_factory=dict)
+    contexts: list[dict[str, Any]] = field(default_factory=list)
+    captions: list[str] = field(default_factory=list)
+    new_from: int = 0  # where the last job's images start
+
+    @property
+    def context(self) -> dict[str, Any]:
+        """The context of the newest job's first image ({} when nothing waits)."""
+        return self.contexts[self.new_from] if self.contexts else {}
+
+    def add(self, images: list[QImage], context: dict[str, Any], captions: list[str]) -> None:
+        captions = list(captions) + [""] * (len(images) - len(captions))
+        self.images += images
+        self.contexts += [dict(context) for _ in images]
+        self.captions += captions[: len(images)]
+        extra = max(0, len(self.images) - MAX_PENDING_IMAGES)
+        del self.images[:extra], self.contexts[:extra], self.captions[:extra]
+        self.new_from = max(0, len(self.images) - len(images))
 
 
 class StudioSession(QObject):
@@ -161,9 +183,13 @@ class StudioSession(QObject):
         job = self.queue.job_ended(job_id)  # (starts the next job)
         if job is None:
             return
-        self.results = Results(list(images), dict(job.context))
         self.last_paths = [str(p) for p in paths]
         self.last_info = dict(info)
+        seeds = list(info.get("seeds") or [])
+        if job.context.get("grid") is not None:  # a grid's picture is not a canvas result
+            self.job_finished.emit(job, list(images), dict(info))
+            return
+        self.results.add(list(images), dict(job.context), captions(images, seeds, self.last_paths))
         self.job_finished.emit(job, list(images), dict(info))
 
     @Slot(str, str, str, str)

@@ -12,7 +12,6 @@ from PySide6.QtGui import QImage
 
 from sneakerstudio.qt.errors import guarded, show_error_dialog
 from sneakerstudio.qt.queue_panel import QueuedJob
-from sneakerstudio.qt.results_strip import captions
 
 if TYPE_CHECKING:  # pragma: no cover
     from sneakerstudio.qt.main_window import MainWindow
@@ -46,9 +45,17 @@ class SessionView(QObject):
         if not results.images:
             return
         index = w.result_bar.current_index(len(results.images))
-        w.doc.accept_result(results.images[index], results.context.get("mode", "txt2img"))
+        mode = results.contexts[index].get("mode", "txt2img")
+        cleared = w.doc.accept_result(results.images[index], mode, keep_mask=w.guides.keeps_mask())
+        running = self.session.busy()
         self.discard()
-        w.status_line.say("Result accepted (Ctrl+Z takes it off again).")
+        w.status_line.say(
+            "Result accepted"
+            + ("; the mask was cleared" if cleared else "")
+            + " (Ctrl+Z takes it off again)."
+        )
+        if running:  # the running job's preview comes back with its next step
+            w.canvas.set_region(self.session.queue.running.context["region"])  # type: ignore[union-attr]
 
     def discard(self) -> None:
         self.session.clear_results()
@@ -61,13 +68,16 @@ class SessionView(QObject):
         w = self._window
         results = self.session.results
         if 0 <= index < len(results.images):
-            full = results.context.get("full") or w.doc.full_rect()
+            full = results.contexts[index].get("full") or w.doc.full_rect()
             w.canvas.show_preview(results.images[index], full)
-            w.result_label.setText(self._captions()[index])
+            w.result_label.setText(self._caption(index))
 
-    def _captions(self) -> list[str]:
-        seeds = list(self.session.last_info.get("seeds") or [])
-        return captions(self.session.results.images, seeds, self.session.last_paths)
+    def _caption(self, index: int) -> str:
+        results = self.session.results
+        text = results.captions[index] if index < len(results.captions) else ""
+        if index < results.new_from or self.session.busy():
+            return f"{text} · waiting for Accept or Discard"
+        return text
 
     def _drop_preview(self) -> None:
         """A job ended without images: take its preview off (a pending result stays)."""
@@ -110,6 +120,7 @@ class SessionView(QObject):
         w = self._window
         w.status_line.job_started(job.request.steps, self.session.engine_state != "ready")
         w.canvas.set_region(job.context["region"])
+        self._show_waiting()
         w.update_actions()
 
     @Slot(str)
@@ -125,9 +136,21 @@ class SessionView(QObject):
     @Slot(QImage, object)
     @guarded
     def _on_preview(self, image: QImage, job: QueuedJob) -> None:
-        if self.session.results.images:  # a new job's preview replaces the result on show
-            self.discard()  # (it is saved)
+        """The new job's preview is drawn on the canvas; a result still waiting for Accept
+        stays in the strip beside it (click its thumbnail to see it again), never dropped."""
         self._window.canvas.show_preview(image, job.context["region"])
+
+    def _show_waiting(self) -> None:
+        """A job starts while results wait: their thumbnails stay, with a word on it."""
+        results, w = self.session.results, self._window
+        if not results.images:
+            return
+        w.result_bar.show_images(results.images, results.captions, always_strip=True)
+        count = len(results.images)
+        w.result_label.setText(
+            f"{count} result{'s' if count != 1 else ''} waiting for Accept or Discard "
+            "(the new job's preview is on the canvas)"
+        )
 
     @Slot(object, list, dict)
     @guarded
@@ -141,7 +164,6 @@ class SessionView(QObject):
             w.gallery.add_image(path)
         grid = job.context.get("grid")
         if grid is not None:  # the grid picture is not a result for the canvas
-            self.session.clear_results()
             self._drop_preview()
             w.status_line.job_done(job.request.steps, info, paths)
             failed = info.get("grid_failed")
@@ -150,9 +172,11 @@ class SessionView(QObject):
                 + (f" ({failed})." if failed else ".")
             )
             return
+        results = self.session.results
         if images:
-            w.result_bar.show_images(images, self._captions())
-            self.show_result(0)
+            w.result_bar.show_images(results.images, results.captions)
+            w.strip.setCurrentRow(results.new_from)
+            self.show_result(results.new_from)
         w.status_line.job_done(job.request.steps, info, paths)
         save_error = info.get("save_error")
         if save_error:

@@ -28,7 +28,10 @@ SHORTCUTS: tuple[tuple[str, str], ...] = (
     ("Ctrl+I", "Invert the mask"),
     ("Shift+Del", "Clear the mask"),
     ("Drag a yellow handle", "Extend the canvas for outpainting (8-pixel steps)"),
-    ("Ctrl+Z / Ctrl+Shift+Z", "Undo / redo (strokes, fills, frame, accepted results)"),
+    (
+        "Ctrl+Z / Ctrl+Shift+Z",
+        "Undo / redo (strokes, fills, frame, accepted results, restored parameters)",
+    ),
     ("Mouse wheel", "Zoom at the pointer"),
     ("Ctrl+0 / Ctrl+1", "Fit the canvas / 100 %"),
     ("Space+drag, middle drag", "Pan"),
@@ -36,8 +39,10 @@ SHORTCUTS: tuple[tuple[str, str], ...] = (
     ("Ctrl+Shift+I", "Open an image onto the canvas"),
     ("Ctrl+S", "Save the project (.sneaker)"),
     ("Ctrl+O / Ctrl+Shift+O", "Open a model file / a diffusers folder"),
+    ("Ctrl+Shift+H", "Prompt history (the prompts you generated with)"),
+    ("Double-click in the gallery", "The large viewer (F fit, 1 100 %, ← → the next image)"),
     ("F1", "This list"),
-    ("Ctrl+Q", "Quit (the canvas is kept for File → Reopen last canvas)"),
+    ("Ctrl+Q", "Quit (asks while a job runs; the canvas is offered at the next start)"),
 )
 
 

@@ -11,6 +11,8 @@ from pathlib import Path
 
 from PySide6.QtWidgets import QLabel, QProgressBar, QWidget
 
+from sneakerstudio.qt.elided_label import ElidedLabel
+
 DEVICE_TIP = "The device that runs the model."
 CPU_DEVICE_TIP = (
     " On a CPU each step of a full-size model takes seconds: Turbo or LCM models "
@@ -72,7 +74,7 @@ class StatusLine:
     """The phase, zoom and device labels (for the status bar) and the job's progress bar."""
 
     def __init__(self) -> None:
-        self.phase_label = QLabel("Starting…")
+        self.phase_label = ElidedLabel("Starting…")  # long texts: "…", whole in the tooltip
         self.zoom_label = QLabel("")
         self.zoom_label.setToolTip("Zoom: the wheel zooms, Ctrl+0 fits, Ctrl+1 shows 100 %.")
         self.device_label = QLabel("Engine: starting…")

@@ -24,6 +24,7 @@ def restore(window: MainWindow) -> None:
     window.canvas_sync.size_doc_to_spins()
     window.canvas.set_mask_blur(window.mode_panel.mask_blur.value())
     window.cpu_note.dismissed = settings.params.get("cpu_note_dismissed") is True
+    window.guides.set_values(settings.params)
     if settings.geometry:
         try:
             window.restoreGeometry(QByteArray(base64.b64decode(settings.geometry)))
@@ -45,6 +46,7 @@ def remember(window: MainWindow, *, geometry: bool = False, quiet: bool = False)
         **window.mode_panel.values(),
         "style": window.style_combo.currentData(),
         "cpu_note_dismissed": window.cpu_note.dismissed,
+        **window.guides.values(),
     }
     if geometry:
         store.settings.geometry = base64.b64encode(bytes(window.saveGeometry().data())).decode(

@@ -71,7 +71,8 @@ def test_generate_preview_and_save_with_a_tiny_real_model(
     with qtbot.waitSignal(window.controller.finished, timeout=LOAD_TIMEOUT_MS) as done:
         _generate(qtbot, window, steps=2, width=64, height=72, seed=7, batch_size=2)
     assert [Path(p).name for p in done.args[2]] == ["00001-7.png", "00002-8.png"]
-    assert window.strip.count() == 2
+    assert window.strip.count() == 3  # the first result still waits beside the new batch
+    assert window.strip.currentRow() == 1  # the new batch's first image on show
 
 
 def test_doodle_mask_outpaint_accept_undo_with_a_tiny_real_model(

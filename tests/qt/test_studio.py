@@ -84,9 +84,11 @@ def test_inpaint_previews_are_drawn_in_the_masked_region_then_accept_and_undo(
     assert window.doc.image.pixelColor(75, 70) != blue  # masked: repainted
     assert window.doc.image.pixelColor(5, 5) == blue  # not masked: as it was
     assert not window.result_bar.isVisibleTo(window) and window.canvas.preview_image() is None
-    assert window.doc.has_mask()  # kept for the next try
-    window.tools.undo_action.trigger()
+    assert not window.doc.has_mask()  # cleared: the next job does not repaint the area
+    assert "mask was cleared" in window.phase_label.text()
+    window.tools.undo_action.trigger()  # one step brings back the picture and the mask
     assert window.doc.image.pixelColor(75, 70) == blue
+    assert window.doc.has_mask()
 
 
 def test_discard_leaves_the_canvas_as_it_was(qtbot, make_window, model_file: Path) -> None:
@@ -170,7 +172,7 @@ def test_cancel_all_stops_the_running_job_and_empties_the_queue(
     assert len(engine.requests) == 1
 
 
-def test_clicking_a_gallery_image_restores_its_parameters(
+def test_a_gallery_image_restores_its_parameters_when_asked_and_undoably(
     qtbot, make_window, model_file: Path
 ) -> None:
     window = make_window()
@@ -195,6 +197,9 @@ def test_clicking_a_gallery_image_restores_its_parameters(
     item = window.gallery.list.item(0)
     rect = window.gallery.list.visualItemRect(item)
     qtbot.mouseClick(window.gallery.list.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+    qtbot.wait(50)
+    assert window.params.values()["prompt"] == "something else"  # a click only selects
+    window.gallery.restore_button.click()  # "Use prompt": the explicit action
     qtbot.waitUntil(lambda: not window.files.reads.busy(), timeout=5000)  # read off the GUI thread
     values = window.params.values()
     assert (values["prompt"], values["negative_prompt"]) == ("red high-top", "blurry")
@@ -204,6 +209,15 @@ def test_clicking_a_gallery_image_restores_its_parameters(
         5.5,
         "DDIM",
     )
+    window.tools.undo_action.trigger()  # Edit → Undo: the values the user had are back
+    values = window.params.values()
+    assert (values["prompt"], values["steps"], values["sampler"]) == (
+        "something else",
+        20,
+        "Euler a",
+    )
+    window.tools.redo_action.trigger()
+    assert window.params.values()["prompt"] == "red high-top"
     path = window.gallery.paths()[0]
     assert window.gallery.delete_path(path) and not Path(path).exists()
     assert window.gallery.list.count() == 0
@@ -368,6 +382,8 @@ def test_shortcuts_dialog_and_tooltips(qtbot, make_window) -> None:
         window.queue_panel.remove_button,
         window.queue_panel.clear_button,
         window.gallery.list,
+        window.gallery.restore_button,
+        window.gallery.view_button,
         window.gallery.canvas_button,
         window.gallery.folder_button,
         window.gallery.delete_button,
