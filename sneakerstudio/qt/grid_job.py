@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from PIL import Image
 
@@ -34,18 +35,12 @@ class GridRun:
     def cells(self) -> int:
         return len(self.plan.cells)
 
-    # What the queue and the status line read from a job's request:
-    @property
-    def steps(self) -> int:
-        return self.plan.base.steps
-
-    @property
-    def prompt(self) -> str:
-        return self.plan.base.prompt
-
-    @property
-    def mode(self) -> str:
-        return self.plan.base.mode
+    def __getattr__(self, name: str) -> Any:
+        """What the queue, the status line and the prompt history read from a job's request
+        (steps, prompt, mode …) is the grid's base request's."""
+        if name.startswith("__") or name == "plan":
+            raise AttributeError(name)
+        return getattr(self.plan.base, name)
 
 
 def run_grid_job(
