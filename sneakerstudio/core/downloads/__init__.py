@@ -17,6 +17,8 @@ from sneakerstudio.core.downloads.catalogue import (
     StarterModel,
     load_catalogue,
 )
+from sneakerstudio.core.downloads.errors import DownloadCancelled, DownloadError
+from sneakerstudio.core.downloads.progress import DownloadProgress, Report
 from sneakerstudio.core.downloads.transfer import (
     DownloadResult,
     DownloadTarget,
@@ -24,8 +26,6 @@ from sneakerstudio.core.downloads.transfer import (
     download,
     remove_stale_partials,
 )
-from sneakerstudio.core.downloads.errors import DownloadCancelled, DownloadError
-from sneakerstudio.core.downloads.progress import DownloadProgress, Report
 
 __all__ = [
     "Catalogue",
@@ -48,13 +48,15 @@ def download_starter(
     model: StarterModel,
     models_dir: Path,
     *,
+    into: Path | None = None,
     report: Report | None = None,
     cancel: threading.Event | None = None,
     timeout: float = 10.0,
 ) -> list[DownloadResult]:
-    """Every file of a catalogue entry into its sub-folder of `models_dir`. The space for all
-    of them is checked first; if one fails, the ones this call fetched are removed again."""
-    folder = model.folder_in(models_dir)
+    """Every file of a catalogue entry into its sub-folder of `models_dir` (or into the folder
+    `into`). The space for all of them is checked first; if one fails, the ones this call
+    fetched are removed again."""
+    folder = into if into is not None else model.folder_in(models_dir)
     missing = [t for t in model.targets() if not (folder / t.name).exists()]
     check_space(folder, sum(t.size or 0 for t in missing), model.title)
     done: list[DownloadResult] = []

@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from sneakerstudio.core.downloads import names
-from sneakerstudio.core.downloads.transfer import DownloadTarget
 from sneakerstudio.core.downloads.errors import DownloadError
+from sneakerstudio.core.downloads.transfer import DownloadTarget
 from sneakerstudio.core.downloads.verify import check_sha256
 from sneakerstudio.core.files.resources import resources_dir
 

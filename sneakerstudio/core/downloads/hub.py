@@ -189,7 +189,7 @@ def explain(
     if isinstance(exc, hf.RepositoryNotFoundError):
         return DownloadError(
             f"{where} has no repository {repo} (or it is private).",
-            hint="Check the name; for a private repository set HF_TOKEN to a token that may read it.",
+            hint="For a private repository set HF_TOKEN to a token that can read it.",
         )
     if isinstance(exc, hf.RevisionNotFoundError):
         return DownloadError(f"{repo} has no revision '{revision}'.", hint="Check --revision.")

@@ -41,7 +41,7 @@ class DownloadProgress:
         if self.phase == "connecting":
             return "Connecting…"
         if self.phase == "verifying":
-            return f"Checking the file (sha256) · {format_size(self.done)} of {format_size(self.total)}"
+            return f"Checking (sha256) · {format_size(self.done)} of {format_size(self.total)}"
         if self.phase == "done":
             return f"Done · {format_size(self.total)}"
         parts = [format_size(self.done) + (f" of {format_size(self.total)}" if self.total else "")]

@@ -23,7 +23,7 @@ def check_sha256(value: str | None) -> str | None:
     if not _SHA256.match(text):
         raise DownloadError(
             f"'{value[:80]}' is not a sha256 (64 hexadecimal digits).",
-            hint="Copy the file's SHA256 from the model page (it is shown under the file's details).",
+            hint="Copy the SHA256 shown with the file on its model page.",
         )
     return text
 
