@@ -37,6 +37,7 @@ from sneakerstudio.qt.cpu_note import CPU_NOTE, CpuNote  # noqa: F401  (re-expor
 from sneakerstudio.qt.document import CanvasDocument
 from sneakerstudio.qt.errors import guarded, show_error_dialog
 from sneakerstudio.qt.files import WindowFiles, params_from_metadata  # noqa: F401
+from sneakerstudio.qt.first_run import FirstRun
 from sneakerstudio.qt.gallery import GalleryPanel
 from sneakerstudio.qt.generation_panel import EMPTY_TEXT, GenerationPanel  # noqa: F401
 from sneakerstudio.qt.model_library import ModelLibraryHookup
@@ -114,6 +115,7 @@ class MainWindow(QMainWindow):
         build_menus(self)
         self._connect()
         self._restore()
+        self.first_run = FirstRun(self)  # the welcome screen while there is no model
         self.update_actions()
         self.canvas_sync.refresh()
         crashed = self.autosaver.start_session()
@@ -304,6 +306,8 @@ class MainWindow(QMainWindow):
             self.store.save()
         self.picker.set_models(self.store.settings.recent_models, str(model))
         self.library.update_fast_decode()
+        if (first_run := getattr(self, "first_run", None)) is not None:
+            first_run.refresh()
         self.banner.hide()
         if not self.session.busy():
             self.status_line.say(f"Model: {display_name(model)}")
@@ -397,6 +401,7 @@ class MainWindow(QMainWindow):
             self.hide()
             self.files.reads.shutdown()  # a file still being read is not waited for
             self.library.shutdown()
+            self.first_run.shutdown()
             self.control.shutdown()
             try:
                 self.autosaver.end_session()

@@ -4,6 +4,7 @@ token and no proxy from the machine's environment leak in."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -30,8 +31,9 @@ def reset_client() -> None:
     close_session()
 
 
-@pytest.fixture
-def hub(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[HubServer]:
+@contextlib.contextmanager
+def local_hub(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[HubServer]:
+    """A started `HubServer` that HF_ENDPOINT points at, with the client set up for it."""
     from huggingface_hub import constants
 
     server = HubServer().start()
@@ -50,6 +52,12 @@ def hub(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[HubServer]:
     finally:
         reset_client()
         server.stop()
+
+
+@pytest.fixture
+def hub(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[HubServer]:
+    with local_hub(tmp_path, monkeypatch) as server:
+        yield server
 
 
 @pytest.fixture

@@ -39,6 +39,7 @@ class HubFile:
     stall_head_s: float = 0.0
     stall_body_s: float = 0.0  # GET sends its headers, then waits this long before the body
     redirect_to: str | None = None  # absolute URL: HEAD and GET answer 302 there
+    piece_delay_s: float = 0.0  # a slow line: this pause after every 256 KiB sent
     gets: int = 0
 
     @classmethod
@@ -190,6 +191,8 @@ class HubServer:
                             return
                         self.wfile.write(piece)
                         sent += len(piece)
+                        if f.piece_delay_s:
+                            time.sleep(f.piece_delay_s)
                 except (BrokenPipeError, ConnectionResetError):
                     return
 
