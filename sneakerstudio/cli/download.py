@@ -62,6 +62,7 @@ def run(library: Any, args: argparse.Namespace) -> int:
         return EXIT_USAGE
     models_dir = Path(library.app_models_dir)
     report = _printer()
+    out: dict[str, Any]
     try:
         with _Interrupt() as interrupt:
             if args.starter is not None:

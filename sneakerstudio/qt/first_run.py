@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from PySide6.QtCore import QObject, QTimer, Slot
 from PySide6.QtWidgets import QFileDialog
@@ -42,7 +42,7 @@ class FirstRun(QObject):
         super().__init__(window)
         self._window = window
         self.library: Any = window.library.library
-        self.panel: Any = window.library_panel
+        self.panel: Any = cast(Any, window.library_panel)
         self.welcome: WelcomePanel | None = None
         self.jobs: dict[str, StarterDownload] = {}
         self._models: dict[str, StarterModel] = {}
@@ -71,7 +71,7 @@ class FirstRun(QObject):
             installs = []
         welcome = WelcomePanel(catalogue, installs, self.models_dir, problem)
         canvas = self._window.canvas
-        layout = canvas.parentWidget().layout()
+        layout: Any = cast(Any, canvas.parentWidget()).layout()  # the centre column
         layout.insertWidget(layout.indexOf(canvas), welcome, 1)
         welcome.add_install.connect(self._add_install)
         welcome.choose_folder.connect(self._choose_folder)
