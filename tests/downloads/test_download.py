@@ -324,3 +324,20 @@ def test_the_same_file_twice_is_not_fetched_again(hub: HubServer, models_dir):
     with pytest.raises(DownloadError, match="already in"):
         download(DownloadTarget(REPO, FILE), models_dir)
     assert first.path.read_bytes() == content  # never replaced
+
+
+def test_only_the_file_is_asked_for(hub: HubServer, models_dir, monkeypatch):
+    """With huggingface_hub's telemetry on (the default outside these tests) it would also
+    fetch a registry from the hub while building headers; a download asks for the file only."""
+    from huggingface_hub import constants
+    from huggingface_hub.utils import _detect_agent
+
+    fetched: list[str] = []
+    monkeypatch.setattr(constants, "HF_HUB_DISABLE_TELEMETRY", False)
+    monkeypatch.setattr(constants, "AGENT_HARNESSES_PATH", str(models_dir.parent / "agents.json"))
+    monkeypatch.setattr(_detect_agent, "_registry", None)
+    monkeypatch.setattr(_detect_agent, "_fetch_registry", lambda: fetched.append("registry"))
+    hub.add(REPO, FILE, HubFile.of(data()))
+    download(DownloadTarget(REPO, FILE), models_dir)
+    assert {r.path for r in hub.requests} == {f"/{REPO}/resolve/main/{FILE}"}
+    assert fetched == []  # huggingface_hub's registry of "agent harnesses" was not fetched

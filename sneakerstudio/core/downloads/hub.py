@@ -6,9 +6,9 @@ huggingface_hub is imported here, inside the functions, so nothing imports it (o
 connection) until a download starts. Three settings are made for our downloads: Xet storage is
 off (the plain HTTP path gives a progress report per chunk, a cancel between chunks, `Range`
 resume after a dropped connection, and every request through the host check below), chunks
-are 1 MiB instead of 10 (a progress bar that moves on a slow line), and a request hook on the
-client checks each request of a download of ours (redirects included) against
-`hosts.allowed` and the cancel switch.
+are 1 MiB instead of 10 (a progress bar that moves on a slow line), telemetry is off (so no
+request but the file's own is made), and a request hook on the client checks each request of a
+download of ours (redirects included) against `hosts.allowed` and the cancel switch.
 """
 
 from __future__ import annotations
@@ -88,6 +88,9 @@ class _Session:
         from huggingface_hub.utils import get_session
 
         constants.HF_HUB_DISABLE_XET = True
+        # No telemetry: with it on, building the request headers also fetches
+        # `{HF_ENDPOINT}/api/agent-harnesses` (huggingface_hub 2.x). Only the file is asked for.
+        constants.HF_HUB_DISABLE_TELEMETRY = True
         constants.DOWNLOAD_CHUNK_SIZE = min(constants.DOWNLOAD_CHUNK_SIZE, CHUNK_BYTES)
         hooks = get_session().event_hooks["request"]
         if _guard_request not in hooks:
