@@ -49,6 +49,8 @@ class FirstRun(QObject):
         self._select_after_scan: list[tuple[StarterModel, Path]] = []
         self._rescan = False
         self.dismissed = False
+        self.forced = False  # opened from the menu while models exist
+        self._last_model = window.model()
         if self.library is None or self.panel is None:
             return
         self.models_dir = Path(self.library.app_models_dir)
@@ -84,7 +86,11 @@ class FirstRun(QObject):
     # -- showing
 
     def should_show(self) -> bool:
-        if self.welcome is None or self.dismissed or self._window.model() is not None:
+        if self.welcome is None or self.dismissed:
+            return False
+        if self.forced:
+            return True
+        if self._window.model() is not None:
             return False
         try:
             return not self.library.models(kind="checkpoint")
@@ -96,9 +102,21 @@ class FirstRun(QObject):
         """Show the welcome or the canvas, whichever fits now."""
         if self.welcome is None:
             return
+        model = self._window.model()
+        if model != self._last_model:  # a model was chosen: back to the canvas
+            self._last_model, self.forced = model, False
         show = self.should_show() or bool(self.jobs)
         self.welcome.setVisible(show)
         self._window.canvas.setVisible(not show)
+
+    def show_welcome(self) -> None:
+        """Show the welcome again (File → Download a starter model…), models or not."""
+        if self.welcome is None:
+            self._say("The model library is not available, so neither are starter models.")
+            return
+        self.dismissed, self.forced = False, True
+        self.refresh()
+        self.welcome.verticalScrollBar().setValue(0)
 
     def _models_tab_first(self) -> None:
         dock = getattr(self._window, "library_dock", None)
@@ -131,7 +149,7 @@ class FirstRun(QObject):
     @Slot()
     @guarded
     def _dismiss(self) -> None:
-        self.dismissed = True
+        self.dismissed, self.forced = True, False
         self.refresh()
 
     @Slot(str)

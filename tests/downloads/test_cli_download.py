@@ -133,3 +133,20 @@ def test_a_1_gb_file_is_streamed_to_disk_in_small_memory(hub: HubServer, tmp_pat
     print(f"1 GiB download: {seconds:.1f} s, peak memory of the process {maxrss_mb:.0f} MB")
     assert maxrss_mb < 400, f"the download held {maxrss_mb:.0f} MB"
     Path(result["path"]).unlink()
+
+
+def test_a_downloaded_taesd_is_the_engines_fast_decoder(home, monkeypatch):
+    """`--starter taesd` puts it where the engine looks when no SNEAKERSTUDIO_TAESD is set."""
+    from sneakerstudio.core.downloads import load_catalogue
+    from sneakerstudio.core.generation.decode import Decoders
+
+    monkeypatch.delenv("SNEAKERSTUDIO_TAESD", raising=False)
+    monkeypatch.delenv("SNEAKERSTUDIO_TAESDXL", raising=False)
+    assert Decoders().folder_for("sd1") is None
+    shipped = load_catalogue().find("taesd")
+    folder = shipped.folder_in(home / "data" / "models")
+    folder.mkdir(parents=True)
+    (folder / "config.json").write_text("{}", encoding="utf-8")
+    assert Decoders().folder_for("sd1") == folder
+    assert Decoders().folder_for("sd2") == folder  # SD 2.x latents decode with TAESD too
+    assert Decoders().folder_for("sdxl") is None  # taesdxl is its own download

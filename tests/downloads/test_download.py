@@ -341,3 +341,30 @@ def test_only_the_file_is_asked_for(hub: HubServer, models_dir, monkeypatch):
     download(DownloadTarget(REPO, FILE), models_dir)
     assert {r.path for r in hub.requests} == {f"/{REPO}/resolve/main/{FILE}"}
     assert fetched == []  # huggingface_hub's registry of "agent harnesses" was not fetched
+
+
+def test_the_pin_tool_fills_revision_size_and_hash_from_heads_only(hub: HubServer, tmp_path):
+    import json
+
+    from tools.pin_starter_models import main as pin_main
+
+    weights, config = data(), b"{}"
+    lfs = hub.add(REPO, FILE, HubFile.of(weights))
+    hub.add(REPO, "config.json", HubFile.of(config, etag=GIT_ETAG))
+    path = tmp_path / "catalogue.json"
+    entries = [
+        {"name": "one", "repo": REPO, "revision": "main", "files": [{"file": FILE, "size": 1}]},
+        {
+            "name": "two",
+            "repo": REPO,
+            "revision": "main",
+            "files": [{"file": "config.json", "size": 0}, {"file": FILE, "size": 0}],
+        },
+    ]
+    path.write_text(json.dumps({"models": entries}), encoding="utf-8")
+    assert pin_main([str(path)]) == 0
+    pinned = json.loads(path.read_text(encoding="utf-8"))["models"]
+    assert pinned[0]["revision"] == lfs.commit and pinned[0]["verified"] is True
+    assert pinned[0]["files"][0] == {"file": FILE, "size": len(weights), "sha256": lfs.sha256}
+    assert pinned[1]["verified"] is False and "config.json" in pinned[1]["verified_note"]
+    assert hub.gets() == []  # HEAD requests only: no weights were fetched

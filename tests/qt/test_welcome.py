@@ -198,3 +198,17 @@ def test_an_empty_canvas_on_request_and_no_welcome_once_a_model_is_chosen(
     assert welcome.isVisible()
     assert window.set_model(model_file)
     assert not welcome.isVisible() and window.canvas.isVisible()
+
+
+def test_the_file_menu_brings_the_starters_back_once_models_exist(
+    qtbot, engine, hub: HubServer, user_home: Path, model_file: Path
+) -> None:
+    window = open_window(qtbot, engine)
+    welcome = window.first_run.welcome
+    assert welcome is not None
+    assert window.set_model(model_file)
+    assert not welcome.isVisible()
+    window.starter_models_action.trigger()
+    assert welcome.isVisible() and not window.canvas.isVisible()
+    welcome.skip_button.click()  # back to the canvas, the model still chosen
+    assert not welcome.isVisible() and window.model() == model_file
