@@ -230,7 +230,7 @@ def _command_slot(command: Command, window: QMainWindow) -> Callable[..., None]:
         try:
             command(window)
         except Exception:
-            report_exception(*sys.exc_info())  # type: ignore[arg-type]
+            report_exception(*sys.exc_info())
 
     return run
 
