@@ -19,8 +19,9 @@ controlnet-1-doodle.png  a doodled sneaker outline, a scribble unit from the lib
                          ControlNet dock, and its control map drawn over the canvas
 controlnet-2-result.png  the results, following the outline
 controlnet-3-canny.png   a picture on the canvas with a canny unit: its edges drawn over it
-With `--scene welcome`: welcome-1.png (the first run, no model) and welcome-2-download.png (a
-starter model downloading from a local test hub); see tools/screenshot_welcome.py.
+With `--scene welcome`: welcome-1.png (the first run, no model), welcome-2-download.png (a
+starter model downloading from a local test hub) and welcome-3-no-route.png (no connection);
+see tools/screenshot_welcome.py.
 Settings, autosaves and images go to a temporary SNEAKERSTUDIO_HOME, never to your own.
 """
 

@@ -5,6 +5,8 @@ welcome-1.png           the welcome in place of the canvas: an AUTOMATIC1111 ins
 welcome-2-download.png  SD-Turbo downloading from a local test hub (tests/downloads/
                         hub_server.py) on a slow line: progress bar, size, speed, time left,
                         Cancel; then cancelled (the partial file is removed)
+welcome-3-no-route.png  Download again with no route to the hub: the app works without it,
+                        and the row says how to add files by hand
 
 Nothing reaches the internet: HF_ENDPOINT points at the local hub, which serves generated
 bytes under the catalogue's SD-Turbo name; HOME and SNEAKERSTUDIO_HOME are temporary folders.
@@ -13,6 +15,7 @@ bytes under the catalogue's SD-Turbo name; HOME and SNEAKERSTUDIO_HOME are tempo
 from __future__ import annotations
 
 import os
+import socket
 import sys
 import tempfile
 import time
@@ -39,7 +42,7 @@ def slow_sd_turbo() -> HubFile:
         lambda offset, length: block[: min(length, BLOCK)],
         sha256="0" * 64,
         etag="9" * 40,
-        piece_delay_s=0.006,
+        piece_delay_s=0.003,
     )
 
 
@@ -74,7 +77,24 @@ class WelcomeDirector:
         assert self.window is not None
         self.grab("welcome-2-download.png")
         self.window.first_run.cancel_download("sd-turbo")
-        QTimer.singleShot(1500, self.window, self.window.close)
+        QTimer.singleShot(1500, self.window, self.offline)
+
+    def offline(self) -> None:
+        """No route to the hub: the message says the app works without it, and how."""
+        assert self.window is not None
+        with socket.socket() as sock:  # a port nobody listens on
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        os.environ["HF_ENDPOINT"] = f"http://127.0.0.1:{port}"
+        welcome = self.window.first_run.welcome
+        assert welcome is not None
+        welcome.rows["sd-turbo"].download_button.click()
+        QTimer.singleShot(2500, self.window, self.offline_shown)
+
+    def offline_shown(self) -> None:
+        assert self.window is not None
+        self.grab("welcome-3-no-route.png")
+        self.window.close()
 
 
 def run_welcome(out_dir: Path) -> int:

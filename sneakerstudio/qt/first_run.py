@@ -219,7 +219,8 @@ class FirstRun(QObject):
         self.jobs.pop(name, None)
         if self.welcome is not None:
             self.welcome.rows[name].finished(message, problem=True)
-        self._say(f"Download failed: {message}")
+        title = self._models[name].title if name in self._models else name
+        self._say(f"The download of {title} failed: the reason is under it.")
         self.refresh()
 
     @Slot(str)
