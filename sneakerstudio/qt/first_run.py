@@ -24,6 +24,7 @@ from sneakerstudio.core.downloads import (
     StarterModel,
     load_catalogue,
 )
+from sneakerstudio.core.protocol.units import format_size
 from sneakerstudio.qt.download_job import StarterDownload
 from sneakerstudio.qt.errors import guarded
 from sneakerstudio.qt.welcome import WelcomePanel
@@ -206,8 +207,8 @@ class FirstRun(QObject):
         model = self._models[name]
         assert self.welcome is not None
         self.welcome.rows[name].finished(
-            f"Downloaded and checked ({sum(r.bytes for r in results):,} bytes). Adding it to "
-            "the library…",
+            f"Downloaded and checked ({format_size(sum(r.bytes for r in results))}). Adding "
+            "it to the library…",
             again=False,
         )
         self._select_after_scan.append((model, model.main_file(self.models_dir)))

@@ -94,6 +94,12 @@ def test_a_starter_goes_to_its_kind_folder(hub: HubServer, home, tmp_path, monke
     assert (folder / "diffusion_pytorch_model.safetensors").read_bytes() == weights
     assert [f["sha256"] for f in result["files"]][1] == big.sha256
     assert result["bytes"] == len(config) + len(weights)
+    # Pressing Download again: both files are recognised, nothing is fetched twice.
+    gets = len(hub.gets())
+    assert main(["models", "download", "--starter", "tiny-taesd", "--json"]) == 0
+    again = json.loads(capsys.readouterr()[0])
+    assert [f["already_there"] for f in again["files"]] == [True, True]
+    assert len(hub.gets()) == gets
 
 
 CHILD = """

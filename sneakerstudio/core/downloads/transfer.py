@@ -34,6 +34,7 @@ STAGING = ".downloads"
 SPACE_MARGIN = 64 * 1024 * 1024  # bytes kept free beyond the file itself
 STALE_PARTIAL_S = 300  # a partial file not written for this long belongs to no live download
 DEFAULT_TIMEOUT_S = 10.0
+SMALL_GIT_FILE = 1024 * 1024  # configs the hub keeps in git rather than LFS are this small
 
 
 @dataclass(frozen=True)
@@ -108,7 +109,7 @@ def download(
     remote = hub.describe(target.repo, target.file, revision, endpoint, cancel, timeout)
     hub_sha = remote.etag_sha256
     if final.exists():  # no expected hash: the hub's tells whether it is the same file
-        return _already_there(final, target, hub_sha, say, cancel, remote.commit)
+        return _already_there(final, target, hub_sha, say, cancel, remote.commit, remote.size)
     if expected and hub_sha and hub_sha != expected:
         raise DownloadError(
             f"{target.shown} was not downloaded: the hub's sha256 for {target.repo}/"
@@ -215,10 +216,17 @@ def _already_there(
     say: Report,
     cancel: threading.Event,
     commit: str | None = None,
+    remote_size: int | None = None,
 ) -> DownloadResult:
-    """A file of that name is in the folder: the same file (by sha256) is a download done."""
+    """A file of that name is in the folder: the same file (by sha256) is a download done.
+    A small file the hub keeps in git (a config.json: no sha256 in its answer) counts as the
+    same when its size is."""
     if not final.is_file():
         raise DownloadError(f"'{final}' exists and is not a file; nothing was downloaded.")
+    size = final.stat().st_size
+    if expected is None and commit and remote_size == size and size <= SMALL_GIT_FILE:
+        digest = sha256_file(final, target.shown, say, cancel)
+        return DownloadResult(final, digest, size, commit, "none", already_there=True)
     if expected is None:
         raise DownloadError(
             f"'{final}' already exists; it was not replaced.",
@@ -231,7 +239,6 @@ def _already_there(
             "not replaced.",
             hint="Rename or delete it, then download again.",
         )
-    size = final.stat().st_size
     say(DownloadProgress(target.shown, "done", size, size))
     against = "hub" if commit else "expected"
     return DownloadResult(final, digest, size, commit, against, already_there=True)
