@@ -368,3 +368,29 @@ def test_the_pin_tool_fills_revision_size_and_hash_from_heads_only(hub: HubServe
     assert pinned[0]["files"][0] == {"file": FILE, "size": len(weights), "sha256": lfs.sha256}
     assert pinned[1]["verified"] is False and "config.json" in pinned[1]["verified_note"]
     assert hub.gets() == []  # HEAD requests only: no weights were fetched
+
+
+def test_a_file_fetched_before_a_crash_is_verified_and_moved_next_time(
+    hub: HubServer, models_dir, monkeypatch
+):
+    """Killed between the transfer and the move: the finished file waits in `.downloads`;
+    the next attempt checks it with the hub (HEAD only), verifies it and moves it in."""
+    content = data()
+    hub.add(REPO, FILE, HubFile.of(content))
+
+    def killed(*_args: Any) -> None:
+        raise KeyboardInterrupt  # stands for the process dying here
+
+    with monkeypatch.context() as crash:
+        crash.setattr(
+            download_module, "_discard", lambda *_a: None
+        )  # a dead process cleans nothing
+        crash.setattr(download_module.atomic, "move_into_place", killed)
+        with pytest.raises(KeyboardInterrupt):
+            download(DownloadTarget(REPO, FILE), models_dir)
+    assert (models_dir / ".downloads" / FILE).is_file()
+    assert not (models_dir / FILE).exists()
+    result = download(DownloadTarget(REPO, FILE), models_dir)
+    assert result.path.read_bytes() == content
+    assert len(hub.gets()) == 1  # the bytes were not fetched again
+    assert only_files(models_dir) == [FILE]
