@@ -5,7 +5,8 @@ Shown while no model is chosen and the library holds no checkpoint (and the pers
 chosen "Start with an empty canvas"); gone as soon as a model is chosen. Found installs are
 added to the library (and scanned) with one click; a starter model is downloaded by a
 `StarterDownload` thread into the library's own models folder, then the library is rescanned
-and the new file selected (a checkpoint also becomes the window's model). On the first run the
+and the new file selected (a checkpoint also becomes the window's model, with its defaults:
+SD-Turbo's one step without CFG). On the first run the
 Models tab is brought to the front of its dock (it shares one with the Queue).
 """
 
@@ -254,6 +255,8 @@ class FirstRun(QObject):
         if chosen is not None:
             self.panel.select(str(chosen.resolve()))
             if self._window.set_model(str(chosen)):
+                # Its own settings (SD-Turbo: 1 step, no CFG, 512 px), so the first image is quick.
+                self._window.use_model_defaults()
                 self._say(f"Ready · model: {chosen.name}. Write a prompt and press Generate.")
         self.refresh()
 

@@ -142,7 +142,16 @@ def test_a_starter_download_shows_progress_and_the_model_is_selected(
     assert downloading and downloading[-1].done == len(starter["content"])
     assert "of" in downloading[-1].text()
     assert {"verifying", "done"} <= {p.phase for p in seen}
-    assert "Ready" in window.status_line.phase_label.text()
+    # A Turbo model's own settings, so the first image takes one step (read in the background).
+    qtbot.waitUntil(lambda: window.params.values()["steps"] == 1, timeout=20_000)
+    assert window.params.values()["guidance"] == 0.0
+
+    # And the first image: Generate with the downloaded model.
+    window.start_worker()
+    window.params.set_values({"prompt": "a sneaker", "width": 64, "height": 64})
+    with qtbot.waitSignal(window.controller.finished, timeout=20_000):
+        window.generate()
+    assert engine.requests[-1].model == path and engine.requests[-1].steps == 1
 
 
 def test_cancel_stops_the_download_and_leaves_nothing(
