@@ -156,3 +156,45 @@ def test_a_downloaded_taesd_is_the_engines_fast_decoder(home, monkeypatch):
     assert Decoders().folder_for("sd1") == folder
     assert Decoders().folder_for("sd2") == folder  # SD 2.x latents decode with TAESD too
     assert Decoders().folder_for("sdxl") is None  # taesdxl is its own download
+
+
+def test_ctrl_c_stops_the_download_and_removes_the_partial_file(hub: HubServer, tmp_path):
+    import signal
+
+    hub.add(REPO, "slow.safetensors", HubFile.generated(64 * 1024 * 1024, piece_delay_s=0.01))
+    env = dict(os.environ, SNEAKERSTUDIO_HOME=str(tmp_path / "home"), PYTHONPATH=str(ROOT))
+    env.pop("HF_HUB_OFFLINE", None)
+    env.pop("TRANSFORMERS_OFFLINE", None)
+    out_dir = tmp_path / "out"
+    args = ["models", "download", REPO, "slow.safetensors", "--to", str(out_dir)]
+    child = subprocess.Popen(
+        [sys.executable, "-m", "sneakerstudio", *args],
+        env=env,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 60
+    while not list(out_dir.rglob("*.incomplete")) and time.monotonic() < deadline:
+        assert child.poll() is None, child.communicate()[1][-2000:]
+        time.sleep(0.1)  # wait until bytes are being written
+    child.send_signal(signal.SIGINT)
+    _, errors = child.communicate(timeout=60)
+    assert child.returncode == 130, errors[-2000:]
+    assert "cancelled" in errors and "partial file was removed" in errors
+    left = [
+        p
+        for p in out_dir.rglob("*")
+        if p.is_file() and p.name not in {".gitignore", "CACHEDIR.TAG"}
+    ]
+    assert left == []
+
+
+def test_hf_hub_offline_is_respected_and_explained(hub: HubServer, home, monkeypatch, capsys):
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)  # the user's own switch
+    hub.add(REPO, "x.safetensors", HubFile.of(b"x" * 100))
+    assert main(["models", "download", REPO, "x.safetensors"]) == 1
+    errors = capsys.readouterr()[1]
+    assert "HF_HUB_OFFLINE is set" in errors and "works without a connection" in errors
+    assert hub.requests == []

@@ -181,7 +181,7 @@ def explain(
     if isinstance(exc, hf.OfflineModeIsEnabled):
         return DownloadError(
             "Downloads are switched off: HF_HUB_OFFLINE is set in your environment.",
-            hint="Unset HF_HUB_OFFLINE to download, or " + MANUAL_HINT[0].lower() + MANUAL_HINT[1:],
+            hint="Unset HF_HUB_OFFLINE (and TRANSFORMERS_OFFLINE) to download. " + MANUAL_HINT,
         )
     if isinstance(exc, hf.GatedRepoError):
         return DownloadError(
