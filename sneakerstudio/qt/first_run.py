@@ -107,7 +107,7 @@ class FirstRun(QObject):
         model = self._window.model()
         if model != self._last_model:  # a model was chosen: back to the canvas
             self._last_model, self.forced = model, False
-        show = self.should_show() or bool(self.jobs)
+        show = self.should_show() or (bool(self.jobs) and not self.dismissed)
         self.welcome.setVisible(show)
         self._window.canvas.setVisible(not show)
 
@@ -200,6 +200,8 @@ class FirstRun(QObject):
     def _on_progress(self, name: str, progress: DownloadProgress) -> None:
         if self.welcome is not None and name in self.jobs:
             self.welcome.rows[name].downloading(progress)
+            if not self.welcome.isVisible():  # back on the canvas: progress in the status bar
+                self._say(f"{self._models[name].title}: {progress.text()}")
 
     @Slot(str, object)
     @guarded

@@ -165,6 +165,11 @@ def test_cancel_stops_the_download_and_leaves_nothing(
     row.download_button.click()
     qtbot.waitUntil(lambda: "/s" in row.progress.text.text(), timeout=20_000)
     assert " of " in row.progress.text.text() and "left" in row.progress.text.text()
+    welcome.skip_button.click()  # back to the canvas: the download goes on, shown below
+    assert not welcome.isVisible() and window.canvas.isVisible()
+    qtbot.waitUntil(lambda: "Tiny Turbo: " in window.status_line.phase_label.text())
+    window.starter_models_action.trigger()
+    assert welcome.isVisible()
     row.progress.cancel_button.click()
     qtbot.waitUntil(lambda: "Cancelled" in row.progress.text.text(), timeout=20_000)
     assert row.download_button.isEnabled()
