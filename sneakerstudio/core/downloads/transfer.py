@@ -118,8 +118,9 @@ def download(
             "at this revision. Nothing was written.",
         )
     size = remote.size or target.size
+    waiting = staging.joinpath(*target.file.split("/"))  # fetched before a crash, if any
     if size:
-        check_space(models_dir, size, target.shown)
+        check_space(models_dir, max(size - _size_of(waiting), 0), target.shown)
 
     try:
         staged = hub.fetch(
@@ -134,7 +135,7 @@ def download(
             timeout,
         )
     except BaseException:
-        _discard(staging.joinpath(*target.file.split("/")), staging, target.file)
+        _discard(waiting, staging, target.file)
         raise
     try:
         digest = sha256_file(staged, target.shown, say, cancel)
@@ -192,6 +193,13 @@ def remove_stale_partials(staging: Path, now: float | None = None) -> list[Path]
         except OSError:
             continue
     return removed
+
+
+def _size_of(path: Path) -> int:
+    try:
+        return path.stat().st_size if path.is_file() else 0
+    except OSError:
+        return 0
 
 
 def _writable_folder(folder: str | os.PathLike[str]) -> Path:
