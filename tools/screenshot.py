@@ -22,6 +22,9 @@ controlnet-3-canny.png   a picture on the canvas with a canny unit: its edges dr
 
 With `--scene guides`: a LoRA with many trigger words, the image viewer comparing two results,
 a result waiting beside a new job (tools/screenshot_guides.py).
+With `--scene welcome`: welcome-1.png (the first run, no model), welcome-2-download.png (a
+starter model downloading from a local test hub) and welcome-3-no-route.png (no connection);
+see tools/screenshot_welcome.py.
 Settings, autosaves and images go to a temporary SNEAKERSTUDIO_HOME, never to your own.
 """
 
@@ -390,7 +393,7 @@ if __name__ == "__main__":
     parser.add_argument("out_dir", nargs="?", type=Path, default=ROOT / "docs" / "screenshots")
     parser.add_argument(
         "--scene",
-        choices=("main", "controlnet", "guides", "all"),
+        choices=("main", "controlnet", "guides", "welcome", "all"),
         default="main",
         help="which screenshots: the main walk-through (default), ControlNet, or both",
     )
@@ -404,4 +407,8 @@ if __name__ == "__main__":
         from tools.screenshot_guides import run_guides  # LoRA words, viewer, waiting result
 
         code = run_guides(args.out_dir, Director)
+    if args.scene in ("welcome", "all") and code == 0:
+        from tools.screenshot_welcome import run_welcome  # first run: welcome and a download
+
+        code = run_welcome(args.out_dir)
     raise SystemExit(code)

@@ -5,6 +5,7 @@ so the table needs no window to exist."""
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Union
@@ -15,7 +16,7 @@ from PySide6.QtWidgets import QMainWindow, QMessageBox
 
 from sneakerstudio import APP_NAME, __version__
 from sneakerstudio.core.files import paths
-from sneakerstudio.qt.errors import guarded
+from sneakerstudio.qt.errors import report_exception
 from sneakerstudio.qt.shortcuts import ShortcutsDialog
 
 Key = Union[str, QKeySequence.StandardKey, Qt.Key]
@@ -26,6 +27,12 @@ def open_outputs_folder(window: QMainWindow) -> None:
     folder = paths.outputs_dir()
     folder.mkdir(parents=True, exist_ok=True)
     QDesktopServices.openUrl(QUrl.fromLocalFile(str(folder)))
+
+
+def show_starter_models(window: QMainWindow) -> None:
+    first_run = getattr(window, "first_run", None)
+    if first_run is not None:
+        first_run.show_welcome()
 
 
 def show_shortcuts(window: QMainWindow) -> None:
@@ -120,6 +127,13 @@ MENUS: tuple[tuple[str, tuple[MenuItem, ...]], ...] = (
                 "Open &diffusers folder…",
                 "picker.open_folder",
                 ("Ctrl+Shift+O",),
+            ),
+            ActionSpec(
+                "starter_models_action",
+                "Download a s&tarter model…",
+                show_starter_models,
+                (),
+                "SD-Turbo, LCM-LoRA, TAESD …: downloaded from Hugging Face only when you ask.",
             ),
             ActionSpec("", "Show &generated images folder", open_outputs_folder),
             SEPARATOR,
@@ -222,9 +236,21 @@ def make_action(window: QMainWindow, spec: ActionSpec) -> QAction:
         slot: Callable[..., Any] = _resolve(window, spec.slot)
         action.triggered.connect(slot)
     else:
-        command = spec.slot
-        action.triggered.connect(guarded(lambda: command(window)))  # (a GUI-thread signal)
+        action.triggered.connect(_command_slot(spec.slot, window))  # (a GUI-thread signal)
     return action
+
+
+def _command_slot(command: Command, window: QMainWindow) -> Callable[..., None]:
+    """`command(window)` as a slot for `triggered(bool)`; nothing escapes it. (`guarded`
+    wraps methods: around a lambda it took the `checked` argument for `self` and failed.)"""
+
+    def run(*_checked: object) -> None:
+        try:
+            command(window)
+        except Exception:
+            report_exception(*sys.exc_info())
+
+    return run
 
 
 def build_menus(window: QMainWindow, menus: tuple = MENUS) -> None:

@@ -40,6 +40,7 @@ from sneakerstudio.qt.dock_layout import keep_canvas_usable
 from sneakerstudio.qt.document import CanvasDocument
 from sneakerstudio.qt.errors import guarded, show_error_dialog
 from sneakerstudio.qt.files import WindowFiles, params_from_metadata  # noqa: F401
+from sneakerstudio.qt.first_run import FirstRun
 from sneakerstudio.qt.gallery import GalleryPanel
 from sneakerstudio.qt.gallery_hookup import GalleryHookup
 from sneakerstudio.qt.generation_panel import EMPTY_TEXT, GenerationPanel  # noqa: F401
@@ -127,6 +128,7 @@ class MainWindow(QMainWindow):
         build_menus(self)
         self._connect()
         self._restore()
+        self.first_run = FirstRun(self)  # the welcome screen while there is no model
         self.update_actions()
         self.canvas_sync.refresh()
         crashed = self.autosaver.start_session()
@@ -301,6 +303,8 @@ class MainWindow(QMainWindow):
         self.picker.set_models(self.store.settings.recent_models, str(model))
         self.library.update_fast_decode()
         self.fit_check.check_now()
+        if (first_run := getattr(self, "first_run", None)) is not None:
+            first_run.refresh()
         self.banner.hide()
         if not self.session.busy():
             self.status_line.say(f"Model: {display_name(model)}")
@@ -397,6 +401,7 @@ class MainWindow(QMainWindow):
             self.files.reads.shutdown()  # a file still being read is not waited for
             self.library.shutdown()
             self.fit_check.shutdown()
+            self.first_run.shutdown()
             self.control.shutdown()
             try:
                 self.autosaver.end_session()

@@ -20,10 +20,19 @@ if TYPE_CHECKING:  # pragma: no cover
     from sneakerstudio.core.runtime.device import DevicePlan
 
 
+def downloaded_taesd(key: str) -> Path:
+    """Where the starter download puts TAESD (`models download --starter taesd`): the app's
+    models folder, `TAESD/taesd` or `TAESD/taesdxl`."""
+    from sneakerstudio.core.files import paths
+
+    return paths.data_dir() / "models" / "TAESD" / ("taesdxl" if key == "sdxl" else "taesd")
+
+
 class Decoders:
     """The TAESD decoders (diffusers AutoencoderTiny) the user has, loaded on first use and
     kept, with their OpenVINO runners. `folders`: TAESD folders by family key ("sd1",
-    "sdxl"); others come from SNEAKERSTUDIO_TAESD (SD1/SD2) / SNEAKERSTUDIO_TAESDXL."""
+    "sdxl"); others come from SNEAKERSTUDIO_TAESD (SD1/SD2) / SNEAKERSTUDIO_TAESDXL, else the
+    starter download's folder (`downloaded_taesd`)."""
 
     def __init__(self, folders: dict[str, Path] | None = None) -> None:
         self.folders: dict[str, Path] = dict(folders or {})
@@ -37,7 +46,7 @@ class Decoders:
         if folder is None:
             name = "SNEAKERSTUDIO_TAESDXL" if key == "sdxl" else "SNEAKERSTUDIO_TAESD"
             env = os.environ.get(name)
-            folder = Path(env) if env else None
+            folder = Path(env) if env else downloaded_taesd(key)
         return folder if folder is not None and (folder / "config.json").is_file() else None
 
     def _tiny_decoder(self, family: str, plan: DevicePlan) -> Any:
