@@ -31,12 +31,12 @@ from PySide6.QtWidgets import (
 from sneakerstudio.core.protocol.control import (
     CONTROL_MODE_LABELS,
     MAX_CONTROL_WEIGHT,
-    PREPROCESSORS,
     RESIZE_MODE_LABELS,
     ControlUnit,
     find_preprocessor,
 )
 from sneakerstudio.qt.control_layers import SOURCE_LABELS, SOURCES
+from sneakerstudio.qt.control_preprocessor_list import fill_preprocessor_combo
 from sneakerstudio.qt.errors import guarded
 
 OPEN_FILE = "__open__"
@@ -118,13 +118,7 @@ class UnitBox(QFrame):
         self.image_label = QLabel()
         self.image_label.setEnabled(False)
         self.pre_combo = QComboBox()
-        for pre in PREPROCESSORS:
-            self.pre_combo.addItem(pre.label, pre.name)
-        self.pre_combo.setToolTip(
-            "What turns the source into the control map the ControlNet expects: Scribble for "
-            "strokes (scribble / line-art ControlNets), Canny for edges of a photo, None when "
-            "the image already is a control map. The map is shown on the canvas."
-        )
+        fill_preprocessor_combo(self.pre_combo)
         self.options_form = QFormLayout()
         self.options_form.setContentsMargins(0, 0, 0, 0)
         self.weight = _spin(

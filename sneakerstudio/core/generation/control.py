@@ -18,6 +18,7 @@ as the picture, so control and picture stay aligned.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sneakerstudio.core.generation.sampling import LoopExtension
@@ -64,14 +65,16 @@ def control_map(
     outpaint), fitted to the canvas and cut with the picture's box."""
     from PIL import Image
 
-    from sneakerstudio.core.imaging.preprocess import preprocess, resize_control
+    from sneakerstudio.core.annotators import run_preprocessor
+    from sneakerstudio.core.imaging.preprocess import resize_control
 
     source = unit.image if unit.image is not None else request.init_image
     if source is None:  # validate() refuses this; keep the message if called directly
         from sneakerstudio.core.protocol.errors import RequestError
 
         raise RequestError(["A control unit has no control image."])
-    mapped = preprocess(source, unit.preprocessor, unit.options)
+    near = [p for p in (unit.model, request.model) if isinstance(p, Path)]
+    mapped = run_preprocessor(source, unit.preprocessor, unit.options, near=near)
     if plan is not None and plan.box is not None and plan.canvas is not None:
         canvas = resize_control(mapped, plan.canvas[0], plan.canvas[1], unit.resize_mode)
         return canvas.crop(plan.box).resize((width, height), Image.Resampling.LANCZOS)

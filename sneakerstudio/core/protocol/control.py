@@ -4,8 +4,8 @@ A request carries a tuple of units (`GenerationRequest.control`); each names a C
 the control image (or None: the window puts the canvas doodle there; the engine falls back to
 the init image), the preprocessor that turns that image into the control map (with its
 options), the weight, the fraction of the steps it acts on, and A1111's control and resize
-modes. The preprocessors' names, labels and options are listed here too, so the window can build
-its controls without importing numpy; they run in `core/imaging/preprocess.py`.
+modes. The preprocessors' names, labels and options are listed in `preprocessors.py` (and
+re-exported here), so the window can build its controls without importing numpy.
 """
 
 from __future__ import annotations
@@ -14,6 +14,25 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from sneakerstudio.core.protocol.preprocessors import (
+    PREPROCESSORS,
+    Preprocessor,
+    PreprocessorOption,
+    find_preprocessor,
+    preprocessor_names,
+)
+
+__all__ = [
+    "PREPROCESSORS",
+    "ControlUnit",
+    "Preprocessor",
+    "PreprocessorOption",
+    "control_problems",
+    "find_preprocessor",
+    "preprocessor_names",
+    "preprocessor_problems",
+]
 
 CONTROL_MODES = ("balanced", "prompt", "control")
 RESIZE_MODES = ("crop", "just", "fill")
@@ -32,101 +51,6 @@ RESIZE_MODE_LABELS = {
     "crop": "Crop and Resize",
     "fill": "Resize and Fill",
 }
-
-
-@dataclass(frozen=True)
-class PreprocessorOption:
-    """One number a preprocessor takes (a slider in the window, `--control-pre NAME:K=V` later)."""
-
-    name: str
-    label: str
-    default: float
-    minimum: float
-    maximum: float
-    integer: bool = False
-
-
-@dataclass(frozen=True)
-class Preprocessor:
-    """A preprocessor that needs no downloaded weights. `a1111` is the module name A1111 writes
-    in the infotext ("Module: canny")."""
-
-    name: str
-    label: str
-    a1111: str
-    options: tuple[PreprocessorOption, ...] = ()
-
-    def defaults(self) -> dict[str, float]:
-        return {o.name: o.default for o in self.options}
-
-
-PREPROCESSORS: tuple[Preprocessor, ...] = (
-    Preprocessor("none", "None (the image is the control map)", "none"),
-    Preprocessor(
-        "canny",
-        "Canny edges",
-        "canny",
-        (
-            PreprocessorOption("low", "Low threshold", 100, 1, 255, True),
-            PreprocessorOption("high", "High threshold", 200, 1, 255, True),
-        ),
-    ),
-    Preprocessor(
-        "scribble",
-        "Scribble (strokes → white lines on black)",
-        "scribble_xdog",
-        (PreprocessorOption("thickness", "Line thickness", 3, 1, 32, True),),
-    ),
-    Preprocessor(
-        "threshold",
-        "Threshold (black and white)",
-        "threshold",
-        (PreprocessorOption("level", "Threshold", 127, 0, 255, True),),
-    ),
-    Preprocessor("invert", "Invert (black lines on white → white on black)", "invert"),
-    Preprocessor(
-        "blur",
-        "Blur",
-        "blur_gaussian",
-        (PreprocessorOption("sigma", "Sigma", 9.0, 0.1, 64.0),),
-    ),
-    Preprocessor(
-        "tile",
-        "Tile (down-sample)",
-        "tile_resample",
-        (PreprocessorOption("down", "Down-sampling rate", 1.0, 1.0, 8.0),),
-    ),
-    Preprocessor(
-        "palette",
-        "Colour palette",
-        "color",
-        (PreprocessorOption("cell", "Cell size", 64, 4, 256, True),),
-    ),
-    Preprocessor(
-        "shuffle",
-        "Shuffle",
-        "shuffle",
-        (PreprocessorOption("seed", "Seed", 0, 0, 2**31 - 1, True),),
-    ),
-)
-
-
-def find_preprocessor(name: str) -> Preprocessor | None:
-    """The preprocessor called `name` (ours or A1111's module name, any case), or None."""
-    if not isinstance(name, str):
-        return None
-    key = name.strip().lower()
-    for pre in PREPROCESSORS:
-        if key in (pre.name, pre.a1111):
-            return pre
-    aliases = {"scribble_hed": "scribble", "scribble_pidinet": "scribble", "color": "palette"}
-    if key in aliases:
-        return find_preprocessor(aliases[key])
-    return None
-
-
-def preprocessor_names() -> list[str]:
-    return [p.name for p in PREPROCESSORS]
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,258 @@
+"""Preprocessors that run a network on the user's annotator files (HED soft edges, line art,
+anime line art, Depth Anything, a transformers DPT folder): random weights of the real
+architectures, written as users have them (`.pth` pickles and `.safetensors`), found in A1111's
+and ComfyUI's folders, compared with the reference networks on the same weights."""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from sneakerstudio.core.annotators import (
+    AnnotatorMissingError,
+    annotator_roots,
+    forget_loaded,
+    run_preprocessor,
+)
+from sneakerstudio.core.annotators.run import annotator
+from sneakerstudio.core.protocol.errors import ModelFileError, UnsafeFileError
+from sneakerstudio.core.protocol.preprocessors import find_preprocessor
+from tests import annotator_models as am
+
+A1111 = Path("extensions/sd-webui-controlnet/annotator/downloads")
+COMFY = Path("custom_nodes/comfyui_controlnet_aux/ckpts/lllyasviel/Annotators")
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    forget_loaded()
+    yield
+    forget_loaded()
+
+
+def picture(w: int = 128, h: int = 128, seed: int = 0) -> Image.Image:
+    """A picture with shapes (a dark rectangle and a bright disc on a gradient)."""
+    yy, xx = np.mgrid[0:h, 0:w]
+    rgb = np.stack([xx / w * 200, yy / h * 200, np.full_like(xx, 90.0)], axis=2)
+    rgb[h // 4 : h // 2, w // 5 : w // 2] = 20
+    rgb[(yy - h * 0.65) ** 2 + (xx - w * 0.7) ** 2 < (h / 6) ** 2] = 240
+    noise = np.random.default_rng(seed).normal(0, 4, rgb.shape)
+    return Image.fromarray(np.clip(rgb + noise, 0, 255).astype(np.uint8))
+
+
+def pixels(image: Image.Image) -> np.ndarray:
+    return np.asarray(image, dtype=np.int32)
+
+
+# -- HED ------------------------------------------------------------------------------------
+
+
+def test_hed_from_an_a1111_pth_matches_the_reference_network(tmp_path: Path) -> None:
+    ref = am.randomise(am.ReferenceHED(), seed=1)
+    webui = tmp_path / "webui"
+    am.save_pth(ref.state_dict(), webui / A1111 / "hed" / "ControlNetHED.pth")
+    model = webui / "models" / "ControlNet" / "control_v11p_sd15_softedge.safetensors"
+    model.parent.mkdir(parents=True)
+    model.write_bytes(b"")
+    image = picture()
+    out = run_preprocessor(image, "softedge_hed", {"resolution": 128}, near=[model])
+    assert out.size == image.size and out.mode == "RGB"
+    # The reference: five maps at the input size, averaged, through a sigmoid.
+    x = torch.from_numpy(np.asarray(image, np.float32).transpose(2, 0, 1).copy())[None]
+    with torch.no_grad():
+        maps = ref(x)
+    expected = []
+    for m in maps:
+        resized = torch.nn.functional.interpolate(m, size=(128, 128), mode="bilinear")
+        expected.append(resized[0, 0].numpy())
+    net = annotator(find_preprocessor("softedge_hed"), annotator_roots([model]))
+    with torch.no_grad():
+        ours = net(x)
+    for a, b in zip(ours, maps, strict=True):
+        assert torch.allclose(a, b, atol=1e-5)
+    edge = 1 / (1 + np.exp(-np.clip(np.mean(expected, axis=0), -60, 60)))
+    want = np.clip(edge * 255 + 0.5, 0, 255).astype(np.int32)
+    assert np.abs(pixels(out)[..., 0] - want).max() <= 2
+    assert np.array_equal(pixels(out)[..., 0], pixels(out)[..., 2])  # grey
+
+
+def test_hed_safe_has_three_levels_and_differs_from_plain(tmp_path: Path) -> None:
+    am.save_safetensors(
+        am.randomise(am.ReferenceHED(), seed=2, scale=0.02).state_dict(),
+        tmp_path / COMFY / "ControlNetHED.safetensors",
+    )
+    comfy_root = tmp_path / "custom_nodes" / "comfyui_controlnet_aux" / "ckpts"
+    image = picture()
+    safe = run_preprocessor(image, "softedge_hedsafe", {"resolution": 128}, roots=[comfy_root])
+    plain = run_preprocessor(image, "hed", {"resolution": 128}, roots=[comfy_root])
+    assert len(np.unique(pixels(safe))) <= 3
+    assert len(np.unique(pixels(plain))) > 3
+
+
+# -- line art ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "name, file", [("lineart", "sk_model.pth"), ("lineart_coarse", "sk_model2.pth")]
+)
+def test_lineart_is_the_inverted_generator_output(tmp_path: Path, name: str, file: str) -> None:
+    ref = am.randomise(am.ReferenceLineart(), seed=3, scale=0.1)
+    am.save_safetensors(ref.state_dict(), tmp_path / "lineart" / (Path(file).stem + ".safetensors"))
+    image = picture()
+    out = run_preprocessor(image, name, {"resolution": 128}, roots=[tmp_path])
+    x = torch.from_numpy(np.asarray(image, np.float32).transpose(2, 0, 1).copy())[None] / 255
+    with torch.no_grad():
+        line = ref(x)[0, 0].numpy()
+    want = 255 - (line * 255).clip(0, 255).astype(np.int32)  # A1111: 255 - the drawing
+    assert np.abs(pixels(out)[..., 1] - want).max() <= 1
+    assert out.size == image.size
+
+
+def test_anime_lineart_unet_of_the_real_depth(tmp_path: Path) -> None:
+    """netG.pth's U-Net (8 levels, here 4 filters wide instead of 64) with `module.` prefixes
+    as in the published file; 256 × 256 needs no resize."""
+    ref = am.randomise(am.ReferenceAnimeUnet(num_downs=8, ngf=4), seed=4, scale=0.2)
+    state = {f"module.{k}": v for k, v in ref.state_dict().items()}
+    am.save_pth(state, tmp_path / "lineart_anime" / "netG.pth")
+    image = picture(256, 256)
+    out = run_preprocessor(image, "lineart_anime", {"resolution": 256}, roots=[tmp_path])
+    x = torch.from_numpy(np.asarray(image, np.float32).transpose(2, 0, 1).copy())[None]
+    with torch.no_grad():
+        line = ref(x / 127.5 - 1.0)[0, 0].numpy() * 127.5 + 127.5
+    want = 255 - line.clip(0, 255).astype(np.int32)
+    assert np.abs(pixels(out)[..., 0] - want).max() <= 1
+    assert out.size == (256, 256)
+
+
+# -- depth -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("suffix", [".pth", ".safetensors"])
+def test_depth_anything_original_file_equals_transformers_model(
+    tmp_path: Path, suffix: str
+) -> None:
+    model = am.tiny_depth_anything(seed=5)
+    state = am.depth_anything_original_state(model)
+    path = tmp_path / "depth_anything" / f"depth_anything_vits14{suffix}"
+    (am.save_pth if suffix == ".pth" else am.save_safetensors)(state, path)
+    net = annotator(find_preprocessor("depth_anything"), [tmp_path])
+    x = torch.randn(1, 3, 56, 70, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        want = model(pixel_values=x).predicted_depth
+        got = net(pixel_values=x).predicted_depth
+    assert torch.allclose(got, want, atol=1e-5)
+    out = run_preprocessor(picture(100, 80), "depth_anything", {"resolution": 56}, roots=[tmp_path])
+    assert out.size == (100, 80)
+    assert pixels(out).min() == 0 and pixels(out).max() == 255  # scaled to the full range
+
+
+def test_depth_from_a_transformers_dpt_folder(tmp_path: Path) -> None:
+    from transformers import DPTConfig, DPTForDepthEstimation
+
+    config = DPTConfig(
+        hidden_size=32,
+        num_hidden_layers=4,
+        num_attention_heads=2,
+        intermediate_size=64,
+        image_size=64,
+        patch_size=16,
+        neck_hidden_sizes=[8, 16, 32, 32],
+        fusion_hidden_size=16,
+        backbone_out_indices=[0, 1, 2, 3],
+        head_in_index=-1,
+    )
+    torch.manual_seed(0)
+    model = am.randomise(DPTForDepthEstimation(config), seed=6, scale=0.1)
+    folder = tmp_path / "Intel" / "dpt-large"
+    model.save_pretrained(folder, safe_serialization=True)
+    out = run_preprocessor(picture(96, 64), "depth_midas", {"resolution": 64}, roots=[tmp_path])
+    assert out.size == (96, 64)
+    assert pixels(out).max() == 255 and pixels(out).min() == 0
+    net = annotator(find_preprocessor("depth_midas"), [tmp_path])
+    x = torch.randn(1, 3, 64, 64, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        assert torch.allclose(
+            net(pixel_values=x).predicted_depth, model(pixel_values=x).predicted_depth, atol=1e-5
+        )
+
+
+# -- finding files, bad files ---------------------------------------------------------------
+
+
+def test_missing_file_names_it_and_where_to_put_it(tmp_path: Path) -> None:
+    with pytest.raises(AnnotatorMissingError) as caught:
+        run_preprocessor(picture(), "lineart_anime", roots=[tmp_path])
+    text = str(caught.value) + " " + caught.value.hint
+    assert "netG.pth" in text
+    assert "extensions/sd-webui-controlnet/annotator/downloads/lineart_anime" in text
+    assert "comfyui_controlnet_aux/ckpts/lllyasviel/Annotators" in text
+
+
+def test_user_folder_from_the_environment(tmp_path: Path, monkeypatch) -> None:
+    am.save_safetensors(
+        am.randomise(am.ReferenceLineart(blocks=1)).state_dict(),
+        tmp_path / "mine" / "sk_model.safetensors",
+    )
+    monkeypatch.setenv("SNEAKERSTUDIO_ANNOTATORS", str(tmp_path / "mine"))
+    out = run_preprocessor(picture(64, 64), "lineart", {"resolution": 64}, near=[])
+    assert out.size == (64, 64)
+
+
+def test_pickle_with_a_payload_is_refused_and_never_runs(tmp_path: Path) -> None:
+    marker = tmp_path / "sentinel"
+    path = tmp_path / "hed" / "ControlNetHED.pth"
+    path.parent.mkdir()
+    path.write_bytes(pickle.dumps({"norm": torch.zeros(1, 3, 1, 1), "x": am.Payload(marker)}))
+    with pytest.raises(UnsafeFileError):
+        run_preprocessor(picture(), "softedge_hed", roots=[tmp_path])
+    assert not marker.exists()
+
+
+def test_truncated_and_wrong_files_are_refused_by_name(tmp_path: Path) -> None:
+    path = am.save_safetensors(
+        am.randomise(am.ReferenceLineart(blocks=1)).state_dict(),
+        tmp_path / "lineart" / "sk_model.safetensors",
+    )
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    with pytest.raises(ModelFileError, match="sk_model"):
+        run_preprocessor(picture(), "lineart", roots=[tmp_path])
+    # a line-art file where the HED file should be
+    hed = tmp_path / "hed" / "ControlNetHED.safetensors"
+    am.save_safetensors(am.randomise(am.ReferenceLineart(blocks=1)).state_dict(), hed)
+    with pytest.raises(ModelFileError, match="not a HED soft edge annotator file"):
+        run_preprocessor(picture(), "softedge_hed", roots=[tmp_path])
+
+
+def test_a_loaded_annotator_is_kept(tmp_path: Path) -> None:
+    am.save_safetensors(
+        am.randomise(am.ReferenceLineart(blocks=1)).state_dict(),
+        tmp_path / "lineart" / "sk_model.safetensors",
+    )
+    pre = find_preprocessor("lineart")
+    assert annotator(pre, [tmp_path]) is annotator(pre, [tmp_path])
+
+
+# -- the command line ----------------------------------------------------------------------
+
+
+def test_cli_preprocess_with_an_annotator_folder(tmp_path: Path, capsys) -> None:
+    from sneakerstudio.cli import EXIT_FAILED, main
+
+    picture(96, 64).save(tmp_path / "photo.png")
+    out = tmp_path / "map.png"
+    args = ["preprocess", "--pre", "lineart:resolution=64", str(tmp_path / "photo.png")]
+    args += ["--out", str(out), "--annotators", str(tmp_path / "ann")]
+    (tmp_path / "ann").mkdir()
+    assert main(args) == EXIT_FAILED
+    assert "sk_model.pth" in capsys.readouterr().err
+    am.save_safetensors(
+        am.randomise(am.ReferenceLineart(blocks=1)).state_dict(),
+        tmp_path / "ann" / "sk_model.safetensors",
+    )
+    assert main(args) == 0
+    assert Image.open(out).size == (96, 64)
