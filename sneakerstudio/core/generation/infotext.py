@@ -39,6 +39,9 @@ def job_parameters(
     """The parameters text of every image of the job."""
     extras = mode_extras(ctx.request, ctx.image_plan)
     extras.update(control_extras(ctx.control))
+    from sneakerstudio.core.generation.refiner import refiner_extras
+
+    extras.update(refiner_extras(ctx))
     return tuple(
         parameters(ctx, seed, extras, variation[index] if variation else None)
         for index, seed in enumerate(seeds)
@@ -109,6 +112,8 @@ def mode_extras(request: GenerationRequest, plan: ImagePlan | None) -> dict[str,
         extras["Hires upscaler"] = "Latent" if request.hires_upscaler == "latent" else "Lanczos"
         if request.hires_upscaler_model:  # A1111 names the model by its file's stem
             extras["Hires upscaler"] = Path(request.hires_upscaler_model).stem
+    if request.tiling:
+        extras["Tiling"] = "True"
     if request.preset:
         extras["Preset"] = request.preset
     if request.rng == "nv":
