@@ -161,3 +161,27 @@ def test_a_refiner_of_another_latent_space_is_refused(engine: Engine, sdxl_pair,
     assert "tiny_sd1" in failed.message and "tiny_sdxl" in failed.message
     missing = run(engine, base, refiner="no_such_refiner_anywhere")
     assert isinstance(missing, Failed) and "no_such_refiner_anywhere" in missing.message
+
+
+# -- the command line ------------------------------------------------------------------------
+
+
+def test_cli_generate_with_tiling_and_refiner(sdxl_pair, tmp_path: Path, capsys) -> None:
+    import json
+
+    from sneakerstudio.cli import EXIT_USAGE, main
+
+    base, refiner = sdxl_pair
+    args = ["generate", "--model", str(base), "--prompt", "a sneaker", "--steps", "4"]
+    args += ["--size", "64x64", "--seed", "1", "--out", str(tmp_path), "--device", "cpu"]
+    code = main([*args, "--tiling", "--refiner", str(refiner), "--refiner-switch-at", "0.5"])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert main(["info", str(next(tmp_path.glob("*.png"))), "--json"]) == 0
+    extras = json.loads(capsys.readouterr().out)["extras"]
+    assert extras["Tiling"] == "True" and extras["Refiner switch at"] == "0.5"
+    assert extras["Refiner"].startswith("tiny_sdxl_refiner [")
+    assert main([*args, "--refiner", str(refiner), "--refiner-switch-at", "1.5"]) == EXIT_USAGE
+    assert "between 0 and 1" in capsys.readouterr().err
+    assert main([*args, "--refiner", "no_such_refiner_here"]) == EXIT_USAGE
+    assert "no_such_refiner_here" in capsys.readouterr().err
