@@ -22,6 +22,7 @@ from sneakerstudio.core.protocol.preprocessors import (
     find_preprocessor,
     preprocessor_names,
 )
+from sneakerstudio.core.protocol.union_types import UNION_TYPES, find_union_type
 
 __all__ = [
     "PREPROCESSORS",
@@ -70,6 +71,9 @@ class ControlUnit:
     control_mode: str = "balanced"
     resize_mode: str = "crop"
     enabled: bool = True
+    # For a "union" ControlNet: which kind of map this is (union_types.py); "" = from the
+    # preprocessor. Other ControlNets ignore it.
+    control_type: str = ""
 
     def option(self, name: str) -> float:
         """The value of a preprocessor option: the unit's, else the preprocessor's default."""
@@ -163,6 +167,11 @@ class ControlUnit:
             out.append(
                 f"{label}: unknown resize mode '{self.resize_mode}': choose crop, just or fill."
             )
+        if self.control_type and find_union_type(self.control_type) is None:
+            out.append(
+                f"{label}: unknown control type '{self.control_type}': choose one of "
+                f"{', '.join(UNION_TYPES)} (for a union ControlNet), or leave it empty."
+            )
         if not isinstance(self.enabled, bool):
             out.append(f"{label}: enabled must be on or off (got {_short(self.enabled)}).")
         return out
@@ -182,6 +191,7 @@ class ControlUnit:
             "control_mode": self.control_mode,
             "resize_mode": self.resize_mode,
             "enabled": self.enabled,
+            **({"control_type": self.control_type} if self.control_type else {}),
         }
 
     @classmethod
@@ -200,7 +210,7 @@ class ControlUnit:
             "model": Path(model) if model else "",
             "options": tuple((str(k), float(v)) for k, v in options.items()),
         }
-        for name in ("preprocessor", "control_mode", "resize_mode"):
+        for name in ("preprocessor", "control_mode", "resize_mode", "control_type"):
             if name in data:
                 kwargs[name] = str(data[name])
         for name in ("weight", "start", "end"):

@@ -1,0 +1,107 @@
+""" "Union" / ProMax ControlNets (diffusers' ControlNetUnionModel) on a tiny SDXL model: the file
+is identified, loads from a folder and as a lone weight file (the same image), changes the
+image, and the unit's control type matters; a unit that does not say its type is refused."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw
+
+from sneakerstudio.core.generation.engine import Engine
+from sneakerstudio.core.models.identify import identify
+from sneakerstudio.core.protocol.control import ControlUnit
+from sneakerstudio.core.protocol.events import Failed
+from tests.e2e.engine_helpers import finished, request_for, run
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def engine() -> Engine:
+    return Engine(device="cpu", threads=1)
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory: pytest.TempPathFactory):
+    from diffusers import UNet2DConditionModel
+
+    from tests.controlnet_models import build_tiny_union
+    from tests.tiny_models import build_tiny_family
+
+    out = tmp_path_factory.mktemp("union")
+    sdxl = build_tiny_family(out, "sdxl")
+    unet = UNet2DConditionModel.from_pretrained(str(sdxl.folder / "unet"))
+    return sdxl.single_file, build_tiny_union(unet, out / "cn")
+
+
+def edges() -> Image.Image:
+    image = Image.new("RGB", (64, 64), "black")
+    ImageDraw.Draw(image).ellipse((10, 18, 54, 46), outline="white", width=3)
+    return image
+
+
+def pixels(events) -> np.ndarray:
+    return np.asarray(finished(events).images[0], dtype=np.int16)
+
+
+def unit(path: Path, **changes) -> ControlUnit:
+    fields = {"model": path, "image": edges(), "preprocessor": "none", "control_type": "canny"}
+    fields.update(changes)
+    return ControlUnit(**fields)
+
+
+def test_union_file_is_identified(setup) -> None:
+    _model, union = setup
+    info = identify(union.lone_file)
+    assert info.kind == "controlnet" and info.control_type == "union"
+
+
+def test_union_controls_the_image_and_its_type_matters(engine: Engine, setup) -> None:
+    model, union = setup
+    plain = pixels(run(engine, request_for(model, steps=2)))
+    canny = pixels(run(engine, request_for(model, steps=2, control=(unit(union.lone_file),))))
+    folder = pixels(run(engine, request_for(model, steps=2, control=(unit(union.folder),))))
+    depth = pixels(
+        run(
+            engine,
+            request_for(model, steps=2, control=(unit(union.lone_file, control_type="depth"),)),
+        )
+    )
+    by_pre = pixels(
+        run(
+            engine,
+            request_for(
+                model,
+                steps=2,
+                control=(unit(union.lone_file, control_type="", preprocessor="canny"),),
+            ),
+        )
+    )
+    assert np.abs(canny - plain).max() > 10
+    assert np.array_equal(canny, folder)  # the same model from both layouts
+    assert not np.array_equal(canny, depth)  # the control type reaches the model
+    assert np.abs(by_pre - plain).max() > 10
+    zero = pixels(
+        run(engine, request_for(model, steps=2, control=(unit(union.lone_file, weight=0.0),)))
+    )
+    assert np.array_equal(zero, plain)
+
+
+def test_a_union_unit_without_a_type_is_refused(engine: Engine, setup) -> None:
+    model, union = setup
+    events = run(
+        engine, request_for(model, steps=2, control=(unit(union.lone_file, control_type=""),))
+    )
+    assert isinstance(events[-1], Failed)
+    assert "union ControlNet" in events[-1].message and "canny" in events[-1].message
+
+
+def test_control_type_is_checked_and_saved() -> None:
+    bad = ControlUnit(model="x", control_type="nonsense")
+    assert any("unknown control type" in p for p in bad.problems(0))
+    good = ControlUnit(model="x", control_type="depth")
+    assert ControlUnit.from_dict(good.to_dict()).control_type == "depth"
+    assert "control_type" not in ControlUnit(model="x").to_dict()
