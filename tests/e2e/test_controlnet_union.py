@@ -105,3 +105,13 @@ def test_control_type_is_checked_and_saved() -> None:
     good = ControlUnit(model="x", control_type="depth")
     assert ControlUnit.from_dict(good.to_dict()).control_type == "depth"
     assert "control_type" not in ControlUnit(model="x").to_dict()
+
+
+def test_cli_control_type_belongs_to_its_unit() -> None:
+    from sneakerstudio.cli import build_parser
+    from sneakerstudio.cli.control_args import control_fields
+
+    argv = ["generate", "--model", "m", "--prompt", "p", "--control", "union.safetensors"]
+    argv += ["--control-type", "depth", "--control", "b.safetensors"]
+    first, second = control_fields(build_parser().parse_args(argv))["control"]
+    assert (first.control_type, second.control_type) == ("depth", "")

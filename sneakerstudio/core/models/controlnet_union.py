@@ -56,10 +56,10 @@ def load_union_file(
     path: Path, readable: Path, shapes: Mapping[str, Any], unet_config: Mapping[str, Any]
 ) -> Any:
     """The `ControlNetUnionModel` of a single diffusers-layout file."""
+    import inspect
+
     from diffusers import ControlNetUnionModel
     from safetensors.torch import load_file
-
-    import inspect
 
     config = union_config(shapes, unet_config, path)
     accepted = inspect.signature(ControlNetUnionModel.__init__).parameters
