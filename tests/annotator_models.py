@@ -303,3 +303,123 @@ class Payload:
 
     def __reduce__(self) -> tuple[Any, tuple[Path]]:
         return (Path.touch, (self.marker,))
+
+
+# -- M-LSD (mlsd_large_512_fp32.pth): MobileV2_MLSD_Large as published ------------------------
+
+
+class _CBR(nn.Sequential):
+    def __init__(self, i: int, o: int, k: int = 3, s: int = 1, g: int = 1) -> None:
+        super().__init__(
+            nn.Conv2d(i, o, k, s, 0 if s == 2 else (k - 1) // 2, groups=g, bias=False),
+            nn.BatchNorm2d(o),
+            nn.ReLU6(inplace=True),
+        )
+        self.s = s
+
+    def forward(self, x: Any) -> Any:
+        if self.s == 2:
+            x = nn.functional.pad(x, (0, 1, 0, 1), "constant", 0)
+        for m in self:
+            x = m(x)
+        return x
+
+
+class _IR(nn.Module):
+    def __init__(self, i: int, o: int, s: int, t: int) -> None:
+        super().__init__()
+        h = i * t
+        self.res = s == 1 and i == o
+        layers: list[nn.Module] = [_CBR(i, h, k=1)] if t != 1 else []
+        layers += [_CBR(h, h, s=s, g=h), nn.Conv2d(h, o, 1, 1, 0, bias=False), nn.BatchNorm2d(o)]
+        self.conv = nn.Sequential(*layers)
+
+    def forward(self, x: Any) -> Any:
+        return x + self.conv(x) if self.res else self.conv(x)
+
+
+class _MBV2(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        feats: list[nn.Module] = [_CBR(4, 32, s=2)]
+        c_in = 32
+        for t, c, n, s in [
+            [1, 16, 1, 1],
+            [6, 24, 2, 2],
+            [6, 32, 3, 2],
+            [6, 64, 4, 2],
+            [6, 96, 3, 1],
+        ]:
+            for i in range(n):
+                feats.append(_IR(c_in, c, s if i == 0 else 1, t))
+                c_in = c
+        self.features = nn.Sequential(*feats)
+
+    def forward(self, x: Any) -> list[Any]:
+        out = []
+        for i, f in enumerate(self.features):
+            if i > 13:
+                break
+            x = f(x)
+            if i in (1, 3, 6, 10, 13):
+                out.append(x)
+        return out
+
+
+def _cbr(i: int, o: int, k: int, **kw: int) -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(i, o, k, **kw), nn.BatchNorm2d(o), nn.ReLU(inplace=True))
+
+
+class _A(nn.Module):
+    def __init__(self, in_c1: int, in_c2: int, up: bool = True) -> None:
+        super().__init__()
+        self.conv1 = _cbr(in_c2, 64, 1)
+        self.conv2 = _cbr(in_c1, 64, 1)
+        self.up = up
+
+    def forward(self, a: Any, b: Any) -> Any:
+        b = self.conv1(b)
+        a = self.conv2(a)
+        if self.up:
+            b = nn.functional.interpolate(b, scale_factor=2.0, mode="bilinear", align_corners=True)
+        return torch.cat((a, b), dim=1)
+
+
+class _B(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv1 = _cbr(128, 128, 3, padding=1)
+        self.conv2 = _cbr(128, 64, 3, padding=1)
+
+    def forward(self, x: Any) -> Any:
+        return self.conv2(self.conv1(x) + x)
+
+
+class _C(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv1 = _cbr(64, 64, 3, padding=5, dilation=5)
+        self.conv2 = _cbr(64, 64, 3, padding=1)
+        self.conv3 = nn.Conv2d(64, 16, 1)
+
+    def forward(self, x: Any) -> Any:
+        return self.conv3(self.conv2(self.conv1(x)))
+
+
+class ReferenceMLSD(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.backbone = _MBV2()
+        self.block15, self.block16 = _A(64, 96, up=False), _B()
+        self.block17, self.block18 = _A(32, 64), _B()
+        self.block19, self.block20 = _A(24, 64), _B()
+        self.block21, self.block22 = _A(16, 64), _B()
+        self.block23 = _C()
+
+    def forward(self, x: Any) -> Any:
+        c1, c2, c3, c4, c5 = self.backbone(x)
+        x = self.block16(self.block15(c4, c5))
+        x = self.block18(self.block17(c3, x))
+        x = self.block20(self.block19(c2, x))
+        x = self.block22(self.block21(c1, x))
+        return self.block23(x)[:, 7:, :, :]

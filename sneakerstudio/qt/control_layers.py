@@ -45,6 +45,7 @@ EDGE_PREPROCESSORS = (  # white lines on black
     "lineart",
     "lineart_coarse",
     "lineart_anime",
+    "mlsd",
 )
 LINE_TINT = (64, 220, 255)  # RGB of control lines drawn on the canvas
 PREVIEW_DELAY_MS = 120  # painting restarts nothing: at most one map per this much time

@@ -256,3 +256,36 @@ def test_cli_preprocess_with_an_annotator_folder(tmp_path: Path, capsys) -> None
     )
     assert main(args) == 0
     assert Image.open(out).size == (96, 64)
+
+
+# -- M-LSD -------------------------------------------------------------------------------------
+
+
+def test_mlsd_network_matches_the_reference(tmp_path: Path) -> None:
+    ref = am.randomise(am.ReferenceMLSD(), seed=7, scale=0.1)
+    am.save_pth(ref.state_dict(), tmp_path / "mlsd" / "mlsd_large_512_fp32.pth")
+    net = annotator(find_preprocessor("mlsd"), [tmp_path])
+    x = torch.randn(1, 4, 64, 64, generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        assert torch.allclose(net(x), ref(x), atol=1e-4)
+    out = run_preprocessor(picture(96, 64), "mlsd", {"resolution": 64}, roots=[tmp_path])
+    assert out.size == (96, 64) and out.mode == "RGB"
+
+
+def test_mlsd_draws_the_segment_the_network_points_at() -> None:
+    """A network whose map has one line centre at (x 10, y 6) of a 32 × 32 map, with ends 5
+    pixels left and right of it: one horizontal line from x 10 to 30 at y 12 (map × 2)."""
+    from sneakerstudio.core.annotators import mlsd
+
+    class OneLine(torch.nn.Module):
+        def forward(self, x):
+            out = torch.full((1, 9, 32, 32), -20.0)
+            out[0, 0, 6, 10] = 5.0  # the centre
+            out[0, 1:5, 6, 10] = torch.tensor([-5.0, 0.0, 5.0, 0.0])
+            return out
+
+    found = mlsd.segments(OneLine(), Image.new("RGB", (64, 64)), 0.1, 0.1)
+    assert found.tolist() == [[10.0, 12.0, 30.0, 12.0]]
+    drawn = pixels(mlsd.run(OneLine(), Image.new("RGB", (64, 64)), 64, 0.1, 0.1))[..., 0]
+    assert drawn[12, 10:31].min() == 255 and drawn[:10].max() == 0 and drawn[14:].max() == 0
+    assert mlsd.segments(OneLine(), Image.new("RGB", (64, 64)), 0.1, 20.0).size == 0  # too short

@@ -194,23 +194,24 @@ def load_folder(folder: Path) -> Any:
             hint="The download may be incomplete: download it again.",
         ) from None
     net = net.float().eval()
-    if kind == "dpt":
-        multiple, mean, std = 32, (0.5, 0.5, 0.5), (0.5, 0.5, 0.5)
-    else:
-        multiple, mean, std = 14, IMAGENET_MEAN, IMAGENET_STD
+    mean: tuple[float, ...] = (0.5, 0.5, 0.5) if kind == "dpt" else IMAGENET_MEAN
+    std: tuple[float, ...] = (0.5, 0.5, 0.5) if kind == "dpt" else IMAGENET_STD
+    multiple = 32 if kind == "dpt" else 14
     processor = folder / "preprocessor_config.json"
     if processor.is_file():
-        try:
+        try:  # the folder's own preprocessing, when it says something sensible
             spec = json.loads(processor.read_text("utf-8"))
-            mean = tuple(float(v) for v in spec.get("image_mean", mean))
-            std = tuple(float(v) for v in spec.get("image_std", std))
-            multiple = int(spec.get("ensure_multiple_of", multiple))
-        except (OSError, ValueError, TypeError, json.JSONDecodeError):
+            read_mean = tuple(float(v) for v in spec.get("image_mean", mean))
+            read_std = tuple(float(v) for v in spec.get("image_std", std))
+            if len(read_mean) == 3 and len(read_std) == 3 and min(read_std) > 0:
+                mean, std = read_mean, read_std
+            multiple = min(64, max(1, int(spec.get("ensure_multiple_of", multiple))))
+        except (OSError, ValueError, TypeError, AttributeError, json.JSONDecodeError):
             pass
     # transformers' DPT with its own ViT reads square inputs only (its processor resizes to
     # 384 × 384); Depth Anything keeps the aspect ratio.
     square = kind == "dpt" and getattr(net.config, "backbone_config", None) is None
-    net.sneaker_input = (max(1, multiple), mean, std, square)
+    net.sneaker_input = (multiple, mean, std, square)
     return net
 
 

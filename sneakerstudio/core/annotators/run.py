@@ -12,7 +12,7 @@ from typing import Any
 
 from PIL import Image
 
-from sneakerstudio.core.annotators import depth, hed, lineart
+from sneakerstudio.core.annotators import depth, hed, lineart, mlsd
 from sneakerstudio.core.annotators.locate import annotator_roots, find_annotator
 from sneakerstudio.core.annotators.weights import read_state
 from sneakerstudio.core.imaging.preprocess import as_rgb, preprocess
@@ -35,6 +35,7 @@ _BUILDERS: dict[str, Builder] = {
     "lineart_coarse": lineart.build,
     "lineart_anime": lineart.build_anime,
     "depth_anything": depth.build,
+    "mlsd": mlsd.build,
 }
 _RUNNERS: dict[str, Callable[[Any, Image.Image, dict[str, float]], Image.Image]] = {
     "softedge_hed": lambda n, im, o: hed.run(n, im, int(o["resolution"]), safe=False),
@@ -44,6 +45,7 @@ _RUNNERS: dict[str, Callable[[Any, Image.Image, dict[str, float]], Image.Image]]
     "lineart_anime": lambda n, im, o: lineart.run_anime(n, im, int(o["resolution"])),
     "depth_anything": lambda n, im, o: depth.run(n, im, int(o["resolution"])),
     "depth_midas": lambda n, im, o: depth.run(n, im, int(o["resolution"])),
+    "mlsd": lambda n, im, o: mlsd.run(n, im, int(o["resolution"]), o["score"], o["distance"]),
 }
 
 _loaded: OrderedDict[tuple[str, str, int, int], Any] = OrderedDict()

@@ -76,6 +76,7 @@ HED_FILES = AnnotatorFiles(("ControlNetHED.pth",), "hed", (_ANNOTATORS,))
 LINEART_FILES = AnnotatorFiles(("sk_model.pth",), "lineart", (_ANNOTATORS,))
 LINEART_COARSE_FILES = AnnotatorFiles(("sk_model2.pth",), "lineart", (_ANNOTATORS,))
 LINEART_ANIME_FILES = AnnotatorFiles(("netG.pth",), "lineart_anime", (_ANNOTATORS,))
+MLSD_FILES = AnnotatorFiles(("mlsd_large_512_fp32.pth",), "mlsd", (_ANNOTATORS,))
 DEPTH_ANYTHING_FILES = AnnotatorFiles(
     (
         "depth_anything_vitl14.pth",
@@ -189,6 +190,17 @@ ANNOTATORS: tuple[Preprocessor, ...] = (
         "lineart_anime",
         (_RESOLUTION,),
         files=LINEART_ANIME_FILES,
+    ),
+    Preprocessor(
+        "mlsd",
+        "Straight lines (M-LSD)",
+        "mlsd",
+        (
+            _RESOLUTION,
+            PreprocessorOption("score", "Value threshold", 0.1, 0.01, 2.0),
+            PreprocessorOption("distance", "Distance threshold", 0.1, 0.01, 20.0),
+        ),
+        files=MLSD_FILES,
     ),
     Preprocessor(
         "depth_anything",

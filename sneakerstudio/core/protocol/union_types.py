@@ -42,6 +42,7 @@ _BY_PREPROCESSOR = {
     "lineart": "canny",
     "lineart_coarse": "canny",
     "lineart_anime": "canny",
+    "mlsd": "canny",
     "scribble": "softedge",
     "softedge_hed": "softedge",
     "softedge_hedsafe": "softedge",
