@@ -173,6 +173,8 @@ def test_depth_from_a_transformers_dpt_folder(tmp_path: Path) -> None:
     out = run_preprocessor(picture(96, 64), "depth_midas", {"resolution": 64}, roots=[tmp_path])
     assert out.size == (96, 64)
     assert pixels(out).max() == 255 and pixels(out).min() == 0
+    normal = run_preprocessor(picture(96, 64), "normal_midas", {"resolution": 64}, roots=[tmp_path])
+    assert normal.size == (96, 64) and len(np.unique(pixels(normal)[..., 2])) > 1
     net = annotator(find_preprocessor("depth_midas"), [tmp_path])
     x = torch.randn(1, 3, 64, 64, generator=torch.Generator().manual_seed(1))
     with torch.no_grad():
@@ -289,3 +291,25 @@ def test_mlsd_draws_the_segment_the_network_points_at() -> None:
     drawn = pixels(mlsd.run(OneLine(), Image.new("RGB", (64, 64)), 64, 0.1, 0.1))[..., 0]
     assert drawn[12, 10:31].min() == 255 and drawn[:10].max() == 0 and drawn[14:].max() == 0
     assert mlsd.segments(OneLine(), Image.new("RGB", (64, 64)), 0.1, 20.0).size == 0  # too short
+
+
+def test_normal_map_follows_the_depth_slope() -> None:
+    """A depth that rises to the right (nearer on the right): the foreground's normals lean
+    right (red above mid-grey), the far quarter on the left faces the viewer (flat blue)."""
+    from types import SimpleNamespace
+
+    from sneakerstudio.core.annotators import depth
+
+    class Ramp:
+        sneaker_input = (32, (0.5,) * 3, (0.5,) * 3, True)
+
+        def __call__(self, pixel_values):
+            h, w = pixel_values.shape[-2:]
+            ramp = torch.linspace(0, 1, w).repeat(h, 1)[None]
+            return SimpleNamespace(predicted_depth=ramp * 10)
+
+    out = pixels(depth.run_normal(Ramp(), picture(64, 64), 64, 0.25))
+    assert out.shape == (64, 64, 3)
+    right, left = out[:, 40:60], out[:, 2:12]
+    assert right[..., 0].min() > 140 and abs(int(np.median(right[..., 1])) - 128) <= 2
+    assert np.abs(left[..., 0] - 128).max() <= 1 and left[..., 2].min() >= 254

@@ -216,6 +216,32 @@ def load_folder(folder: Path) -> Any:
 
 
 def run(net: Any, image: Image.Image, resolution: int) -> Image.Image:
+    depth = predicted_depth(net, image, resolution)
+    depth = np.asarray(Image.fromarray(depth, "F").resize(image.size, Image.Resampling.BILINEAR))
+    low, high = float(depth.min()), float(depth.max())
+    return grey_map((depth - low) / max(high - low, 1e-6), image.size)
+
+
+def run_normal(net: Any, image: Image.Image, resolution: int, background: float) -> Image.Image:
+    """A1111's "normal_midas": a normal map from the depth's slopes (Sobel), with the flat
+    far background (normalised depth below `background`) facing the viewer."""
+    from scipy import ndimage
+
+    depth = predicted_depth(net, image, resolution).astype(np.float32)
+    low, high = float(depth.min()), float(depth.max())
+    near = (depth - low) / max(high - low, 1e-6)
+    dx = ndimage.sobel(depth, axis=1, mode="mirror")
+    dy = ndimage.sobel(depth, axis=0, mode="mirror")
+    dx[near < background] = 0
+    dy[near < background] = 0
+    normal = np.stack([dx, dy, np.full_like(depth, np.pi * 2.0)], axis=2)
+    normal /= np.sqrt(np.sum(normal**2, axis=2, keepdims=True))
+    rgb = np.clip(normal * 127.5 + 127.5, 0, 255).astype(np.uint8)
+    return Image.fromarray(rgb, "RGB").resize(image.size, Image.Resampling.BILINEAR)
+
+
+def predicted_depth(net: Any, image: Image.Image, resolution: int) -> np.ndarray:
+    """The network's relative depth (larger = nearer) at its input size."""
     import torch
 
     multiple, mean, std, square = net.sneaker_input
@@ -227,7 +253,5 @@ def run(net: Any, image: Image.Image, resolution: int) -> Image.Image:
     pixels = to_tensor(resized(image, size), 1.0 / 255.0)
     pixels = (pixels - torch.tensor(mean).view(1, 3, 1, 1)) / torch.tensor(std).view(1, 3, 1, 1)
     with torch.inference_mode():
-        depth = net(pixel_values=pixels).predicted_depth[0].float().numpy()
-    depth = np.asarray(Image.fromarray(depth, "F").resize(image.size, Image.Resampling.BILINEAR))
-    low, high = float(depth.min()), float(depth.max())
-    return grey_map((depth - low) / max(high - low, 1e-6), image.size)
+        depth: np.ndarray = net(pixel_values=pixels).predicted_depth[0].float().numpy()
+    return depth

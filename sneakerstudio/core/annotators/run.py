@@ -45,6 +45,7 @@ _RUNNERS: dict[str, Callable[[Any, Image.Image, dict[str, float]], Image.Image]]
     "lineart_anime": lambda n, im, o: lineart.run_anime(n, im, int(o["resolution"])),
     "depth_anything": lambda n, im, o: depth.run(n, im, int(o["resolution"])),
     "depth_midas": lambda n, im, o: depth.run(n, im, int(o["resolution"])),
+    "normal_midas": lambda n, im, o: depth.run_normal(n, im, int(o["resolution"]), o["background"]),
     "mlsd": lambda n, im, o: mlsd.run(n, im, int(o["resolution"]), o["score"], o["distance"]),
 }
 

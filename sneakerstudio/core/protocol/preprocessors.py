@@ -216,6 +216,13 @@ ANNOTATORS: tuple[Preprocessor, ...] = (
         (_RESOLUTION,),
         files=DEPTH_FOLDER_FILES,
     ),
+    Preprocessor(
+        "normal_midas",
+        "Normal map (from MiDaS / DPT depth)",
+        "normal_midas",
+        (_RESOLUTION, PreprocessorOption("background", "Background threshold", 0.4, 0.0, 1.0)),
+        files=DEPTH_FOLDER_FILES,
+    ),
 )
 
 PREPROCESSORS: tuple[Preprocessor, ...] = WEIGHT_FREE + ANNOTATORS

@@ -48,6 +48,7 @@ _BY_PREPROCESSOR = {
     "softedge_hedsafe": "softedge",
     "depth_anything": "depth",
     "depth_midas": "depth",
+    "normal_midas": "normal",
     "tile": "tile",
     "blur": "tile",
 }
