@@ -94,7 +94,14 @@ class TinyUnion:
     lone_file: Path  # its weights alone, as xinsir's diffusion_pytorch_model_promax file
 
 
-def build_tiny_union(unet: Any, out_dir: Path, *, seed: int = 11, types: int = 8) -> TinyUnion:
+def build_tiny_union(
+    unet: Any,
+    out_dir: Path,
+    *,
+    seed: int = 11,
+    types: int = 8,
+    embedding: tuple[int, ...] = (16, 32, 96, 256),
+) -> TinyUnion:
     """A "union" ControlNet (ProMax: 8 control types) copied from an SDXL test `unet`, with
     its zero-initialised outputs and fuser given seeded weights so control is visible."""
     import torch
@@ -117,7 +124,7 @@ def build_tiny_union(unet: Any, out_dir: Path, *, seed: int = 11, types: int = 8
         addition_time_embed_dim=c.addition_time_embed_dim,
         projection_class_embeddings_input_dim=c.projection_class_embeddings_input_dim,
         norm_num_groups=c.norm_num_groups,
-        conditioning_embedding_out_channels=(16, 32, 96, 256),
+        conditioning_embedding_out_channels=embedding,
         num_control_type=types,
         num_trans_channel=width,
         num_trans_head=2,

@@ -115,3 +115,54 @@ def test_cli_control_type_belongs_to_its_unit() -> None:
     argv += ["--control-type", "depth", "--control", "b.safetensors"]
     first, second = control_fields(build_parser().parse_args(argv))["control"]
     assert (first.control_type, second.control_type) == ("depth", "")
+
+
+def test_matches_diffusers_union_pipeline(engine: Engine, setup, tmp_path: Path) -> None:
+    """Our loop with a union unit equals StableDiffusionXLControlNetUnionPipeline within 2
+    levels (a 2× conditioning embedding, so their pipeline takes the map at the image size)."""
+    import torch
+    from diffusers import (
+        ControlNetUnionModel,
+        EulerDiscreteScheduler,
+        StableDiffusionXLControlNetUnionPipeline,
+        UNet2DConditionModel,
+    )
+
+    from tests.controlnet_models import build_tiny_union
+
+    model, _union = setup
+    folder = model.parent / "tiny_sdxl"
+    unet = UNet2DConditionModel.from_pretrained(str(folder / "unet"))
+    small = build_tiny_union(unet, tmp_path / "cn2x", embedding=(16, 32)).folder
+    request = request_for(
+        folder,
+        sampler="Euler",
+        steps=3,
+        control=(unit(small, control_type="canny", weight=0.8),),
+    )
+    ours = pixels(run(engine, request))
+    cached = next(e for e in engine.cache if e.path == str(folder.resolve()))
+    pipe = StableDiffusionXLControlNetUnionPipeline.from_pretrained(
+        str(folder),
+        controlnet=ControlNetUnionModel.from_pretrained(str(small)),
+        local_files_only=True,
+    )
+    pipe.scheduler = EulerDiscreteScheduler.from_config(dict(cached.model.scheduler_config))
+    pipe.set_progress_bar_config(disable=True)
+    latents = torch.randn((1, 4, 32, 32), generator=torch.Generator("cpu").manual_seed(42))
+    theirs = pipe(
+        request.prompt,
+        negative_prompt=request.negative_prompt,
+        control_image=[edges()],
+        control_mode=[3],  # canny / line art / MLSD
+        num_inference_steps=request.steps,
+        guidance_scale=request.guidance,
+        controlnet_conditioning_scale=0.8,
+        width=64,
+        height=64,
+        latents=latents,
+        generator=torch.Generator("cpu").manual_seed(42),
+        output_type="np",
+    ).images[0]
+    theirs = np.round(theirs * 255).astype(np.int16)
+    assert np.abs(ours - theirs).max() <= 2
