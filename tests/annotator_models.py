@@ -423,3 +423,70 @@ class ReferenceMLSD(nn.Module):
         x = self.block20(self.block19(c2, x))
         x = self.block22(self.block21(c1, x))
         return self.block23(x)[:, 7:, :, :]
+
+
+# -- OpenPose body (body_pose_model.pth): bodypose_model as published ------------------------
+
+
+def _openpose_layers(block: list[tuple[str, list[int]]], no_relu: set[str]) -> nn.Sequential:
+    from collections import OrderedDict
+
+    layers: list[tuple[str, nn.Module]] = []
+    for name, v in block:
+        if "pool" in name:
+            layers.append((name, nn.MaxPool2d(kernel_size=v[0], stride=v[1], padding=v[2])))
+        else:
+            layers.append((name, nn.Conv2d(v[0], v[1], v[2], v[3], v[4])))
+            if name not in no_relu:
+                layers.append(("relu_" + name, nn.ReLU(inplace=True)))
+    return nn.Sequential(OrderedDict(layers))
+
+
+class ReferenceBodyPose(nn.Module):
+    """The published network, its no-ReLU list included as written (stage 6's L1 listed twice,
+    so its heat-map branch keeps a ReLU)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        no_relu = {"conv5_5_CPM_L1", "conv5_5_CPM_L2"}
+        no_relu |= {f"Mconv7_stage{i}_L{b}" for i in range(2, 6) for b in (1, 2)}
+        no_relu |= {"Mconv7_stage6_L1"}
+        block0 = [
+            ("conv1_1", [3, 64, 3, 1, 1]), ("conv1_2", [64, 64, 3, 1, 1]),
+            ("pool1_stage1", [2, 2, 0]), ("conv2_1", [64, 128, 3, 1, 1]),
+            ("conv2_2", [128, 128, 3, 1, 1]), ("pool2_stage1", [2, 2, 0]),
+            ("conv3_1", [128, 256, 3, 1, 1]), ("conv3_2", [256, 256, 3, 1, 1]),
+            ("conv3_3", [256, 256, 3, 1, 1]), ("conv3_4", [256, 256, 3, 1, 1]),
+            ("pool3_stage1", [2, 2, 0]), ("conv4_1", [256, 512, 3, 1, 1]),
+            ("conv4_2", [512, 512, 3, 1, 1]), ("conv4_3_CPM", [512, 256, 3, 1, 1]),
+            ("conv4_4_CPM", [256, 128, 3, 1, 1]),
+        ]  # fmt: skip
+        self.model0 = _openpose_layers(block0, no_relu)
+        for b, out in ((1, 38), (2, 19)):
+            stage1 = [
+                (f"conv5_1_CPM_L{b}", [128, 128, 3, 1, 1]),
+                (f"conv5_2_CPM_L{b}", [128, 128, 3, 1, 1]),
+                (f"conv5_3_CPM_L{b}", [128, 128, 3, 1, 1]),
+                (f"conv5_4_CPM_L{b}", [128, 512, 1, 1, 0]),
+                (f"conv5_5_CPM_L{b}", [512, out, 1, 1, 0]),
+            ]
+            setattr(self, f"model1_{b}", _openpose_layers(stage1, no_relu))
+            for i in range(2, 7):
+                block = [(f"Mconv1_stage{i}_L{b}", [185, 128, 7, 1, 3])]
+                block += [(f"Mconv{j}_stage{i}_L{b}", [128, 128, 7, 1, 3]) for j in range(2, 6)]
+                block += [(f"Mconv6_stage{i}_L{b}", [128, 128, 1, 1, 0])]
+                block += [(f"Mconv7_stage{i}_L{b}", [128, out, 1, 1, 0])]
+                setattr(self, f"model{i}_{b}", _openpose_layers(block, no_relu))
+
+    def forward(self, x: Any) -> tuple[Any, Any]:
+        out1 = self.model0(x)
+        h = out1
+        for i in range(1, 7):
+            a = getattr(self, f"model{i}_1")(h)
+            b = getattr(self, f"model{i}_2")(h)
+            h = torch.cat([a, b, out1], 1)
+        return a, b
+
+    def published_state(self) -> dict[str, Any]:
+        """The weights under the published file's flat layer names (`conv1_1.weight`)."""
+        return {k.split(".", 1)[1]: v for k, v in self.state_dict().items()}

@@ -313,3 +313,66 @@ def test_normal_map_follows_the_depth_slope() -> None:
     right, left = out[:, 40:60], out[:, 2:12]
     assert right[..., 0].min() > 140 and abs(int(np.median(right[..., 1])) - 128) <= 2
     assert np.abs(left[..., 0] - 128).max() <= 1 and left[..., 2].min() >= 254
+
+
+# -- OpenPose ----------------------------------------------------------------------------------
+
+
+def test_openpose_network_matches_the_published_one(tmp_path: Path) -> None:
+    ref = am.randomise(am.ReferenceBodyPose(), seed=8, scale=0.02)
+    am.save_safetensors(
+        ref.published_state(), tmp_path / "openpose" / "body_pose_model.safetensors"
+    )
+    net = annotator(find_preprocessor("openpose"), [tmp_path])
+    x = torch.randn(1, 3, 32, 40, generator=torch.Generator().manual_seed(3))
+    with torch.no_grad():
+        for a, b in zip(net(x), ref(x), strict=True):
+            assert torch.allclose(a, b, atol=1e-5)
+    out = run_preprocessor(picture(64, 64), "openpose", {"resolution": 64}, roots=[tmp_path])
+    assert out.size == (64, 64) and out.mode == "RGB"
+
+
+def stick_figure_maps(size: int = 128) -> tuple[np.ndarray, np.ndarray, dict[int, tuple[int, int]]]:
+    """Heat maps with one bump per keypoint and affinity fields along each limb of one person."""
+    from sneakerstudio.core.annotators import openpose
+
+    # 0-based keypoints: nose, neck, shoulders, elbows, wrists, hips, knees, ankles, eyes, ears
+    points = {
+        0: (64, 20), 1: (64, 36), 2: (48, 36), 3: (40, 56), 4: (36, 76), 5: (80, 36), 6: (88, 56),
+        7: (92, 76), 8: (54, 76), 9: (54, 98), 10: (54, 120), 11: (74, 76), 12: (74, 98),
+        13: (74, 120), 14: (60, 16), 15: (68, 16), 16: (56, 18), 17: (72, 18),
+    }  # fmt: skip
+    yy, xx = np.mgrid[0:size, 0:size]
+    heat = np.zeros((size, size, 19))
+    for k, (x, y) in points.items():
+        heat[:, :, k] = np.exp(-((xx - x) ** 2 + (yy - y) ** 2) / (2 * 2.0**2))
+    paf = np.zeros((size, size, 38))
+    for (a, b), (cx, cy) in zip(openpose.LIMBS, openpose.PAF_CHANNELS, strict=True):
+        (xa, ya), (xb, yb) = points[a - 1], points[b - 1]
+        v = np.array([xb - xa, yb - ya], float)
+        length = np.hypot(*v)
+        v /= length
+        t = ((xx - xa) * v[0] + (yy - ya) * v[1]) / length
+        d = np.abs((xx - xa) * v[1] - (yy - ya) * v[0])
+        on = (t >= -0.05) & (t <= 1.05) & (d <= 2)
+        paf[:, :, cx - 19][on] = v[0]
+        paf[:, :, cy - 19][on] = v[1]
+    return heat, paf, points
+
+
+def test_openpose_finds_one_person_and_draws_the_sticks() -> None:
+    from sneakerstudio.core.annotators import openpose
+
+    heat, paf, points = stick_figure_maps()
+    candidates, people = openpose.find_people(heat, paf)
+    assert people.shape == (1, 20) and people[0, -1] == 18
+    for k, (x, y) in points.items():
+        found = candidates[int(people[0, k]), :2]
+        assert abs(found[0] - x) <= 1 and abs(found[1] - y) <= 1, k
+    picture_ = pixels(openpose.draw((128, 128), candidates, people))
+    neck_to_hip = picture_[56, 59]  # on the neck → right hip stick (limb 7: (0, 255, 0) × 0.6)
+    assert tuple(neck_to_hip) == (0, 153, 0)
+    assert tuple(picture_[36, 64]) == openpose.COLOURS[1]  # the neck's dot, full strength
+    assert picture_[2, 2].max() == 0  # black elsewhere
+    # Nothing above the thresholds: nobody.
+    assert openpose.find_people(heat * 0.05, paf)[1].shape == (0, 20)

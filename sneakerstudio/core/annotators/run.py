@@ -12,7 +12,7 @@ from typing import Any
 
 from PIL import Image
 
-from sneakerstudio.core.annotators import depth, hed, lineart, mlsd
+from sneakerstudio.core.annotators import depth, hed, lineart, mlsd, openpose
 from sneakerstudio.core.annotators.locate import annotator_roots, find_annotator
 from sneakerstudio.core.annotators.weights import read_state
 from sneakerstudio.core.imaging.preprocess import as_rgb, preprocess
@@ -36,6 +36,7 @@ _BUILDERS: dict[str, Builder] = {
     "lineart_anime": lineart.build_anime,
     "depth_anything": depth.build,
     "mlsd": mlsd.build,
+    "openpose": openpose.build,
 }
 _RUNNERS: dict[str, Callable[[Any, Image.Image, dict[str, float]], Image.Image]] = {
     "softedge_hed": lambda n, im, o: hed.run(n, im, int(o["resolution"]), safe=False),
@@ -46,6 +47,7 @@ _RUNNERS: dict[str, Callable[[Any, Image.Image, dict[str, float]], Image.Image]]
     "depth_anything": lambda n, im, o: depth.run(n, im, int(o["resolution"])),
     "depth_midas": lambda n, im, o: depth.run(n, im, int(o["resolution"])),
     "normal_midas": lambda n, im, o: depth.run_normal(n, im, int(o["resolution"]), o["background"]),
+    "openpose": lambda n, im, o: openpose.run(n, im, int(o["resolution"])),
     "mlsd": lambda n, im, o: mlsd.run(n, im, int(o["resolution"]), o["score"], o["distance"]),
 }
 

@@ -76,6 +76,7 @@ HED_FILES = AnnotatorFiles(("ControlNetHED.pth",), "hed", (_ANNOTATORS,))
 LINEART_FILES = AnnotatorFiles(("sk_model.pth",), "lineart", (_ANNOTATORS,))
 LINEART_COARSE_FILES = AnnotatorFiles(("sk_model2.pth",), "lineart", (_ANNOTATORS,))
 LINEART_ANIME_FILES = AnnotatorFiles(("netG.pth",), "lineart_anime", (_ANNOTATORS,))
+OPENPOSE_FILES = AnnotatorFiles(("body_pose_model.pth",), "openpose", (_ANNOTATORS,))
 MLSD_FILES = AnnotatorFiles(("mlsd_large_512_fp32.pth",), "mlsd", (_ANNOTATORS,))
 DEPTH_ANYTHING_FILES = AnnotatorFiles(
     (
@@ -190,6 +191,13 @@ ANNOTATORS: tuple[Preprocessor, ...] = (
         "lineart_anime",
         (_RESOLUTION,),
         files=LINEART_ANIME_FILES,
+    ),
+    Preprocessor(
+        "openpose",
+        "Pose (OpenPose body)",
+        "openpose",
+        (_RESOLUTION,),
+        files=OPENPOSE_FILES,
     ),
     Preprocessor(
         "mlsd",

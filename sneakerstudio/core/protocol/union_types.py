@@ -46,6 +46,7 @@ _BY_PREPROCESSOR = {
     "scribble": "softedge",
     "softedge_hed": "softedge",
     "softedge_hedsafe": "softedge",
+    "openpose": "openpose",
     "depth_anything": "depth",
     "depth_midas": "depth",
     "normal_midas": "normal",
