@@ -19,6 +19,8 @@ controlnet-1-doodle.png  a doodled sneaker outline, a scribble unit from the lib
                          ControlNet dock, and its control map drawn over the canvas
 controlnet-2-result.png  the results, following the outline
 controlnet-3-canny.png   a picture on the canvas with a canny unit: its edges drawn over it
+With `--scene annotators`: controlnet-4-annotator-missing.png, a line-art unit whose annotator
+file is not on the machine (the panel names it and where to put it).
 Settings, autosaves and images go to a temporary SNEAKERSTUDIO_HOME, never to your own.
 """
 
@@ -324,6 +326,29 @@ class ControlNetDirector(Director):
         self.window.close()
 
 
+class AnnotatorDirector(ControlNetDirector):
+    """The ControlNet walk-through, then a line-art unit whose annotator file is missing: the
+    panel names the file and where to put it. Only that last picture is saved."""
+
+    def grab(self, name: str) -> None:
+        if name.startswith("controlnet-4"):
+            super().grab(name)
+
+    def canny(self) -> None:
+        window = self.window
+        assert window is not None
+        box = window.control.panel.boxes[0]
+        box.set_state({"preprocessor": "lineart", "source": "canvas"})
+        window.control.refresh()
+        status = window.control.panel.status_label
+        self.when(lambda: "sk_model.pth" in status.text(), self.missing)
+
+    def missing(self) -> None:
+        assert self.window is not None
+        self.grab("controlnet-4-annotator-missing.png")
+        self.window.close()
+
+
 def write_controlnets(folder: Path) -> None:
     """Header-only SD 1.5 ControlNets (1.1 layout) the library lists; never loaded here."""
     from tests.core.library_helpers import write_safetensors
@@ -341,7 +366,9 @@ def write_controlnets(folder: Path) -> None:
         )
 
 
-def run_controlnet(out_dir: Path) -> int:
+def run_controlnet(
+    out_dir: Path, director_class: type[ControlNetDirector] = ControlNetDirector
+) -> int:
     out_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         os.environ["SNEAKERSTUDIO_HOME"] = str(Path(tmp) / "home-controlnet")
@@ -352,7 +379,7 @@ def run_controlnet(out_dir: Path) -> int:
         write_controlnets(controlnets)
         app = QApplication.instance() or QApplication(sys.argv[:1])
         engine = FakeEngine(step_delay=0.02, device="CPU · 2 threads · fp32")
-        director = ControlNetDirector(
+        director = director_class(
             app,
             engine,
             out_dir,
@@ -387,7 +414,7 @@ if __name__ == "__main__":
     parser.add_argument("out_dir", nargs="?", type=Path, default=ROOT / "docs" / "screenshots")
     parser.add_argument(
         "--scene",
-        choices=("main", "controlnet", "all"),
+        choices=("main", "controlnet", "annotators", "all"),
         default="main",
         help="which screenshots: the main walk-through (default), ControlNet, or both",
     )
@@ -397,4 +424,6 @@ if __name__ == "__main__":
         code = run(args.out_dir)
     if args.scene in ("controlnet", "all") and code == 0:
         code = run_controlnet(args.out_dir)
+    if args.scene in ("annotators", "all") and code == 0:
+        code = run_controlnet(args.out_dir, AnnotatorDirector)
     raise SystemExit(code)

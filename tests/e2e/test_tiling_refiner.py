@@ -26,6 +26,8 @@ from sneakerstudio.core.protocol.request import GenerationRequest
 from sneakerstudio.core.protocol.tiling_refiner import fields_from_infotext
 from tests.tiny_models import build_tiny_family
 
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def engine() -> Engine:

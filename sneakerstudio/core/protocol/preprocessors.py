@@ -45,8 +45,8 @@ class AnnotatorFiles:
         return (
             f"Put {what} in A1111's extensions/sd-webui-controlnet/annotator/downloads/"
             f"{self.a1111}/, in ComfyUI's custom_nodes/comfyui_controlnet_aux/ckpts/{comfy}/, "
-            "or in a folder of annotator files of your own (Settings, or the "
-            "SNEAKERSTUDIO_ANNOTATORS environment variable)."
+            "in the 'annotators' folder of Sneaker Studio's data folder, or in a folder named "
+            "by the SNEAKERSTUDIO_ANNOTATORS environment variable."
         )
 
 
