@@ -85,6 +85,7 @@ class UnitBox(QFrame):
         self._lister = lister
         self.image: Any = None  # the unit's own PIL image (source "image")
         self.option_spins: dict[str, QSpinBox | QDoubleSpinBox] = {}
+        self.control_type = ""  # a union ControlNet's type, kept from projects and PNGs
 
         self.enabled_box = QCheckBox()
         self.enabled_box.setChecked(True)
@@ -433,6 +434,7 @@ class UnitBox(QFrame):
             "control_mode": self.mode_combo.currentData(),
             "resize_mode": self.resize_combo.currentData(),
             "enabled": self.enabled_box.isChecked(),
+            **({"control_type": self.control_type} if self.control_type else {}),
         }
 
     def set_state(self, state: dict[str, Any]) -> None:
@@ -469,6 +471,7 @@ class UnitBox(QFrame):
                     combo.setCurrentIndex(index)
             if isinstance(state.get("enabled"), bool):
                 self.enabled_box.setChecked(state["enabled"])
+            self.control_type = str(state.get("control_type") or self.control_type)
         finally:
             for widget in widgets:
                 widget.blockSignals(False)
@@ -488,6 +491,7 @@ class UnitBox(QFrame):
             control_mode=str(state["control_mode"]),
             resize_mode=str(state["resize_mode"]),
             enabled=bool(state["enabled"]),
+            control_type=self.control_type,
         )
 
 

@@ -45,3 +45,12 @@ def test_a_missing_annotator_is_named_and_a_present_one_is_drawn(
     window.control.refresh()
     qtbot.waitUntil(lambda: control.shown_map() is not None, timeout=20000)
     assert control.shown_map().size().width() == 128
+
+
+def test_a_union_control_type_is_kept_through_the_unit_box(
+    make_window, model_file: Path, tmp_path: Path
+) -> None:
+    window, box = _window_with_unit(make_window, model_file, tmp_path, preprocessor="none")
+    box.set_state({"control_type": "depth"})
+    assert window.build_request().control[0].control_type == "depth"
+    assert box.state()["control_type"] == "depth"
