@@ -187,3 +187,15 @@ def test_cli_generate_with_tiling_and_refiner(sdxl_pair, tmp_path: Path, capsys)
     assert "between 0 and 1" in capsys.readouterr().err
     assert main([*args, "--refiner", "no_such_refiner_here"]) == EXIT_USAGE
     assert "no_such_refiner_here" in capsys.readouterr().err
+
+
+def test_tiling_reaches_the_refiner_steps_and_is_undone(engine: Engine, sdxl_pair) -> None:
+    base, refiner = sdxl_pair
+    run(engine, base, steps=4, refiner=str(refiner))  # loads both
+    models = {Path(e.path).name: e.model for e in engine.cache}
+    refiner_unet = models[refiner.name].pipe.unet
+    modes: list[str] = []
+    refiner_unet.register_forward_pre_hook(lambda m, _a: modes.append(m.conv_in.padding_mode))
+    run(engine, base, steps=4, refiner=str(refiner), refiner_switch_at=0.5, tiling=True)
+    assert modes and set(modes) == {"circular"}
+    assert all(c.padding_mode == "zeros" for c in padded_convolutions(refiner_unet))

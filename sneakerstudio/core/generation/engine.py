@@ -29,7 +29,7 @@ from sneakerstudio.core.generation.infotext import job_parameters
 from sneakerstudio.core.generation.job import JobContext, pass_steps
 from sneakerstudio.core.generation.latents import latent_inputs
 from sneakerstudio.core.generation.recovery import choose_memory, recovering, unexpected_failure
-from sneakerstudio.core.generation.refiner import load_refiner, model_switch
+from sneakerstudio.core.generation.refiner import load_refiner, model_switch, refiner_patched
 from sneakerstudio.core.models.cache import CachedModel, ModelCache, pipeline_bytes
 from sneakerstudio.core.protocol.backend import Capabilities
 from sneakerstudio.core.protocol.cancel import CancelToken
@@ -328,7 +328,10 @@ class Engine:
         from sneakerstudio.core.runtime.memory import after_job
 
         request, model = ctx.request, ctx.model
-        with model_files_applied(model, request, notes=ctx.info, status=ctx.status):
+        with (
+            model_files_applied(model, request, notes=ctx.info, status=ctx.status),
+            refiner_patched(ctx),
+        ):
             ctx.sampler = find_sampler(request.sampler)
             assert ctx.sampler is not None  # validated
             if request.mode != "txt2img":

@@ -6,7 +6,8 @@ prompt is encoded once; the first pass of every batch hands its last steps to it
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -74,6 +75,21 @@ def load_refiner(ctx: JobContext, load: Callable[[Path], CachedModel]) -> Loaded
     check_refiner_fits(ctx.model, cached.model)
     ctx.check()
     return LoadedRefiner(cached, float(request.refiner_switch_at))
+
+
+@contextmanager
+def refiner_patched(ctx: JobContext) -> Iterator[None]:
+    """Seamless tiling on the refiner too, for the length of the job (its steps must wrap
+    around like the rest); nothing without a refiner or without tiling."""
+    refiner = ctx.refiner
+    if refiner is None or not ctx.request.tiling:
+        yield
+        return
+    from sneakerstudio.core.patches.base import patched
+    from sneakerstudio.core.patches.tiling import TilingPatch
+
+    with patched(refiner.model, [TilingPatch()]):
+        yield
 
 
 def model_switch(ctx: JobContext, use_cfg: bool) -> ModelSwitch | None:
