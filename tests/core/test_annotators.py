@@ -376,3 +376,32 @@ def test_openpose_finds_one_person_and_draws_the_sticks() -> None:
     assert picture_[2, 2].max() == 0  # black elsewhere
     # Nothing above the thresholds: nobody.
     assert openpose.find_people(heat * 0.05, paf)[1].shape == (0, 20)
+
+
+# -- segmentation ----------------------------------------------------------------------------
+
+
+def test_segmentation_paints_ade20k_classes(tmp_path: Path) -> None:
+    from transformers import SegformerConfig, SegformerForSemanticSegmentation
+
+    from sneakerstudio.core.annotators.seg import ADE20K_PALETTE
+
+    config = SegformerConfig(
+        num_labels=150, hidden_sizes=[8, 16, 24, 32], num_attention_heads=[1, 1, 1, 1],
+        depths=[1, 1, 1, 1], decoder_hidden_size=16, sr_ratios=[4, 2, 1, 1],
+    )  # fmt: skip
+    torch.manual_seed(0)
+    model = am.randomise(SegformerForSemanticSegmentation(config), seed=9, scale=0.3)
+    model.save_pretrained(tmp_path / "nvidia" / "segformer-b0-finetuned-ade-512-512")
+    out = run_preprocessor(picture(96, 64), "seg_ofade20k", {"resolution": 64}, roots=[tmp_path])
+    assert out.size == (96, 64)
+    colours = {tuple(c) for c in pixels(out).reshape(-1, 3)}
+    assert len(colours) > 1 and colours <= {tuple(int(v) for v in c) for c in ADE20K_PALETTE}
+    # a 19-class (Cityscapes) model is refused by name
+    config.num_labels = 19
+    config.id2label = {i: str(i) for i in range(19)}
+    config.label2id = {str(i): i for i in range(19)}
+    other = tmp_path / "other"
+    SegformerForSemanticSegmentation(config).save_pretrained(other / "upernet-convnext-small")
+    with pytest.raises(ModelFileError, match="not an ADE20K segmentation model"):
+        run_preprocessor(picture(), "seg_ade20k", roots=[other])

@@ -12,7 +12,7 @@ from typing import Any
 
 from PIL import Image
 
-from sneakerstudio.core.annotators import depth, hed, lineart, mlsd, openpose
+from sneakerstudio.core.annotators import depth, hed, lineart, mlsd, openpose, seg
 from sneakerstudio.core.annotators.locate import annotator_roots, find_annotator
 from sneakerstudio.core.annotators.weights import read_state
 from sneakerstudio.core.imaging.preprocess import as_rgb, preprocess
@@ -48,6 +48,7 @@ _RUNNERS: dict[str, Callable[[Any, Image.Image, dict[str, float]], Image.Image]]
     "depth_midas": lambda n, im, o: depth.run(n, im, int(o["resolution"])),
     "normal_midas": lambda n, im, o: depth.run_normal(n, im, int(o["resolution"]), o["background"]),
     "openpose": lambda n, im, o: openpose.run(n, im, int(o["resolution"])),
+    "seg_ade20k": lambda n, im, o: seg.run(n, im, int(o["resolution"])),
     "mlsd": lambda n, im, o: mlsd.run(n, im, int(o["resolution"]), o["score"], o["distance"]),
 }
 
@@ -86,16 +87,16 @@ def annotator(pre: Preprocessor, roots: list[Path]) -> Any:
     """The loaded network of annotator `pre` (loaded once per file while it is unchanged)."""
     path = find_annotator(pre, roots)
     stat = path.stat()
-    kind = "folder" if path.is_dir() else _BUILDERS[pre.name].__module__ + "." + pre.name
+    load_folder = seg.load_folder if pre.name == "seg_ade20k" else depth.load_folder
+    kind = (
+        load_folder.__module__ if path.is_dir() else f"{_BUILDERS[pre.name].__module__}.{pre.name}"
+    )
     key = (kind, str(path.resolve()), stat.st_size, stat.st_mtime_ns)
     with _lock:
         if key in _loaded:
             _loaded.move_to_end(key)
             return _loaded[key]
-        if path.is_dir():
-            net = depth.load_folder(path)
-        else:
-            net = _BUILDERS[pre.name](read_state(path), path)
+        net = load_folder(path) if path.is_dir() else _BUILDERS[pre.name](read_state(path), path)
         _loaded[key] = net
         while len(_loaded) > KEEP_LOADED:
             _loaded.popitem(last=False)

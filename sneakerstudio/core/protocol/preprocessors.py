@@ -110,6 +110,19 @@ DEPTH_FOLDER_FILES = AnnotatorFiles(
     folder=True,
 )
 
+# A transformers ADE20K segmentation model: a folder.
+SEG_FOLDER_FILES = AnnotatorFiles(
+    (
+        "segformer-b0-finetuned-ade-512-512",
+        "segformer-b5-finetuned-ade-640-640",
+        "upernet-convnext-small",
+        "upernet-convnext-base",
+    ),
+    "segmentation",
+    ("nvidia", "openmmlab"),
+    folder=True,
+)
+
 WEIGHT_FREE: tuple[Preprocessor, ...] = (
     Preprocessor("none", "None (the image is the control map)", "none"),
     Preprocessor(
@@ -225,6 +238,13 @@ ANNOTATORS: tuple[Preprocessor, ...] = (
         files=DEPTH_FOLDER_FILES,
     ),
     Preprocessor(
+        "seg_ade20k",
+        "Segmentation (ADE20K, transformers folder)",
+        "seg_ofade20k",
+        (_RESOLUTION,),
+        files=SEG_FOLDER_FILES,
+    ),
+    Preprocessor(
         "normal_midas",
         "Normal map (from MiDaS / DPT depth)",
         "normal_midas",
@@ -247,6 +267,8 @@ _ALIASES = {
     "depth": "depth_midas",
     "depth_anything_v2": "depth_anything",
     "midas": "depth_midas",
+    "seg_ufade20k": "seg_ade20k",
+    "segmentation": "seg_ade20k",
 }
 
 

@@ -50,6 +50,7 @@ _BY_PREPROCESSOR = {
     "depth_anything": "depth",
     "depth_midas": "depth",
     "normal_midas": "normal",
+    "seg_ade20k": "segment",
     "tile": "tile",
     "blur": "tile",
 }
