@@ -405,3 +405,25 @@ def test_segmentation_paints_ade20k_classes(tmp_path: Path) -> None:
     SegformerForSemanticSegmentation(config).save_pretrained(other / "upernet-convnext-small")
     with pytest.raises(ModelFileError, match="not an ADE20K segmentation model"):
         run_preprocessor(picture(), "seg_ade20k", roots=[other])
+
+
+# -- every annotator is wired; sizes stay sane -------------------------------------------------
+
+
+def test_every_annotator_preprocessor_can_run() -> None:
+    from sneakerstudio.core.annotators import run as runs
+    from sneakerstudio.core.protocol.preprocessors import ANNOTATORS
+
+    for pre in ANNOTATORS:
+        assert pre.files is not None and pre.name in runs._RUNNERS, pre.name
+        assert pre.files.folder or pre.name in runs._BUILDERS, pre.name
+        assert find_preprocessor(pre.a1111) is pre  # A1111's module name finds it
+
+
+def test_detect_size_keeps_a_strip_bounded() -> None:
+    from sneakerstudio.core.annotators.common import MAX_DETECT_SIDE, detect_size
+
+    assert detect_size(768, 512, 512) == (768, 512)
+    assert detect_size(640, 480, 512, 14) == (686, 518)  # Depth Anything's 518
+    w, h = detect_size(16, 4000, 512)
+    assert h <= MAX_DETECT_SIDE and w >= 64

@@ -7,11 +7,14 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+MAX_DETECT_SIDE = 4096  # a 16 × 4000 strip must not become 512 × 128,000
+
 
 def detect_size(width: int, height: int, resolution: int, multiple: int = 64) -> tuple[int, int]:
     """The size an annotator sees: the short side at `resolution`, both sides rounded to a
-    `multiple` (A1111's `resize_image` with 64; Depth Anything 14, DPT 32)."""
-    k = float(resolution) / min(width, height)
+    `multiple` (A1111's `resize_image` with 64; Depth Anything 14, DPT 32); the long side at
+    most `MAX_DETECT_SIDE`."""
+    k = min(float(resolution) / min(width, height), MAX_DETECT_SIDE / max(width, height))
     w = max(multiple, round(width * k / multiple) * multiple)
     h = max(multiple, round(height * k / multiple) * multiple)
     return w, h
