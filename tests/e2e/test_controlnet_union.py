@@ -25,16 +25,13 @@ def engine() -> Engine:
 
 
 @pytest.fixture(scope="module")
-def setup(tmp_path_factory: pytest.TempPathFactory):
+def setup(tmp_path_factory: pytest.TempPathFactory, tiny_sdxl):
     from diffusers import UNet2DConditionModel
 
     from tests.controlnet_models import build_tiny_union
-    from tests.tiny_models import build_tiny_family
 
-    out = tmp_path_factory.mktemp("union")
-    sdxl = build_tiny_family(out, "sdxl")
-    unet = UNet2DConditionModel.from_pretrained(str(sdxl.folder / "unet"))
-    return sdxl.single_file, build_tiny_union(unet, out / "cn")
+    unet = UNet2DConditionModel.from_pretrained(str(tiny_sdxl.folder / "unet"))
+    return tiny_sdxl.single_file, build_tiny_union(unet, tmp_path_factory.mktemp("union"))
 
 
 def edges() -> Image.Image:
@@ -131,7 +128,7 @@ def test_matches_diffusers_union_pipeline(engine: Engine, setup, tmp_path: Path)
     from tests.controlnet_models import build_tiny_union
 
     model, _union = setup
-    folder = model.parent / "tiny_sdxl"
+    folder = model.with_suffix("")  # the diffusers folder beside the single file
     unet = UNet2DConditionModel.from_pretrained(str(folder / "unet"))
     small = build_tiny_union(unet, tmp_path / "cn2x", embedding=(16, 32)).folder
     request = request_for(

@@ -110,11 +110,9 @@ def test_tiling_job_then_plain_job(engine: Engine, tiny_sd1) -> None:
 
 
 @pytest.fixture(scope="module")
-def sdxl_pair(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    out = tmp_path_factory.mktemp("refiner")
-    base = build_tiny_family(out, "sdxl").single_file
-    refiner = build_tiny_family(out, "sdxl-refiner").single_file
-    return base, refiner
+def sdxl_pair(tmp_path_factory: pytest.TempPathFactory, tiny_sdxl) -> tuple[Path, Path]:
+    refiner = build_tiny_family(tmp_path_factory.mktemp("refiner"), "sdxl-refiner").single_file
+    return tiny_sdxl.single_file, refiner
 
 
 def count_calls(module: Any) -> list[float]:
