@@ -490,3 +490,131 @@ class ReferenceBodyPose(nn.Module):
     def published_state(self) -> dict[str, Any]:
         """The weights under the published file's flat layer names (`conv1_1.weight`)."""
         return {k.split(".", 1)[1]: v for k, v in self.state_dict().items()}
+
+
+# -- PiDiNet (table5_pidinet.pth): the training-form network, differences taken at run time -----
+
+
+def _pdc(op: str, x: Any, w: Any, groups: int) -> Any:
+    f = nn.functional
+    if op == "cv":
+        return f.conv2d(x, w, padding=1, groups=groups)
+    if op == "cd":
+        yc = f.conv2d(x, w.sum(dim=[2, 3], keepdim=True), padding=0, groups=groups)
+        return f.conv2d(x, w, padding=1, groups=groups) - yc
+    s = w.shape
+    flat = w.view(s[0], s[1], -1)
+    if op == "ad":
+        kernel = (flat - flat[:, :, [3, 0, 1, 6, 4, 2, 7, 8, 5]]).view(s)
+        return f.conv2d(x, kernel, padding=1, groups=groups)
+    buffer = torch.zeros(s[0], s[1], 25)
+    buffer[:, :, [0, 2, 4, 10, 14, 20, 22, 24]] = flat[:, :, 1:]
+    buffer[:, :, [6, 7, 8, 11, 13, 16, 17, 18]] = -flat[:, :, 1:]
+    return f.conv2d(x, buffer.view(s[0], s[1], 5, 5), padding=2, groups=groups)
+
+
+class _PdcConv(nn.Module):
+    def __init__(self, op: str, i: int, o: int, groups: int = 1) -> None:
+        super().__init__()
+        self.op, self.groups = op, groups
+        self.weight = nn.Parameter(torch.randn(o, i // groups, 3, 3))
+
+    def forward(self, x: Any) -> Any:
+        return _pdc(self.op, x, self.weight, self.groups)
+
+
+class _PdcBlock(nn.Module):
+    def __init__(self, op: str, i: int, o: int, stride: int = 1) -> None:
+        super().__init__()
+        self.stride = stride
+        if stride > 1:
+            self.pool = nn.MaxPool2d(2, 2)
+            self.shortcut = nn.Conv2d(i, o, 1)
+        self.conv1 = _PdcConv(op, i, i, groups=i)
+        self.conv2 = nn.Conv2d(i, o, 1, bias=False)
+
+    def forward(self, x: Any) -> Any:
+        if self.stride > 1:
+            x = self.pool(x)
+        y = self.conv2(torch.relu(self.conv1(x)))
+        return y + (self.shortcut(x) if self.stride > 1 else x)
+
+
+class _CDCM(nn.Module):
+    def __init__(self, i: int, o: int) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(i, o, 1)
+        self.conv2_1 = nn.Conv2d(o, o, 3, dilation=5, padding=5, bias=False)
+        self.conv2_2 = nn.Conv2d(o, o, 3, dilation=7, padding=7, bias=False)
+        self.conv2_3 = nn.Conv2d(o, o, 3, dilation=9, padding=9, bias=False)
+        self.conv2_4 = nn.Conv2d(o, o, 3, dilation=11, padding=11, bias=False)
+
+    def forward(self, x: Any) -> Any:
+        x = self.conv1(torch.relu(x))
+        return self.conv2_1(x) + self.conv2_2(x) + self.conv2_3(x) + self.conv2_4(x)
+
+
+class _CSAM(nn.Module):
+    def __init__(self, c: int) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(c, 4, 1)
+        self.conv2 = nn.Conv2d(4, 1, 3, padding=1, bias=False)
+
+    def forward(self, x: Any) -> Any:
+        return x * torch.sigmoid(self.conv2(self.conv1(torch.relu(x))))
+
+
+class _Reduce(nn.Module):
+    def __init__(self, c: int) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(c, 1, 1)
+
+    def forward(self, x: Any) -> Any:
+        return self.conv(x)
+
+
+class ReferencePiDiNet(nn.Module):
+    """pidinet(): PiDiNet(60, carv4, dil=24, sa=True) in its training form (`inplane` and `dil`
+    can be narrowed for a small test file)."""
+
+    def __init__(self, inplane: int = 60, dil: int = 24) -> None:
+        super().__init__()
+        ops = ["cd", "ad", "rd", "cv"] * 4
+        self.init_block = _PdcConv(ops[0], 3, inplane)
+        c = inplane
+        self.block1_1, self.block1_2, self.block1_3 = (
+            _PdcBlock(ops[1], c, c), _PdcBlock(ops[2], c, c), _PdcBlock(ops[3], c, c),
+        )  # fmt: skip
+        self.block2_1 = _PdcBlock(ops[4], c, 2 * c, 2)
+        self.block2_2, self.block2_3, self.block2_4 = (
+            _PdcBlock(ops[5], 2 * c, 2 * c), _PdcBlock(ops[6], 2 * c, 2 * c),
+            _PdcBlock(ops[7], 2 * c, 2 * c),
+        )  # fmt: skip
+        self.block3_1 = _PdcBlock(ops[8], 2 * c, 4 * c, 2)
+        self.block3_2, self.block3_3, self.block3_4 = (
+            _PdcBlock(ops[9], 4 * c, 4 * c), _PdcBlock(ops[10], 4 * c, 4 * c),
+            _PdcBlock(ops[11], 4 * c, 4 * c),
+        )  # fmt: skip
+        self.block4_1 = _PdcBlock(ops[12], 4 * c, 4 * c, 2)
+        self.block4_2, self.block4_3, self.block4_4 = (
+            _PdcBlock(ops[13], 4 * c, 4 * c), _PdcBlock(ops[14], 4 * c, 4 * c),
+            _PdcBlock(ops[15], 4 * c, 4 * c),
+        )  # fmt: skip
+        planes = [c, 2 * c, 4 * c, 4 * c]
+        self.dilations = nn.ModuleList(_CDCM(p, dil) for p in planes)
+        self.attentions = nn.ModuleList(_CSAM(dil) for _ in planes)
+        self.conv_reduces = nn.ModuleList(_Reduce(dil) for _ in planes)
+        self.classifier = nn.Conv2d(4, 1, 1)
+
+    def forward(self, x: Any) -> Any:
+        h, w = x.shape[2:]
+        x = self.init_block(x)
+        x1 = self.block1_3(self.block1_2(self.block1_1(x)))
+        x2 = self.block2_4(self.block2_3(self.block2_2(self.block2_1(x1))))
+        x3 = self.block3_4(self.block3_3(self.block3_2(self.block3_1(x2))))
+        x4 = self.block4_4(self.block4_3(self.block4_2(self.block4_1(x3))))
+        outs = []
+        for i, xi in enumerate([x1, x2, x3, x4]):
+            e = self.conv_reduces[i](self.attentions[i](self.dilations[i](xi)))
+            outs.append(nn.functional.interpolate(e, (h, w), mode="bilinear", align_corners=False))
+        return torch.sigmoid(self.classifier(torch.cat(outs, dim=1)))

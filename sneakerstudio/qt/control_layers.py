@@ -42,6 +42,8 @@ EDGE_PREPROCESSORS = (  # white lines on black
     "invert",
     "softedge_hed",
     "softedge_hedsafe",
+    "softedge_pidinet",
+    "softedge_pidisafe",
     "lineart",
     "lineart_coarse",
     "lineart_anime",

@@ -427,3 +427,27 @@ def test_detect_size_keeps_a_strip_bounded() -> None:
     assert detect_size(640, 480, 512, 14) == (686, 518)  # Depth Anything's 518
     w, h = detect_size(16, 4000, 512)
     assert h <= MAX_DETECT_SIDE and w >= 64
+
+
+# -- PiDiNet -----------------------------------------------------------------------------------
+
+
+def test_pidinet_plain_kernels_equal_the_pixel_difference_network(tmp_path: Path) -> None:
+    """The published file's layout (`state_dict` inside, `module.` prefixes) of the real
+    network; our plain-kernel network gives the training-form network's edges."""
+    ref = am.randomise(am.ReferencePiDiNet(), seed=10, scale=0.2)
+    path = tmp_path / "pidinet" / "table5_pidinet.pth"
+    path.parent.mkdir()
+    torch.save({"state_dict": {f"module.{k}": v for k, v in ref.state_dict().items()}}, path)
+    net = annotator(find_preprocessor("softedge_pidinet"), [tmp_path])
+    x = torch.rand(1, 3, 48, 64, generator=torch.Generator().manual_seed(4))
+    with torch.no_grad():
+        assert torch.allclose(net(x), ref(x), atol=1e-5)
+    image = picture(128, 128)
+    out = run_preprocessor(image, "softedge_pidinet", {"resolution": 128}, roots=[tmp_path])
+    bgr = torch.from_numpy(np.asarray(image, np.float32)[:, :, ::-1].transpose(2, 0, 1).copy())
+    with torch.no_grad():
+        want = ref(bgr[None] / 255)[0, 0].numpy()
+    assert np.abs(pixels(out)[..., 0] - np.clip(want * 255 + 0.5, 0, 255).astype(int)).max() <= 1
+    safe = run_preprocessor(image, "softedge_pidisafe", {"resolution": 128}, roots=[tmp_path])
+    assert len(np.unique(pixels(safe))) <= 3

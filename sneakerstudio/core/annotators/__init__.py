@@ -1,6 +1,6 @@
-"""ControlNet preprocessors that run a small network ("annotators": HED soft edges, line art,
-anime line art, M-LSD straight lines, OpenPose body, Depth Anything / DPT depth and the normal
-map from it, ADE20K segmentation) on weight files the user already has.
+"""ControlNet preprocessors that run a small network ("annotators": HED and PiDiNet soft
+edges, line art, anime line art, M-LSD straight lines, OpenPose body, Depth Anything / DPT
+depth and the normal map from it, ADE20K segmentation) on weight files the user already has.
 
 `run_preprocessor(image, name, options, near=...)` runs any preprocessor, weight-free or not.
 The networks are built here from their published architectures (no controlnet-aux: it needs

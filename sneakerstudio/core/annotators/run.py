@@ -12,7 +12,7 @@ from typing import Any
 
 from PIL import Image
 
-from sneakerstudio.core.annotators import depth, hed, lineart, mlsd, openpose, seg
+from sneakerstudio.core.annotators import depth, hed, lineart, mlsd, openpose, pidinet, seg
 from sneakerstudio.core.annotators.locate import annotator_roots, find_annotator
 from sneakerstudio.core.annotators.weights import read_state
 from sneakerstudio.core.imaging.preprocess import as_rgb, preprocess
@@ -31,6 +31,8 @@ KEEP_LOADED = 3
 _BUILDERS: dict[str, Builder] = {
     "softedge_hed": hed.build,
     "softedge_hedsafe": hed.build,
+    "softedge_pidinet": pidinet.build,
+    "softedge_pidisafe": pidinet.build,
     "lineart": lineart.build,
     "lineart_coarse": lineart.build,
     "lineart_anime": lineart.build_anime,
@@ -41,6 +43,8 @@ _BUILDERS: dict[str, Builder] = {
 _RUNNERS: dict[str, Callable[[Any, Image.Image, dict[str, float]], Image.Image]] = {
     "softedge_hed": lambda n, im, o: hed.run(n, im, int(o["resolution"]), safe=False),
     "softedge_hedsafe": lambda n, im, o: hed.run(n, im, int(o["resolution"]), safe=True),
+    "softedge_pidinet": lambda n, im, o: pidinet.run(n, im, int(o["resolution"]), safe=False),
+    "softedge_pidisafe": lambda n, im, o: pidinet.run(n, im, int(o["resolution"]), safe=True),
     "lineart": lambda n, im, o: lineart.run(n, im, int(o["resolution"])),
     "lineart_coarse": lambda n, im, o: lineart.run(n, im, int(o["resolution"])),
     "lineart_anime": lambda n, im, o: lineart.run_anime(n, im, int(o["resolution"])),

@@ -73,6 +73,7 @@ _ANNOTATORS = "lllyasviel/Annotators"
 _RESOLUTION = PreprocessorOption("resolution", "Detect resolution", 512, 64, 2048, True)
 
 HED_FILES = AnnotatorFiles(("ControlNetHED.pth",), "hed", (_ANNOTATORS,))
+PIDINET_FILES = AnnotatorFiles(("table5_pidinet.pth",), "pidinet", (_ANNOTATORS,))
 LINEART_FILES = AnnotatorFiles(("sk_model.pth",), "lineart", (_ANNOTATORS,))
 LINEART_COARSE_FILES = AnnotatorFiles(("sk_model2.pth",), "lineart", (_ANNOTATORS,))
 LINEART_ANIME_FILES = AnnotatorFiles(("netG.pth",), "lineart_anime", (_ANNOTATORS,))
@@ -185,6 +186,20 @@ ANNOTATORS: tuple[Preprocessor, ...] = (
         files=HED_FILES,
     ),
     Preprocessor(
+        "softedge_pidinet",
+        "Soft edge (PiDiNet)",
+        "softedge_pidinet",
+        (_RESOLUTION,),
+        files=PIDINET_FILES,
+    ),
+    Preprocessor(
+        "softedge_pidisafe",
+        "Soft edge (PiDiNet safe)",
+        "softedge_pidisafe",
+        (_RESOLUTION,),
+        files=PIDINET_FILES,
+    ),
+    Preprocessor(
         "lineart",
         "Line art (realistic)",
         "lineart_realistic",
@@ -262,6 +277,7 @@ _ALIASES = {
     "color": "palette",
     "hed": "softedge_hed",
     "softedge": "softedge_hed",
+    "pidinet": "softedge_pidinet",
     "lineart_realistic": "lineart",
     "lineart_anime_denoise": "lineart_anime",
     "depth": "depth_midas",

@@ -46,6 +46,8 @@ _BY_PREPROCESSOR = {
     "scribble": "softedge",
     "softedge_hed": "softedge",
     "softedge_hedsafe": "softedge",
+    "softedge_pidinet": "softedge",
+    "softedge_pidisafe": "softedge",
     "openpose": "openpose",
     "depth_anything": "depth",
     "depth_midas": "depth",
