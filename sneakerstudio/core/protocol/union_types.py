@@ -18,6 +18,17 @@ UNION_TYPE_LABELS = {
     "tile": "Tile / blur",
     "inpaint": "Inpaint (ProMax)",
 }
+# A1111's words for them in the infotext ("Union Control Type: Canny").
+UNION_TYPE_INFOTEXT = {
+    "openpose": "OpenPose",
+    "depth": "Depth",
+    "softedge": "Soft Edge",
+    "canny": "Canny",
+    "normal": "Normal Map",
+    "segment": "Segmentation",
+    "tile": "Tile",
+    "inpaint": "Inpaint",
+}
 # Other spellings (A1111's control types, model names) of the same types.
 _ALIASES = {
     "pose": "openpose",
@@ -25,6 +36,8 @@ _ALIASES = {
     "hed": "softedge",
     "pidinet": "softedge",
     "sketch": "softedge",
+    "soft_edge": "softedge",
+    "normal_map": "normal",
     "lineart": "canny",
     "lineart_anime": "canny",
     "mlsd": "canny",
