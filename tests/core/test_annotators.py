@@ -23,6 +23,7 @@ from sneakerstudio.core.annotators.run import annotator
 from sneakerstudio.core.protocol.errors import ModelFileError, UnsafeFileError
 from sneakerstudio.core.protocol.preprocessors import find_preprocessor
 from tests import annotator_models as am
+from tests import annotator_networks as an
 
 A1111 = Path("extensions/sd-webui-controlnet/annotator/downloads")
 COMFY = Path("custom_nodes/comfyui_controlnet_aux/ckpts/lllyasviel/Annotators")
@@ -264,7 +265,7 @@ def test_cli_preprocess_with_an_annotator_folder(tmp_path: Path, capsys) -> None
 
 
 def test_mlsd_network_matches_the_reference(tmp_path: Path) -> None:
-    ref = am.randomise(am.ReferenceMLSD(), seed=7, scale=0.1)
+    ref = am.randomise(an.ReferenceMLSD(), seed=7, scale=0.1)
     am.save_pth(ref.state_dict(), tmp_path / "mlsd" / "mlsd_large_512_fp32.pth")
     net = annotator(find_preprocessor("mlsd"), [tmp_path])
     x = torch.randn(1, 4, 64, 64, generator=torch.Generator().manual_seed(2))
@@ -319,7 +320,7 @@ def test_normal_map_follows_the_depth_slope() -> None:
 
 
 def test_openpose_network_matches_the_published_one(tmp_path: Path) -> None:
-    ref = am.randomise(am.ReferenceBodyPose(), seed=8, scale=0.02)
+    ref = am.randomise(an.ReferenceBodyPose(), seed=8, scale=0.02)
     am.save_safetensors(
         ref.published_state(), tmp_path / "openpose" / "body_pose_model.safetensors"
     )
@@ -435,7 +436,7 @@ def test_detect_size_keeps_a_strip_bounded() -> None:
 def test_pidinet_plain_kernels_equal_the_pixel_difference_network(tmp_path: Path) -> None:
     """The published file's layout (`state_dict` inside, `module.` prefixes) of the real
     network; our plain-kernel network gives the training-form network's edges."""
-    ref = am.randomise(am.ReferencePiDiNet(), seed=10, scale=0.2)
+    ref = am.randomise(an.ReferencePiDiNet(), seed=10, scale=0.2)
     path = tmp_path / "pidinet" / "table5_pidinet.pth"
     path.parent.mkdir()
     torch.save({"state_dict": {f"module.{k}": v for k, v in ref.state_dict().items()}}, path)
