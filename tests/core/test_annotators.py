@@ -452,3 +452,26 @@ def test_pidinet_plain_kernels_equal_the_pixel_difference_network(tmp_path: Path
     assert np.abs(pixels(out)[..., 0] - np.clip(want * 255 + 0.5, 0, 255).astype(int)).max() <= 1
     safe = run_preprocessor(image, "softedge_pidisafe", {"resolution": 128}, roots=[tmp_path])
     assert len(np.unique(pixels(safe))) <= 3
+
+
+def test_odd_images_give_a_map_of_their_size(tmp_path: Path) -> None:
+    """A 16-pixel square, a 4000 × 16 strip, transparent RGBA, 16-bit grey and CMYK."""
+    am.save_safetensors(
+        am.randomise(am.ReferenceLineart(blocks=1)).state_dict(),
+        tmp_path / "lineart" / "sk_model.safetensors",
+    )
+    am.save_safetensors(
+        am.depth_anything_original_state(am.tiny_depth_anything()),
+        tmp_path / "depth_anything" / "depth_anything_vits14.safetensors",
+    )
+    images = [
+        Image.new("RGB", (16, 16), "white"),
+        Image.new("RGB", (4000, 16), "grey"),
+        Image.new("RGBA", (100, 70), (255, 0, 0, 0)),
+        Image.fromarray((np.arange(64 * 48).reshape(48, 64) * 20).astype(np.uint16)),
+        Image.new("CMYK", (80, 60), (0, 100, 0, 0)),
+    ]
+    for name in ("lineart", "depth_anything"):
+        for image in images:
+            out = run_preprocessor(image, name, {"resolution": 64}, roots=[tmp_path])
+            assert out.size == image.size and out.mode == "RGB", (name, image.mode)
