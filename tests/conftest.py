@@ -41,3 +41,11 @@ def tiny_sd1(tmp_path_factory: pytest.TempPathFactory):
     from tests.tiny_models import build_tiny_sd1
 
     return build_tiny_sd1(tmp_path_factory.mktemp("tiny_sd1"))
+
+
+@pytest.fixture(scope="session")
+def tiny_sdxl(tmp_path_factory: pytest.TempPathFactory):
+    """A tiny random-weight SDXL model (folder and single file), built once per session."""
+    from tests.tiny_models import build_tiny_family
+
+    return build_tiny_family(tmp_path_factory.mktemp("tiny_sdxl"), "sdxl")

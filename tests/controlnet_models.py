@@ -85,3 +85,67 @@ def build_tiny_controlnets(unet: Any, out_dir: Path, *, seed: int = 7) -> TinyCo
     save_file({f"control_model.{k}": v for k, v in ldm.items()}, str(prefixed))
     (out_dir / "layouts.json").write_text(json.dumps({"layers_per_block": lpb}))
     return TinyControlNets(model, folder, lone, original, prefixed)
+
+
+@dataclass(frozen=True)
+class TinyUnion:
+    model: Any  # the ControlNetUnionModel
+    folder: Path  # diffusers folder (config.json names ControlNetUnionModel)
+    lone_file: Path  # its weights alone, as xinsir's diffusion_pytorch_model_promax file
+
+
+def build_tiny_union(
+    unet: Any,
+    out_dir: Path,
+    *,
+    seed: int = 11,
+    types: int = 8,
+    embedding: tuple[int, ...] = (16, 32, 96, 256),
+) -> TinyUnion:
+    """A "union" ControlNet (ProMax: 8 control types) copied from an SDXL test `unet`, with
+    its zero-initialised outputs and fuser given seeded weights so control is visible."""
+    import torch
+    from diffusers import ControlNetUnionModel
+    from safetensors.torch import save_file
+
+    c = unet.config
+    width = int(c.block_out_channels[0])
+    model = ControlNetUnionModel(
+        in_channels=c.in_channels,
+        down_block_types=c.down_block_types,
+        block_out_channels=c.block_out_channels,
+        layers_per_block=c.layers_per_block,
+        cross_attention_dim=c.cross_attention_dim,
+        transformer_layers_per_block=c.transformer_layers_per_block,
+        attention_head_dim=c.attention_head_dim,
+        num_attention_heads=c.num_attention_heads,
+        use_linear_projection=c.use_linear_projection,
+        addition_embed_type=c.addition_embed_type,
+        addition_time_embed_dim=c.addition_time_embed_dim,
+        projection_class_embeddings_input_dim=c.projection_class_embeddings_input_dim,
+        norm_num_groups=c.norm_num_groups,
+        conditioning_embedding_out_channels=embedding,
+        num_control_type=types,
+        num_trans_channel=width,
+        num_trans_head=2,
+        num_trans_layer=1,
+        num_proj_channel=width,
+    )
+    model.down_blocks.load_state_dict(unet.down_blocks.state_dict(), strict=False)
+    model.mid_block.load_state_dict(unet.mid_block.state_dict(), strict=False)
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, param in model.named_parameters():
+            if name.startswith(
+                ("controlnet_down_blocks", "controlnet_mid_block", "spatial_ch_projs")
+            ) or name.startswith("controlnet_cond_embedding.conv_out"):
+                param.copy_(torch.randn(param.shape, generator=generator) * 0.3)
+            elif name == "task_embedding":
+                param.copy_(torch.randn(param.shape, generator=generator) * 3.0)
+    model.eval()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    folder = out_dir / "tiny_union"
+    model.save_pretrained(str(folder), safe_serialization=True)
+    lone = out_dir / "diffusion_pytorch_model_promax.safetensors"
+    save_file({k: v.detach().contiguous() for k, v in model.state_dict().items()}, str(lone))
+    return TinyUnion(model, folder, lone)

@@ -25,6 +25,8 @@ a result waiting beside a new job (tools/screenshot_guides.py).
 With `--scene welcome`: welcome-1.png (the first run, no model), welcome-2-download.png (a
 starter model downloading from a local test hub) and welcome-3-no-route.png (no connection);
 see tools/screenshot_welcome.py.
+With `--scene annotators`: controlnet-4-annotator-missing.png, a line-art unit whose annotator
+file is not on the machine (the panel names it and where to put it).
 Settings, autosaves and images go to a temporary SNEAKERSTUDIO_HOME, never to your own.
 """
 
@@ -330,6 +332,29 @@ class ControlNetDirector(Director):
         self.window.close()
 
 
+class AnnotatorDirector(ControlNetDirector):
+    """The ControlNet walk-through, then a line-art unit whose annotator file is missing: the
+    panel names the file and where to put it. Only that last picture is saved."""
+
+    def grab(self, name: str) -> None:
+        if name.startswith("controlnet-4"):
+            super().grab(name)
+
+    def canny(self) -> None:
+        window = self.window
+        assert window is not None
+        box = window.control.panel.boxes[0]
+        box.set_state({"preprocessor": "lineart", "source": "canvas"})
+        window.control.refresh()
+        status = window.control.panel.status_label
+        self.when(lambda: "sk_model.pth" in status.text(), self.missing)
+
+    def missing(self) -> None:
+        assert self.window is not None
+        self.grab("controlnet-4-annotator-missing.png")
+        self.window.close()
+
+
 def write_controlnets(folder: Path) -> None:
     """Header-only SD 1.5 ControlNets (1.1 layout) the library lists; never loaded here."""
     from tests.core.library_helpers import write_safetensors
@@ -347,7 +372,9 @@ def write_controlnets(folder: Path) -> None:
         )
 
 
-def run_controlnet(out_dir: Path) -> int:
+def run_controlnet(
+    out_dir: Path, director_class: type[ControlNetDirector] = ControlNetDirector
+) -> int:
     out_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         os.environ["SNEAKERSTUDIO_HOME"] = str(Path(tmp) / "home-controlnet")
@@ -358,7 +385,7 @@ def run_controlnet(out_dir: Path) -> int:
         write_controlnets(controlnets)
         app = QApplication.instance() or QApplication(sys.argv[:1])
         engine = FakeEngine(step_delay=0.02, device="CPU · 2 threads · fp32")
-        director = ControlNetDirector(
+        director = director_class(
             app,
             engine,
             out_dir,
@@ -393,7 +420,7 @@ if __name__ == "__main__":
     parser.add_argument("out_dir", nargs="?", type=Path, default=ROOT / "docs" / "screenshots")
     parser.add_argument(
         "--scene",
-        choices=("main", "controlnet", "guides", "welcome", "all"),
+        choices=("main", "controlnet", "guides", "welcome", "annotators", "all"),
         default="main",
         help="which screenshots: the main walk-through (default), ControlNet, or both",
     )
@@ -411,4 +438,6 @@ if __name__ == "__main__":
         from tools.screenshot_welcome import run_welcome  # first run: welcome and a download
 
         code = run_welcome(args.out_dir)
+    if args.scene in ("annotators", "all") and code == 0:
+        code = run_controlnet(args.out_dir, AnnotatorDirector)
     raise SystemExit(code)

@@ -5,6 +5,7 @@
     --control-pre NAME[:KEY=VALUE...]      its preprocessor (default none), e.g. canny:low=50
     --control-mode balanced|prompt|control
     --control-resize crop|just|fill
+    --control-type canny|depth|…          for a union ControlNet: what the map shows
 
 Each `--control-*` option belongs to the `--control` before it, so
 `--control a --control-pre canny --control b --control-pre scribble` makes two units.
@@ -21,6 +22,7 @@ _KEYS = {
     "--control-pre": "preprocessor",
     "--control-mode": "control_mode",
     "--control-resize": "resize_mode",
+    "--control-type": "control_type",
 }
 
 
@@ -55,6 +57,7 @@ def add_control_arguments(gen: argparse.ArgumentParser) -> None:
         RESIZE_MODES,
         preprocessor_names,
     )
+    from sneakerstudio.core.protocol.union_types import UNION_TYPES
 
     group = gen.add_argument_group("ControlNet (repeat --control for more units)")
     gen.set_defaults(control_units=[])
@@ -90,6 +93,12 @@ def add_control_arguments(gen: argparse.ArgumentParser) -> None:
         action=_UnitAction,
         choices=RESIZE_MODES,
         help="crop = crop and resize (default), just = stretch, fill = resize and fill",
+    )
+    group.add_argument(
+        "--control-type",
+        action=_UnitAction,
+        choices=UNION_TYPES,
+        help="for a union / ProMax ControlNet: what the map shows (default: from the preprocessor)",
     )
 
 
@@ -160,6 +169,7 @@ def control_fields(args: argparse.Namespace) -> dict[str, Any]:
                 end=end,
                 control_mode=group.get("control_mode", "balanced"),
                 resize_mode=group.get("resize_mode", "crop"),
+                control_type=group.get("control_type", ""),
             )
         )
     return {"control": tuple(units)} if units else {}

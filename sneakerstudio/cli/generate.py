@@ -12,6 +12,10 @@ from typing import Any
 
 from sneakerstudio.cli import EXIT_CANCELLED, EXIT_FAILED, EXIT_OK, EXIT_USAGE, err
 from sneakerstudio.cli.control_args import add_control_arguments, control_fields
+from sneakerstudio.cli.tiling_refiner_args import (
+    add_tiling_refiner_arguments,
+    tiling_refiner_fields,
+)
 
 
 def add_parser(sub: Any) -> argparse.ArgumentParser:
@@ -64,6 +68,7 @@ def add_generation_arguments(gen: argparse.ArgumentParser) -> None:
     add_mode_arguments(gen)
     add_model_file_arguments(gen)
     add_control_arguments(gen)
+    add_tiling_refiner_arguments(gen)
     gen.add_argument(
         "--out", default=None, help="output folder (default: the app's outputs folder)"
     )
@@ -216,6 +221,7 @@ def build_request(args: argparse.Namespace) -> Any:
             **mode_fields(args),
             **model_file_fields(args),
             **control_fields(args),
+            **tiling_refiner_fields(args),
         )
         request = with_preset(request, args).validate()
     except (RequestError, ImageFileError) as exc:

@@ -1,5 +1,6 @@
 """`sneakerstudio preprocess`: see the control map a ControlNet unit will get — an image run
-through a preprocessor (canny, scribble, …) and, with --size, fitted as the unit would be."""
+through a preprocessor (canny, scribble, soft edge, line art, depth …) and, with --size,
+fitted as the unit would be. Preprocessors with weights read the user's annotator files."""
 
 from __future__ import annotations
 
@@ -27,15 +28,24 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     pre.add_argument(
         "--resize", choices=RESIZE_MODES, default="crop", help="resize mode with --size"
     )
+    pre.add_argument(
+        "--annotators",
+        action="append",
+        default=[],
+        metavar="FOLDER",
+        help="a folder of annotator files (HED, line art, depth …), repeatable; also looked "
+        "for: SNEAKERSTUDIO_ANNOTATORS, A1111's and ComfyUI's folders of your model library",
+    )
     pre.add_argument("--json", action="store_true", help="print one JSON object")
     return pre
 
 
 def run(args: argparse.Namespace) -> int:
     from sneakerstudio.cli.control_args import parse_pre_spec
+    from sneakerstudio.core.annotators import annotator_roots, run_preprocessor
     from sneakerstudio.core.files.atomic import write_bytes
     from sneakerstudio.core.imaging.imageops import load_image
-    from sneakerstudio.core.imaging.preprocess import preprocess, resize_control
+    from sneakerstudio.core.imaging.preprocess import resize_control
     from sneakerstudio.core.protocol.control import preprocessor_problems
     from sneakerstudio.core.protocol.errors import RequestError, SneakerError
     from sneakerstudio.core.protocol.request import parse_size
@@ -46,7 +56,12 @@ def run(args: argparse.Namespace) -> int:
         if problems:
             raise RequestError(problems)
         image = load_image(Path(args.image).expanduser(), "RGBA")
-        result = preprocess(image, name, options)
+        folders = [Path(f).expanduser() for f in args.annotators]
+        missing = [str(f) for f in folders if not f.is_dir()]
+        if missing:
+            raise RequestError([f"--annotators: no folder '{m}'." for m in missing])
+        roots = folders + annotator_roots(folders)
+        result = run_preprocessor(image, name, options, roots=roots)
         if args.size:
             width, height = parse_size(args.size)
             result = resize_control(result, width, height, args.resize)

@@ -62,7 +62,7 @@ class ControlHookup(QObject):
         window.canvas.scene().addItem(self.item)
         self.previewer = ControlPreviewer(self)
         self.previewer.ready.connect(self._show_map)
-        self.previewer.failed.connect(self.panel.status_label.setText)
+        self.previewer.failed.connect(self._on_map_failed)
         # Painting changes the document at every mouse move: the map follows at most every
         # PREVIEW_DELAY_MS (a timer that further changes do not postpone).
         self.paint_timer = QTimer(self)
@@ -123,6 +123,13 @@ class ControlHookup(QObject):
 
     @Slot()
     @guarded
+    @Slot(str)
+    def _on_map_failed(self, message: str) -> None:
+        """Say why; the same inputs are tried again at the next refresh (the user may have
+        put the missing annotator file in place meanwhile)."""
+        self._requested = None
+        self.panel.status_label.setText(message)
+
     def refresh(self) -> None:
         """Recompute the shown unit's map (in the background)."""
         box = self.panel.shown_box()

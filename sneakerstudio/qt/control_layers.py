@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
+from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QObject, QRectF, QThread, QTimer, Signal, Slot
@@ -34,7 +35,20 @@ SOURCE_LABELS = {
     "canvas": "Canvas picture",
     "image": "Own image",
 }
-EDGE_PREPROCESSORS = ("canny", "scribble", "threshold", "invert")  # white lines on black
+EDGE_PREPROCESSORS = (  # white lines on black
+    "canny",
+    "scribble",
+    "threshold",
+    "invert",
+    "softedge_hed",
+    "softedge_hedsafe",
+    "softedge_pidinet",
+    "softedge_pidisafe",
+    "lineart",
+    "lineart_coarse",
+    "lineart_anime",
+    "mlsd",
+)
 LINE_TINT = (64, 220, 255)  # RGB of control lines drawn on the canvas
 PREVIEW_DELAY_MS = 120  # painting restarts nothing: at most one map per this much time
 
@@ -106,7 +120,8 @@ class PreviewJob(QThread):
         self.thread_name = ""  # where the work ran (tests check it is not the GUI thread)
 
     def run(self) -> None:
-        from sneakerstudio.core.imaging.preprocess import preprocess, resize_control
+        from sneakerstudio.core.annotators import run_preprocessor
+        from sneakerstudio.core.imaging.preprocess import resize_control
 
         self.thread_name = threading.current_thread().name
         unit = self._unit
@@ -117,7 +132,8 @@ class PreviewJob(QThread):
                 source = qimage_to_pil(self._source)
             else:
                 source = self._source
-            control_map = preprocess(source, unit.preprocessor, unit.options)
+            near = [Path(str(unit.model))] if str(unit.model) else []
+            control_map = run_preprocessor(source, unit.preprocessor, unit.options, near=near)
             control_map = resize_control(control_map, *self._size, unit.resize_mode)
             image = overlay_image(control_map, unit.preprocessor in EDGE_PREPROCESSORS)
         except SneakerError as exc:

@@ -31,12 +31,12 @@ from PySide6.QtWidgets import (
 from sneakerstudio.core.protocol.control import (
     CONTROL_MODE_LABELS,
     MAX_CONTROL_WEIGHT,
-    PREPROCESSORS,
     RESIZE_MODE_LABELS,
     ControlUnit,
     find_preprocessor,
 )
 from sneakerstudio.qt.control_layers import SOURCE_LABELS, SOURCES
+from sneakerstudio.qt.control_preprocessor_list import fill_preprocessor_combo
 from sneakerstudio.qt.errors import guarded
 
 OPEN_FILE = "__open__"
@@ -85,6 +85,7 @@ class UnitBox(QFrame):
         self._lister = lister
         self.image: Any = None  # the unit's own PIL image (source "image")
         self.option_spins: dict[str, QSpinBox | QDoubleSpinBox] = {}
+        self.control_type = ""  # a union ControlNet's type, kept from projects and PNGs
 
         self.enabled_box = QCheckBox()
         self.enabled_box.setChecked(True)
@@ -118,13 +119,7 @@ class UnitBox(QFrame):
         self.image_label = QLabel()
         self.image_label.setEnabled(False)
         self.pre_combo = QComboBox()
-        for pre in PREPROCESSORS:
-            self.pre_combo.addItem(pre.label, pre.name)
-        self.pre_combo.setToolTip(
-            "What turns the source into the control map the ControlNet expects: Scribble for "
-            "strokes (scribble / line-art ControlNets), Canny for edges of a photo, None when "
-            "the image already is a control map. The map is shown on the canvas."
-        )
+        fill_preprocessor_combo(self.pre_combo)
         self.options_form = QFormLayout()
         self.options_form.setContentsMargins(0, 0, 0, 0)
         self.weight = _spin(
@@ -439,6 +434,7 @@ class UnitBox(QFrame):
             "control_mode": self.mode_combo.currentData(),
             "resize_mode": self.resize_combo.currentData(),
             "enabled": self.enabled_box.isChecked(),
+            **({"control_type": self.control_type} if self.control_type else {}),
         }
 
     def set_state(self, state: dict[str, Any]) -> None:
@@ -475,6 +471,7 @@ class UnitBox(QFrame):
                     combo.setCurrentIndex(index)
             if isinstance(state.get("enabled"), bool):
                 self.enabled_box.setChecked(state["enabled"])
+            self.control_type = str(state.get("control_type") or self.control_type)
         finally:
             for widget in widgets:
                 widget.blockSignals(False)
@@ -494,6 +491,7 @@ class UnitBox(QFrame):
             control_mode=str(state["control_mode"]),
             resize_mode=str(state["resize_mode"]),
             enabled=bool(state["enabled"]),
+            control_type=self.control_type,
         )
 
 

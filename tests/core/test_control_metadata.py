@@ -54,6 +54,8 @@ def test_a1111_units_are_read(tmp_path: Path) -> None:
         "resize_mode": "fill",
         "threshold_a": 80.0,
         "threshold_b": 180.0,
+        "processor_res": 512.0,
+        "control_type": "",
     }
     assert second["control_mode"] == "control" and second["resize_mode"] == "just"
     unit = unit_from_metadata(first, Path("cn.safetensors"))
@@ -145,3 +147,23 @@ def test_our_infotext_reads_back_as_the_same_unit(tmp_path: Path) -> None:
     (read,) = meta["control"]
     back = unit_from_metadata(read, "cn.safetensors")
     assert back == unit
+
+
+def test_annotator_resolution_thresholds_and_union_type_read_back(tmp_path: Path) -> None:
+    """The detect resolution is A1111's "Processor Res", the other options its thresholds
+    (M-LSD: value and distance), and a union unit's type its "Union Control Type"."""
+    unit = ControlUnit(
+        "union.safetensors",
+        preprocessor="mlsd",
+        options=(("resolution", 768.0), ("score", 0.2), ("distance", 3.0)),
+        control_type="canny",
+    )
+    text = control_extras([_Loaded(unit, "xinsir_union_promax", None)])["ControlNet 0"]
+    assert "Module: mlsd" in text and "Processor Res: 768" in text
+    assert "Threshold A: 0.2, Threshold B: 3.0" in text and "Union Control Type: Canny" in text
+    params = build_parameters(
+        prompt="x", steps=3, sampler="Euler", cfg=7, seed=1, width=64, height=64,
+        extras={"ControlNet 0": text},
+    )  # fmt: skip
+    (read,) = read_png_metadata(_png(tmp_path / "u.png", parameters=params))["control"]
+    assert unit_from_metadata(read, "union.safetensors") == unit

@@ -18,6 +18,7 @@ as the picture, so control and picture stay aligned.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sneakerstudio.core.generation.sampling import LoopExtension
@@ -64,14 +65,16 @@ def control_map(
     outpaint), fitted to the canvas and cut with the picture's box."""
     from PIL import Image
 
-    from sneakerstudio.core.imaging.preprocess import preprocess, resize_control
+    from sneakerstudio.core.annotators import run_preprocessor
+    from sneakerstudio.core.imaging.preprocess import resize_control
 
     source = unit.image if unit.image is not None else request.init_image
     if source is None:  # validate() refuses this; keep the message if called directly
         from sneakerstudio.core.protocol.errors import RequestError
 
         raise RequestError(["A control unit has no control image."])
-    mapped = preprocess(source, unit.preprocessor, unit.options)
+    near = [p for p in (unit.model, request.model) if isinstance(p, Path)]
+    mapped = run_preprocessor(source, unit.preprocessor, unit.options, near=near)
     if plan is not None and plan.box is not None and plan.canvas is not None:
         canvas = resize_control(mapped, plan.canvas[0], plan.canvas[1], unit.resize_mode)
         return canvas.crop(plan.box).resize((width, height), Image.Resampling.LANCZOS)
@@ -96,6 +99,21 @@ def block_scales(unit: ControlUnit, outputs: int) -> list[float]:
     return [float(unit.weight) * SOFT_INJECTION_BASE ** (outputs - 1 - k) for k in range(outputs)]
 
 
+def union_indices(loaded: list[LoadedControl]) -> dict[int, int]:
+    """For each unit on a union ControlNet (by position), the task row of its control type
+    (its own, else its preprocessor's). Raises `RequestError` for a unit that has none."""
+    from sneakerstudio.core.models.controlnet_union import is_union_model, union_index
+    from sneakerstudio.core.protocol.union_types import union_type_for
+
+    out: dict[int, int] = {}
+    for position, item in enumerate(loaded):
+        if is_union_model(item.model):
+            unit = item.unit
+            kind = union_type_for(unit.control_type, unit.preprocessor)
+            out[position] = union_index(item.model, kind, f"Control unit '{item.name}'")
+    return out
+
+
 class ControlNetResiduals(LoopExtension):
     """Adds the job's ControlNet units to every step of one sampling pass."""
 
@@ -103,6 +121,7 @@ class ControlNetResiduals(LoopExtension):
         """`units`: each loaded unit with its control image tensor for the pass's batch
         (B, 3, H, W)."""
         self.units = units
+        self.union = union_indices([loaded for loaded, _image in units])
         self._doubled: dict[int, Any] = {}
         self.runs = 0  # ControlNet passes made (a unit outside its window makes none)
 
@@ -138,15 +157,27 @@ class ControlNetResiduals(LoopExtension):
                     self._doubled[index] = torch.cat([image, image])
                 img = self._doubled[index]
             balanced = unit.control_mode == "balanced"
+            scale = float(unit.weight) if balanced else 1.0
+            kind = self.union.get(index)
+            if kind is None:
+                inputs: dict[str, Any] = {"controlnet_cond": img.to(model.dtype)}
+            else:  # a union model: the map in a list, and which type it is
+                types = torch.zeros(x.shape[0], int(model.config.num_control_type))
+                types[:, kind] = 1
+                inputs = {
+                    "controlnet_cond": [img.to(model.dtype)],
+                    "control_type": types.to(device=x.device, dtype=model.dtype),
+                    "control_type_idx": [kind],
+                }
             down, mid = model(
                 x.to(model.dtype),
                 t,
                 encoder_hidden_states=e.to(model.dtype),
-                controlnet_cond=img.to(model.dtype),
-                conditioning_scale=float(unit.weight) if balanced else 1.0,
+                conditioning_scale=scale,
                 timestep_cond=time_cond,
                 added_cond_kwargs=a,
                 return_dict=False,
+                **inputs,
             )
             self.runs += 1
             if not balanced:  # the ControlNet scaled by the weight already when balanced

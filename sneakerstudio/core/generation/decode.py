@@ -99,8 +99,8 @@ class Decoders:
 
 def _vae_decode_openvino(ctx: JobContext, scaled: Any) -> Any:
     """The model's own VAE decode on OpenVINO, or None for PyTorch: not wanted, a VAE override,
-    a tiled or sliced decode (memory modes), not fp32, or OpenVINO failed (then PyTorch for
-    this model from now on)."""
+    a tiled or sliced decode (memory modes), not fp32, seamless tiling, or OpenVINO failed
+    (then PyTorch for this model from now on)."""
     import torch
 
     from sneakerstudio.core.patches.model_files import own_vae
@@ -113,6 +113,7 @@ def _vae_decode_openvino(ctx: JobContext, scaled: Any) -> Any:
         or getattr(vae, "use_tiling", False)
         or getattr(vae, "use_slicing", False)
         or vae.dtype != torch.float32
+        or ctx.request.tiling  # the compiled VAE pads with zeros
     ):
         return None
     from sneakerstudio.core.files.paths import cache_dir

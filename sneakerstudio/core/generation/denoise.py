@@ -13,7 +13,7 @@ from sneakerstudio.core.protocol.errors import GenerationCancelled
 if TYPE_CHECKING:  # pragma: no cover
     from sneakerstudio.core.generation.conditioning import Conditioning
     from sneakerstudio.core.generation.job import JobContext, StepCallback
-    from sneakerstudio.core.generation.sampling import LatentInputs, UnetCall
+    from sneakerstudio.core.generation.sampling import LatentInputs, ModelSwitch, UnetCall
 
 
 def scheduler_for(ctx: JobContext) -> Any:
@@ -34,13 +34,15 @@ def denoise(
     generators: list[Any],
     on_step: StepCallback,
     unet_call: UnetCall | None = None,
+    switch: ModelSwitch | None = None,
 ) -> Any:
-    """One sampling pass at the size of `inputs.noise`; the final latents."""
+    """One sampling pass at the size of `inputs.noise`; the final latents. With `switch`,
+    the refiner takes the last steps (the first refiner step goes in `ctx.info`)."""
     from sneakerstudio.core.generation.sampling import sample
 
     factor = ctx.model.vae_scale_factor
     width, height = inputs.noise.shape[3] * factor, inputs.noise.shape[2] * factor
-    return sample(
+    latents = sample(
         ctx.model.pipe,
         scheduler_for(ctx),
         cond,
@@ -53,7 +55,11 @@ def denoise(
         on_step=on_step,
         unet_call=unet_call,
         extensions=control_extensions(ctx, inputs.noise),
+        switch=switch,
     )
+    if switch is not None:
+        ctx.info["refiner_first_step"] = switch.at + 1  # of the pass's scheduler calls
+    return latents
 
 
 def control_extensions(ctx: JobContext, noise: Any) -> list[Any]:
@@ -107,6 +113,9 @@ def openvino_unet_call(ctx: JobContext) -> UnetCall | None:
     the PyTorch UNet with the reason in `ctx.info["cpu_runtime"]`; the first call of a model or
     size prepares it (the wait is announced and not counted as sampling time)."""
     if ctx.plan.cpu_runtime != "openvino":
+        return None
+    if ctx.request.tiling:  # OpenVINO's compiled UNet pads with zeros
+        ctx.info["cpu_runtime"] = "PyTorch: seamless tiling (circular padding)"
         return None
     from sneakerstudio.core.files.paths import cache_dir
     from sneakerstudio.core.patches.lora import applied_signature

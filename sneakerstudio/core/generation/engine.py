@@ -29,6 +29,7 @@ from sneakerstudio.core.generation.infotext import job_parameters
 from sneakerstudio.core.generation.job import JobContext, pass_steps
 from sneakerstudio.core.generation.latents import latent_inputs
 from sneakerstudio.core.generation.recovery import choose_memory, recovering, unexpected_failure
+from sneakerstudio.core.generation.refiner import load_refiner, model_switch, refiner_patched
 from sneakerstudio.core.models.cache import CachedModel, ModelCache, pipeline_bytes
 from sneakerstudio.core.protocol.backend import Capabilities
 from sneakerstudio.core.protocol.cancel import CancelToken
@@ -288,6 +289,9 @@ class Engine:
             cancel.check()
             ctx = JobContext(job_id, request, emit, cancel, self.plan, cached)
             ctx.control = self._controlnets(ctx)
+            ctx.refiner = load_refiner(ctx, self._model)
+            if ctx.refiner is not None:
+                self.cache.get(cached.key)  # the job's model stays the most recently used
             load_s = time.perf_counter() - t0
             finished = self._run(ctx)
             finished.timings["load_s"] = load_s
@@ -324,7 +328,10 @@ class Engine:
         from sneakerstudio.core.runtime.memory import after_job
 
         request, model = ctx.request, ctx.model
-        with model_files_applied(model, request, notes=ctx.info, status=ctx.status):
+        with (
+            model_files_applied(model, request, notes=ctx.info, status=ctx.status),
+            refiner_patched(ctx),
+        ):
             ctx.sampler = find_sampler(request.sampler)
             assert ctx.sampler is not None  # validated
             if request.mode != "txt2img":
@@ -375,6 +382,7 @@ class Engine:
         if ctx.plan.compile_unet:
             announce_compile(ctx, use_cfg)
         unet_call = openvino_unet_call(ctx)
+        switch = model_switch(ctx, use_cfg)
         ctx.timings.start = time.perf_counter()
         denoise_s = decode_s = 0.0
         for batch in range(request.batch_count):
@@ -394,7 +402,7 @@ class Engine:
                 shape = (model.latent_channels, request.height // factor, request.width // factor)
                 inputs, generators = latent_inputs(ctx, seeds[lo:hi], shape, vary)
                 on_step = ctx.on_step(offset, first_steps)
-                latents = denoise(ctx, cond, inputs, generators, on_step, unet_call)
+                latents = denoise(ctx, cond, inputs, generators, on_step, unet_call, switch)
                 if hires:
                     on_step = ctx.on_step(offset + first_steps, per_batch - first_steps)
                     latents = hires_pass(ctx, cond, latents, seeds[lo:hi], vary, on_step)
@@ -440,6 +448,7 @@ class Engine:
         out-of-memory ladder)."""
         model = ctx.model
         fast = ctx.request.fast_decode and self.decoders.folder_for(model.family) is not None
+        fast = fast and not ctx.request.tiling  # TAESD's convolutions are not tiled
         ctx.status("Decoding (TAESD, fast)…" if fast else "Decoding…")
         decoded = self.decoders.fast_decode(model, latents, ctx.plan) if fast else None
         ctx.timings.fast_decode = decoded is not None

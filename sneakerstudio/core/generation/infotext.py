@@ -39,6 +39,9 @@ def job_parameters(
     """The parameters text of every image of the job."""
     extras = mode_extras(ctx.request, ctx.image_plan)
     extras.update(control_extras(ctx.control))
+    from sneakerstudio.core.generation.refiner import refiner_extras
+
+    extras.update(refiner_extras(ctx))
     return tuple(
         parameters(ctx, seed, extras, variation[index] if variation else None)
         for index, seed in enumerate(seeds)
@@ -109,6 +112,8 @@ def mode_extras(request: GenerationRequest, plan: ImagePlan | None) -> dict[str,
         extras["Hires upscaler"] = "Latent" if request.hires_upscaler == "latent" else "Lanczos"
         if request.hires_upscaler_model:  # A1111 names the model by its file's stem
             extras["Hires upscaler"] = Path(request.hires_upscaler_model).stem
+    if request.tiling:
+        extras["Tiling"] = "True"
     if request.preset:
         extras["Preset"] = request.preset
     if request.rng == "nv":
@@ -123,7 +128,8 @@ def control_extras(control: list[Any]) -> dict[str, str]:
 
 
 def control_unit_text(loaded: Any) -> str:
-    """One unit's A1111 text. Threshold A / B are the preprocessor's first two options."""
+    """One unit's A1111 text. Processor Res is the preprocessor's detect resolution (512 for
+    those without one); Threshold A / B are its first two other options."""
     from sneakerstudio.core.protocol.control import (
         CONTROL_MODE_LABELS,
         RESIZE_MODE_LABELS,
@@ -134,14 +140,15 @@ def control_unit_text(loaded: Any) -> str:
     pre = find_preprocessor(unit.preprocessor)
     module = pre.a1111 if pre is not None else unit.preprocessor
     model = f"{loaded.name} [{loaded.hash}]" if loaded.hash else loaded.name
+    options = [o for o in (pre.options if pre is not None else ()) if o.name != "resolution"]
+    has_res = pre is not None and any(o.name == "resolution" for o in pre.options)
     parts = [
         ("Module", module),
         ("Model", model),
         ("Weight", _py_float(unit.weight)),
         ("Resize Mode", RESIZE_MODE_LABELS[unit.resize_mode]),
-        ("Processor Res", "512"),
+        ("Processor Res", str(int(unit.option("resolution"))) if has_res else "512"),
     ]
-    options = pre.options if pre is not None else ()
     for label, option in zip(("Threshold A", "Threshold B"), options, strict=False):
         parts.append((label, _py_float(unit.option(option.name))))
     parts += [
@@ -150,6 +157,10 @@ def control_unit_text(loaded: Any) -> str:
         ("Pixel Perfect", "False"),
         ("Control Mode", CONTROL_MODE_LABELS[unit.control_mode]),
     ]
+    if unit.control_type:  # a union ControlNet's type, as A1111's "Union Control Type"
+        from sneakerstudio.core.protocol.union_types import UNION_TYPE_INFOTEXT
+
+        parts.append(("Union Control Type", UNION_TYPE_INFOTEXT[unit.control_type]))
     return ", ".join(f"{k}: {v}" for k, v in parts)
 
 

@@ -73,6 +73,7 @@ class JobContext:
     timings: JobTimings = field(default_factory=JobTimings)
     info: dict[str, Any] = field(default_factory=dict)  # runtime notes for `Finished.info`
     control: list[Any] = field(default_factory=list)  # control.LoadedControl, one per unit
+    refiner: Any = None  # refiner.LoadedRefiner when the request has a refiner
 
     @property
     def model(self) -> LoadedModel:

@@ -44,6 +44,21 @@ class LatentInputs:
     masked_image: Any = None
 
 
+@dataclass
+class ModelSwitch:
+    """Another model takes over the pass (A1111's refiner): from the first step whose
+    timestep is below `cutoff` (= (1 − switch at) × 1000, diffusers' `denoising_end`), its
+    `unet` runs with its own conditioning `cond`. The base's extensions that feed the UNet
+    (ControlNet residuals, the 9-channel inpainting input) stop there; the masked blend goes
+    on. `at` is set by `sample` to the index of the first refiner step (len(timesteps) when
+    the refiner has none)."""
+
+    unet: Any
+    cond: Conditioning
+    cutoff: float
+    at: int = -1
+
+
 class LoopExtension:
     """A part of the denoising loop that some jobs add. Each hook does nothing unless
     overridden; the loop calls them in the order the extensions are given."""
@@ -287,6 +302,31 @@ def _x0(out: Any, scheduler: Any) -> Any:
     return x0
 
 
+def unet_inputs(
+    unet: Any, cond: Conditioning, use_cfg: bool, width: int, height: int
+) -> tuple[Any, dict[str, Any] | None]:
+    """The text embeddings (negative first with CFG) and SDXL's added conditioning for `unet`."""
+    import torch
+
+    embeds = cond.prompt_embeds
+    device, dtype = embeds.device, embeds.dtype
+    added: dict[str, Any] | None = None
+    if cond.pooled is not None:
+        pooled_dim = int(cond.pooled.shape[-1])
+        ids, neg_ids = sdxl_time_ids(unet, pooled_dim, width, height)
+        batch = embeds.shape[0]
+        ids = ids.to(device=device, dtype=dtype).repeat(batch, 1)
+        neg_ids = neg_ids.to(device=device, dtype=dtype).repeat(batch, 1)
+        text_embeds = cond.pooled
+        if use_cfg:
+            text_embeds = torch.cat([cond.negative_pooled, cond.pooled])
+            ids = torch.cat([neg_ids, ids])
+        added = {"text_embeds": text_embeds, "time_ids": ids}
+    if use_cfg:
+        embeds = torch.cat([cond.negative_embeds, cond.prompt_embeds])
+    return embeds, added
+
+
 def pure_noise_start(inputs: LatentInputs) -> bool:
     """Whether an image job starts from noise alone: inpainting at strength 1 does (diffusers'
     inpaint pipelines); img2img always noises the init image, at strength 1 too (diffusers'
@@ -322,12 +362,14 @@ def sample(
     on_step: Callable[[int, int, Any], None],
     unet_call: UnetCall | None = None,
     extensions: Sequence[LoopExtension] = (),
+    switch: ModelSwitch | None = None,
 ) -> Any:
     """Denoise and return the final latents (B, C, h, w). `on_step(i, n, x0)` is called after
     each scheduler call (n calls in all; 2nd-order samplers make two per user step) and may
     raise to cancel. `unet_call` evaluates the UNet instead of `pipe.unet` itself (the engine's
     OpenVINO runner on the CPU); same arguments, returns the noise prediction. `extensions` run
-    after the mode's own (inpainting input, masked blend)."""
+    after the mode's own (inpainting input, masked blend). `switch` hands the last steps to
+    another model (the refiner)."""
     import torch
 
     unet = pipe.unet
@@ -343,21 +385,7 @@ def sample(
         start = timesteps[:1].repeat(noise.shape[0])
         latents = scheduler.add_noise(inputs.init.to(dtype), noise, start)
 
-    embeds = cond.prompt_embeds
-    added: dict[str, Any] | None = None
-    if cond.pooled is not None:
-        pooled_dim = int(cond.pooled.shape[-1])
-        ids, neg_ids = sdxl_time_ids(unet, pooled_dim, width, height)
-        batch = embeds.shape[0]
-        ids = ids.to(device=device, dtype=dtype).repeat(batch, 1)
-        neg_ids = neg_ids.to(device=device, dtype=dtype).repeat(batch, 1)
-        text_embeds = cond.pooled
-        if use_cfg:
-            text_embeds = torch.cat([cond.negative_pooled, cond.pooled])
-            ids = torch.cat([neg_ids, ids])
-        added = {"text_embeds": text_embeds, "time_ids": ids}
-    if use_cfg:
-        embeds = torch.cat([cond.negative_embeds, cond.prompt_embeds])
+    embeds, added = unet_inputs(unet, cond, use_cfg, width, height)
     time_cond = None
     if distilled:
         w = torch.full((noise.shape[0],), guidance - 1.0)
@@ -376,8 +404,14 @@ def sample(
     if "generator" in step_params:
         extra["generator"] = generators if len(generators) > 1 else generators[0]
     n = len(timesteps)
+    if switch is not None:
+        switch.at = next((i for i, t in enumerate(timesteps) if float(t) < switch.cutoff), n)
     with torch.inference_mode():
         for i, t in enumerate(timesteps):
+            if switch is not None and i == switch.at:
+                unet, unet_call, time_cond = switch.unet, None, None
+                embeds, added = unet_inputs(unet, switch.cond, use_cfg, width, height)
+                loop = [e for e in loop if isinstance(e, MaskedBlend)]
             model_in = torch.cat([latents] * 2) if use_cfg else latents
             model_in = scheduler.scale_model_input(model_in, t)
             residuals = _residuals(loop, i, n, t, model_in, embeds, time_cond, added, use_cfg)

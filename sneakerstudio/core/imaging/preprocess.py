@@ -19,8 +19,8 @@ import numpy as np
 from PIL import Image, ImageFilter
 
 from sneakerstudio.core.imaging.imageops import fit_image, to_eight_bit
-from sneakerstudio.core.protocol.control import find_preprocessor, preprocessor_names
 from sneakerstudio.core.protocol.errors import ImageFileError, RequestError
+from sneakerstudio.core.protocol.preprocessors import find_preprocessor, preprocessor_names
 
 Options = Mapping[str, float] | Iterable[tuple[str, float]]
 
@@ -32,6 +32,10 @@ def preprocess(image: Image.Image, name: str, options: Options = ()) -> Image.Im
     if pre is None:
         raise RequestError(
             [f"Unknown preprocessor '{name}': choose one of {', '.join(preprocessor_names())}."]
+        )
+    if pre.needs_weights:
+        raise RequestError(
+            [f"The {pre.label} preprocessor runs a network: use core.annotators.run_preprocessor."]
         )
     values = pre.defaults()
     values.update(dict(options.items() if isinstance(options, Mapping) else options))

@@ -157,11 +157,12 @@ def load_controlnet(
 
 
 def _load_folder(folder: Path, dtype: Any) -> Any:
-    from diffusers import ControlNetModel
+    from diffusers import ControlNetModel, ControlNetUnionModel
 
-    _folder_config(folder)
+    config = _folder_config(folder)
+    union = config.get("_class_name") == "ControlNetUnionModel"
     try:
-        return ControlNetModel.from_pretrained(
+        return (ControlNetUnionModel if union else ControlNetModel).from_pretrained(
             str(folder), local_files_only=True, torch_dtype=dtype
         )
     except (OSError, ValueError, RuntimeError) as exc:
@@ -201,12 +202,11 @@ def _load_file(path: Path, unet_config: Mapping[str, Any], dtype: Any) -> Any:
     keys = list(tensors)
     if not is_controlnet_keys(keys):
         raise not_a_controlnet(path, tensors)
-    if is_union_keys(keys):
-        raise ModelFileError(
-            f"'{path.name}' is a ControlNet \"union\" / ProMax model, not supported yet.",
-            hint="Use a single-type ControlNet (canny, scribble, depth …) for now.",
-        )
     shapes = to_diffusers(dict(tensors), _layers_per_block(keys))
+    if is_union_keys(keys):
+        from sneakerstudio.core.models.controlnet_union import load_union_file
+
+        return load_union_file(path, readable, shapes, unet_config)
     config = derive_controlnet_config(shapes, unet_config, path)
     try:
         state = to_diffusers(load_file(str(readable)), config["layers_per_block"])
@@ -371,7 +371,7 @@ def _folder_config(folder: Path) -> dict[str, Any]:
             f"{config.get('_class_name') if isinstance(config, dict) else 'nothing'}).",
             hint="Choose a ControlNet file or folder.",
         )
-    if str(config.get("_class_name")) != "ControlNetModel":
+    if str(config.get("_class_name")) not in ("ControlNetModel", "ControlNetUnionModel"):
         raise ModelFileError(
             f"'{folder.name}' is a {config.get('_class_name')}, not supported yet.",
             hint="Use a single-type ControlNet (canny, scribble, depth …) for now.",

@@ -65,6 +65,7 @@ class ModelPatches:
     # never resizes the table again.
     embedding_rows: dict[str, dict[tuple[str, int], list[int]]] = field(default_factory=dict)
     own_tokenizers: dict[str, Any] = field(default_factory=dict)  # pipe attribute → original
+    tiled_layers: list[tuple[Any, str]] = field(default_factory=list)  # (Conv2d, own padding)
 
 
 @dataclass

@@ -1,7 +1,7 @@
 """The one mechanism every model patch goes through: a `Patch` applies itself to a loaded model
 and undoes itself, and `patched` puts exactly a job's patches on the model.
 
-A patch fills one slot ("prediction", "vae", "loras", "embeddings"; ControlNet's later). A patch
+A patch fills one slot ("prediction", "vae", "loras", "embeddings", "tiling"). A patch
 equal to the one already in its slot is kept as it is, so a model keeps its merged LoRAs, its
 VAE override and its embedding rows from job to job while the requests ask for the same; a
 different one (or none) undoes the old patch first. What a patch changed, and what it needs to

@@ -70,7 +70,7 @@ def request_patches(
     warnings: list[str] | None = None,
 ) -> list[Patch]:
     """The patches a request asks for, in the order they go on: prediction type, VAE, LoRAs,
-    embeddings (none of them when the request asks for the model as it is). What the user
+    embeddings, tiling (none of them when the request asks for the model as it is). What the user
     should know about them (a LoRA named several times) is added to `warnings`."""
     from sneakerstudio.core.patches.embeddings import EmbeddingPatch
     from sneakerstudio.core.patches.lora import LoraPatch
@@ -85,6 +85,10 @@ def request_patches(
         patches.append(LoraPatch.for_files(loras))
     if request.embeddings:
         patches.append(EmbeddingPatch.for_files([Path(p).expanduser() for p in request.embeddings]))
+    if request.tiling:
+        from sneakerstudio.core.patches.tiling import TilingPatch
+
+        patches.append(TilingPatch())
     return patches
 
 

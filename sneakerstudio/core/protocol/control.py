@@ -4,8 +4,8 @@ A request carries a tuple of units (`GenerationRequest.control`); each names a C
 the control image (or None: the window puts the canvas doodle there; the engine falls back to
 the init image), the preprocessor that turns that image into the control map (with its
 options), the weight, the fraction of the steps it acts on, and A1111's control and resize
-modes. The preprocessors' names, labels and options are listed here too, so the window can build
-its controls without importing numpy; they run in `core/imaging/preprocess.py`.
+modes. The preprocessors' names, labels and options are listed in `preprocessors.py` (and
+re-exported here), so the window can build its controls without importing numpy.
 """
 
 from __future__ import annotations
@@ -14,6 +14,26 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from sneakerstudio.core.protocol.preprocessors import (
+    PREPROCESSORS,
+    Preprocessor,
+    PreprocessorOption,
+    find_preprocessor,
+    preprocessor_names,
+)
+from sneakerstudio.core.protocol.union_types import UNION_TYPES, find_union_type
+
+__all__ = [
+    "PREPROCESSORS",
+    "ControlUnit",
+    "Preprocessor",
+    "PreprocessorOption",
+    "control_problems",
+    "find_preprocessor",
+    "preprocessor_names",
+    "preprocessor_problems",
+]
 
 CONTROL_MODES = ("balanced", "prompt", "control")
 RESIZE_MODES = ("crop", "just", "fill")
@@ -35,101 +55,6 @@ RESIZE_MODE_LABELS = {
 
 
 @dataclass(frozen=True)
-class PreprocessorOption:
-    """One number a preprocessor takes (a slider in the window, `--control-pre NAME:K=V` later)."""
-
-    name: str
-    label: str
-    default: float
-    minimum: float
-    maximum: float
-    integer: bool = False
-
-
-@dataclass(frozen=True)
-class Preprocessor:
-    """A preprocessor that needs no downloaded weights. `a1111` is the module name A1111 writes
-    in the infotext ("Module: canny")."""
-
-    name: str
-    label: str
-    a1111: str
-    options: tuple[PreprocessorOption, ...] = ()
-
-    def defaults(self) -> dict[str, float]:
-        return {o.name: o.default for o in self.options}
-
-
-PREPROCESSORS: tuple[Preprocessor, ...] = (
-    Preprocessor("none", "None (the image is the control map)", "none"),
-    Preprocessor(
-        "canny",
-        "Canny edges",
-        "canny",
-        (
-            PreprocessorOption("low", "Low threshold", 100, 1, 255, True),
-            PreprocessorOption("high", "High threshold", 200, 1, 255, True),
-        ),
-    ),
-    Preprocessor(
-        "scribble",
-        "Scribble (strokes → white lines on black)",
-        "scribble_xdog",
-        (PreprocessorOption("thickness", "Line thickness", 3, 1, 32, True),),
-    ),
-    Preprocessor(
-        "threshold",
-        "Threshold (black and white)",
-        "threshold",
-        (PreprocessorOption("level", "Threshold", 127, 0, 255, True),),
-    ),
-    Preprocessor("invert", "Invert (black lines on white → white on black)", "invert"),
-    Preprocessor(
-        "blur",
-        "Blur",
-        "blur_gaussian",
-        (PreprocessorOption("sigma", "Sigma", 9.0, 0.1, 64.0),),
-    ),
-    Preprocessor(
-        "tile",
-        "Tile (down-sample)",
-        "tile_resample",
-        (PreprocessorOption("down", "Down-sampling rate", 1.0, 1.0, 8.0),),
-    ),
-    Preprocessor(
-        "palette",
-        "Colour palette",
-        "color",
-        (PreprocessorOption("cell", "Cell size", 64, 4, 256, True),),
-    ),
-    Preprocessor(
-        "shuffle",
-        "Shuffle",
-        "shuffle",
-        (PreprocessorOption("seed", "Seed", 0, 0, 2**31 - 1, True),),
-    ),
-)
-
-
-def find_preprocessor(name: str) -> Preprocessor | None:
-    """The preprocessor called `name` (ours or A1111's module name, any case), or None."""
-    if not isinstance(name, str):
-        return None
-    key = name.strip().lower()
-    for pre in PREPROCESSORS:
-        if key in (pre.name, pre.a1111):
-            return pre
-    aliases = {"scribble_hed": "scribble", "scribble_pidinet": "scribble", "color": "palette"}
-    if key in aliases:
-        return find_preprocessor(aliases[key])
-    return None
-
-
-def preprocessor_names() -> list[str]:
-    return [p.name for p in PREPROCESSORS]
-
-
-@dataclass(frozen=True)
 class ControlUnit:
     """One ControlNet unit. `weight` is the conditioning scale; `start`/`end` the fraction of
     the steps it acts on (outside it the ControlNet does not run); `control_mode` and
@@ -146,6 +71,9 @@ class ControlUnit:
     control_mode: str = "balanced"
     resize_mode: str = "crop"
     enabled: bool = True
+    # For a "union" ControlNet: which kind of map this is (union_types.py); "" = from the
+    # preprocessor. Other ControlNets ignore it.
+    control_type: str = ""
 
     def option(self, name: str) -> float:
         """The value of a preprocessor option: the unit's, else the preprocessor's default."""
@@ -239,6 +167,11 @@ class ControlUnit:
             out.append(
                 f"{label}: unknown resize mode '{self.resize_mode}': choose crop, just or fill."
             )
+        if self.control_type and find_union_type(self.control_type) is None:
+            out.append(
+                f"{label}: unknown control type '{self.control_type}': choose one of "
+                f"{', '.join(UNION_TYPES)} (for a union ControlNet), or leave it empty."
+            )
         if not isinstance(self.enabled, bool):
             out.append(f"{label}: enabled must be on or off (got {_short(self.enabled)}).")
         return out
@@ -258,6 +191,7 @@ class ControlUnit:
             "control_mode": self.control_mode,
             "resize_mode": self.resize_mode,
             "enabled": self.enabled,
+            **({"control_type": self.control_type} if self.control_type else {}),
         }
 
     @classmethod
@@ -276,7 +210,7 @@ class ControlUnit:
             "model": Path(model) if model else "",
             "options": tuple((str(k), float(v)) for k, v in options.items()),
         }
-        for name in ("preprocessor", "control_mode", "resize_mode"):
+        for name in ("preprocessor", "control_mode", "resize_mode", "control_type"):
             if name in data:
                 kwargs[name] = str(data[name])
         for name in ("weight", "start", "end"):

@@ -18,6 +18,7 @@ from sneakerstudio.core.protocol.control import ControlUnit, control_problems
 from sneakerstudio.core.protocol.errors import RequestError
 from sneakerstudio.core.protocol.prompt import extract_lora_tags
 from sneakerstudio.core.protocol.samplers import DEFAULT_SAMPLER, find_sampler, sampler_names
+from sneakerstudio.core.protocol.tiling_refiner import DEFAULT_SWITCH_AT, tiling_refiner_problems
 
 MODES = ("txt2img", "img2img", "inpaint", "outpaint")
 INPAINT_AREAS = ("whole", "masked")
@@ -33,6 +34,9 @@ EXTRA_FIELDS: dict[str, Any] = {
     "memory_mode": "auto",
     "hires_upscaler_model": None,
     "rng": "cpu",
+    "tiling": False,
+    "refiner": None,
+    "refiner_switch_at": DEFAULT_SWITCH_AT,
 }
 MIN_SIZE = 64
 MAX_SIZE = 4096
@@ -112,6 +116,10 @@ class GenerationRequest:
     fast_decode: bool = False  # decode with TAESD when the user has its weights
     memory_mode: str = "auto"  # "auto", "normal", "tiled" or "low" (see runtime/memory.py)
     rng: str = "cpu"  # where the seed's noise comes from: RNG_SOURCES (generation/rng.py)
+    # Seamless tiling and the refiner switch (see tiling_refiner.py): also in "extra".
+    tiling: bool = False
+    refiner: str | None = None  # a checkpoint path or library name; None: no refiner
+    refiner_switch_at: float = DEFAULT_SWITCH_AT
 
     # -- ControlNet (see control.py); written in the JSON only when there are units -------
     control: tuple[ControlUnit, ...] = ()
@@ -205,6 +213,7 @@ class GenerationRequest:
         out.extend(self._mode_problems())
         out.extend(self._model_file_problems())
         out.extend(self._control_problems())
+        out.extend(tiling_refiner_problems(self.tiling, self.refiner, self.refiner_switch_at))
         return out
 
     def _control_problems(self) -> list[str]:
@@ -573,8 +582,9 @@ def _extra_fields(extra: Any) -> dict[str, Any]:
     if not isinstance(extra, dict):
         raise TypeError("extra must be an object")
     out = {name: extra[name] for name in EXTRA_FIELDS if name in extra}
-    if "fast_decode" in out:
-        out["fast_decode"] = bool(out["fast_decode"])
+    for name in ("fast_decode", "tiling"):
+        if name in out:
+            out[name] = bool(out[name])
     if "memory_mode" in out and out["memory_mode"] is None:
         out["memory_mode"] = "auto"
     return out

@@ -23,6 +23,7 @@ from sneakerstudio.core.protocol.control import (
     ControlUnit,
     find_preprocessor,
 )
+from sneakerstudio.core.protocol.union_types import find_union_type
 
 _UNIT_KEY = re.compile(r"^ControlNet(?: (\d+))?$")
 _MODEL_HASH = re.compile(r"^(.*?)\s*\[([0-9a-fA-F]{8,12})\]$")
@@ -91,6 +92,8 @@ def parse_unit_text(text: str) -> dict[str, Any]:
         "resize_mode": _ours(fields.get("Resize Mode"), RESIZE_MODE_LABELS),
         "threshold_a": to_float(fields.get("Threshold A")),
         "threshold_b": to_float(fields.get("Threshold B")),
+        "processor_res": to_float(fields.get("Processor Res")),
+        "control_type": find_union_type(fields.get("Union Control Type") or "") or "",
     }
 
 
@@ -174,10 +177,11 @@ def unit_from_metadata(data: dict[str, Any], model: Path | str) -> ControlUnit:
     pre = find_preprocessor(data.get("preprocessor") or "none")
     options: list[tuple[str, float]] = []
     if pre is not None:
-        for option, value in zip(
-            pre.options, (data.get("threshold_a"), data.get("threshold_b")), strict=False
-        ):
-            if value is not None and option.minimum <= value <= option.maximum:
+        thresholds = [o for o in pre.options if o.name != "resolution"]
+        read = [(o, data.get("processor_res")) for o in pre.options if o.name == "resolution"]
+        read += zip(thresholds, (data.get("threshold_a"), data.get("threshold_b")), strict=False)
+        for option, value in read:
+            if isinstance(value, (int, float)) and option.minimum <= value <= option.maximum:
                 options.append((option.name, float(value)))
     return ControlUnit(
         model=model,
@@ -188,6 +192,7 @@ def unit_from_metadata(data: dict[str, Any], model: Path | str) -> ControlUnit:
         end=_number(data.get("end"), 1.0),
         control_mode=data.get("control_mode") or "balanced",
         resize_mode=data.get("resize_mode") or "crop",
+        control_type=str(data.get("control_type") or ""),
     )
 
 
