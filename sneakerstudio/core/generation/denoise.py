@@ -34,8 +34,10 @@ def denoise(
     generators: list[Any],
     on_step: StepCallback,
     unet_call: UnetCall | None = None,
+    steps: int | None = None,
 ) -> Any:
-    """One sampling pass at the size of `inputs.noise`; the final latents."""
+    """One sampling pass at the size of `inputs.noise`; the final latents. `steps`: the
+    schedule's length (the request's steps by default; the hires pass may set its own)."""
     from sneakerstudio.core.generation.sampling import sample
 
     factor = ctx.model.vae_scale_factor
@@ -45,7 +47,7 @@ def denoise(
         scheduler_for(ctx),
         cond,
         inputs,
-        steps=ctx.request.steps,
+        steps=steps or ctx.request.steps,
         guidance=ctx.request.guidance,
         width=width,
         height=height,

@@ -59,4 +59,4 @@ def hires_pass(
     if is_inpainting_unet(model):
         inpainting_inputs(model, inputs, None, ctx.device)
     # The second pass (another size) runs on PyTorch: no OpenVINO runner.
-    return denoise(ctx, cond, inputs, generators, on_step)
+    return denoise(ctx, cond, inputs, generators, on_step, steps=request.hires_schedule_steps())

@@ -33,6 +33,7 @@ EXTRA_FIELDS: dict[str, Any] = {
     "memory_mode": "auto",
     "hires_upscaler_model": None,
     "rng": "cpu",
+    "hires_steps": 0,
 }
 MIN_SIZE = 64
 MAX_SIZE = 4096
@@ -98,6 +99,8 @@ class GenerationRequest:
     # An upscaler model (library name such as "4x-UltraSharp", or a path) for the hires pass,
     # used instead of `hires_upscaler` when set (core/upscalers/).
     hires_upscaler_model: str | None = None
+    # Steps of the hires pass (A1111's "Hires steps"); 0: as the first pass's share.
+    hires_steps: int = 0
 
     # -- model files (LoRA, embeddings, VAE, CLIP skip) -----------------------------------
     loras: tuple[tuple[str, float], ...] = ()  # (path or library name, weight)
@@ -428,6 +431,11 @@ class GenerationRequest:
             out.append(
                 f"Hires denoising strength must be from 0 to 1 (got {_short(self.hires_strength)})."
             )
+        if not _is_int(self.hires_steps) or not 0 <= self.hires_steps <= MAX_STEPS:
+            out.append(
+                f"Hires steps must be a whole number from 0 (the same as the first pass) to "
+                f"{MAX_STEPS} (got {_short(self.hires_steps)})."
+            )
         if self.hires_upscaler not in HIRES_UPSCALERS:
             out.append(f"Unknown hires upscaler '{self.hires_upscaler}': choose latent or lanczos.")
         model = self.hires_upscaler_model
@@ -488,6 +496,18 @@ class GenerationRequest:
             int(self.width * self.hires_scale) // 8 * 8,
             int(self.height * self.hires_scale) // 8 * 8,
         )
+
+    def hires_schedule_steps(self) -> int:
+        """The schedule length of the hires pass: `steps`, or with `hires_steps` N one so long
+        that its `hires_strength` share is N steps (A1111 runs exactly N hires steps)."""
+        wanted = self.hires_steps
+        if not wanted:
+            return self.steps
+        strength = min(max(float(self.hires_strength), 0.001), 1.0)
+        total = max(wanted, int(wanted / strength))
+        while int(total * strength) < wanted:
+            total += 1
+        return min(total, MAX_STEPS * 1000)
 
     @property
     def size_text(self) -> str:
