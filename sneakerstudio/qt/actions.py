@@ -140,6 +140,26 @@ MENUS: tuple[tuple[str, tuple[MenuItem, ...]], ...] = (
                 (),
                 "Remove the whole doodle layer.",
             ),
+            SEPARATOR,
+            ActionSpec(
+                "settings_action",
+                "Se&ttings…",
+                "settings_ui.open_dialog",
+                ("Ctrl+,",),
+                "Where jobs run, device, threads, output folder and file names, model folders.",
+            ),
+        ),
+    ),
+    (
+        "&Image",
+        (
+            ActionSpec(
+                "upscale_action",
+                "&Upscale…",
+                "upscale_ui.upscale_canvas",
+                ("Ctrl+Shift+U",),
+                "Upscale the canvas image with one of your upscaler models (ESRGAN …).",
+            ),
         ),
     ),
     (

@@ -7,13 +7,14 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from PySide6.QtCore import QSize, Qt, QTimer, QUrl, Signal, Slot
+from PySide6.QtCore import QPoint, QSize, Qt, QTimer, QUrl, Signal, Slot
 from PySide6.QtGui import QDesktopServices, QIcon, QImageReader, QPixmap
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QListView,
     QListWidget,
     QListWidgetItem,
+    QMenu,
     QMessageBox,
     QToolButton,
     QVBoxLayout,
@@ -43,6 +44,7 @@ class GalleryPanel(QWidget):
 
     image_clicked = Signal(str)  # restore its parameters
     send_to_canvas = Signal(str)
+    upscale_requested = Signal(str)  # Upscale… from the context menu (upscale_dialog.py)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -59,6 +61,8 @@ class GalleryPanel(QWidget):
         )
         self.list.itemClicked.connect(self._clicked)
         self.list.itemDoubleClicked.connect(self._double_clicked)
+        self.list.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.list.customContextMenuRequested.connect(self._context_menu)
         self.canvas_button = self._button(
             "To canvas",
             "Put the selected image on the canvas (to paint, mask or outpaint).",
@@ -145,6 +149,23 @@ class GalleryPanel(QWidget):
     @guarded
     def _double_clicked(self, item: QListWidgetItem) -> None:
         self.send_to_canvas.emit(str(item.data(Qt.ItemDataRole.UserRole)))
+
+    def context_menu_for(self, path: str) -> QMenu:
+        """The menu of one image (right click)."""
+        menu = QMenu(self)
+        upscale = menu.addAction("&Upscale…")
+        upscale.setToolTip("Upscale this image with one of your upscaler models.")
+        upscale.triggered.connect(lambda: self.upscale_requested.emit(path))
+        return menu
+
+    @Slot(QPoint)
+    @guarded
+    def _context_menu(self, pos: QPoint) -> None:
+        item = self.list.itemAt(pos)
+        if item is not None:
+            self.list.setCurrentItem(item)
+            menu = self.context_menu_for(str(item.data(Qt.ItemDataRole.UserRole)))
+            menu.exec(self.list.viewport().mapToGlobal(pos))
 
     @Slot()
     @guarded

@@ -154,6 +154,16 @@ class InferenceWorker(QObject):
         self.events.emit(EngineReady(str(device)))
 
     @Slot(object)
+    def replace_engine(self, engine: Backend) -> None:
+        """Use `engine` from now on (the Settings dialog's new backend): the old one is
+        closed, the new one prepared at once (its `EngineReady` / `EngineFailed` follows)."""
+        old, self._engine = self._engine, engine
+        self._prepared = False
+        self._prepare_error = None
+        close_backend(old)
+        self.start()
+
+    @Slot(object)
     def run_job(self, job: Job) -> None:
         """Run one job to its single terminal event: Delivered, Failed or Cancelled."""
         try:
@@ -258,6 +268,16 @@ class InferenceWorker(QObject):
         return Delivered(job.job_id, images, saved, info)
 
 
+def close_backend(engine: object) -> None:
+    """Close a backend that holds resources (a cluster's workers); errors are only logged."""
+    close = getattr(engine, "close", None)
+    if callable(close):
+        try:
+            close()
+        except Exception:
+            log.exception("the backend did not close cleanly")
+
+
 def _stop_thread(thread: QThread, tokens: dict[str, CancelToken], *_args: object) -> None:
     for token in tokens.values():
         token.cancel()
@@ -286,6 +306,7 @@ class InferenceController(QObject):
 
     _start_requested = Signal()
     _job_submitted = Signal(object)
+    _engine_replaced = Signal(object)
 
     def __init__(
         self,
@@ -299,12 +320,14 @@ class InferenceController(QObject):
         self._stopped = False
         self._thread = QThread()
         self._thread.setObjectName("sneakerstudio-inference")
+        self._engine = engine
         self.worker = InferenceWorker(engine, save_outputs)
         self.worker.moveToThread(self._thread)
         self._thread.finished.connect(self.worker.deleteLater)
 
         self._start_requested.connect(self.worker.start)
         self._job_submitted.connect(self.worker.run_job)
+        self._engine_replaced.connect(self.worker.replace_engine)
         # Worker → GUI: lands in a slot of this GUI-thread object (a queued connection).
         self.worker.events.connect(self._on_event)
         self._preview_gate = self.worker.preview_gate
@@ -332,6 +355,15 @@ class InferenceController(QObject):
         self._tokens[job_id] = token
         self._job_submitted.emit(Job(job_id, request, token))
         return job_id
+
+    def replace_engine(self, engine: Backend) -> None:
+        """Run the next jobs on `engine` (after the current one); it is prepared at once and
+        the old backend closed, in the worker thread."""
+        if self._stopped:
+            return
+        self._engine = engine
+        self.start()
+        self._engine_replaced.emit(engine)
 
     def cancel(self, job_id: str) -> bool:
         """Stop `job_id` within one step (or before it starts); False if it is not pending."""
@@ -363,6 +395,7 @@ class InferenceController(QObject):
             self._thread.quit()
             self._thread.wait()
         self._tokens.clear()
+        close_backend(self._engine)  # a cluster's workers stop with the window
 
     # -- dispatch (GUI thread) ------------------------------------------------------------
 
