@@ -51,7 +51,10 @@ class ModelLibraryHookup(QObject):
         panel.status.connect(w.status_line.phase_label.setText)
         panel.scan_finished.connect(self._on_library_scanned)
         panel.lora_chosen.connect(self._use_lora)
+        panel.embedding_chosen.connect(self._use_embedding)
         w.params.loras.set_trigger_lookup(self._lora_trigger_words)
+        self.panel = panel
+        self.refresh_advanced_lists()
         return panel
 
     @property
@@ -107,6 +110,30 @@ class ModelLibraryHookup(QObject):
         """The library's "Add LoRA": a row in the LoRA panel and its tag in the prompt."""
         self._window.params.loras.add_lora(Path(path).stem, weight)
 
+    @Slot(str)
+    @guarded
+    def _use_embedding(self, path: str) -> None:
+        """The library's "Use" on an embedding: its token into the prompt (one undoable
+        edit) and the file into the request's embeddings."""
+        self._window.params.advanced.add_embedding(path)
+        self._window.params.loras.insert_word(Path(path).stem)
+
+    def refresh_advanced_lists(self) -> None:
+        """The hires upscaler and VAE lists of the Advanced section, from the library."""
+        library = self.library
+        if library is None:
+            return
+        from sneakerstudio.qt.upscale_dialog import upscaler_choices
+
+        advanced = self._window.params.advanced
+        advanced.set_upscalers([choice.name for choice in upscaler_choices(library)])
+        try:
+            vaes = [entry.path for entry in library.models(kind="vae") if not entry.missing]
+        except Exception:  # an unreadable index: the lists stay as they are
+            log.exception("VAE list not read")
+            return
+        advanced.set_vaes(vaes)
+
     def _lora_trigger_words(self, name: str) -> tuple[str, ...]:
         """A LoRA's trigger words from the library (kohya tags, else A1111's activation
         text); none when the library does not know it."""
@@ -123,6 +150,7 @@ class ModelLibraryHookup(QObject):
     @guarded
     def _on_library_scanned(self, _report: object) -> None:
         self._window.params.loras.set_trigger_lookup(self._lora_trigger_words)  # new words
+        self.refresh_advanced_lists()
         if (control := getattr(self._window, "control", None)) is not None:
             control.use_library(self.library)  # new ControlNets in the units' lists
         self.update_fast_decode()

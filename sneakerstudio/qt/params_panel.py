@@ -35,6 +35,7 @@ from sneakerstudio.core.protocol.request import (
     GenerationRequest,
 )
 from sneakerstudio.core.protocol.samplers import DEFAULT_SAMPLER, sampler_names
+from sneakerstudio.qt.advanced_params import AdvancedParams
 from sneakerstudio.qt.lora_panel import LoraPanel
 
 SIZE_PRESETS: tuple[tuple[str, int, int], ...] = (
@@ -220,6 +221,7 @@ class ParamsPanel(QWidget):
         self.fast_decode = QCheckBox("Fast decode (TAESD)")
         self._fast_decode_available = False
         self.set_fast_decode_available(False)
+        self.advanced = AdvancedParams()  # hires, variations, batch count, VAE, CLIP skip …
 
         self._build_layout()
         self.set_values(DEFAULTS)
@@ -234,6 +236,7 @@ class ParamsPanel(QWidget):
             self.seed.textChanged,
             self.batch.valueChanged,
             self.fast_decode.toggled,
+            self.advanced.changed,
         ):
             signal.connect(self.changed)
 
@@ -308,6 +311,7 @@ class ParamsPanel(QWidget):
         batch_label.setBuddy(self.batch)
         form.addRow(batch_label, batch_row)
         layout.addLayout(form)
+        layout.addWidget(self.advanced)
 
     # -- actions --------------------------------------------------------------------------
 
@@ -379,6 +383,7 @@ class ParamsPanel(QWidget):
             "batch_size": self.batch.value(),
             "preset": self.preset_name,
             "fast_decode": self.fast_decode.isChecked(),
+            **self.advanced.values(),
         }
 
     def set_values(self, values: dict[str, Any]) -> None:
@@ -419,6 +424,7 @@ class ParamsPanel(QWidget):
             self.fast_decode.setChecked(values["fast_decode"])
         if isinstance(values.get("preset"), str):
             self.preset_name = values["preset"]
+        self.advanced.set_values(values)
 
     def build_request(self, model: Path | None) -> GenerationRequest:
         """The request these fields describe (not validated: call `problems()`)."""
@@ -437,6 +443,7 @@ class ParamsPanel(QWidget):
             sampler=values["sampler"],
             batch_size=values["batch_size"],
             fast_decode=self.fast_decode_on(),
+            **self.advanced.request_fields(),
         )
         if self.preset_name in PRESETS:
             request = apply_preset(request, self.preset_name, settings=False)

@@ -436,10 +436,25 @@ class SettingsHookup(QObject):
         super().__init__(window)
         self._window = window
         self.dialog: SettingsDialog | None = None
+        # Queued: after the session view has shown the engine's own message.
+        window.session.engine_failed.connect(
+            self._on_engine_failed, Qt.ConnectionType.QueuedConnection
+        )
 
     @property
     def preferences(self) -> Preferences:
         return self._window.preferences
+
+    @Slot(str, str, str)
+    @guarded
+    def _on_engine_failed(self, _kind: str, message: str, details: str) -> None:
+        """A backend that did not start: say where to change it."""
+        where = (
+            "Check the address in Settings → Engine (Ctrl+,), or choose This computer there."
+            if self.preferences.is_remote()
+            else "Check the device and precision in Settings → Engine (Ctrl+,)."
+        )
+        self._window.banner.show_message(f"{message} {where}", details=details)
 
     def configure_action(self, action: QAction) -> None:
         """Qt conventions: Preferences in the application menu on macOS."""
@@ -496,6 +511,7 @@ class SettingsHookup(QObject):
             log.exception("backend not made")
             w.banner.show_message(f"The new engine settings cannot be used: {exc}")
             return
+        w.banner.hide()
         w.session.replace_engine(backend)
         w.status_line.say("Starting the engine with the new settings…")
         w.update_actions()

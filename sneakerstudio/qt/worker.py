@@ -32,7 +32,7 @@ from PySide6.QtGui import QImage
 
 from sneakerstudio.core.protocol.backend import Backend
 from sneakerstudio.core.protocol.cancel import CancelToken
-from sneakerstudio.core.protocol.errors import GenerationCancelled
+from sneakerstudio.core.protocol.errors import GenerationCancelled, SneakerError
 from sneakerstudio.core.protocol.events import (
     Cancelled,
     Event,
@@ -143,9 +143,11 @@ class InferenceWorker(QObject):
             device = self._engine.prepare()
         except Exception as exc:  # reported to the user, the thread lives on
             log.exception("engine prepare failed")
+            # A typed error already says what to do; others keep their type for a bug report.
+            why = str(exc) if isinstance(exc, SneakerError) else f"{type(exc).__name__}: {exc}"
             self._prepare_error = EngineFailed(
                 "engine",
-                f"The engine could not start: {type(exc).__name__}: {exc}",
+                f"The engine could not start: {why}",
                 traceback.format_exc(),
             )
             self.events.emit(self._prepare_error)

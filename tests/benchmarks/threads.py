@@ -29,13 +29,12 @@ from pathlib import Path
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
+import sneakerstudio  # noqa: E402, F401  (before diffusers: hides a torchvision that cannot load)
 
 
 def build_unet() -> object:
     import torch
     from diffusers import UNet2DConditionModel
-
-    import sneakerstudio  # noqa: F401  (first: it hides a torchvision that cannot load)
 
     config = json.loads((ROOT / "sneakerstudio/resources/models/sd1/unet/config.json").read_text())
     config = {k: v for k, v in config.items() if not k.startswith("_")}
