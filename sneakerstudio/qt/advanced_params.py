@@ -123,6 +123,13 @@ def advanced_values_from_a1111(extras: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _buddy(text: str, widget: QWidget) -> QLabel:
+    """A row label whose Alt+letter focuses `widget` (a row of several widgets has none)."""
+    label = QLabel(text)
+    label.setBuddy(widget)
+    return label
+
+
 def _number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
@@ -233,7 +240,7 @@ class AdvancedParams(QWidget):
         variation.addWidget(self.variation_seed, 2)
         variation.addWidget(QLabel("strength"))
         variation.addWidget(self.variation_strength, 1)
-        form.addRow("&Variation seed", variation)
+        form.addRow(_buddy("&Variation seed", self.variation_seed), variation)
 
         self.batch_count = QSpinBox()
         self.batch_count.setRange(1, MAX_BATCH_COUNT)
@@ -252,7 +259,7 @@ class AdvancedParams(QWidget):
         vae_row.setSpacing(4)
         vae_row.addWidget(self.vae, 1)
         vae_row.addWidget(self.vae_browse)
-        form.addRow("V&AE", vae_row)
+        form.addRow(_buddy("V&AE", self.vae), vae_row)
         self.set_vaes([])
 
         self.clip_skip = QSpinBox()

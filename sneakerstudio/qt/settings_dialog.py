@@ -144,7 +144,7 @@ class SettingsDialog(QDialog):
         ):
             signal.connect(self._check)
         self._check()
-        self.resize(640, 480)
+        self.resize(640, 400)
 
     # -- tabs -----------------------------------------------------------------------------
 
@@ -215,7 +215,9 @@ class SettingsDialog(QDialog):
         self.output_folder.setToolTip(
             "Where generated images are saved, one folder per day. Empty: the default."
         )
-        form.addRow("Save &images in", _folder_row(self.output_folder, "Output folder", self))
+        label = QLabel("Save &images in")
+        label.setBuddy(self.output_folder)
+        form.addRow(label, _folder_row(self.output_folder, "Output folder", self))
         self.pattern = QLineEdit()
         self.pattern.setToolTip(_pattern_tip())
         form.addRow("File &names", self.pattern)

@@ -229,6 +229,7 @@ class UpscaleDialog(QDialog):
         self.progress.setRange(0, 1)
         self.progress.setValue(0)
         self.progress.setFormat("tile %v of %m")
+        self.progress.hide()  # shown while a job runs
         self.message = QLabel(NO_MODELS if not choices else "")
         self.message.setObjectName("upscaleMessage")
         self.message.setWordWrap(True)
@@ -300,6 +301,8 @@ class UpscaleDialog(QDialog):
             self._set_running(True)
 
     def _set_running(self, running: bool) -> None:
+        if running:
+            self.progress.show()
         self.upscale_button.setEnabled(not running and bool(self._choices))
         self.model.setEnabled(not running)
         self.scale.setEnabled(not running)
