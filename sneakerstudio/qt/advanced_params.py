@@ -59,8 +59,11 @@ UPSCALER_LABELS = {"latent": "Latent (fast, softer)", "lanczos": "Lanczos (decod
 def advanced_values_from_request(request: dict[str, Any]) -> dict[str, Any]:
     """The section's values from a stored request (`GenerationRequest.to_dict()`, as in our
     PNGs and projects): what is there and of the right type."""
-    extra = request.get("extra") if isinstance(request.get("extra"), dict) else {}
-    get = lambda key: request.get(key, extra.get(key))  # noqa: E731
+    extra: dict[str, Any] = request["extra"] if isinstance(request.get("extra"), dict) else {}
+
+    def get(key: str) -> Any:
+        return request.get(key, extra.get(key))
+
     out: dict[str, Any] = {}
     for key in ("hires_scale", "hires_strength", "variation_strength"):
         if _number(get(key)):

@@ -48,7 +48,7 @@ from sneakerstudio.qt.results_strip import ResultsBar
 from sneakerstudio.qt.session import StudioSession
 from sneakerstudio.qt.session_view import SessionView
 from sneakerstudio.qt.settings import SettingsStore
-from sneakerstudio.qt.settings_dialog import SettingsHookup
+from sneakerstudio.qt.settings_hookup import SettingsHookup
 from sneakerstudio.qt.status_bar import StatusLine, format_eta, format_progress  # noqa: F401
 from sneakerstudio.qt.status_bar import engine_notes as _engine_notes  # noqa: F401
 from sneakerstudio.qt.token_counter import TokenCounter  # noqa: F401
@@ -80,6 +80,8 @@ class MainWindow(QMainWindow):
     cancel_all_action: QAction
     accept_action: QAction
     discard_action: QAction
+    settings_action: QAction
+    upscale_action: QAction
     library_dock: QDockWidget
 
     def __init__(
