@@ -9,8 +9,10 @@ frozen window). The settings alternate (1, all, 1, all …) so a busy neighbour 
 
     python tests/benchmarks/threads.py [--steps 3] [--rounds 2] [--size 512]
 
-Last line: {"step_s_1", "step_s_all", "speedup_all", "max_gap_ms_1", "max_gap_ms_all",
-"p99_gap_ms_1", "p99_gap_ms_all", "cores", "load_avg_1m"}.
+Each round also ticks with no job at all for as long (the floor: what the machine and its other
+processes cost the heartbeat). Last line: {"step_s_1", "step_s_all", "speedup_all",
+"max_gap_ms_1", "max_gap_ms_all", "p99_gap_ms_1", "p99_gap_ms_all", "floor_max_gap_ms",
+"floor_p99_gap_ms", "cores", "load_avg_1m"}.
 """
 
 from __future__ import annotations
@@ -43,8 +45,14 @@ def build_unet() -> object:
 
 
 def run_steps(unet: object, threads: int, steps: int, size: int, out: list[float]) -> None:
-    """In the calling (worker) thread: `steps` UNet calls on `threads` torch threads."""
+    """In the calling (worker) thread: `steps` UNet calls on `threads` torch threads (0: no
+    work, the worker sleeps as long — the machine's own floor for the heartbeat)."""
     import torch
+
+    if threads == 0:
+        time.sleep(steps * 5.0)
+        out.append(5.0)
+        return
 
     torch.set_num_threads(threads)
     latents = torch.randn(1, 4, size // 8, size // 8)
@@ -101,9 +109,9 @@ def main() -> None:
     cores = os.cpu_count() or 1
     unet = build_unet()
     measure(unet, cores, 1, args.size)  # warm-up: first-call allocations, oneDNN kernels
-    results: dict[int, list[dict[str, float]]] = {1: [], cores: []}
+    results: dict[int, list[dict[str, float]]] = {0: [], 1: [], cores: []}
     for _ in range(args.rounds):
-        for threads in (1, cores):
+        for threads in (0, 1, cores):
             row = measure(unet, threads, args.steps, args.size)
             results[threads].append(row)
             print(f"{threads} thread(s): {row}", file=sys.stderr, flush=True)
@@ -116,7 +124,7 @@ def main() -> None:
             "p99_gap_ms": max(r["p99_gap_ms"] for r in rows),
         }
 
-    one, every = summary(1), summary(cores)
+    floor, one, every = summary(0), summary(1), summary(cores)
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else -1.0
     print(f"machine: {platform.machine()} · {cores} cores · load {load:.2f} · Qt offscreen")
     print(f"SD 1.5 UNet (random weights), {args.size}², batch 1, {args.steps} steps per setting")
@@ -135,6 +143,8 @@ def main() -> None:
                 "max_gap_ms_all": round(every["max_gap_ms"], 1),
                 "p99_gap_ms_1": round(one["p99_gap_ms"], 1),
                 "p99_gap_ms_all": round(every["p99_gap_ms"], 1),
+                "floor_max_gap_ms": round(floor["max_gap_ms"], 1),
+                "floor_p99_gap_ms": round(floor["p99_gap_ms"], 1),
                 "cores": cores,
                 "load_avg_1m": round(load, 2),
             }
