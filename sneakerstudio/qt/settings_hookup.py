@@ -104,6 +104,7 @@ class SettingsHookup(QObject):
             w.banner.show_message(f"The new engine settings cannot be used: {exc}")
             return
         w.banner.hide()
+        w.engine = backend
         w.session.replace_engine(backend)
         w.status_line.say("Starting the engine with the new settings…")
         w.update_actions()

@@ -164,3 +164,36 @@ def test_a_broken_preferences_file_falls_back_to_defaults(tmp_path: Path) -> Non
         {"device": "quantum", "threads": -3, "precision": 7, "backend": "no such", "x": 1}
     )
     assert prefs == Preferences()
+
+
+def test_a_cluster_without_ray_installed_says_how_to_install_it(
+    qtbot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(__import__("sys").modules, "ray", None)  # import ray → ImportError
+    store = SettingsStore(tmp_path / "settings.json")
+    store.settings.preferences = Preferences(backend="ray://10.0.0.7:10001").to_dict()
+    window = create_main_window(None, store, with_library=False)
+    qtbot.addWidget(window)
+    window.show()
+    with qtbot.waitSignal(window.session.engine_failed, timeout=30_000):
+        window.start_worker()
+    qtbot.waitUntil(lambda: "Settings" in window.banner.text(), timeout=2000)
+    assert 'pip install "sneakerstudio[cluster]"' in window.banner.text()
+    assert window.isVisible()
+
+
+def test_a_new_engine_choice_swaps_the_backend_without_a_restart(
+    qtbot, make_window, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    window = make_window()
+    qtbot.waitUntil(lambda: window.session.engine_state == "ready", timeout=10_000)
+    first = window.session.engine
+    second = FakeEngine(device="CPU · 2 threads · fp32")
+    closed: list[bool] = []
+    first.close = lambda: closed.append(True)  # type: ignore[attr-defined]
+    monkeypatch.setattr(Preferences, "make_backend", lambda self: second)
+    with qtbot.waitSignal(window.session.engine_ready, timeout=10_000):
+        window.settings_ui.apply(Preferences(threads=2))
+    assert window.session.engine is second and window.engine is second
+    assert closed == [True]  # the old backend was closed
+    assert "2 threads" in window.device_label.text()

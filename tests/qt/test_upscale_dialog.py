@@ -136,3 +136,17 @@ def test_an_empty_canvas_is_not_upscaled(make_window) -> None:
     win.upscale_action.trigger()
     assert win.upscale_ui.dialog is None
     assert "canvas is empty" in win.banner.text()
+
+
+def test_the_librarys_use_button_works_for_embeddings(
+    qtbot, window, library_with_upscaler: Path
+) -> None:
+    """Models → an embedding → Use: enabled, its word in the prompt, its file in the job."""
+    panel = window.library_panel
+    path = str(library_with_upscaler / "embeddings" / "easynegative.safetensors")
+    qtbot.waitUntil(lambda: panel.select(path), timeout=10_000)
+    assert panel.use_button.isEnabled() and "easynegative" in panel.use_button.toolTip()
+    window.params.prompt.setPlainText("a sneaker")
+    panel.use_button.click()
+    assert "easynegative" in window.params.prompt.toPlainText()
+    assert window.params.build_request(None).embeddings == (path,)
