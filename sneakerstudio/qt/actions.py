@@ -23,7 +23,8 @@ Command = Callable[[QMainWindow], None]
 
 
 def open_outputs_folder(window: QMainWindow) -> None:
-    folder = paths.outputs_dir()
+    preferences = getattr(window, "preferences", None)  # Settings → Output's folder
+    folder = preferences.outputs_root() if preferences is not None else paths.outputs_dir()
     folder.mkdir(parents=True, exist_ok=True)
     QDesktopServices.openUrl(QUrl.fromLocalFile(str(folder)))
 

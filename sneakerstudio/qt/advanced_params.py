@@ -91,7 +91,8 @@ def advanced_values_from_request(request: dict[str, Any]) -> dict[str, Any]:
 
 def advanced_values_from_a1111(extras: dict[str, Any]) -> dict[str, Any]:
     """The section's values from A1111's parameters text (its "Hires upscale: 2, Hires steps:
-    10, Hires upscaler: 4x-UltraSharp, Denoising strength: 0.4, Variation seed: …")."""
+    10, Hires upscaler: 4x-UltraSharp, Denoising strength: 0.4, Variation seed: …"); a pass
+    the text does not name is off, so the image can be made again."""
 
     def number(key: str) -> float | None:
         try:
@@ -100,7 +101,8 @@ def advanced_values_from_a1111(extras: dict[str, Any]) -> dict[str, Any]:
             return None
         return value if math.isfinite(value) else None
 
-    out: dict[str, Any] = {}
+    # A1111 writes these keys only when they are in use: absent means off (as it made it).
+    out: dict[str, Any] = {"hires_scale": 1.0, "variation_strength": 0.0, "clip_skip": 1}
     scale = number("Hires upscale")
     if scale is not None and scale > 1:
         out["hires_scale"] = scale

@@ -60,8 +60,9 @@ PRECISION_LABELS = {
 }
 THREADS_TIP = (
     "How many CPU cores PyTorch uses for a job. Automatic leaves one core to the window on "
-    "machines with up to 8 cores: on a 2-core computer all cores make a step about 1.7× "
-    "faster, but the window then stutters while a job runs (see docs/PERFORMANCE.md)."
+    "machines with up to 8 cores. On a 2-core computer both cores made a full-size step up to "
+    "1.7× faster when nothing else ran, but no faster (sometimes slower) while other programs "
+    "were busy, and the window stutters a little more (docs/PERFORMANCE.md, threads)."
 )
 ENGINE_NOTE = "Engine choices apply as soon as the current job ends (the model is loaded again)."
 EXAMPLE_REQUEST = {

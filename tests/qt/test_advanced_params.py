@@ -139,6 +139,8 @@ def test_a1111_parameters_restore_the_hires_pass_and_variations() -> None:
     assert values["hires_upscaler"] == "latent" and values["hires_strength"] == 0.45
     assert (values["variation_seed"], values["variation_strength"]) == (123, 0.1)
     assert values["clip_skip"] == 2
+    plain = params_from_metadata({"prompt": "x", "extras": {"Steps": "20"}})
+    assert (plain["hires_scale"], plain["variation_strength"], plain["clip_skip"]) == (1.0, 0.0, 1)
 
 
 def test_the_section_remembers_that_it_is_open(
