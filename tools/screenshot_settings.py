@@ -97,7 +97,7 @@ class SettingsDirector:
             advanced.vae.setCurrentIndex(1)
         w.params_dock.raise_()
         self.app.processEvents()
-        w.params_scroll.ensureWidgetVisible(advanced.clip_skip, 0, 20)
+        w.params_scroll.ensureWidgetVisible(advanced.embeddings_label, 0, 12)
         self.save(w, "advanced-section.png")
         w.gallery.add_image(self.picture)
         w.gallery_dock.raise_()
