@@ -51,7 +51,7 @@ ADVANCED_DEFAULTS: dict[str, Any] = {
     "batch_count": 1,
     "vae": "",
     "clip_skip": 1,
-    "embeddings": [],
+    "embeddings": "",
 }
 UPSCALER_LABELS = {"latent": "Latent (fast, softer)", "lanczos": "Lanczos (decoded image)"}
 
@@ -391,7 +391,7 @@ class AdvancedParams(QWidget):
             "batch_count": self.batch_count.value(),
             "vae": str(self.vae.currentData() or ""),
             "clip_skip": self.clip_skip.value(),
-            "embeddings": self.embeddings(),
+            "embeddings": "\n".join(self.embeddings()),  # one text: projects keep flat values
             "advanced_open": self.is_expanded(),
         }
 
@@ -423,6 +423,8 @@ class AdvancedParams(QWidget):
         if isinstance(vae, str) and len(vae) < 4096:
             self._choose_vae(vae)
         embeddings = values.get("embeddings")
+        if isinstance(embeddings, str):
+            embeddings = [line for line in embeddings.splitlines() if line.strip()]
         if isinstance(embeddings, list):
             self.set_embeddings([e for e in embeddings if isinstance(e, str)][:64])
         if isinstance(values.get("advanced_open"), bool):
@@ -443,5 +445,5 @@ class AdvancedParams(QWidget):
             "batch_count": values["batch_count"],
             "vae": Path(values["vae"]) if values["vae"] else None,
             "clip_skip": values["clip_skip"],
-            "embeddings": tuple(values["embeddings"]),
+            "embeddings": tuple(self.embeddings()),
         }

@@ -93,8 +93,9 @@ FAST_DECODE_TIP = (
 )
 FAST_DECODE_MISSING = (
     "Needs the TAESD decoder for this model's family (taesd for SD 1.x/2.x, taesdxl for "
-    "SDXL) on this computer: put its folder (with config.json) in place and point "
-    "SNEAKERSTUDIO_TAESD or SNEAKERSTUDIO_TAESDXL at it. Nothing is downloaded."
+    "SDXL) on this computer: choose its folder (with config.json) in Settings → Engine "
+    "(Ctrl+,), or point SNEAKERSTUDIO_TAESD or SNEAKERSTUDIO_TAESDXL at it. Nothing is "
+    "downloaded."
 )
 
 

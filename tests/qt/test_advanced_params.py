@@ -186,3 +186,19 @@ def test_embedding_use_puts_its_token_in_the_prompt_and_the_file_in_the_request(
     assert window.params.prompt.toPlainText() == "a sneaker"
     window.params.advanced.embeddings_clear.click()
     assert window.build_request().embeddings == ()
+
+
+def test_a_project_keeps_every_advanced_value(make_window, model_file: Path, tmp_path) -> None:
+    window = make_window(start=False)
+    window.set_model(model_file)
+    embedding = str(tmp_path / "embeddings" / "sneakerstyle.safetensors")
+    window.params.set_values({**ADVANCED, "embeddings": [embedding]})
+    before = window.build_request()
+    assert window.save_project_to(tmp_path / "shoe.sneaker")
+    again = make_window(start=False)
+    again.set_model(model_file)
+    assert again.load_project_file(tmp_path / "shoe.sneaker")
+    after = again.build_request()
+    for name in (*ADVANCED, "hires_upscaler_model", "embeddings"):
+        if name != "hires_upscaler":
+            assert getattr(after, name) == getattr(before, name), name
