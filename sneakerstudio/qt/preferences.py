@@ -24,7 +24,10 @@ log = logging.getLogger(__name__)
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+CPU_RUNTIMES = ("auto", "openvino", "torch")
+COMPILE_CHOICES = ("auto", "on", "off")
 MAX_THREADS = 256
+MAX_CACHE_GB = 4096.0
 
 
 def address_problem(text: str) -> str:
@@ -60,6 +63,9 @@ class Preferences:
     device: str = "auto"
     precision: str = "auto"
     threads: int = 0
+    cpu_runtime: str = "auto"  # what runs the UNet of CPU jobs (runtime/openvino.py)
+    compile_unet: str = "auto"  # torch.compile on CUDA: "auto" (the variable), "on", "off"
+    model_cache_gb: float = -1.0  # memory for cached models; < 0: automatic (half the free)
     taesd_sd1: str = ""
     taesd_sdxl: str = ""
     output_folder: str = ""  # "" is the app's outputs folder
@@ -73,6 +79,8 @@ class Preferences:
             return prefs
         for f in fields(cls):
             value = data.get(f.name)
+            if isinstance(value, int) and isinstance(getattr(prefs, f.name), float):
+                value = float(value)  # a hand-edited "8" for 8.0
             if isinstance(value, bool) or not isinstance(value, type(getattr(prefs, f.name))):
                 continue
             if isinstance(value, str) and (len(value) > 4096 or "\0" in value):
@@ -84,6 +92,12 @@ class Preferences:
             prefs.precision = "auto"
         if not 0 <= prefs.threads <= MAX_THREADS:
             prefs.threads = 0
+        if prefs.cpu_runtime not in CPU_RUNTIMES:
+            prefs.cpu_runtime = "auto"
+        if prefs.compile_unet not in COMPILE_CHOICES:
+            prefs.compile_unet = "auto"
+        if not prefs.model_cache_gb <= MAX_CACHE_GB:  # (NaN too)
+            prefs.model_cache_gb = -1.0
         if address_problem(prefs.backend):
             prefs.backend = "local"
         return prefs
@@ -100,6 +114,12 @@ class Preferences:
             "precision": None if self.precision == "auto" else self.precision,
             "threads": self.threads or None,
         }
+        if self.cpu_runtime != "auto":
+            options["cpu_runtime"] = self.cpu_runtime
+        if self.compile_unet != "auto":
+            options["compile_unet"] = self.compile_unet == "on"
+        if self.model_cache_gb >= 0:
+            options["cache_budget_bytes"] = int(self.model_cache_gb * 1024**3)
         folders = {
             key: Path(folder).expanduser()
             for key, folder in (("sd1", self.taesd_sd1), ("sdxl", self.taesd_sdxl))

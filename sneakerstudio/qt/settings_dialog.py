@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
     QDialogButtonBox,
+    QDoubleSpinBox,
     QFileDialog,
     QFormLayout,
     QHBoxLayout,
@@ -37,7 +38,10 @@ from PySide6.QtWidgets import (
 
 from sneakerstudio.qt.errors import guarded
 from sneakerstudio.qt.preferences import (
+    COMPILE_CHOICES,
+    CPU_RUNTIMES,
     DEVICES,
+    MAX_CACHE_GB,
     MAX_THREADS,
     PRECISIONS,
     Preferences,
@@ -57,6 +61,16 @@ PRECISION_LABELS = {
     "fp32": "fp32 — full precision, the most memory",
     "bf16": "bf16 — half the memory; fast on recent CPUs and GPUs",
     "fp16": "fp16 — half the memory; GPUs only (a CPU uses fp32)",
+}
+CPU_RUNTIME_LABELS = {
+    "auto": "Automatic (OpenVINO when installed, else PyTorch)",
+    "openvino": "OpenVINO (faster fp32 UNet and VAE on CPUs)",
+    "torch": "PyTorch",
+}
+COMPILE_LABELS = {
+    "auto": "Automatic (off unless SNEAKERSTUDIO_COMPILE=1)",
+    "on": "On — faster steps on NVIDIA GPUs, the first image takes minutes",
+    "off": "Off",
 }
 THREADS_TIP = (
     "How many CPU cores PyTorch uses for a job. Automatic leaves one core to the window on "
@@ -139,7 +153,7 @@ class SettingsDialog(QDialog):
         ):
             signal.connect(self._check)
         self._check()
-        self.resize(640, 400)
+        self.resize(660, 460)
 
     # -- tabs -----------------------------------------------------------------------------
 
@@ -184,6 +198,30 @@ class SettingsDialog(QDialog):
         self.threads.setSpecialValueText(f"Automatic ({_auto_threads()} of {os.cpu_count()})")
         self.threads.setToolTip(THREADS_TIP)
         form.addRow("CPU &threads", self.threads)
+        self.cpu_runtime = QComboBox()
+        for key in CPU_RUNTIMES:
+            self.cpu_runtime.addItem(CPU_RUNTIME_LABELS[key], key)
+        self.cpu_runtime.setToolTip(
+            "What runs the model of fp32 jobs on a CPU (SNEAKERSTUDIO_CPU_RUNTIME still works "
+            "when this is Automatic)."
+        )
+        form.addRow("CPU &runtime", self.cpu_runtime)
+        self.compile_unet = QComboBox()
+        for key in COMPILE_CHOICES:
+            self.compile_unet.addItem(COMPILE_LABELS[key], key)
+        form.addRow("&Compile (CUDA)", self.compile_unet)
+        self.model_cache = QDoubleSpinBox()
+        self.model_cache.setRange(-1.0, MAX_CACHE_GB)
+        self.model_cache.setDecimals(1)
+        self.model_cache.setSingleStep(1.0)
+        self.model_cache.setSuffix(" GB")
+        self.model_cache.setSpecialValueText("Automatic (half the free memory)")
+        self.model_cache.setToolTip(
+            "Memory for models kept loaded between jobs (switching back is then instant); "
+            "0 keeps only the model in use. SNEAKERSTUDIO_MODEL_CACHE_GB still works when "
+            "this is Automatic."
+        )
+        form.addRow("&Model cache", self.model_cache)
         self.taesd_sd1 = QLineEdit()
         self.taesd_sd1.setPlaceholderText("a taesd folder (with config.json); optional")
         self.taesd_sdxl = QLineEdit()
@@ -274,6 +312,9 @@ class SettingsDialog(QDialog):
         self.device.setCurrentIndex(max(0, self.device.findData(prefs.device)))
         self.precision.setCurrentIndex(max(0, self.precision.findData(prefs.precision)))
         self.threads.setValue(prefs.threads)
+        self.cpu_runtime.setCurrentIndex(max(0, self.cpu_runtime.findData(prefs.cpu_runtime)))
+        self.compile_unet.setCurrentIndex(max(0, self.compile_unet.findData(prefs.compile_unet)))
+        self.model_cache.setValue(max(-1.0, prefs.model_cache_gb))
         self.taesd_sd1.setText(prefs.taesd_sd1)
         self.taesd_sdxl.setText(prefs.taesd_sdxl)
         self.output_folder.setText(prefs.output_folder)
@@ -286,6 +327,11 @@ class SettingsDialog(QDialog):
             device=str(self.device.currentData()),
             precision=str(self.precision.currentData()),
             threads=self.threads.value(),
+            cpu_runtime=str(self.cpu_runtime.currentData()),
+            compile_unet=str(self.compile_unet.currentData()),
+            model_cache_gb=round(self.model_cache.value(), 1)
+            if self.model_cache.value() >= 0
+            else -1.0,
             taesd_sd1=self.taesd_sd1.text().strip(),
             taesd_sdxl=self.taesd_sdxl.text().strip(),
             output_folder=self.output_folder.text().strip(),

@@ -51,6 +51,8 @@ def test_settings_persist_and_reach_the_engine(qtbot, tmp_path: Path, make_windo
     dialog.device.setCurrentIndex(dialog.device.findData("cpu"))
     dialog.precision.setCurrentIndex(dialog.precision.findData("fp32"))
     dialog.threads.setValue(2)
+    dialog.cpu_runtime.setCurrentIndex(dialog.cpu_runtime.findData("torch"))
+    dialog.model_cache.setValue(0.0)
     dialog.taesd_sd1.setText(str(taesd))
     assert _ok(dialog).isEnabled(), dialog.problems_label.text()
     replaced: list[object] = []
@@ -64,6 +66,8 @@ def test_settings_persist_and_reach_the_engine(qtbot, tmp_path: Path, make_windo
     again = SettingsStore(tmp_path / "settings.json")
     engine = _backend_from_settings(again)
     assert (engine._preferred_device, engine._precision, engine._threads) == ("cpu", "fp32", 2)
+    assert engine._cpu_runtime == "torch" and engine._compile_unet is None
+    assert engine.cache._budget == 0  # only the model in use
     assert engine.fast_decoder_for("sd1") == taesd
     assert engine.fast_decoder_for("sdxl") is None  # not set: the env var's, none here
 
