@@ -36,6 +36,8 @@ SHORTCUTS: tuple[tuple[str, str], ...] = (
     ("Ctrl+Shift+I", "Open an image onto the canvas"),
     ("Ctrl+S", "Save the project (.sneaker)"),
     ("Ctrl+O / Ctrl+Shift+O", "Open a model file / a diffusers folder"),
+    ("Ctrl+Shift+U", "Upscale the canvas picture with an upscaler model"),
+    ("Ctrl+,", "Settings (Preferences on macOS)"),
     ("F1", "This list"),
     ("Ctrl+Q", "Quit (the canvas is kept for File → Reopen last canvas)"),
 )
