@@ -201,3 +201,25 @@ def test_a_new_engine_choice_swaps_the_backend_without_a_restart(
     assert window.session.engine is second and window.engine is second
     assert closed == [True]  # the old backend was closed
     assert "2 threads" in window.device_label.text()
+
+
+def test_the_models_tab_adds_and_removes_library_folders(qtbot, tmp_path: Path) -> None:
+    from sneakerstudio.core.models.library import Library
+
+    folder = tmp_path / "my models"
+    folder.mkdir()
+    library = Library(tmp_path / "data", detect_home=tmp_path / "nohome")
+    try:
+        dialog = SettingsDialog(Preferences(), library=library)
+        qtbot.addWidget(dialog)
+        count = dialog.folder_list.count()
+        assert dialog.add_library_folder(str(folder))
+        assert dialog.folder_list.count() == count + 1
+        assert str(folder) in {f.path for f in library.folders()}
+        assert not dialog.add_library_folder(str(tmp_path / "missing"))  # refused, said
+        assert dialog.models_message.text()
+        assert dialog.remove_library_folder(str(folder))
+        assert str(folder) not in {f.path for f in library.folders()}
+        assert "files kept" in dialog.models_message.text()
+    finally:
+        library.close()
