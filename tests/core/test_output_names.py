@@ -62,6 +62,11 @@ def test_hires_steps_are_checked_and_give_the_schedule() -> None:
     base = GenerationRequest(model=None, prompt="", steps=20, hires_scale=2.0, hires_strength=0.5)
     assert base.hires_schedule_steps() == 20
     assert replace(base, hires_steps=7).hires_schedule_steps() == 14
+    # A1111: 12 hires steps at strength 0.35 run the last 12 of int(12 / 0.35) = 34.
+    a1111 = replace(base, hires_steps=12, hires_strength=0.35)
+    assert a1111.hires_schedule_steps() == 34
+    assert int(34 * a1111.hires_pass_strength()) == 12
+    assert replace(base, hires_strength=0.35).hires_pass_strength() == 0.35
     bad = replace(base, hires_steps=-1)
     assert any("Hires steps" in p for p in bad.problems())
     back = GenerationRequest.from_json(replace(base, hires_steps=9).to_json())

@@ -355,7 +355,9 @@ class Engine:
         strength = None if ctx.image_plan is None else request.strength
         first_steps = pass_steps(request.steps, strength)
         hires_steps = (
-            pass_steps(request.hires_schedule_steps(), request.hires_strength) if hires else 0
+            pass_steps(request.hires_schedule_steps(), request.hires_pass_strength())
+            if hires
+            else 0
         )
         per_batch = first_steps + hires_steps
         ctx.total = per_batch * request.batch_count

@@ -54,7 +54,7 @@ def hires_pass(
     inputs = LatentInputs(
         noise=noise.to(ctx.device, dtype),
         init=init.to(dtype),
-        strength=request.hires_strength,
+        strength=request.hires_pass_strength(),
     )
     if is_inpainting_unet(model):
         inpainting_inputs(model, inputs, None, ctx.device)

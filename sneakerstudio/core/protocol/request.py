@@ -498,16 +498,20 @@ class GenerationRequest:
         )
 
     def hires_schedule_steps(self) -> int:
-        """The schedule length of the hires pass: `steps`, or with `hires_steps` N one so long
-        that its `hires_strength` share is N steps (A1111 runs exactly N hires steps)."""
+        """The schedule length of the hires pass: `steps`, or with `hires_steps` N A1111's
+        `int(N / min(strength, 0.999))`, of which the pass runs the last N steps."""
         wanted = self.hires_steps
         if not wanted:
             return self.steps
-        strength = min(max(float(self.hires_strength), 0.001), 1.0)
-        total = max(wanted, int(wanted / strength))
-        while int(total * strength) < wanted:
-            total += 1
-        return min(total, MAX_STEPS * 1000)
+        strength = min(float(self.hires_strength), 0.999)
+        return max(wanted, int(wanted / strength)) if strength > 0 else wanted
+
+    def hires_pass_strength(self) -> float:
+        """The share of the hires schedule that runs: `hires_strength`, or with `hires_steps`
+        N the share that is exactly N steps of `hires_schedule_steps()` (as A1111 runs)."""
+        if not self.hires_steps:
+            return float(self.hires_strength)
+        return min(1.0, (self.hires_steps + 0.5) / self.hires_schedule_steps())
 
     @property
     def size_text(self) -> str:
