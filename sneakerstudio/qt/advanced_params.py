@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QLineEdit,
+    QSizePolicy,
     QSpinBox,
     QToolButton,
     QVBoxLayout,
@@ -159,6 +160,8 @@ class AdvancedParams(QWidget):
         self.header.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
         self.header.setArrowType(Qt.ArrowType.RightArrow)
         self.header.setAutoRaise(True)
+        # A long summary is cut at the panel's edge, never widening the dock (the tooltip has it).
+        self.header.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
         self.header.setToolTip(
             "Hires pass, variations, batch count, VAE, CLIP skip and embeddings."
         )
@@ -185,7 +188,9 @@ class AdvancedParams(QWidget):
         ):
             signal.connect(self.changed)
         self.hires_scale.valueChanged.connect(self._enable_hires)
+        self.changed.connect(self._show_summary)
         self._enable_hires()
+        self._show_summary()
 
     def _build_body(self) -> None:
         form = QFormLayout(self.body)
@@ -285,6 +290,11 @@ class AdvancedParams(QWidget):
         form.addRow("Embeddings", embeddings_row)
         self._embeddings: list[str] = []
         self.set_embeddings([])
+        for combo in (self.hires_upscaler, self.vae):  # long file names: cut, not wider
+            combo.setSizeAdjustPolicy(
+                QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
+            )
+            combo.setMinimumContentsLength(12)
 
     # -- expanded or not ------------------------------------------------------------------
 
@@ -368,6 +378,33 @@ class AdvancedParams(QWidget):
         self.changed.emit()
 
     # -- values ---------------------------------------------------------------------------
+
+    def summary(self) -> str:
+        """What is on, in a few words ("hires 2× 4x-UltraSharp · batch count 3"): shown on
+        the header, so a closed section never hides a choice that changes the image."""
+        parts = []
+        if self.hires_scale.value() > 1.0:
+            upscaler = str(self.hires_upscaler.currentData() or "latent")
+            parts.append(f"hires {self.hires_scale.value():g}× {Path(upscaler).stem}")
+        if self.variation_strength.value() > 0:
+            parts.append(f"variation {self.variation_strength.value():g}")
+        if self.batch_count.value() > 1:
+            parts.append(f"batch count {self.batch_count.value()}")
+        if self.vae.currentData():
+            parts.append(f"VAE {Path(str(self.vae.currentData())).stem}")
+        if self.clip_skip.value() > 1:
+            parts.append(f"CLIP skip {self.clip_skip.value()}")
+        if self._embeddings:
+            parts.append(f"{len(self._embeddings)} embedding{'s' * (len(self._embeddings) > 1)}")
+        return " · ".join(parts)
+
+    def _show_summary(self) -> None:
+        summary = self.summary()
+        self.header.setText(f"Advanced · {summary}" if summary else "Advanced")
+        self.header.setToolTip(
+            "Hires pass, variations, batch count, VAE, CLIP skip and embeddings."
+            + (f"\nOn: {summary}" if summary else "")
+        )
 
     def _enable_hires(self) -> None:
         on = self.hires_scale.value() > 1.0

@@ -172,6 +172,14 @@ def test_hires_off_disables_its_fields(make_window) -> None:
     assert advanced.hires_strength.isEnabled() and advanced.hires_upscaler.isEnabled()
 
 
+def test_a_closed_section_still_says_what_is_on(make_window) -> None:
+    advanced = make_window(start=False).params.advanced
+    assert advanced.header.text() == "Advanced"
+    advanced.set_values({"hires_scale": 2.0, "batch_count": 3, "clip_skip": 2})
+    assert not advanced.is_expanded()
+    assert advanced.header.text() == "Advanced · hires 2× latent · batch count 3 · CLIP skip 2"
+
+
 def test_embedding_use_puts_its_token_in_the_prompt_and_the_file_in_the_request(
     make_window, model_file: Path, tmp_path: Path
 ) -> None:
@@ -202,3 +210,21 @@ def test_a_project_keeps_every_advanced_value(make_window, model_file: Path, tmp
     for name in (*ADVANCED, "hires_upscaler_model", "embeddings"):
         if name != "hires_upscaler":
             assert getattr(after, name) == getattr(before, name), name
+
+
+def test_a_long_summary_never_widens_the_panel(make_window, tmp_path: Path) -> None:
+    window = make_window(start=False)
+    before = window.params_dock.minimumSizeHint().width()
+    window.params.set_values(
+        {
+            "hires_scale": 2.0,
+            "hires_upscaler": "4x_NMKD-Siax_200k-with-a-very-long-file-name-indeed",
+            "variation_seed": 1,
+            "variation_strength": 0.3,
+            "batch_count": 9,
+            "vae": str(tmp_path / "a-very-long-vae-file-name-for-testing.safetensors"),
+            "clip_skip": 2,
+        }
+    )
+    assert window.params_dock.minimumSizeHint().width() <= before
+    assert "NMKD" in window.params.advanced.header.toolTip()
