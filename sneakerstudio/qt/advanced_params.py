@@ -307,6 +307,7 @@ class AdvancedParams(QWidget):
             return
         self.header.setArrowType(Qt.ArrowType.DownArrow if expanded else Qt.ArrowType.RightArrow)
         self.body.setVisible(expanded)
+        self._show_summary()
         self.expanded_changed.emit(expanded)
 
     # -- lists from the library -----------------------------------------------------------
@@ -400,7 +401,8 @@ class AdvancedParams(QWidget):
 
     def _show_summary(self) -> None:
         summary = self.summary()
-        self.header.setText(f"Advanced · {summary}" if summary else "Advanced")
+        shown = summary and not self.is_expanded()  # open, the fields say it themselves
+        self.header.setText(f"Advanced · {summary}" if shown else "Advanced")
         self.header.setToolTip(
             "Hires pass, variations, batch count, VAE, CLIP skip and embeddings."
             + (f"\nOn: {summary}" if summary else "")
