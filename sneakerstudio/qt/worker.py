@@ -165,6 +165,12 @@ class InferenceWorker(QObject):
         close_backend(old)
         self.start()
 
+    def replace_engine_before_start(self, engine: Backend) -> None:
+        """As `replace_engine`, called from the GUI thread before the thread starts (so the
+        old backend is never prepared just to be closed)."""
+        old, self._engine = self._engine, engine
+        close_backend(old)
+
     @Slot(object)
     def run_job(self, job: Job) -> None:
         """Run one job to its single terminal event: Delivered, Failed or Cancelled."""
@@ -364,7 +370,10 @@ class InferenceController(QObject):
         if self._stopped:
             return
         self._engine = engine
-        self.start()
+        if not self._thread.isRunning():  # not started: the worker is not in use yet
+            self.worker.replace_engine_before_start(engine)
+            self.start()
+            return
         self._engine_replaced.emit(engine)
 
     def cancel(self, job_id: str) -> bool:

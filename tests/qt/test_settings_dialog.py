@@ -223,3 +223,14 @@ def test_the_models_tab_adds_and_removes_library_folders(qtbot, tmp_path: Path) 
         assert "files kept" in dialog.models_message.text()
     finally:
         library.close()
+
+
+def test_a_backend_chosen_before_the_worker_starts_is_the_only_one_prepared(
+    qtbot, make_window
+) -> None:
+    first, second = FakeEngine(), FakeEngine(device="CPU · 2 threads · fp32")
+    window = make_window(first, start=False)
+    with qtbot.waitSignal(window.session.engine_ready, timeout=10_000):
+        window.session.replace_engine(second)
+    assert getattr(first, "prepare_thread", None) is None  # never prepared
+    assert second.prepare_thread is not None
