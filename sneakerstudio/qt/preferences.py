@@ -100,6 +100,10 @@ class Preferences:
             prefs.model_cache_gb = -1.0
         if address_problem(prefs.backend):
             prefs.backend = "local"
+        from sneakerstudio.core.imaging.outputs import pattern_problems
+
+        if not prefs.file_pattern.strip() or pattern_problems(prefs.file_pattern):
+            prefs.file_pattern = "[seed]"
         return prefs
 
     def to_dict(self) -> dict[str, Any]:

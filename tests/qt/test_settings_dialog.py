@@ -165,7 +165,15 @@ def test_an_unreachable_cluster_is_a_clear_error_and_the_window_lives_on(
 
 def test_a_broken_preferences_file_falls_back_to_defaults(tmp_path: Path) -> None:
     prefs = Preferences.from_dict(
-        {"device": "quantum", "threads": -3, "precision": 7, "backend": "no such", "x": 1}
+        {
+            "device": "quantum",
+            "threads": -3,
+            "precision": 7,
+            "backend": "no such",
+            "file_pattern": "../[seed]",
+            "model_cache_gb": float("nan"),
+            "x": 1,
+        }
     )
     assert prefs == Preferences()
 
