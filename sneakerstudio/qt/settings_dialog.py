@@ -74,9 +74,9 @@ COMPILE_LABELS = {
 }
 THREADS_TIP = (
     "How many CPU cores PyTorch uses for a job. Automatic leaves one core to the window on "
-    "machines with up to 8 cores. On a 2-core computer both cores made a full-size step up to "
-    "1.7× faster when nothing else ran, but no faster (sometimes slower) while other programs "
-    "were busy, and the window stutters a little more (docs/PERFORMANCE.md, threads)."
+    "machines with up to 8 cores. On a 2-core computer both cores made a full-size step "
+    "1.3–1.8× faster when little else ran, but no faster (sometimes slower) while other "
+    "programs were busy, and the window stutters a little more (docs/PERFORMANCE.md)."
 )
 ENGINE_NOTE = "Engine choices apply as soon as the current job ends (the model is loaded again)."
 EXAMPLE_REQUEST = {
