@@ -150,3 +150,16 @@ def test_the_librarys_use_button_works_for_embeddings(
     panel.use_button.click()
     assert "easynegative" in window.params.prompt.toPlainText()
     assert window.params.build_request(None).embeddings == (path,)
+
+
+def test_a_broken_picture_is_said_in_the_dialog(qtbot, window, tmp_path: Path) -> None:
+    broken = tmp_path / "pictures" / "broken.png"
+    broken.parent.mkdir(parents=True)
+    broken.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 40)  # a PNG signature, then nothing
+    window.upscale_ui.upscale_file(str(broken))
+    dialog = window.upscale_ui.dialog
+    assert dialog is not None
+    with qtbot.waitSignal(window.upscale_ui.job.failed, timeout=60_000):
+        dialog.upscale_button.click()
+    assert "broken.png" in dialog.message.text()
+    assert dialog.upscale_button.isEnabled() and dialog.isVisible()
