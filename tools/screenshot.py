@@ -27,6 +27,8 @@ starter model downloading from a local test hub) and welcome-3-no-route.png (no 
 see tools/screenshot_welcome.py.
 With `--scene annotators`: controlnet-4-annotator-missing.png, a line-art unit whose annotator
 file is not on the machine (the panel names it and where to put it).
+With `--scene settings`: the Settings dialog, the Advanced section and the Upscale dialog
+(`tools/screenshot_settings.py` says which files).
 Settings, autosaves and images go to a temporary SNEAKERSTUDIO_HOME, never to your own.
 """
 
@@ -420,7 +422,7 @@ if __name__ == "__main__":
     parser.add_argument("out_dir", nargs="?", type=Path, default=ROOT / "docs" / "screenshots")
     parser.add_argument(
         "--scene",
-        choices=("main", "controlnet", "guides", "welcome", "annotators", "all"),
+        choices=("main", "controlnet", "guides", "welcome", "annotators", "settings", "all"),
         default="main",
         help="which screenshots: the main walk-through (default), ControlNet, or both",
     )
@@ -440,4 +442,8 @@ if __name__ == "__main__":
         code = run_welcome(args.out_dir)
     if args.scene in ("annotators", "all") and code == 0:
         code = run_controlnet(args.out_dir, AnnotatorDirector)
+    if args.scene in ("settings", "all") and code == 0:
+        from tools.screenshot_settings import run_settings
+
+        code = run_settings(args.out_dir)
     raise SystemExit(code)

@@ -323,6 +323,12 @@ def add_mode_arguments(gen: argparse.ArgumentParser) -> None:
         "--hires-strength", type=float, default=0.5, help="hires denoising (default 0.5)"
     )
     modes.add_argument(
+        "--hires-steps",
+        type=int,
+        default=0,
+        help="steps of the hires pass (default 0: the --steps share of its strength)",
+    )
+    modes.add_argument(
         "--hires-upscaler",
         default="latent",
         metavar="NAME",
@@ -389,6 +395,7 @@ def mode_fields(args: argparse.Namespace) -> dict[str, Any]:
         "rng": args.rng,
         "hires_scale": args.hires,
         "hires_strength": args.hires_strength,
+        "hires_steps": args.hires_steps,
         "hires_upscaler": (
             args.hires_upscaler if args.hires_upscaler in HIRES_UPSCALERS else "lanczos"
         ),

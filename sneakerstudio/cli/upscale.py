@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from sneakerstudio.cli import EXIT_CANCELLED, EXIT_FAILED, EXIT_OK, EXIT_USAGE, err
+from sneakerstudio.core.upscalers.job import postprocess_parameters
 
 
 def add_parser(sub: Any) -> argparse.ArgumentParser:
@@ -35,14 +36,6 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     sd.add_argument("--sd-tile", type=int, default=512, help="tile size (default 512)")
     sd.add_argument("--sd-overlap", type=int, default=64, help="tile overlap (default 64)")
     return up
-
-
-def postprocess_parameters(parameters: str | None, name: str, factor: float) -> str:
-    """The picture's A1111 parameters with the postprocessing keys on the last line."""
-    keys = f"Postprocess upscaler: {name}, Postprocess upscale by: {factor:g}"
-    if not parameters:
-        return keys
-    return f"{parameters.rstrip()}, {keys}"
 
 
 def _sd_pass(args: argparse.Namespace, image: Any, upscaled: Any) -> Any:

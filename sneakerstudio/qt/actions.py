@@ -24,7 +24,8 @@ Command = Callable[[QMainWindow], None]
 
 
 def open_outputs_folder(window: QMainWindow) -> None:
-    folder = paths.outputs_dir()
+    preferences = getattr(window, "preferences", None)  # Settings → Output's folder
+    folder = preferences.outputs_root() if preferences is not None else paths.outputs_dir()
     folder.mkdir(parents=True, exist_ok=True)
     QDesktopServices.openUrl(QUrl.fromLocalFile(str(folder)))
 
@@ -162,6 +163,26 @@ MENUS: tuple[tuple[str, tuple[MenuItem, ...]], ...] = (
                 "Remove the whole doodle layer.",
             ),
             Existing("guides.keep_mask_action"),
+            SEPARATOR,
+            ActionSpec(
+                "settings_action",
+                "Se&ttings…",
+                "settings_ui.open_dialog",
+                ("Ctrl+,",),
+                "Where jobs run, device, threads, output folder and file names, model folders.",
+            ),
+        ),
+    ),
+    (
+        "&Image",
+        (
+            ActionSpec(
+                "upscale_action",
+                "&Upscale…",
+                "upscale_ui.upscale_canvas",
+                ("Ctrl+Shift+U",),
+                "Upscale the canvas image with one of your upscaler models (ESRGAN …).",
+            ),
         ),
     ),
     (

@@ -71,7 +71,11 @@ def params_from_metadata(meta: dict[str, Any]) -> dict[str, Any]:
                 "fill",
             )
         }
-        return {k: v for k, v in values.items() if v is not None}
+        from sneakerstudio.qt.advanced_params import advanced_values_from_request
+
+        return {k: v for k, v in values.items() if v is not None} | (
+            advanced_values_from_request(request)
+        )
     out: dict[str, Any] = {}
     for key in ("prompt", "negative_prompt"):
         if isinstance(meta.get(key), str):
@@ -97,6 +101,11 @@ def params_from_metadata(meta: dict[str, Any]) -> dict[str, Any]:
             out["width"], out["height"] = width, height
         except ValueError:
             pass
+    extras = meta.get("extras")
+    if isinstance(extras, dict):
+        from sneakerstudio.qt.advanced_params import advanced_values_from_a1111
+
+        out.update(advanced_values_from_a1111(extras))
     return out
 
 

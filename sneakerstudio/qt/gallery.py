@@ -65,6 +65,7 @@ class GalleryPanel(QWidget):
     send_to_canvas = Signal(str)
     view_requested = Signal(str)  # open it in the large viewer
     compare_requested = Signal(str, str)  # two images side by side in the viewer
+    upscale_requested = Signal(str)  # Upscale… from the context menu (upscale_dialog.py)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -85,6 +86,11 @@ class GalleryPanel(QWidget):
         self.list.itemClicked.connect(self._clicked)
         self.list.itemDoubleClicked.connect(self._double_clicked)
         self._extra_actions: list[tuple[str, str, Callable[[str], None]]] = []
+        self.add_context_action(
+            "&Upscale…",
+            "Upscale this image with one of your upscaler models.",
+            self.upscale_requested.emit,
+        )
         self.restore_button = self._button(
             "Use prompt",
             "Use the selected image's prompt and parameters (Ctrl+Z on the canvas undoes it).",
@@ -191,6 +197,9 @@ class GalleryPanel(QWidget):
     def add_context_action(self, text: str, tip: str, slot: Callable[[str], None]) -> None:
         """An entry of the image's context menu; `slot(path)` when chosen."""
         self._extra_actions.append((text, tip, slot))
+
+    def context_menu_for(self, path: str) -> QMenu:
+        return self.context_menu(path)
 
     def context_menu(self, path: str) -> QMenu:
         """The menu for the image at `path` (built each time: extensions included)."""

@@ -181,9 +181,13 @@ class ModelDetails(QFrame):
         self.favourite_check.blockSignals(True)
         self.favourite_check.setChecked(entry.favourite)
         self.favourite_check.blockSignals(False)
-        usable = entry.kind in ("checkpoint", "lora", "lycoris")
+        usable = entry.kind in ("checkpoint", "lora", "lycoris", "embedding")
         self.use_button.setEnabled(usable)
         self.use_button.setText("Add LoRA" if entry.is_lora else "Use")
+        if entry.kind == "embedding":
+            self.use_button.setToolTip(
+                f"Use this embedding: its word '{Path(entry.path).stem}' goes into the prompt."
+            )
 
     # -- edits ----------------------------------------------------------------------------
 

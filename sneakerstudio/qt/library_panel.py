@@ -66,6 +66,7 @@ class LibraryPanel(QWidget):
 
     model_chosen = Signal(str)
     lora_chosen = Signal(str, float)
+    embedding_chosen = Signal(str)  # path: its token goes into the prompt
     insert_prompt_text = Signal(str)
     status = Signal(str)
     busy_changed = Signal(bool)
@@ -498,6 +499,8 @@ class LibraryPanel(QWidget):
             self.lora_chosen.emit(entry.path, float(self.weight_spin.value()))
         elif entry.kind == "checkpoint":
             self.model_chosen.emit(entry.path)
+        elif entry.kind == "embedding":
+            self.embedding_chosen.emit(entry.path)
 
     @guarded
     def _on_insert_all_clicked(self) -> None:

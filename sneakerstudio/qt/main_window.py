@@ -48,6 +48,7 @@ from sneakerstudio.qt.grid_hookup import GridHookup
 from sneakerstudio.qt.model_defaults import use_model_defaults
 from sneakerstudio.qt.model_library import ModelLibraryHookup
 from sneakerstudio.qt.model_picker import display_name
+from sneakerstudio.qt.preferences import Preferences
 from sneakerstudio.qt.project import Project
 from sneakerstudio.qt.prompt_history_hookup import PromptHistoryHookup
 from sneakerstudio.qt.queue_panel import QueuedJob, QueuePanel
@@ -55,10 +56,12 @@ from sneakerstudio.qt.results_strip import ResultsBar
 from sneakerstudio.qt.session import StudioSession
 from sneakerstudio.qt.session_view import SessionView
 from sneakerstudio.qt.settings import SettingsStore
+from sneakerstudio.qt.settings_hookup import SettingsHookup
 from sneakerstudio.qt.status_bar import StatusLine, format_eta, format_progress  # noqa: F401
 from sneakerstudio.qt.status_bar import engine_notes as _engine_notes  # noqa: F401
 from sneakerstudio.qt.token_counter import TokenCounter  # noqa: F401
 from sneakerstudio.qt.unsaved_images import UnsavedImages
+from sneakerstudio.qt.upscale_dialog import UpscaleHookup
 from sneakerstudio.qt.window_guides import WindowGuides
 from sneakerstudio.qt.worker import SaveOutputs
 
@@ -86,6 +89,8 @@ class MainWindow(QMainWindow):
     cancel_all_action: QAction
     accept_action: QAction
     discard_action: QAction
+    settings_action: QAction
+    upscale_action: QAction
     library_dock: QDockWidget
 
     def __init__(
@@ -102,7 +107,10 @@ class MainWindow(QMainWindow):
         self.setObjectName("mainWindow")
         self.store = store
         self.engine = engine
-        self.session = StudioSession(engine, self, save_outputs=save_outputs)
+        self.preferences = Preferences.from_dict(store.settings.preferences)
+        self.session = StudioSession(
+            engine, self, save_outputs=save_outputs or self._save_with_preferences
+        )
         self.controller = self.session.controller
         self.queue = self.session.queue
         self.doc = CanvasDocument(512, 512, self)
@@ -125,7 +133,10 @@ class MainWindow(QMainWindow):
         self.guides = WindowGuides(self)
         self.batch_prompts = BatchPrompts(self)
         self.prompt_history = PromptHistoryHookup(self)
+        self.settings_ui = SettingsHookup(self)
+        self.upscale_ui = UpscaleHookup(self)
         build_menus(self)
+        self.settings_ui.configure_action(self.settings_action)
         self._connect()
         self._restore()
         self.first_run = FirstRun(self)  # the welcome screen while there is no model
@@ -242,7 +253,7 @@ class MainWindow(QMainWindow):
         self.picker.set_models(self.store.settings.recent_models, None)
         if last is not None:
             self.set_model(last, remember=False)
-        self.gallery.load_folder()
+        self.gallery.load_folder(self.preferences.outputs_root())
 
     # -- public API -----------------------------------------------------------------------
 
@@ -254,6 +265,10 @@ class MainWindow(QMainWindow):
 
     def model(self) -> Path | None:
         return self._model
+
+    def _save_with_preferences(self, finished: Any) -> list[Path]:
+        """Save a finished job where Settings → Output says (worker thread)."""
+        return self.preferences.output_saver()(finished)
 
     def current_job(self) -> str | None:
         return self.session.current_job()
@@ -403,6 +418,7 @@ class MainWindow(QMainWindow):
             self.fit_check.shutdown()
             self.first_run.shutdown()
             self.control.shutdown()
+            self.upscale_ui.shutdown()
             try:
                 self.autosaver.end_session()
             except Exception:
@@ -532,6 +548,17 @@ def _default_engine_factory() -> Backend:
     return Engine()
 
 
+def _backend_from_settings(store: SettingsStore) -> Backend:
+    """The backend Settings → Engine names (the local engine unless a cluster is chosen). One
+    that cannot be made falls back to the local engine; the cluster's own errors (Ray not
+    installed, nothing at the address) come from `prepare()` and show in the window."""
+    try:
+        return Preferences.from_dict(store.settings.preferences).make_backend()
+    except Exception:
+        log.exception("backend from the settings not made: using the local engine")
+        return _default_engine_factory()
+
+
 def create_main_window(
     engine_factory: Callable[[], Backend] | None = None,
     settings: SettingsStore | None = None,
@@ -542,8 +569,8 @@ def create_main_window(
 ) -> MainWindow:
     """Build the window (not shown, worker not started). `engine_factory()` must be cheap;
     `settings` defaults to the file at `paths.settings_path()`."""
-    engine = (engine_factory or _default_engine_factory)()
     store = settings if settings is not None else SettingsStore()
+    engine = engine_factory() if engine_factory is not None else _backend_from_settings(store)
     window = MainWindow(
         engine,
         store,

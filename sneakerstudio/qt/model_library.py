@@ -51,12 +51,15 @@ class ModelLibraryHookup(QObject):
         panel.status.connect(w.status_line.phase_label.setText)
         panel.scan_finished.connect(self._on_library_scanned)
         panel.lora_chosen.connect(self._use_lora)
+        panel.embedding_chosen.connect(self._use_embedding)
         w.params.loras.set_trigger_lookup(self._lora_trigger_words)
         self._list_checkpoints(panel.library)
         panel.details.files_changed.connect(  # renamed or deleted: the picker lists again
             lambda *_args: self._list_checkpoints(panel.library)
         )
         panel.details.entry_changed.connect(lambda *_args: self._list_checkpoints(panel.library))
+        self.panel = panel
+        self.refresh_advanced_lists()
         return panel
 
     def _list_checkpoints(self, library: Any) -> None:
@@ -126,6 +129,30 @@ class ModelLibraryHookup(QObject):
         """The library's "Add LoRA": a row in the LoRA panel and its tag in the prompt."""
         self._window.params.loras.add_lora(Path(path).stem, weight)
 
+    @Slot(str)
+    @guarded
+    def _use_embedding(self, path: str) -> None:
+        """The library's "Use" on an embedding: its token into the prompt (one undoable
+        edit) and the file into the request's embeddings."""
+        self._window.params.advanced.add_embedding(path)
+        self._window.params.loras.insert_word(Path(path).stem)
+
+    def refresh_advanced_lists(self) -> None:
+        """The hires upscaler and VAE lists of the Advanced section, from the library."""
+        library = self.library
+        if library is None:
+            return
+        from sneakerstudio.qt.upscale_dialog import upscaler_choices
+
+        advanced = self._window.params.advanced
+        advanced.set_upscalers([choice.name for choice in upscaler_choices(library)])
+        try:
+            vaes = [entry.path for entry in library.models(kind="vae") if not entry.missing]
+        except Exception:  # an unreadable index: the lists stay as they are
+            log.exception("VAE list not read")
+            return
+        advanced.set_vaes(vaes)
+
     def _lora_trigger_words(self, name: str) -> tuple[str, ...]:
         """A LoRA's trigger words from the library (kohya tags, else A1111's activation
         text); none when the library does not know it."""
@@ -145,6 +172,7 @@ class ModelLibraryHookup(QObject):
         self._list_checkpoints(self.library)
         if (fit := getattr(self._window, "fit_check", None)) is not None:
             fit.forget()  # new files, new bases: check the LoRAs in the prompt again
+        self.refresh_advanced_lists()
         if (control := getattr(self._window, "control", None)) is not None:
             control.use_library(self.library)  # new ControlNets in the units' lists
         self.update_fast_decode()

@@ -35,6 +35,7 @@ from sneakerstudio.core.protocol.request import (
     GenerationRequest,
 )
 from sneakerstudio.core.protocol.samplers import DEFAULT_SAMPLER, sampler_names
+from sneakerstudio.qt.advanced_params import AdvancedParams
 from sneakerstudio.qt.lora_panel import LoraPanel
 
 SIZE_PRESETS: tuple[tuple[str, int, int], ...] = (
@@ -92,8 +93,9 @@ FAST_DECODE_TIP = (
 )
 FAST_DECODE_MISSING = (
     "Needs the TAESD decoder for this model's family (taesd for SD 1.x/2.x, taesdxl for "
-    "SDXL) on this computer: put its folder (with config.json) in place and point "
-    "SNEAKERSTUDIO_TAESD or SNEAKERSTUDIO_TAESDXL at it. Nothing is downloaded."
+    "SDXL) on this computer: choose its folder (with config.json) in Settings → Engine "
+    "(Ctrl+,), or point SNEAKERSTUDIO_TAESD or SNEAKERSTUDIO_TAESDXL at it. Nothing is "
+    "downloaded."
 )
 
 
@@ -220,6 +222,7 @@ class ParamsPanel(QWidget):
         self.fast_decode = QCheckBox("Fast decode (TAESD)")
         self._fast_decode_available = False
         self.set_fast_decode_available(False)
+        self.advanced = AdvancedParams()  # hires, variations, batch count, VAE, CLIP skip …
 
         self._build_layout()
         self.set_values(DEFAULTS)
@@ -234,6 +237,7 @@ class ParamsPanel(QWidget):
             self.seed.textChanged,
             self.batch.valueChanged,
             self.fast_decode.toggled,
+            self.advanced.changed,
         ):
             signal.connect(self.changed)
 
@@ -310,6 +314,7 @@ class ParamsPanel(QWidget):
         batch_label.setBuddy(self.batch)
         form.addRow(batch_label, batch_row)
         layout.addLayout(form)
+        layout.addWidget(self.advanced)
 
     # -- actions --------------------------------------------------------------------------
 
@@ -381,6 +386,7 @@ class ParamsPanel(QWidget):
             "batch_size": self.batch.value(),
             "preset": self.preset_name,
             "fast_decode": self.fast_decode.isChecked(),
+            **self.advanced.values(),
         }
 
     def set_values(self, values: dict[str, Any]) -> None:
@@ -421,6 +427,7 @@ class ParamsPanel(QWidget):
             self.fast_decode.setChecked(values["fast_decode"])
         if isinstance(values.get("preset"), str):
             self.preset_name = values["preset"]
+        self.advanced.set_values(values)
 
     def build_request(self, model: Path | None) -> GenerationRequest:
         """The request these fields describe (not validated: call `problems()`)."""
@@ -439,6 +446,7 @@ class ParamsPanel(QWidget):
             sampler=values["sampler"],
             batch_size=values["batch_size"],
             fast_decode=self.fast_decode_on(),
+            **self.advanced.request_fields(),
         )
         if self.preset_name in PRESETS:
             request = apply_preset(request, self.preset_name, settings=False)

@@ -117,6 +117,15 @@ class StudioSession(QObject):
     def start(self) -> None:
         self.controller.start()
 
+    def replace_engine(self, engine: Backend) -> None:
+        """Run the next jobs on `engine` (Settings → Engine): it starts now, the old backend
+        is closed; `engine_ready` or `engine_failed` says how it went."""
+        self.engine = engine
+        self.engine_state = "starting"
+        self.engine_error = ""
+        self.capabilities = None
+        self.controller.replace_engine(engine)
+
     def add(self, job: QueuedJob) -> None:
         self.queue.add(job)
 

@@ -66,6 +66,7 @@ class Settings:
     params: dict[str, Any] = field(default_factory=dict)
     geometry: str = ""  # QWidget.saveGeometry() as base64
     window_state: str = ""  # QMainWindow.saveState() (docks, tool bars) as base64
+    preferences: dict[str, Any] = field(default_factory=dict)  # the Settings dialog's
 
     def add_recent_model(self, path: str | Path) -> None:
         """Put `path` first in the recent list (no duplicates, at most MAX_RECENT_MODELS)."""
@@ -80,6 +81,7 @@ class Settings:
             "params": dict(self.params),
             "geometry": self.geometry,
             "window_state": self.window_state,
+            "preferences": dict(self.preferences),
         }
 
     @classmethod
@@ -91,6 +93,7 @@ class Settings:
         params = data.get("params", {})
         geometry = data.get("geometry", "")
         window_state = data.get("window_state", "")
+        preferences = data.get("preferences", {})
         return cls(
             recent_models=[p for p in recent if isinstance(p, str) and _plausible_path(p)][
                 :MAX_RECENT_MODELS
@@ -100,6 +103,7 @@ class Settings:
             params=_sane_params(params) if isinstance(params, dict) else {},
             geometry=geometry if isinstance(geometry, str) else "",
             window_state=window_state if isinstance(window_state, str) else "",
+            preferences=_sane_params(preferences) if isinstance(preferences, dict) else {},
         )
 
 

@@ -41,6 +41,8 @@ SHORTCUTS: tuple[tuple[str, str], ...] = (
     ("Ctrl+O / Ctrl+Shift+O", "Open a model file / a diffusers folder"),
     ("Ctrl+Shift+H", "Prompt history (the prompts you generated with)"),
     ("Double-click in the gallery", "The large viewer (F fit, 1 100 %, ← → the next image)"),
+    ("Ctrl+Shift+U", "Upscale the canvas picture with an upscaler model"),
+    ("Ctrl+,", "Settings (Preferences on macOS)"),
     ("F1", "This list"),
     ("Ctrl+Q", "Quit (asks while a job runs; the canvas is offered at the next start)"),
 )

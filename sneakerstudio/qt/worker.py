@@ -32,7 +32,7 @@ from PySide6.QtGui import QImage
 
 from sneakerstudio.core.protocol.backend import Backend
 from sneakerstudio.core.protocol.cancel import CancelToken
-from sneakerstudio.core.protocol.errors import GenerationCancelled
+from sneakerstudio.core.protocol.errors import GenerationCancelled, SneakerError
 from sneakerstudio.core.protocol.events import (
     Cancelled,
     Event,
@@ -145,15 +145,33 @@ class InferenceWorker(QObject):
             device = self._engine.prepare()
         except Exception as exc:  # reported to the user, the thread lives on
             log.exception("engine prepare failed")
+            # A typed error already says what to do; others keep their type for a bug report.
+            why = str(exc) if isinstance(exc, SneakerError) else f"{type(exc).__name__}: {exc}"
             self._prepare_error = EngineFailed(
                 "engine",
-                f"The engine could not start: {type(exc).__name__}: {exc}",
+                f"The engine could not start: {why}",
                 traceback.format_exc(),
             )
             self.events.emit(self._prepare_error)
             return
         self._prepared = True
         self.events.emit(EngineReady(str(device)))
+
+    @Slot(object)
+    def replace_engine(self, engine: Backend) -> None:
+        """Use `engine` from now on (the Settings dialog's new backend): the old one is
+        closed, the new one prepared at once (its `EngineReady` / `EngineFailed` follows)."""
+        old, self._engine = self._engine, engine
+        self._prepared = False
+        self._prepare_error = None
+        close_backend(old)
+        self.start()
+
+    def replace_engine_before_start(self, engine: Backend) -> None:
+        """As `replace_engine`, called from the GUI thread before the thread starts (so the
+        old backend is never prepared just to be closed)."""
+        old, self._engine = self._engine, engine
+        close_backend(old)
 
     @Slot(object)
     def run_job(self, job: Job) -> None:
@@ -266,6 +284,16 @@ class InferenceWorker(QObject):
         return Delivered(job.job_id, images, saved, info)
 
 
+def close_backend(engine: object) -> None:
+    """Close a backend that holds resources (a cluster's workers); errors are only logged."""
+    close = getattr(engine, "close", None)
+    if callable(close):
+        try:
+            close()
+        except Exception:
+            log.exception("the backend did not close cleanly")
+
+
 def _stop_thread(thread: QThread, tokens: dict[str, CancelToken], *_args: object) -> None:
     for token in tokens.values():
         token.cancel()
@@ -294,6 +322,7 @@ class InferenceController(QObject):
 
     _start_requested = Signal()
     _job_submitted = Signal(object)
+    _engine_replaced = Signal(object)
 
     def __init__(
         self,
@@ -307,12 +336,14 @@ class InferenceController(QObject):
         self._stopped = False
         self._thread = QThread()
         self._thread.setObjectName("sneakerstudio-inference")
+        self._engine = engine
         self.worker = InferenceWorker(engine, save_outputs)
         self.worker.moveToThread(self._thread)
         self._thread.finished.connect(self.worker.deleteLater)
 
         self._start_requested.connect(self.worker.start)
         self._job_submitted.connect(self.worker.run_job)
+        self._engine_replaced.connect(self.worker.replace_engine)
         # Worker → GUI: lands in a slot of this GUI-thread object (a queued connection).
         self.worker.events.connect(self._on_event)
         self._preview_gate = self.worker.preview_gate
@@ -340,6 +371,18 @@ class InferenceController(QObject):
         self._tokens[job_id] = token
         self._job_submitted.emit(Job(job_id, request, token))
         return job_id
+
+    def replace_engine(self, engine: Backend) -> None:
+        """Run the next jobs on `engine` (after the current one); it is prepared at once and
+        the old backend closed, in the worker thread."""
+        if self._stopped:
+            return
+        self._engine = engine
+        if not self._thread.isRunning():  # not started: the worker is not in use yet
+            self.worker.replace_engine_before_start(engine)
+            self.start()
+            return
+        self._engine_replaced.emit(engine)
 
     def cancel(self, job_id: str) -> bool:
         """Stop `job_id` within one step (or before it starts); False if it is not pending."""
@@ -371,6 +414,7 @@ class InferenceController(QObject):
             self._thread.quit()
             self._thread.wait()
         self._tokens.clear()
+        close_backend(self._engine)  # a cluster's workers stop with the window
 
     # -- dispatch (GUI thread) ------------------------------------------------------------
 

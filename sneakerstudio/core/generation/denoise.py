@@ -35,9 +35,11 @@ def denoise(
     on_step: StepCallback,
     unet_call: UnetCall | None = None,
     switch: ModelSwitch | None = None,
+    steps: int | None = None,
 ) -> Any:
     """One sampling pass at the size of `inputs.noise`; the final latents. With `switch`,
-    the refiner takes the last steps (the first refiner step goes in `ctx.info`)."""
+    the refiner takes the last steps (the first refiner step goes in `ctx.info`). `steps`: the
+    schedule's length (the request's steps by default; the hires pass may set its own)."""
     from sneakerstudio.core.generation.sampling import sample
 
     factor = ctx.model.vae_scale_factor
@@ -47,7 +49,7 @@ def denoise(
         scheduler_for(ctx),
         cond,
         inputs,
-        steps=ctx.request.steps,
+        steps=steps or ctx.request.steps,
         guidance=ctx.request.guidance,
         width=width,
         height=height,

@@ -42,6 +42,7 @@ from sneakerstudio.core.protocol.errors import (
 from sneakerstudio.core.protocol.events import Cancelled, Emit, Failed, Finished, Status
 from sneakerstudio.core.protocol.request import GenerationRequest
 from sneakerstudio.core.protocol.samplers import find_sampler
+from sneakerstudio.core.protocol.upscale import UpscaleRequest
 
 if TYPE_CHECKING:  # pragma: no cover
     from sneakerstudio.core.runtime.device import DevicePlan
@@ -360,7 +361,11 @@ class Engine:
         assert memory is not None
         strength = None if ctx.image_plan is None else request.strength
         first_steps = pass_steps(request.steps, strength)
-        hires_steps = pass_steps(request.steps, request.hires_strength) if hires else 0
+        hires_steps = (
+            pass_steps(request.hires_schedule_steps(), request.hires_pass_strength())
+            if hires
+            else 0
+        )
         per_batch = first_steps + hires_steps
         ctx.total = per_batch * request.batch_count
         ctx.status("Encoding prompt…")
@@ -455,6 +460,15 @@ class Engine:
         if decoded is None:
             decoded = recovering(ctx, self.cache, "decode", lambda: vae_decode(ctx, latents))
         return decoded
+
+    def upscale(
+        self, request: UpscaleRequest, *, job_id: str, emit: Emit, cancel: CancelToken
+    ) -> Finished | None:
+        """Upscale one picture with an upscaler model (`core/upscalers/job.py`): the
+        `Upscaling` seam of `protocol/upscale.py`."""
+        from sneakerstudio.core.upscalers.job import run_upscale
+
+        return run_upscale(request, job_id=job_id, emit=emit, cancel=cancel)
 
     def fast_decoder_for(self, family: str) -> Path | None:
         """The TAESD folder (diffusers AutoencoderTiny) for `family` the user has, if any:

@@ -54,9 +54,9 @@ def hires_pass(
     inputs = LatentInputs(
         noise=noise.to(ctx.device, dtype),
         init=init.to(dtype),
-        strength=request.hires_strength,
+        strength=request.hires_pass_strength(),
     )
     if is_inpainting_unet(model):
         inpainting_inputs(model, inputs, None, ctx.device)
     # The second pass (another size) runs on PyTorch: no OpenVINO runner.
-    return denoise(ctx, cond, inputs, generators, on_step)
+    return denoise(ctx, cond, inputs, generators, on_step, steps=request.hires_schedule_steps())

@@ -109,6 +109,8 @@ def mode_extras(request: GenerationRequest, plan: ImagePlan | None) -> dict[str,
     if request.mode == "txt2img" and request.hires_scale > 1.0:
         extras["Denoising strength"] = request.hires_strength
         extras["Hires upscale"] = request.hires_scale
+        if request.hires_steps:
+            extras["Hires steps"] = request.hires_steps
         extras["Hires upscaler"] = "Latent" if request.hires_upscaler == "latent" else "Lanczos"
         if request.hires_upscaler_model:  # A1111 names the model by its file's stem
             extras["Hires upscaler"] = Path(request.hires_upscaler_model).stem

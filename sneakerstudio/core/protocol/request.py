@@ -37,6 +37,7 @@ EXTRA_FIELDS: dict[str, Any] = {
     "tiling": False,
     "refiner": None,
     "refiner_switch_at": DEFAULT_SWITCH_AT,
+    "hires_steps": 0,
 }
 MIN_SIZE = 64
 MAX_SIZE = 4096
@@ -102,6 +103,8 @@ class GenerationRequest:
     # An upscaler model (library name such as "4x-UltraSharp", or a path) for the hires pass,
     # used instead of `hires_upscaler` when set (core/upscalers/).
     hires_upscaler_model: str | None = None
+    # Steps of the hires pass (A1111's "Hires steps"); 0: as the first pass's share.
+    hires_steps: int = 0
 
     # -- model files (LoRA, embeddings, VAE, CLIP skip) -----------------------------------
     loras: tuple[tuple[str, float], ...] = ()  # (path or library name, weight)
@@ -437,6 +440,11 @@ class GenerationRequest:
             out.append(
                 f"Hires denoising strength must be from 0 to 1 (got {_short(self.hires_strength)})."
             )
+        if not _is_int(self.hires_steps) or not 0 <= self.hires_steps <= MAX_STEPS:
+            out.append(
+                f"Hires steps must be a whole number from 0 (the same as the first pass) to "
+                f"{MAX_STEPS} (got {_short(self.hires_steps)})."
+            )
         if self.hires_upscaler not in HIRES_UPSCALERS:
             out.append(f"Unknown hires upscaler '{self.hires_upscaler}': choose latent or lanczos.")
         model = self.hires_upscaler_model
@@ -497,6 +505,22 @@ class GenerationRequest:
             int(self.width * self.hires_scale) // 8 * 8,
             int(self.height * self.hires_scale) // 8 * 8,
         )
+
+    def hires_schedule_steps(self) -> int:
+        """The schedule length of the hires pass: `steps`, or with `hires_steps` N A1111's
+        `int(N / min(strength, 0.999))`, of which the pass runs the last N steps."""
+        wanted = self.hires_steps
+        if not wanted:
+            return self.steps
+        strength = min(float(self.hires_strength), 0.999)
+        return max(wanted, int(wanted / strength)) if strength > 0 else wanted
+
+    def hires_pass_strength(self) -> float:
+        """The share of the hires schedule that runs: `hires_strength`, or with `hires_steps`
+        N the share that is exactly N steps of `hires_schedule_steps()` (as A1111 runs)."""
+        if not self.hires_steps:
+            return float(self.hires_strength)
+        return min(1.0, (self.hires_steps + 0.5) / self.hires_schedule_steps())
 
     @property
     def size_text(self) -> str:
