@@ -40,6 +40,8 @@ from sneakerstudio.core.protocol.request import (
     MAX_SEED,
     MAX_STEPS,
 )
+from sneakerstudio.qt import tiling_refiner_rows
+from sneakerstudio.qt.tiling_refiner_rows import DEFAULTS as TILING_REFINER_DEFAULTS
 
 # The panel's values (settings file, projects) and their defaults: the request's defaults.
 ADVANCED_DEFAULTS: dict[str, Any] = {
@@ -53,6 +55,7 @@ ADVANCED_DEFAULTS: dict[str, Any] = {
     "vae": "",
     "clip_skip": 1,
     "embeddings": "",
+    **TILING_REFINER_DEFAULTS,
 }
 UPSCALER_LABELS = {"latent": "Latent (fast, softer)", "lanczos": "Lanczos (decoded image)"}
 
@@ -87,6 +90,7 @@ def advanced_values_from_request(request: dict[str, Any]) -> dict[str, Any]:
     embeddings = get("embeddings")
     if isinstance(embeddings, list):
         out["embeddings"] = [e for e in embeddings if isinstance(e, str)]
+    out.update(tiling_refiner_rows.values_from_request(request))
     return out
 
 
@@ -126,6 +130,7 @@ def advanced_values_from_a1111(extras: dict[str, Any]) -> dict[str, Any]:
         out["variation_strength"] = number("Variation seed strength") or 0.0
     if (skip := number("Clip skip")) is not None:
         out["clip_skip"] = int(skip)
+    out.update(tiling_refiner_rows.values_from_a1111(extras))
     return out
 
 
@@ -163,7 +168,7 @@ class AdvancedParams(QWidget):
         # A long summary is cut at the panel's edge, never widening the dock (the tooltip has it).
         self.header.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
         self.header.setToolTip(
-            "Hires pass, variations, batch count, VAE, CLIP skip and embeddings."
+            "Hires pass, variations, batch count, VAE, CLIP skip, embeddings, tiling, refiner."
         )
         self.header.toggled.connect(self.set_expanded)
         self.body = QWidget()
@@ -187,6 +192,7 @@ class AdvancedParams(QWidget):
             self.clip_skip.valueChanged,
         ):
             signal.connect(self.changed)
+        self.tiling_refiner.changed.connect(self.changed)
         self.hires_scale.valueChanged.connect(self._enable_hires)
         self.changed.connect(self._show_summary)
         self._enable_hires()
@@ -276,6 +282,7 @@ class AdvancedParams(QWidget):
         self.clip_skip.setRange(1, MAX_CLIP_SKIP)
         self.clip_skip.setToolTip("CLIP skip: 1 is none; 2 is common for anime models.")
         form.addRow("C&LIP skip", self.clip_skip)
+        self.tiling_refiner = tiling_refiner_rows.TilingRefinerRows(form)
 
         self.embeddings_label = QLabel()
         self.embeddings_label.setObjectName("embeddingsInUse")
@@ -397,6 +404,7 @@ class AdvancedParams(QWidget):
             parts.append(f"CLIP skip {self.clip_skip.value()}")
         if self._embeddings:
             parts.append(f"{len(self._embeddings)} embedding{'s' * (len(self._embeddings) > 1)}")
+        parts += self.tiling_refiner.summary_parts()
         return " · ".join(parts)
 
     def _show_summary(self) -> None:
@@ -404,7 +412,7 @@ class AdvancedParams(QWidget):
         shown = summary and not self.is_expanded()  # open, the fields say it themselves
         self.header.setText(f"Advanced · {summary}" if shown else "Advanced")
         self.header.setToolTip(
-            "Hires pass, variations, batch count, VAE, CLIP skip and embeddings."
+            "Hires pass, variations, batch count, VAE, CLIP skip, embeddings, tiling, refiner."
             + (f"\nOn: {summary}" if summary else "")
         )
 
@@ -432,6 +440,7 @@ class AdvancedParams(QWidget):
             "clip_skip": self.clip_skip.value(),
             "embeddings": "\n".join(self.embeddings()),  # one text: projects keep flat values
             "advanced_open": self.is_expanded(),
+            **self.tiling_refiner.values(),
         }
 
     def set_values(self, values: dict[str, Any]) -> None:
@@ -466,6 +475,7 @@ class AdvancedParams(QWidget):
             embeddings = [line for line in embeddings.splitlines() if line.strip()]
         if isinstance(embeddings, list):
             self.set_embeddings([e for e in embeddings if isinstance(e, str)][:64])
+        self.tiling_refiner.set_values(values)
         if isinstance(values.get("advanced_open"), bool):
             self.set_expanded(values["advanced_open"])
 
@@ -485,4 +495,5 @@ class AdvancedParams(QWidget):
             "vae": Path(values["vae"]) if values["vae"] else None,
             "clip_skip": values["clip_skip"],
             "embeddings": tuple(self.embeddings()),
+            **self.tiling_refiner.request_fields(),
         }

@@ -152,6 +152,14 @@ class ModelLibraryHookup(QObject):
             log.exception("VAE list not read")
             return
         advanced.set_vaes(vaes)
+        try:  # refiners first (SDXL refiner), then the other SDXL checkpoints
+            checkpoints = [e for e in library.models(kind="checkpoint") if not e.missing]
+        except Exception:
+            log.exception("refiner list not read")
+            return
+        order = {"sdxl-refiner": 0, "sdxl": 1}
+        checkpoints.sort(key=lambda e: (order.get(e.base or "", 2), e.name.lower()))
+        advanced.tiling_refiner.set_refiners([e.path for e in checkpoints])
 
     def _lora_trigger_words(self, name: str) -> tuple[str, ...]:
         """A LoRA's trigger words from the library (kohya tags, else A1111's activation
