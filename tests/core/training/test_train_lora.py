@@ -173,3 +173,38 @@ def test_prior_preservation_makes_class_images_with_our_engine(
     assert len(made) == 2
     with safe_open(result.lora, framework="pt") as f:
         assert f.metadata()["ss_num_reg_images"] == "2"
+
+
+def test_sdxl_trains_a_few_steps_into_kohya_ldm_names(engine: Engine, tmp_path_factory) -> None:
+    from safetensors import safe_open
+
+    from sneakerstudio.core.models.identify import identify
+    from tests.tiny_models import build_tiny_family
+
+    tmp = tmp_path_factory.mktemp("xl")
+    xl = build_tiny_family(tmp / "m", "sdxl")
+    data = make_dataset(tmp / "data", 2, size=(96, 64))
+    request = request_for(xl.single_file, data, tmp, steps=3, resolution=32,
+                          train_text_encoder=True)  # fmt: skip
+    events: list = []
+    result = engine.train(request, job_id="xl", emit=events.append, cancel=CancelToken())
+    assert isinstance(result, TrainingFinished), events[-1]
+    assert all(np.isfinite(result.losses)) and len(result.losses) == 3
+    with safe_open(result.lora, framework="pt") as f:
+        keys = list(f.keys())
+        assert f.metadata()["ss_base_model_version"] == "sdxl_base_v1-0"
+    assert any(k.startswith("lora_unet_input_blocks_") for k in keys)
+    assert any(k.startswith("lora_te1_") for k in keys) and any(k.startswith("lora_te2_") for k in keys)
+    assert identify(Path(result.lora)).base == "sdxl"
+    plain = _generate_xl(engine, xl.single_file)
+    changed = _generate_xl(engine, xl.single_file, [(result.lora, 1.0)])
+    assert float(np.abs(changed - plain).mean()) > 0.5
+
+
+def _generate_xl(engine: Engine, model: Path, loras=()) -> np.ndarray:
+    events: list = []
+    request = GenerationRequest(model=model, prompt="sneakr", steps=2, width=64, height=64,
+                                seed=3, loras=tuple(loras))  # fmt: skip
+    engine.generate(request, job_id="g", emit=events.append, cancel=CancelToken())
+    assert isinstance(events[-1], Finished), events[-1]
+    return np.asarray(events[-1].images[0], dtype=np.int16)
