@@ -154,6 +154,7 @@ MENUS: tuple[tuple[str, tuple[MenuItem, ...]], ...] = (
             DockToggle("queue_dock"),
             DockToggle("gallery_dock"),
             DockToggle("control.dock"),
+            DockToggle("training.dock"),
         ),
     ),
     (
@@ -169,6 +170,13 @@ MENUS: tuple[tuple[str, tuple[MenuItem, ...]], ...] = (
                 "(SDXL 1024 px, Turbo one step without CFG, an LCM-LoRA's sampler …).",
             ),
             ActionSpec("cancel_action", "&Cancel", "cancel", (Qt.Key.Key_Escape,)),
+            ActionSpec(
+                "",
+                "&Train a LoRA…",
+                "training.show",
+                ("Ctrl+Shift+T",),
+                "Teach a LoRA your own sneakers from 10–50 photos (the Train a LoRA panel).",
+            ),
             ActionSpec("cancel_all_action", "Cancel &all", "queue.cancel_all", ("Shift+Esc",)),
             ActionSpec("accept_action", "&Accept result", "accept_result", (Qt.Key.Key_Return,)),
             ActionSpec(

@@ -50,6 +50,7 @@ from sneakerstudio.qt.settings import SettingsStore
 from sneakerstudio.qt.status_bar import StatusLine, format_eta, format_progress  # noqa: F401
 from sneakerstudio.qt.status_bar import engine_notes as _engine_notes  # noqa: F401
 from sneakerstudio.qt.token_counter import TokenCounter  # noqa: F401
+from sneakerstudio.qt.training_hookup import TrainingHookup
 from sneakerstudio.qt.unsaved_images import UnsavedImages
 from sneakerstudio.qt.worker import SaveOutputs
 
@@ -111,6 +112,7 @@ class MainWindow(QMainWindow):
         self.library_panel = self.library.panel
         self.control = ControlHookup(self)
         self.control.use_library(self.library.library)
+        self.training = TrainingHookup(self)
         build_menus(self)
         self._connect()
         self._restore()
