@@ -124,7 +124,7 @@ class TrainingRequest:
     seed: int = 0
     precision: str = "auto"
     gradient_checkpointing: bool | None = None
-    cache_latents: bool = True
+    cache_latents: bool = True  # latents and (frozen encoders) caption embeddings, once
     sample_every: int = 0  # 0: no sample images during the run
     sample_prompt: str = ""  # default: the trigger word
     sample_steps: int = 12

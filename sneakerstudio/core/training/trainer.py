@@ -190,22 +190,24 @@ class Trainer:
         self.captions = [item.caption for item in data.items]
         self.status(f"Encoding {len(data.items)} images (once)…")
         scaling = float(loaded.vae_scaling_factor)
-        self.latents = cache_latents(
-            self.model.pipe,
-            data.items,
-            self.buckets,
-            scaling=scaling,
-            device=self.device,
-            flip=req.flip,
-            cancel=self.cancel,
-            progress=lambda done, total: self.status(f"Encoding images {done}/{total}…"),
-        )
+        self.latents = []
+        if req.cache_latents:
+            self.latents = cache_latents(
+                self.model.pipe,
+                data.items,
+                self.buckets,
+                scaling=scaling,
+                device=self.device,
+                flip=req.flip,
+                cancel=self.cancel,
+                progress=lambda done, total: self.status(f"Encoding images {done}/{total}…"),
+            )
         self.caption_cache: CaptionCache | None = None
-        if not self.model.text_encoders:
+        if not self.model.text_encoders and req.cache_latents:
             self.caption_cache = CaptionCache(self.model.pipe, self.device)
             self.caption_cache.fill(self.captions, self.cancel)
         if not req.cache_latents:  # the reference behaviour: encode at every step
-            self.notes.append("Latents were encoded at every step (cache off).")
+            self.notes.append("Latents and captions were encoded at every step (cache off).")
         repeats = [item.repeats for item in data.items]
         self.batches, self.epochs = plan_batches(
             self.buckets,
