@@ -19,6 +19,7 @@ controlnet-1-doodle.png  a doodled sneaker outline, a scribble unit from the lib
                          ControlNet dock, and its control map drawn over the canvas
 controlnet-2-result.png  the results, following the outline
 controlnet-3-canny.png   a picture on the canvas with a canny unit: its edges drawn over it
+With `--scene training`: the Train a LoRA dock (see tools/screenshot_training.py).
 Settings, autosaves and images go to a temporary SNEAKERSTUDIO_HOME, never to your own.
 """
 
@@ -387,7 +388,7 @@ if __name__ == "__main__":
     parser.add_argument("out_dir", nargs="?", type=Path, default=ROOT / "docs" / "screenshots")
     parser.add_argument(
         "--scene",
-        choices=("main", "controlnet", "all"),
+        choices=("main", "controlnet", "training", "all"),
         default="main",
         help="which screenshots: the main walk-through (default), ControlNet, or both",
     )
@@ -397,4 +398,8 @@ if __name__ == "__main__":
         code = run(args.out_dir)
     if args.scene in ("controlnet", "all") and code == 0:
         code = run_controlnet(args.out_dir)
+    if args.scene in ("training", "all") and code == 0:
+        from tools.screenshot_training import run_training  # the Train a LoRA scene
+
+        code = run_training(args.out_dir)
     raise SystemExit(code)

@@ -43,8 +43,10 @@ class TrainingHookup(QObject):
         self.dock = window._dock(
             "Train a LoRA", "trainingDock", scroll, Qt.DockWidgetArea.RightDockWidgetArea
         )
-        window.tabifyDockWidget(window.gallery_dock, self.dock)
-        window.gallery_dock.raise_()
+        # A tab beside the queue (and the models, the ControlNet): the tall part of the right.
+        window.tabifyDockWidget(window.queue_dock, self.dock)
+        window.queue_dock.raise_()
+        self.scroll = scroll
         c = window.controller
         c.status.connect(self._on_status)
         c.progress.connect(self._on_progress)
@@ -84,7 +86,7 @@ class TrainingHookup(QObject):
     def train(self, request: TrainingRequest, history: list[float] | None = None) -> str:
         self.job_id = self._window.controller.submit_training(request)
         self.panel.started(request, history)
-        self._window.status_line.say("Training queued: it runs after the jobs before it.")
+        self._window.status_line.say("Training a LoRA: see the Train a LoRA panel.")
         return self.job_id
 
     @Slot(object)

@@ -1,7 +1,7 @@
 """A scripted training backend for the window tests and the screenshots: the fake engine plus
 `train()`, which checks the data folder like the real one (names only), emits a falling loss,
-a sample image every `sample_every` steps, honours pause and cancel, and writes a small file
-as the LoRA."""
+a sample image every `sample_every` steps, honours pause and cancel, and writes a small kohya-
+layout file (header-true, weights filled) as the LoRA."""
 
 from __future__ import annotations
 
@@ -74,8 +74,9 @@ class FakeTrainingEngine(FakeEngine):
             from sneakerstudio.core.training.runs import default_output
 
             out = default_output(request.lora_name)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_bytes(b"fake lora")
+        from tests.core.library_helpers import kohya_lora
+
+        kohya_lora(out, {f"1_{Path(str(request.data)).name}": {request.trigger: len(data.items)}})
         finished = TrainingFinished(
             job_id, str(out), total, losses[0], losses[-1], 1.5, tuple(losses),
             tuple(data.skipped), ("A note from the run.",),
