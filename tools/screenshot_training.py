@@ -15,9 +15,9 @@ import sys
 import tempfile
 from pathlib import Path
 
+from PIL import Image
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QApplication
-from PIL import Image
 
 from sneakerstudio.app import main
 from tests.qt.fake_engine import fake_picture

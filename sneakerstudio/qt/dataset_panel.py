@@ -151,14 +151,18 @@ class DatasetPanel(QWidget):
         for item in data.items:
             entry = QListWidgetItem(_thumbnail(item.path), item.path.name)
             entry.setData(PathRole, str(item.path))
-            entry.setToolTip(item.caption + ("" if item.has_caption_file else "  (no caption file)"))
+            entry.setToolTip(
+                item.caption + ("" if item.has_caption_file else "  (no caption file)")
+            )
             self.list.addItem(entry)
             if current is not None and item.path == current:
                 self.list.setCurrentItem(entry)
         count = len(data.items)
         self.folder_label.setText(f"{self.folder}  ·  {count} image{'s' * (count != 1)}")
         skipped = [f"{name}: {why}" for name, why in data.skipped]
-        self.notes_label.setText("\n".join(["Left out: " + s for s in skipped[:6]] + data.notes[:4]))
+        self.notes_label.setText(
+            "\n".join(["Left out: " + s for s in skipped[:6]] + data.notes[:4])
+        )
         self._update_enabled()
 
     # -- drops ----------------------------------------------------------------------------

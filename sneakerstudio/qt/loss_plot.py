@@ -102,8 +102,10 @@ class LossPlot(QWidget):
             painter.drawLine(QPointF(area.left(), y), QPointF(area.right(), y))
         raw = QColor(palette.highlight().color())
         raw.setAlpha(70)
-        self._line(painter, [point(s, v) for s, v in zip(self.steps, self.losses)], raw, 1.0)
-        self._line(painter, [point(s, v) for s, v in zip(self.steps, trend)],
+        self._line(
+            painter, [point(s, v) for s, v in zip(self.steps, self.losses, strict=True)], raw, 1.0
+        )
+        self._line(painter, [point(s, v) for s, v in zip(self.steps, trend, strict=True)],
                    palette.highlight().color(), 2.2)  # fmt: skip
         painter.setPen(text)
         font = painter.font()

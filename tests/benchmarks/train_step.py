@@ -20,6 +20,7 @@ peak (max RSS on the CPU, max allocated on CUDA).
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import platform
@@ -74,7 +75,7 @@ def run_ours(args: argparse.Namespace, cache: bool) -> dict:
     trainer = Trainer(request, job_id="b", emit=emit, cancel=CancelToken(), device=args.device)
     start = time.perf_counter()
     trainer.run()
-    times = [b - a for a, b in zip(stamps, stamps[1:])][args.warmup :]
+    times = [b - a for a, b in itertools.pairwise(stamps)][args.warmup :]
     return {"step_s": statistics.median(times), "peak_mb": _peak_mb(args.device),
             "total_s": time.perf_counter() - start}  # fmt: skip
 
@@ -103,9 +104,11 @@ def run_plain(args: argparse.Namespace) -> dict:
             module.requires_grad_(False)
             module.to(device, dtype=weight_dtype)
     pipe.vae.requires_grad_(False)
-    pipe.unet.add_adapter(LoraConfig(r=args.rank, lora_alpha=args.rank,
-                                     init_lora_weights="gaussian",
-                                     target_modules=["to_k", "to_q", "to_v", "to_out.0"]))  # fmt: skip
+    targets = ["to_k", "to_q", "to_v", "to_out.0"]
+    config = LoraConfig(
+        r=args.rank, lora_alpha=args.rank, init_lora_weights="gaussian", target_modules=targets
+    )
+    pipe.unet.add_adapter(config)
     params = [p for p in pipe.unet.parameters() if p.requires_grad]
     for p in params:
         p.data = p.data.float()
@@ -118,7 +121,9 @@ def run_plain(args: argparse.Namespace) -> dict:
     pictures = []
     for path in sorted(data.glob("*.png")):
         image = Image.open(path).convert("RGB").resize((size, size))
-        pictures.append(torch.from_numpy(np.asarray(image, np.float32) / 127.5 - 1).permute(2, 0, 1))
+        pictures.append(
+            torch.from_numpy(np.asarray(image, np.float32) / 127.5 - 1).permute(2, 0, 1)
+        )
     captions = ["sneakr, red high top"] * len(pictures)
     xl = getattr(pipe, "text_encoder_2", None) is not None
     autocast = weight_dtype != torch.float32
@@ -152,13 +157,14 @@ def run_plain(args: argparse.Namespace) -> dict:
         if device == "cuda":
             torch.cuda.synchronize()
         stamps.append(time.perf_counter())
-    times = [b - a for a, b in zip(stamps, stamps[1:])][args.warmup :]
+    times = [b - a for a, b in itertools.pairwise(stamps)][args.warmup :]
     return {"step_s": statistics.median(times), "peak_mb": _peak_mb(device)}
 
 
 def child(args: argparse.Namespace) -> None:
-    import sneakerstudio  # noqa: F401  (the torchvision guard, before transformers)
     import torch
+
+    import sneakerstudio  # noqa: F401  (the torchvision guard, before transformers)
 
     torch.manual_seed(0)
     if args.device == "cpu" and args.threads:
@@ -189,7 +195,6 @@ def main() -> None:
         return
     if args.model is None:
         import sneakerstudio  # noqa: F401
-
         from tests.tiny_models import build_tiny_sd1
 
         args.model = str(build_tiny_sd1(Path(tempfile.mkdtemp())).single_file)

@@ -46,7 +46,9 @@ def test_drop_photos_caption_train_watch_and_use(qtbot, make_window, model_file,
     assert panel.dataset.caption_edit.toPlainText() == "sneakr, red high top"
     panel.dataset.caption_edit.setPlainText("sneakr, red high top, studio light")
     panel.dataset.save_caption_button.click()
-    assert (folder / "red_high-top 00.txt").read_text().strip() == "sneakr, red high top, studio light"
+    assert (
+        folder / "red_high-top 00.txt"
+    ).read_text().strip() == "sneakr, red high top, studio light"
     panel.dataset.tag_edit.setText("white sole")
     panel.dataset.add_tag_button.click()
     panel.dataset.find_edit.setText("red")
@@ -73,7 +75,9 @@ def test_drop_photos_caption_train_watch_and_use(qtbot, make_window, model_file,
     assert "sneakr" in prompt and "<lora:sneakr:1" in prompt
 
 
-def test_pause_and_cancel_and_bad_input_never_crash(qtbot, make_window, model_file, tmp_path) -> None:
+def test_pause_and_cancel_and_bad_input_never_crash(
+    qtbot, make_window, model_file, tmp_path
+) -> None:
     fake = FakeTrainingEngine(default_steps=400, train_delay=0.01)
     window = make_window(fake)
     window.set_model(model_file)

@@ -32,7 +32,7 @@ def class_image_maker(engine: Any, model: Path | None, job_id: str, emit: Emit) 
             )
             outcome: list[Any] = []
 
-            def keep(event: Any) -> None:
+            def keep(event: Any, outcome: list[Any] = outcome) -> None:
                 if isinstance(event, (Finished, Failed, Cancelled)):
                     outcome.append(event)
 

@@ -151,7 +151,9 @@ class TrainingRequest:
             out.append(f"The data set folder '{self.data}' does not exist.")
         trigger = self.trigger.strip()
         if not trigger:
-            out.append("Type a trigger word (a made-up word such as 'sneakr' that the LoRA learns).")
+            out.append(
+                "Type a trigger word (a made-up word such as 'sneakr' that the LoRA learns)."
+            )
         elif len(trigger) > TRIGGER_CHARS_MAX or any(c in trigger for c in "\n\r<>:"):
             out.append(
                 "The trigger word must be short and may not contain line breaks, '<', '>' or ':'."
@@ -355,8 +357,8 @@ class TrainingBackend(Protocol):
 TRAINING_EVENT_TYPES = (TrainingStep, TrainingSample, TrainingFinished)
 DEFAULT_FIELDS = {f.name: f.default for f in fields(TrainingRequest)}
 __all__ = [
-    "MEMORY_SIZES",
     "DEFAULT_FIELDS",
+    "MEMORY_SIZES",
     "PauseSwitch",
     "TrainingBackend",
     "TrainingError",

@@ -97,12 +97,12 @@ def save_state(folder: Path, step: int, params: list[tuple[str, Any]], optimizer
     for name, param in params:
         tensors[f"param/{name}"] = param.detach().to("cpu").contiguous()
     for param, state in optimizer.state.items():
-        name = index.get(id(param))
-        if name is None:
+        owner = index.get(id(param))
+        if owner is None:
             continue
         for key, value in state.items():
             if hasattr(value, "detach"):
-                tensors[f"opt/{name}/{key}"] = value.detach().to("cpu").contiguous()
+                tensors[f"opt/{owner}/{key}"] = value.detach().to("cpu").contiguous()
     data = save(tensors, metadata={"step": str(step)})
     write_bytes(Path(folder) / STATE_FILE, data)
 
@@ -128,7 +128,7 @@ def load_state(folder: Path, step: int, params: list[tuple[str, Any]], optimizer
         for name, param in params:
             prefix = f"opt/{name}/"
             state = {
-                k[len(prefix) :]: f.get_tensor(k).to(param.device)
+                str(k)[len(prefix) :]: f.get_tensor(k).to(param.device)
                 for k in keys
                 if k.startswith(prefix)
             }

@@ -29,9 +29,7 @@ def image_tensor(item: DataItem, bucket: tuple[int, int]) -> Any:
     return torch.from_numpy(array).permute(2, 0, 1)[None].contiguous()
 
 
-def encode_images(
-    pipe: Any, pixels: Any, scaling: float, device: str, shift: float = 0.0
-) -> Any:
+def encode_images(pipe: Any, pixels: Any, scaling: float, device: str, shift: float = 0.0) -> Any:
     """VAE latents (mean) of a batch of [-1, 1] images, on the CPU in fp32."""
     import torch
 

@@ -90,6 +90,10 @@ def interrupted_runs(root: Path | None = None) -> list[InterruptedRun]:
             request = TrainingRequest.from_dict(record.request)
         except Exception:
             continue
-        found.append((record.updated, InterruptedRun(folder, request, record.step, record.total,
-                                                     record.status)))
+        found.append(
+            (
+                record.updated,
+                InterruptedRun(folder, request, record.step, record.total, record.status),
+            )
+        )
     return [run for _t, run in sorted(found, key=lambda x: -x[0])]

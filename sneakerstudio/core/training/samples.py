@@ -36,8 +36,13 @@ def make_sample(trainer: Any, step: int) -> Any:
     autocast = trainer.autocast_dtype
     try:
         generator = torch.Generator("cpu").manual_seed(req.seed)
-        with torch.no_grad(), torch.autocast(
-            device_type=trainer.device, dtype=autocast or torch.float32, enabled=autocast is not None
+        with (
+            torch.no_grad(),
+            torch.autocast(
+                device_type=trainer.device,
+                dtype=autocast or torch.float32,
+                enabled=autocast is not None,
+            ),
         ):
             image = pipe(
                 prompt=req.sample_text,

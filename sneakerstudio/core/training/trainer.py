@@ -14,6 +14,7 @@ weighted by min-SNR (γ, Hang et al.) and by the prior-loss weight for class ima
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 import time
 from pathlib import Path
@@ -220,7 +221,9 @@ class Trainer:
         self.params = self.model.trainable_parameters()
         self.optimizer = self._optimizer(training_preset(self.family, req.memory).optimizer)
         self.scaler = (
-            torch.amp.GradScaler(self.device) if precision == "fp16" and self.device == "cuda" else None
+            torch.amp.GradScaler(self.device)
+            if precision == "fp16" and self.device == "cuda"
+            else None
         )
         self._cancel_hooks()
 
@@ -270,7 +273,7 @@ class Trainer:
         t0 = time.perf_counter()
         last_saved = start
         for step in range(start, total):
-            self.pause.wait(self.cancel, on_pause=lambda: self._paused(step))
+            self.pause.wait(self.cancel, on_pause=functools.partial(self._paused, step))
             try:
                 loss = self._step(step)
             except BaseException as exc:
@@ -373,7 +376,10 @@ class Trainer:
         flips = (torch.rand(size, generator=g) < 0.5).tolist() if req.flip else [False] * size
         if req.cache_latents:
             latents = torch.stack(
-                [self.latents[i][1] if f else self.latents[i][0] for i, f in zip(indices, flips)]
+                [
+                    self.latents[i][1] if f else self.latents[i][0]
+                    for i, f in zip(indices, flips, strict=True)
+                ]
             )
         else:
             pixels = torch.cat([image_tensor(self.data.items[i], self.buckets[i]) for i in indices])
@@ -399,7 +405,11 @@ class Trainer:
         chunk = math.ceil(size / self.micro_batches)
         for lo in range(0, size, chunk):
             part = slice(lo, lo + chunk)
-            lat, nz, ts = latents[part].to(device), noise[part].to(device), timesteps[part].to(device)
+            lat, nz, ts = (
+                latents[part].to(device),
+                noise[part].to(device),
+                timesteps[part].to(device),
+            )
             noisy = self.scheduler.add_noise(lat, nz, ts)
             target = self.scheduler.get_velocity(lat, nz, ts) if self.prediction == "v" else nz
             captions = [self.captions[i] for i in indices[part]]
@@ -415,7 +425,9 @@ class Trainer:
                     embeds, pooled = encode_captions(self.model.pipe, captions, device)
                 extra = {}
                 if pooled is not None:
-                    ids = sdxl_time_ids([self.buckets[i] for i in indices[part]], device, embeds.dtype)
+                    ids = sdxl_time_ids(
+                        [self.buckets[i] for i in indices[part]], device, embeds.dtype
+                    )
                     extra = {"added_cond_kwargs": {"text_embeds": pooled, "time_ids": ids}}
                 unet = self.model.pipe.unet
                 pred = unet(noisy.to(self.model.weight_dtype), ts, embeds, **extra).sample
@@ -456,9 +468,7 @@ class Trainer:
         if not hasattr(self, "_hashes"):
             self._hashes = base_model_hashes(Path(str(req.model)))
         instances = self.data.instance_items
-        freq = tag_frequency(
-            (f"{i.repeats}_{i.folder}", i.caption) for i in instances
-        )
+        freq = tag_frequency((f"{i.repeats}_{i.folder}", i.caption) for i in instances)
         tensors = kohya_tensors(self.model, float(req.alpha or req.rank or 8))
         metadata = kohya_metadata(
             name=req.lora_name,
@@ -527,4 +537,3 @@ class Trainer:
         for hook in getattr(self, "_hooks", []):
             hook.remove()
         self.model = None  # type: ignore[assignment]
-

@@ -70,7 +70,7 @@ def test_empty_and_unusable_folders_are_refused_with_reasons(tmp_path: Path) -> 
     with pytest.raises(TrainingError, match="There are no images"):
         require_usable(scan_dataset(empty, "x"))
     (empty / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\nbroken")
-    with pytest.raises(TrainingError, match="broken.png"):
+    with pytest.raises(TrainingError, match=r"broken\.png"):
         require_usable(scan_dataset(empty, "x"))
     with pytest.raises(TrainingError, match="does not exist"):
         scan_dataset(tmp_path / "missing", "x")

@@ -42,7 +42,9 @@ def test_resume_continues_the_same_run(tiny_sd1, data: Path, tmp_path: Path) -> 
     base = request_for(
         tiny_sd1.single_file, data, tmp_path, steps=6, resolution=32, flip=True, noise_offset=0.05
     )
-    whole, _ = _run(replace(base, run_dir=tmp_path / "whole", output=tmp_path / "whole.safetensors"))
+    whole, _ = _run(
+        replace(base, run_dir=tmp_path / "whole", output=tmp_path / "whole.safetensors")
+    )
     assert isinstance(whole, TrainingFinished)
 
     stopped, events = _run(base, cancel_at=3)

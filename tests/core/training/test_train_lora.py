@@ -91,7 +91,10 @@ def test_the_file_has_kohya_keys_and_metadata(trained, tiny_sd1) -> None:
         alpha = f.get_tensor(next(k for k in keys if k.endswith(".alpha")))
     unet = [k for k in keys if k.startswith("lora_unet_")]
     te = [k for k in keys if k.startswith("lora_te_text_model_encoder_layers_")]
-    assert "lora_unet_down_blocks_0_attentions_0_transformer_blocks_0_attn1_to_q.lora_down.weight" in keys
+    assert (
+        "lora_unet_down_blocks_0_attentions_0_transformer_blocks_0_attn1_to_q.lora_down.weight"
+        in keys
+    )
     assert unet and te and all(k.split(".", 1)[1] in (
         "lora_down.weight", "lora_up.weight", "alpha") for k in keys)  # fmt: skip
     assert float(alpha) == 4.0
@@ -194,7 +197,9 @@ def test_sdxl_trains_a_few_steps_into_kohya_ldm_names(engine: Engine, tmp_path_f
         keys = list(f.keys())
         assert f.metadata()["ss_base_model_version"] == "sdxl_base_v1-0"
     assert any(k.startswith("lora_unet_input_blocks_") for k in keys)
-    assert any(k.startswith("lora_te1_") for k in keys) and any(k.startswith("lora_te2_") for k in keys)
+    assert any(k.startswith("lora_te1_") for k in keys) and any(
+        k.startswith("lora_te2_") for k in keys
+    )
     assert identify(Path(result.lora)).base == "sdxl"
     plain = _generate_xl(engine, xl.single_file)
     changed = _generate_xl(engine, xl.single_file, [(result.lora, 1.0)])
