@@ -32,10 +32,9 @@ from sneakerstudio.core.protocol.training import (
 )
 from sneakerstudio.core.training import checkpoint as ckpt
 from sneakerstudio.core.training.buckets import choose_bucket, make_buckets, plan_batches
-from sneakerstudio.core.training.captions import tag_frequency
 from sneakerstudio.core.training.dataset import DataSet, add_class_images, require_usable
 from sneakerstudio.core.training.dataset import scan_dataset as scan
-from sneakerstudio.core.training.runs import default_output, default_run_dir
+from sneakerstudio.core.training.runs import default_run_dir
 
 ClassImages = Any  # (prompt, count, width, height, seed, cancel) -> list[PIL.Image]
 
@@ -44,14 +43,6 @@ def step_generator(seed: int, step: int) -> Any:
     import torch
 
     return torch.Generator("cpu").manual_seed((seed * 1_000_003 + step) % (2**63))
-
-
-def loss_ends(losses: list[float]) -> tuple[float, float]:
-    """Means of the first and last 10 % of the losses (at least one step each)."""
-    if not losses:
-        return math.nan, math.nan
-    k = max(1, round(len(losses) * 0.1))
-    return sum(losses[:k]) / k, sum(losses[-k:]) / k
 
 
 class Trainer:
@@ -458,80 +449,14 @@ class Trainer:
         return image
 
     def _export(self, started: float, thumbnail: Any) -> tuple[dict[str, Any], dict[str, str]]:
-        from sneakerstudio.core.training.kohya_export import (
-            base_model_hashes,
-            kohya_metadata,
-            kohya_tensors,
-        )
+        from sneakerstudio.core.training.output import export
 
-        req = self.req
-        if not hasattr(self, "_hashes"):
-            self._hashes = base_model_hashes(Path(str(req.model)))
-        instances = self.data.instance_items
-        freq = tag_frequency((f"{i.repeats}_{i.folder}", i.caption) for i in instances)
-        tensors = kohya_tensors(self.model, float(req.alpha or req.rank or 8))
-        metadata = kohya_metadata(
-            name=req.lora_name,
-            family=self.family,
-            prediction=self.prediction,
-            rank=int(req.rank or 8),
-            alpha=float(req.alpha or req.rank or 8),
-            base_model=Path(str(req.model)),
-            base_hashes=self._hashes,
-            tag_frequency=freq,
-            images=sum(i.repeats for i in instances),
-            class_images=len(self.data.items) - len(instances),
-            resolution=int(req.resolution or 512),
-            steps=self.step,
-            epochs=self.epochs[self.step - 1] if self.step else 0,
-            batch_size=int(req.batch_size or 1),
-            learning_rate=float(req.learning_rate or 1e-4),
-            seed=req.seed,
-            trigger=req.trigger.strip(),
-            comment=req.comment,
-            options={**req.to_dict(), "precision": self._precision()},
-            started=started,
-            thumbnail=thumbnail,
-        )
-        return tensors, metadata
+        return export(self, started, thumbnail)
 
     def _finish(self, record: ckpt.RunRecord, started: float) -> TrainingFinished:
-        from sneakerstudio.core.protocol.errors import SaveError
-        from sneakerstudio.core.training.runs import write_preview
+        from sneakerstudio.core.training.output import finish
 
-        req = self.req
-        sample_path: Path | None = None
-        thumbnail = None
-        if req.sample_every or req.sample_prompt:
-            thumbnail = self._sample(self.step)
-            sample_path = self.run_dir / "samples" / f"step-{self.step:06d}.png"
-        self.status("Writing the LoRA…")
-        tensors, metadata = self._export(started, thumbnail)
-        target = Path(req.output) if req.output else default_output(req.lora_name)
-        try:
-            from sneakerstudio.core.training.kohya_export import write_lora
-
-            written = write_lora(target, tensors, metadata)
-            if thumbnail is not None:
-                write_preview(written, thumbnail)
-        except OSError as exc:
-            raise SaveError.from_os_error(exc, target, "the LoRA") from None
-        record.status, record.step, record.lora = "finished", self.step, str(written)
-        record.losses = list(self.losses)
-        ckpt.write_run(self.run_dir, record)
-        first, last = loss_ends(self.losses)
-        return TrainingFinished(
-            job_id=self.job_id,
-            lora=str(written),
-            steps=self.step,
-            loss_start=first,
-            loss_end=last,
-            seconds=time.time() - started,
-            losses=tuple(self.losses),
-            skipped=tuple(self.data.skipped),
-            notes=tuple(self.notes),
-            sample=str(sample_path) if sample_path else None,
-        )
+        return finish(self, record, started)
 
     def close(self) -> None:
         for hook in getattr(self, "_hooks", []):

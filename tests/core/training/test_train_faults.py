@@ -159,3 +159,51 @@ def test_a_folder_of_non_images_says_what_was_left_out(tiny_sd1, tmp_path: Path)
     message = events[-1].message
     assert isinstance(events[-1], Failed) and "None of the files" in message
     assert "notes.pdf: not a PNG, JPEG or WebP picture" in message and "fake.png" in message
+
+
+def test_disk_full_while_saving_keeps_the_old_file_and_says_so(
+    tiny_sd1, data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import errno
+
+    from sneakerstudio.core.files import atomic
+
+    request = request_for(tiny_sd1.single_file, data, tmp_path, steps=2, resolution=32)
+    request.output.parent.mkdir(parents=True)
+    request.output.write_bytes(b"the user's older LoRA")
+    real_replace = atomic.os.replace
+
+    def full(src, dst, *args, **kwargs):
+        if str(dst) == str(request.output):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_replace(src, dst, *args, **kwargs)
+
+    monkeypatch.setattr(atomic.os, "replace", full)
+    result, events = _run(request)
+    assert result is None and isinstance(events[-1], Failed)
+    assert events[-1].kind == "save" and "disk is full" in events[-1].message
+    assert request.output.read_bytes() == b"the user's older LoRA"
+    assert sorted(p.name for p in request.output.parent.iterdir()) == ["sneakr.safetensors"]
+
+
+def test_out_of_memory_steps_down_once_and_says_so(
+    tiny_sd1, data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sneakerstudio.core.training import trainer
+
+    real = trainer.Trainer._step_once
+    failed_once: list[int] = []
+
+    def tight(self, step: int) -> float:
+        if step == 1 and not failed_once:
+            failed_once.append(step)
+            raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return real(self, step)
+
+    monkeypatch.setattr(trainer.Trainer, "_step_once", tight)
+    request = request_for(tiny_sd1.single_file, data, tmp_path, steps=3, resolution=32,
+                          batch_size=2)  # fmt: skip
+    result, events = _run(request)
+    assert isinstance(result, TrainingFinished), events[-1]
+    assert any("Out of memory: went on with half batches" in n for n in result.notes)
+    assert any(isinstance(e, Status) and "Out of memory" in e.message for e in events)
