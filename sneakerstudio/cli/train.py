@@ -51,7 +51,9 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     p.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16", "fp16"))
     p.add_argument("--sample-every", type=int, default=0, help="a sample image every N steps")
     p.add_argument("--sample-prompt", default="", help="default: the trigger word")
-    p.add_argument("--checkpoint-every", type=int, default=0, help="save the state every N steps")
+    p.add_argument(
+        "--checkpoint-every", type=int, default=100, help="save the state every N steps (100)"
+    )
     p.add_argument("--class-prompt", default="", help="prior preservation: e.g. 'a sneaker'")
     p.add_argument("--class-images", type=int, default=0, help="class images to generate")
     p.add_argument("--prior-weight", type=float, default=1.0)

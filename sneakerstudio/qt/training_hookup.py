@@ -126,6 +126,13 @@ class TrainingHookup(QObject):
             return
         if runs and not self.panel.running:
             self.panel.offer_resume(runs[0])
+            if runs[0].status == "running":  # the app closed or crashed mid-run: say so
+                self.dock.show()
+                self.dock.raise_()
+                self._window.status_line.say(
+                    f"A LoRA training run ('{runs[0].request.lora_name}') was interrupted: "
+                    "Resume it in the Train a LoRA panel."
+                )
 
     # -- events (only this panel's job) ---------------------------------------------------------
 

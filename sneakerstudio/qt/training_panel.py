@@ -119,6 +119,10 @@ class TrainingPanel(QWidget):
         self.rank_spin = QSpinBox()
         self.rank_spin.setRange(0, 256)
         self.rank_spin.setSpecialValueText("preset")
+        self.resolution_spin = QSpinBox()
+        self.resolution_spin.setRange(0, 2048)
+        self.resolution_spin.setSingleStep(64)
+        self.resolution_spin.setSpecialValueText("preset")
         self.sample_spin = QSpinBox()
         self.sample_spin.setRange(0, 10_000)
         self.sample_spin.setValue(100)
@@ -127,6 +131,7 @@ class TrainingPanel(QWidget):
         self.text_encoder_check = QCheckBox("Train the text encoder too")
         more.addRow("Steps", self.steps_spin)
         more.addRow("Rank", self.rank_spin)
+        more.addRow("Resolution", self.resolution_spin)
         more.addRow("Sample every", self.sample_spin)
         more.addRow(self.flip_check)
         more.addRow(self.text_encoder_check)
@@ -207,6 +212,7 @@ class TrainingPanel(QWidget):
             memory=str(self.preset_combo.currentData()),
             steps=(self.steps_spin.value() or None) if more else None,
             rank=(self.rank_spin.value() or None) if more else None,
+            resolution=(self.resolution_spin.value() or None) if more else None,
             sample_every=self.sample_spin.value(),
             flip=self.flip_check.isChecked() and more,
             train_text_encoder=True if (more and self.text_encoder_check.isChecked()) else None,

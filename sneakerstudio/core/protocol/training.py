@@ -128,7 +128,7 @@ class TrainingRequest:
     sample_every: int = 0  # 0: no sample images during the run
     sample_prompt: str = ""  # default: the trigger word
     sample_steps: int = 12
-    checkpoint_every: int = 0  # 0: only at the end (and when paused or cancelled)
+    checkpoint_every: int = 100  # state saved every N steps (0: only on pause / cancel)
     prior_class_prompt: str = ""  # set: DreamBooth-style prior preservation
     prior_images: int = 0  # class images to generate (0: as many as instance images)
     prior_weight: float = 1.0
