@@ -171,6 +171,7 @@ class Trainer:
             gradient_checkpointing=bool(req.gradient_checkpointing),
         )
         loaded = self.model.loaded
+        self.prediction = loaded.prediction  # what the loaded model uses (metadata, name, family)
         self.scheduler = DDPMScheduler.from_config(
             {**loaded.scheduler_config, "prediction_type": loaded.prediction_type}
         )

@@ -213,3 +213,26 @@ def _generate_xl(engine: Engine, model: Path, loras=()) -> np.ndarray:
     engine.generate(request, job_id="g", emit=events.append, cancel=CancelToken())
     assert isinstance(events[-1], Finished), events[-1]
     return np.asarray(events[-1].images[0], dtype=np.int16)
+
+
+def test_sd2_v_prediction_trains_against_the_velocity(engine: Engine, tmp_path_factory) -> None:
+    from safetensors import safe_open
+
+    from sneakerstudio.core.training.model_prep import check_base_model
+    from tests.tiny_models import build_tiny_family
+
+    tmp = tmp_path_factory.mktemp("sd2")
+    sd2 = build_tiny_family(tmp / "m", "sd2")
+    family, prediction = check_base_model(sd2.single_file)
+    assert family == "sd2"
+    data = make_dataset(tmp / "data", 2)
+    request = request_for(sd2.single_file, data, tmp, steps=3, resolution=32)
+    events: list = []
+    result = engine.train(request, job_id="sd2", emit=events.append, cancel=CancelToken())
+    assert isinstance(result, TrainingFinished), events[-1]
+    assert all(np.isfinite(result.losses))
+    with safe_open(result.lora, framework="pt") as f:
+        meta = f.metadata()
+    assert meta["ss_base_model_version"] == "sd_v2" and meta["ss_v2"] == "True"
+    assert meta["ss_v_parameterization"] == str(prediction == "v")
+    assert meta["modelspec.prediction_type"] == prediction
