@@ -34,8 +34,8 @@ def export(self: Trainer, started: float, thumbnail: Any) -> tuple[dict[str, Any
     )
 
     req = self.req
-    if not hasattr(self, "_hashes"):
-        self._hashes = base_model_hashes(Path(str(req.model)))
+    if self.base_hashes is None:
+        self.base_hashes = base_model_hashes(Path(str(req.model)))
     instances = self.data.instance_items
     freq = tag_frequency((f"{i.repeats}_{i.folder}", i.caption) for i in instances)
     tensors = kohya_tensors(self.model, float(req.alpha or req.rank or 8))
@@ -46,7 +46,7 @@ def export(self: Trainer, started: float, thumbnail: Any) -> tuple[dict[str, Any
         rank=int(req.rank or 8),
         alpha=float(req.alpha or req.rank or 8),
         base_model=Path(str(req.model)),
-        base_hashes=self._hashes,
+        base_hashes=self.base_hashes,
         tag_frequency=freq,
         images=sum(i.repeats for i in instances),
         class_images=len(self.data.items) - len(instances),

@@ -66,6 +66,7 @@ class Trainer:
         self.losses: list[float] = []
         self.step = 0
         self.micro_batches = 1  # 2 after an out-of-memory step-down
+        self.base_hashes: tuple[str, str] | None = None  # the base model's, once computed
 
     # -- phases ---------------------------------------------------------------------------
 
