@@ -207,3 +207,30 @@ def test_out_of_memory_steps_down_once_and_says_so(
     assert isinstance(result, TrainingFinished), events[-1]
     assert any("Out of memory: went on with half batches" in n for n in result.notes)
     assert any(isinstance(e, Status) and "Out of memory" in e.message for e in events)
+
+
+def test_a_crash_resumes_from_the_last_checkpoint_with_the_same_losses(
+    tiny_sd1, data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sneakerstudio.core.training import trainer
+
+    base = request_for(tiny_sd1.single_file, data, tmp_path, steps=6, resolution=32,
+                       checkpoint_every=2)  # fmt: skip
+    whole, _ = _run(replace(base, run_dir=tmp_path / "whole", output=tmp_path / "w.safetensors"))
+    real = trainer.Trainer._step_once
+
+    def crash(self, step: int) -> float:
+        if step == 4:  # steps 1–4 done, the state saved at 2 and 4: the power goes
+            raise MemoryError("the machine went away")
+        return real(self, step)
+
+    monkeypatch.setattr(trainer.Trainer, "_step_once", crash)
+    result, events = _run(base)
+    assert result is None and isinstance(events[-1], Failed)
+    (run,) = interrupted_runs(tmp_path)
+    assert run.status == "running" and run.step == 4
+    monkeypatch.setattr(trainer.Trainer, "_step_once", real)
+    resumed, events = _run(replace(run.request, resume=True))
+    assert isinstance(resumed, TrainingFinished), events[-1]
+    assert [e.step for e in events if isinstance(e, TrainingStep)] == [5, 6]
+    assert resumed.losses == pytest.approx(whole.losses, rel=1e-4, abs=1e-6)
