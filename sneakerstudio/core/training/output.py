@@ -26,7 +26,11 @@ def loss_ends(losses: list[float]) -> tuple[float, float]:
     return sum(losses[:k]) / k, sum(losses[-k:]) / k
 
 
-def export(self: Trainer, started: float, thumbnail: Any) -> tuple[dict[str, Any], dict[str, str]]:
+def export(
+    self: Trainer, started: float, thumbnail: Any, *, hashes: bool = True
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """The LoRA's tensors and metadata. `hashes`: hash the base model (its sha256 reads the
+    whole file once: the final file has it, checkpoint copies go without)."""
     from sneakerstudio.core.training.kohya_export import (
         base_model_hashes,
         kohya_metadata,
@@ -34,7 +38,7 @@ def export(self: Trainer, started: float, thumbnail: Any) -> tuple[dict[str, Any
     )
 
     req = self.req
-    if self.base_hashes is None:
+    if self.base_hashes is None and hashes:
         self.base_hashes = base_model_hashes(Path(str(req.model)))
     instances = self.data.instance_items
     freq = tag_frequency((f"{i.repeats}_{i.folder}", i.caption) for i in instances)
@@ -46,7 +50,7 @@ def export(self: Trainer, started: float, thumbnail: Any) -> tuple[dict[str, Any
         rank=int(req.rank or 8),
         alpha=float(req.alpha or req.rank or 8),
         base_model=Path(str(req.model)),
-        base_hashes=self.base_hashes,
+        base_hashes=self.base_hashes or ("", ""),
         tag_frequency=freq,
         images=sum(i.repeats for i in instances),
         class_images=len(self.data.items) - len(instances),

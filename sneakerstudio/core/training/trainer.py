@@ -301,7 +301,7 @@ class Trainer:
         if step > 0:
             ckpt.save_state(self.run_dir, step, self.params, self.optimizer)
             with contextlib.suppress(OSError):
-                tensors, metadata = self._export(time.time(), None)
+                tensors, metadata = self._export(time.time(), None, hashes=False)
                 ckpt.save_lora_copy(self.run_dir, tensors, metadata)
         ckpt.write_run(self.run_dir, record)
 
@@ -450,10 +450,12 @@ class Trainer:
         image = make_sample(self, step)
         return image
 
-    def _export(self, started: float, thumbnail: Any) -> tuple[dict[str, Any], dict[str, str]]:
+    def _export(
+        self, started: float, thumbnail: Any, hashes: bool = True
+    ) -> tuple[dict[str, Any], dict[str, str]]:
         from sneakerstudio.core.training.output import export
 
-        return export(self, started, thumbnail)
+        return export(self, started, thumbnail, hashes=hashes)
 
     def _finish(self, record: ckpt.RunRecord, started: float) -> TrainingFinished:
         from sneakerstudio.core.training.output import finish
