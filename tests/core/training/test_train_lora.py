@@ -21,8 +21,6 @@ from sneakerstudio.core.protocol.training import (
 )
 from tests.core.training.helpers import make_dataset, request_for
 
-pytestmark = pytest.mark.slow
-
 
 @pytest.fixture(scope="module")
 def engine() -> Engine:
@@ -125,6 +123,7 @@ def test_it_loads_in_our_engine_and_changes_the_image_weight_zero_is_none(
     assert float(np.abs(one - plain).mean()) > 0.5
 
 
+@pytest.mark.slow
 def test_diffusers_load_lora_weights_loads_it_and_it_changes_the_image(trained, tiny_sd1) -> None:
     import torch
     from diffusers import StableDiffusionPipeline
@@ -159,6 +158,7 @@ def test_loss_falls_when_overfitting_one_image(tiny_sd1, engine: Engine, tmp_pat
     assert any("Only one image" in n for n in result.notes)
 
 
+@pytest.mark.slow
 def test_prior_preservation_makes_class_images_with_our_engine(
     tiny_sd1, engine: Engine, tmp_path: Path
 ) -> None:
@@ -178,6 +178,7 @@ def test_prior_preservation_makes_class_images_with_our_engine(
         assert f.metadata()["ss_num_reg_images"] == "2"
 
 
+@pytest.mark.slow
 def test_sdxl_trains_a_few_steps_into_kohya_ldm_names(engine: Engine, tmp_path_factory) -> None:
     from safetensors import safe_open
 
@@ -215,6 +216,7 @@ def _generate_xl(engine: Engine, model: Path, loras=()) -> np.ndarray:
     return np.asarray(events[-1].images[0], dtype=np.int16)
 
 
+@pytest.mark.slow
 def test_sd2_v_prediction_trains_against_the_velocity(engine: Engine, tmp_path_factory) -> None:
     from safetensors import safe_open
 
