@@ -29,6 +29,7 @@ With `--scene annotators`: controlnet-4-annotator-missing.png, a line-art unit w
 file is not on the machine (the panel names it and where to put it).
 With `--scene settings`: the Settings dialog, the Advanced section and the Upscale dialog
 (`tools/screenshot_settings.py` says which files).
+With `--scene training`: the Train a LoRA dock (see tools/screenshot_training.py).
 Settings, autosaves and images go to a temporary SNEAKERSTUDIO_HOME, never to your own.
 """
 
@@ -422,7 +423,16 @@ if __name__ == "__main__":
     parser.add_argument("out_dir", nargs="?", type=Path, default=ROOT / "docs" / "screenshots")
     parser.add_argument(
         "--scene",
-        choices=("main", "controlnet", "guides", "welcome", "annotators", "settings", "all"),
+        choices=(
+            "main",
+            "controlnet",
+            "guides",
+            "welcome",
+            "annotators",
+            "settings",
+            "training",
+            "all",
+        ),
         default="main",
         help="which screenshots: the main walk-through (default), ControlNet, or both",
     )
@@ -446,4 +456,8 @@ if __name__ == "__main__":
         from tools.screenshot_settings import run_settings
 
         code = run_settings(args.out_dir)
+    if args.scene in ("training", "all") and code == 0:
+        from tools.screenshot_training import run_training  # the Train a LoRA scene
+
+        code = run_training(args.out_dir)
     raise SystemExit(code)

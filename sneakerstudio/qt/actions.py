@@ -197,6 +197,7 @@ MENUS: tuple[tuple[str, tuple[MenuItem, ...]], ...] = (
             DockToggle("queue_dock"),
             DockToggle("gallery_dock"),
             DockToggle("control.dock"),
+            DockToggle("training.dock"),
         ),
     ),
     (
@@ -222,6 +223,13 @@ MENUS: tuple[tuple[str, tuple[MenuItem, ...]], ...] = (
             Existing("batch_prompts.action"),
             Existing("prompt_history.action"),
             ActionSpec("cancel_action", "&Cancel", "cancel", (Qt.Key.Key_Escape,)),
+            ActionSpec(
+                "",
+                "&Train a LoRA…",
+                "training.show",
+                ("Ctrl+Shift+T",),
+                "Teach a LoRA your own sneakers from 10–50 photos (the Train a LoRA panel).",
+            ),
             ActionSpec("cancel_all_action", "Cancel &all", "queue.cancel_all", ("Shift+Esc",)),
             ActionSpec("accept_action", "&Accept result", "accept_result", (Qt.Key.Key_Return,)),
             ActionSpec(

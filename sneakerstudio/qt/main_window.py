@@ -60,6 +60,7 @@ from sneakerstudio.qt.settings_hookup import SettingsHookup
 from sneakerstudio.qt.status_bar import StatusLine, format_eta, format_progress  # noqa: F401
 from sneakerstudio.qt.status_bar import engine_notes as _engine_notes  # noqa: F401
 from sneakerstudio.qt.token_counter import TokenCounter  # noqa: F401
+from sneakerstudio.qt.training_hookup import TrainingHookup
 from sneakerstudio.qt.unsaved_images import UnsavedImages
 from sneakerstudio.qt.upscale_dialog import UpscaleHookup
 from sneakerstudio.qt.window_guides import WindowGuides
@@ -135,6 +136,7 @@ class MainWindow(QMainWindow):
         self.prompt_history = PromptHistoryHookup(self)
         self.settings_ui = SettingsHookup(self)
         self.upscale_ui = UpscaleHookup(self)
+        self.training = TrainingHookup(self)
         build_menus(self)
         self.settings_ui.configure_action(self.settings_action)
         self._connect()

@@ -43,6 +43,14 @@ from sneakerstudio.core.protocol.events import (
     Status,
 )
 from sneakerstudio.core.protocol.request import GenerationRequest
+from sneakerstudio.core.protocol.training import (
+    PauseSwitch,
+    TrainingBackend,
+    TrainingFinished,
+    TrainingRequest,
+    TrainingSample,
+    TrainingStep,
+)
 from sneakerstudio.qt.errors import guarded
 from sneakerstudio.qt.grid_job import SAVED_PATHS, GridRun, run_grid_job
 from sneakerstudio.qt.images import array_to_qimage, pil_to_qimage
@@ -93,8 +101,27 @@ class Delivered:
     info: dict[str, Any]
 
 
+@dataclass(frozen=True)
+class TrainingSampleImage:
+    """A training run's sample image, converted to a `QImage` in the worker thread."""
+
+    job_id: str
+    step: int
+    image: QImage
+
+
 WorkerEvent = Union[
-    EngineReady, EngineFailed, Status, Progress, PreviewImage, Delivered, Failed, Cancelled
+    EngineReady,
+    EngineFailed,
+    Status,
+    Progress,
+    PreviewImage,
+    Delivered,
+    Failed,
+    Cancelled,
+    TrainingStep,
+    TrainingSampleImage,
+    TrainingFinished,
 ]
 
 
@@ -104,8 +131,9 @@ class Job:
     cancels it."""
 
     job_id: str
-    request: GenerationRequest | GridRun
+    request: GenerationRequest | GridRun | TrainingRequest
     cancel: CancelToken
+    pause: PauseSwitch | None = None  # training jobs: pause / resume between steps
 
 
 def _default_save_outputs(finished: Finished) -> list[Path]:
@@ -212,14 +240,21 @@ class InferenceWorker(QObject):
                 self.events.emit(event)
             elif isinstance(event, Preview):
                 self._send_preview(event)
-            elif isinstance(event, Status):
+            elif isinstance(event, (Status, TrainingStep)):
                 self.events.emit(event)
-            elif isinstance(event, (Finished, Failed, Cancelled)):
+            elif isinstance(event, TrainingSample):
+                self.events.emit(
+                    TrainingSampleImage(event.job_id, event.step, array_to_qimage(event.image))
+                )
+            elif isinstance(event, (Finished, Failed, Cancelled, TrainingFinished)):
                 terminal.append(event)
 
         try:
+            result: Any
             if isinstance(job.request, GridRun):
                 result = run_grid_job(self._engine, job.request, job.job_id, emit, job.cancel)
+            elif isinstance(job.request, TrainingRequest):
+                result = self._train(job, emit)
             else:
                 result = self._engine.generate(
                     job.request, job_id=job.job_id, emit=emit, cancel=job.cancel
@@ -242,10 +277,22 @@ class InferenceWorker(QObject):
                 else Failed(job.job_id, "internal", "The engine stopped without a result.", "")
             )
         final = terminal[0]
-        if isinstance(final, Finished):
+        if isinstance(final, TrainingFinished):
+            self.events.emit(final)
+        elif isinstance(final, Finished):
             self.events.emit(self._deliver(job, final))
         else:
             self.events.emit(final)
+
+    def _train(self, job: Job, emit: Callable[[Any], None]) -> Any:
+        """A training job on the same backend (one queue: never beside a generation)."""
+        assert isinstance(job.request, TrainingRequest)
+        if not isinstance(self._engine, TrainingBackend):
+            emit(Failed(job.job_id, "training", "This backend cannot train LoRAs.", ""))
+            return None
+        return self._engine.train(
+            job.request, job_id=job.job_id, emit=emit, cancel=job.cancel, pause=job.pause
+        )
 
     def _send_preview(self, event: Preview) -> None:
         if self.preview_gate.is_set():
@@ -319,6 +366,9 @@ class InferenceController(QObject):
     finished = Signal(str, list, list, dict)  # job_id, [QImage], [saved path str], info
     failed = Signal(str, str, str, str)  # job_id, kind, message, details
     cancelled = Signal(str, int)  # job_id, last completed step
+    training_step = Signal(str, int, int, float)  # job_id, step, total, loss
+    training_sample = Signal(str, int, QImage)  # job_id, step, sample image
+    training_finished = Signal(str, object)  # job_id, TrainingFinished
 
     _start_requested = Signal()
     _job_submitted = Signal(object)
@@ -333,6 +383,7 @@ class InferenceController(QObject):
     ) -> None:
         super().__init__(parent)
         self._tokens: dict[str, CancelToken] = {}  # the jobs submitted and not yet ended
+        self._pauses: dict[str, PauseSwitch] = {}  # training jobs' pause switches
         self._stopped = False
         self._thread = QThread()
         self._thread.setObjectName("sneakerstudio-inference")
@@ -384,17 +435,46 @@ class InferenceController(QObject):
             return
         self._engine_replaced.emit(engine)
 
+    def submit_training(self, request: TrainingRequest) -> str:
+        """Queue a LoRA training run behind the jobs already queued; return its id. Its
+        events come as `status`, `progress`, `training_step`, `training_sample`, then one of
+        `training_finished`, `failed`, `cancelled`."""
+        if self._stopped:
+            raise RuntimeError("the inference worker has been shut down")
+        self.start()
+        job_id = new_job_id()
+        token = CancelToken()
+        self._tokens[job_id] = token
+        self._pauses[job_id] = PauseSwitch()
+        self._job_submitted.emit(Job(job_id, request, token, self._pauses[job_id]))
+        return job_id
+
+    def set_paused(self, job_id: str, paused: bool) -> bool:
+        """Pause or resume a training job between steps; False if it is not pending."""
+        switch = self._pauses.get(job_id)
+        if switch is None or job_id not in self._tokens:
+            return False
+        if paused:
+            switch.pause()
+        else:
+            switch.resume()
+        return True
+
     def cancel(self, job_id: str) -> bool:
         """Stop `job_id` within one step (or before it starts); False if it is not pending."""
         token = self._tokens.get(job_id)
         if token is None:
             return False
         token.cancel()
+        if (switch := self._pauses.get(job_id)) is not None:
+            switch.resume()  # a paused job wakes up to stop
         return True
 
     def cancel_all(self) -> None:
         for token in self._tokens.values():
             token.cancel()
+        for switch in self._pauses.values():
+            switch.resume()
 
     def pending_jobs(self) -> list[str]:
         return list(self._tokens)
@@ -446,6 +526,12 @@ class InferenceController(QObject):
                 self.failed.emit(job_id, event.kind, event.message, event.details)
             case Cancelled(job_id=job_id, step=step) if self._ended(job_id):
                 self.cancelled.emit(job_id, step)
+            case TrainingStep(job_id=job_id) if job_id in self._tokens:
+                self.training_step.emit(job_id, event.step, event.total, float(event.loss))
+            case TrainingSampleImage(job_id=job_id) if job_id in self._tokens:
+                self.training_sample.emit(job_id, event.step, event.image)
+            case TrainingFinished(job_id=job_id) if self._ended(job_id):
+                self.training_finished.emit(job_id, event)
             case _:
                 pass  # an event of a job this controller no longer knows
 
@@ -456,4 +542,5 @@ class InferenceController(QObject):
 
     def _ended(self, job_id: str) -> bool:
         """Forget `job_id`; True if it was pending (its terminal event is to be passed on)."""
+        self._pauses.pop(job_id, None)
         return self._tokens.pop(job_id, None) is not None

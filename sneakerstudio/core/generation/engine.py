@@ -470,6 +470,34 @@ class Engine:
 
         return run_upscale(request, job_id=job_id, emit=emit, cancel=cancel)
 
+    # -- training (a job kind of its own: core/training/) --------------------------------
+
+    def train(
+        self,
+        request: Any,
+        *,
+        job_id: str,
+        emit: Emit,
+        cancel: CancelToken,
+        pause: Any = None,
+    ) -> Any:
+        """Run a `TrainingRequest` in this worker (see `core/training/job.py`). Cached models
+        are dropped first: training and generation never hold memory at the same time."""
+        from sneakerstudio.core.generation.class_images import class_image_maker
+        from sneakerstudio.core.training.job import run_training
+
+        self.prepare()
+        self.unload()
+        return run_training(
+            request,
+            job_id=job_id,
+            emit=emit,
+            cancel=cancel,
+            pause=pause,
+            device=self.plan.device,
+            class_images=class_image_maker(self, request.model, job_id, emit),
+        )
+
     def fast_decoder_for(self, family: str) -> Path | None:
         """The TAESD folder (diffusers AutoencoderTiny) for `family` the user has, if any:
         from the constructor, else SNEAKERSTUDIO_TAESD (SD1/SD2) / SNEAKERSTUDIO_TAESDXL."""

@@ -57,7 +57,8 @@ def lora_search_dirs(
 ) -> list[Path]:
     """Where `<lora:name:w>` names are looked up: the given folders, then the usual folders
     next to the model (A1111 `models/Lora`, ComfyUI `models/loras`, and `Lora`/`loras`
-    beside the model's own folder)."""
+    beside the model's own folder), then the library's own LoRA folder (where LoRAs trained
+    in the app are written)."""
     dirs = [Path(d).expanduser() for d in extra]
     if model_path is not None:
         here = Path(model_path).expanduser().resolve()
@@ -65,6 +66,9 @@ def lora_search_dirs(
         for base in (folder, folder.parent, folder.parent.parent):
             for name in ("Lora", "loras", "LoRA", "lora", "models/Lora", "models/loras"):
                 dirs.append(base / name)
+    from sneakerstudio.core.files.paths import data_dir
+
+    dirs.append(data_dir() / "models" / "Lora")  # the library's own: LoRAs trained here
     seen: list[Path] = []
     for d in dirs:
         if d not in seen:
