@@ -29,6 +29,7 @@ With `--scene annotators`: controlnet-4-annotator-missing.png, a line-art unit w
 file is not on the machine (the panel names it and where to put it).
 With `--scene settings`: the Settings dialog, the Advanced section and the Upscale dialog
 (`tools/screenshot_settings.py` says which files).
+With `--scene grid`: grid-1-dialog.png and grid-2-done.png (tools/screenshot_grid.py).
 With `--scene training`: the Train a LoRA dock (see tools/screenshot_training.py).
 Settings, autosaves and images go to a temporary SNEAKERSTUDIO_HOME, never to your own.
 """
@@ -431,6 +432,7 @@ if __name__ == "__main__":
             "annotators",
             "settings",
             "training",
+            "grid",
             "all",
         ),
         default="main",
@@ -460,4 +462,8 @@ if __name__ == "__main__":
         from tools.screenshot_training import run_training  # the Train a LoRA scene
 
         code = run_training(args.out_dir)
+    if args.scene in ("grid", "all") and code == 0:
+        from tools.screenshot_grid import run_grid_scene  # the X/Y/Z grid dialog and result
+
+        code = run_grid_scene(args.out_dir)
     raise SystemExit(code)

@@ -167,9 +167,15 @@ class SessionView(QObject):
             self._drop_preview()
             w.status_line.job_done(job.request.steps, info, paths)
             failed = info.get("grid_failed")
+            grid_png = paths[0] if paths else ""
+            viewer = getattr(w, "gallery_hookup", None)
             w.banner.show_message(
                 f"The grid of {grid.cells} images is saved in {grid.out_dir}"
-                + (f" ({failed})." if failed else ".")
+                + (f" ({failed})." if failed else "."),
+                error=bool(failed),
+                action=("View the grid", lambda: viewer.view(grid_png))
+                if viewer is not None and grid_png
+                else None,
             )
             return
         results = self.session.results

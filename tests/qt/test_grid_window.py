@@ -6,11 +6,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from PIL import Image
 
 from sneakerstudio.core.batch.grid import parse_axis, plan_grid
 from sneakerstudio.qt.grid_job import GridRun
 from tests.qt.fake_engine import FakeEngine
+
+pytestmark = pytest.mark.qt_log_ignore(  # the viewer window, offscreen
+    r"This plugin does not support (propagateSizeHints|raise)\(\)"
+)
 
 
 def _plan(window, model_file: Path, axis: str):  # type: ignore[no-untyped-def]
@@ -44,6 +49,10 @@ def test_a_grid_runs_as_one_job_and_lands_in_the_gallery(
         assert grid.width >= 3 * plan.base.width
     assert str(tmp_path / "grid" / "grid.png") in window.last_paths
     assert "grid of 3 images is saved" in window.banner.text()
+    assert window.banner.action_button.text() == "View the grid"
+    window.banner.action_button.click()  # the grid picture in the large viewer
+    viewer = window.gallery_hookup.viewer_if_open()
+    assert viewer is not None and viewer.isVisible()
     assert not window.session.results.images  # nothing waits for Accept on the canvas
     assert window.current_job() is None
 
