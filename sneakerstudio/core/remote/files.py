@@ -78,6 +78,11 @@ def _file_path(value: Any) -> Path | None:
     return path if path.is_file() else None
 
 
+def describe_file(key: str, role: str, path: Path) -> FileRef:
+    """One file, described as `describe` does (its hash cached per run)."""
+    return _ref(key, role, path)
+
+
 def _ref(key: str, role: str, path: Path) -> FileRef:
     st = path.stat()
     return FileRef(key, role, str(path), st.st_size, st.st_mtime_ns, hashing.sha256_file(path))

@@ -317,7 +317,10 @@ class RayBackend:
                 )
                 return None
             try:
-                return self._run_on(slot, request, refs, job_id, emit, cancel)
+                finished = self._run_on(slot, request, refs, job_id, emit, cancel)
+                if finished is not None:
+                    emit(finished)
+                return finished
             except RayActorError as exc:
                 self._drop(slot)
                 retries -= 1
@@ -346,19 +349,41 @@ class RayBackend:
             finally:
                 self._release(slot)
 
+    def train(
+        self,
+        request: Any,
+        *,
+        job_id: str,
+        emit: EmitEvent,
+        cancel: CancelToken,
+        pause: Any = None,
+    ) -> Any:
+        """Train a LoRA on a free worker (`training.train_on`): the data set goes with the
+        job, the finished LoRA is written on this machine."""
+        from sneakerstudio.core.remote.training import train_on
+
+        return train_on(self, request, job_id, emit, cancel, pause)
+
     def _run_on(
         self,
         slot: _Slot,
-        request: GenerationRequest,
+        request: Any,
         refs: tuple[files.FileRef, ...],
         job_id: str,
         emit: EmitEvent,
         cancel: CancelToken,
-    ) -> Finished | None:
+        *,
+        method: str = "run",
+        extra: dict[str, Any] | None = None,
+        pause: Any = None,
+    ) -> Any:
+        """Run one job on `slot`'s actor (`method`: "run" or "train") and pass its events on;
+        the final event (Finished / TrainingFinished, Failed or Cancelled) is returned
+        instead of emitted when it is a success, so the caller can finish it."""
         ray, actor = self._ray, slot.actor
         slot.model = str(request.model)
-        keys: list[str] = []
-        payloads: list[Any] = []
+        keys: list[str] = list(extra or {})
+        payloads: list[Any] = [ray.put(data) for data in (extra or {}).values()]
         if refs:
             lacking = set(ray.get(actor.missing_files.remote(refs)))
             unsent = [
@@ -373,18 +398,25 @@ class RayBackend:
                     emit(Status(job_id, f"Sending the {ref.label()} to a worker…"))
                     keys.append(ref.key)
                     payloads.append(ray.put(files.read_payload(ref)))
-        run_ref = actor.run.remote(request, job_id, refs, tuple(keys), *payloads)
+        run_ref = getattr(actor, method).remote(request, job_id, refs, tuple(keys), *payloads)
         cancel_ref = None
+        paused = False
         final: Any = None
         done = False
         while not done:
             if cancel.cancelled and cancel_ref is None:
                 cancel_ref = actor.cancel.remote(job_id)
+            if pause is not None and pause.paused != paused:
+                paused = pause.paused
+                actor.set_paused.remote(job_id, paused)
             events, done = ray.get(actor.poll.remote(job_id, self.poll_wait_s))
             for event in events:
-                emit(event)
-                if isinstance(event, (Finished, Failed, Cancelled)):
+                if isinstance(event, (Failed, Cancelled)):
                     final = event
+                elif _is_success(event):
+                    final = event
+                    continue  # the caller emits it (a training's LoRA is fetched first)
+                emit(event)
                 if cancel.cancelled and cancel_ref is None:  # cancelled from inside emit
                     cancel_ref = actor.cancel.remote(job_id)
         ray.get(run_ref)  # raises when the actor died
@@ -392,7 +424,7 @@ class RayBackend:
             self.last_cancel_step = ray.get(cancel_ref)
         if final is None:  # the engine always ends with one of the three; say so if not
             emit(Failed(job_id, "internal", "The worker ended the job without a result."))
-        return final if isinstance(final, Finished) else None
+        return final if _is_success(final) else None
 
     def _acquire(self, request: GenerationRequest, cancel: CancelToken) -> _Slot | None:
         """A free worker, preferring one warm with the request's model; None when the job was
@@ -426,6 +458,12 @@ class RayBackend:
         """The live worker actors (tests kill one to check nothing is lost)."""
         with self._lock:
             return [s.actor for s in self._slots]
+
+
+def _is_success(event: Any) -> bool:
+    from sneakerstudio.core.protocol.training import TrainingFinished
+
+    return isinstance(event, (Finished, TrainingFinished))
 
 
 def backend_for(address: str | None, **engine_options: Any) -> Any:

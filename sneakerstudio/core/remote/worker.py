@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from sneakerstudio.core.protocol.backend import Capabilities
@@ -22,7 +24,8 @@ from sneakerstudio.core.protocol.cancel import CancelToken
 from sneakerstudio.core.protocol.errors import SneakerError
 from sneakerstudio.core.protocol.events import Event, Failed, Preview, Progress
 from sneakerstudio.core.protocol.request import GenerationRequest
-from sneakerstudio.core.remote.files import FileFinder, FileRef
+from sneakerstudio.core.protocol.training import PauseSwitch
+from sneakerstudio.core.remote.files import FileFinder, FileRef, missing_error
 
 
 class _Job:
@@ -32,6 +35,7 @@ class _Job:
         self.done = False
         self.step = 0  # the last step reported
         self.cancel_step: int | None = None  # the step reported when the cancel arrived
+        self.pause = PauseSwitch()  # training jobs pause between steps
         self.last_preview = 0.0
 
 
@@ -103,13 +107,74 @@ class EngineWorker:
                 sent = dict(zip(payload_keys, payloads, strict=True))
                 request = self.files.resolve(request, refs, sent)
             except SneakerError as exc:
-                with self._cond:
-                    job.events.append(Failed(job_id, exc.kind, str(exc)))
-                    job.done = True
-                    self._cond.notify_all()
-                return False
+                return self._fail(job, job_id, exc)
+        return self._run_job(
+            job,
+            lambda emit: self._engine.generate(request, job_id=job_id, emit=emit, cancel=job.token),
+        )
 
-        def emit(event: Event) -> None:
+    def train(
+        self,
+        request: Any,
+        job_id: str,
+        refs: tuple[FileRef, ...] = (),
+        payload_keys: tuple[str, ...] = (),
+        *payloads: bytes,
+    ) -> bool:
+        """Run a LoRA training request (`remote/training.py`): the data set arrives packed in
+        the payloads ("dataset"), the base model is found like any model file. The LoRA is
+        written under this worker's cache; the driver fetches it with `read_output`."""
+        from dataclasses import replace
+
+        from sneakerstudio.core.remote import training
+
+        job = self._job(job_id)
+        try:
+            sent = dict(zip(payload_keys, payloads, strict=True))
+            local = training.worker_request(request, self.files.cache_dir, job_id)
+            training.unpack_dataset(sent.pop("dataset", b""), Path(str(local.data)))
+            for ref in refs:
+                if ref.key in sent:
+                    self.files.receive(ref, sent[ref.key])
+                path = self.files.find(ref)
+                if path is None:
+                    raise missing_error([ref])
+                local = replace(local, model=path)
+        except SneakerError as exc:
+            return self._fail(job, job_id, exc)
+        train = getattr(self._engine, "train", None)
+        if train is None:
+            return self._fail(job, job_id, SneakerError("This worker's engine cannot train."))
+        return self._run_job(
+            job,
+            lambda emit: train(local, job_id=job_id, emit=emit, cancel=job.token, pause=job.pause),
+        )
+
+    def read_output(self, path: str) -> bytes:
+        """A file this worker's training wrote (the LoRA and its preview), for the driver."""
+        from sneakerstudio.core.remote import training
+
+        return training.read_output(self.files.cache_dir, path)
+
+    def set_paused(self, job_id: str, paused: bool) -> None:
+        """Pause or resume a training job between steps."""
+        job = self._job(job_id)
+        if paused:
+            job.pause.pause()
+        else:
+            job.pause.resume()
+
+    def _fail(self, job: _Job, job_id: str, exc: SneakerError) -> bool:
+        with self._cond:
+            job.events.append(Failed(job_id, exc.kind, str(exc)))
+            job.done = True
+            self._cond.notify_all()
+        return False
+
+    def _run_job(self, job: _Job, work: Callable[[Callable[[Any], None]], Any]) -> bool:
+        """Run `work(emit)` behind the run lock; its events wait for `poll`."""
+
+        def emit(event: Any) -> None:
             with self._cond:
                 if isinstance(event, Progress):
                     job.step = event.step
@@ -124,14 +189,12 @@ class EngineWorker:
 
         try:
             with self._run_lock:
-                finished = self._engine.generate(
-                    request, job_id=job_id, emit=emit, cancel=job.token
-                )
+                result = work(emit)
         finally:
             with self._cond:
                 job.done = True
                 self._cond.notify_all()
-        return finished is not None
+        return result is not None
 
     def poll(self, job_id: str, wait_s: float = 0.05) -> tuple[list[Event], bool]:
         """The job's events since the last poll (waiting up to `wait_s` for one) and whether
