@@ -11,8 +11,8 @@ from sneakerstudio.core.generation.schedulers import build_scheduler
 from sneakerstudio.core.protocol.errors import GenerationCancelled
 
 if TYPE_CHECKING:  # pragma: no cover
-    from sneakerstudio.core.generation.conditioning import Conditioning
     from sneakerstudio.core.generation.job import JobContext, StepCallback
+    from sneakerstudio.core.generation.prompt_conditioning import ScheduledConditioning
     from sneakerstudio.core.generation.sampling import LatentInputs, UnetCall
 
 
@@ -29,7 +29,7 @@ def scheduler_for(ctx: JobContext) -> Any:
 
 def denoise(
     ctx: JobContext,
-    cond: Conditioning,
+    cond: ScheduledConditioning,
     inputs: LatentInputs,
     generators: list[Any],
     on_step: StepCallback,

@@ -7,13 +7,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # pragma: no cover
-    from sneakerstudio.core.generation.conditioning import Conditioning
     from sneakerstudio.core.generation.job import JobContext, StepCallback
+    from sneakerstudio.core.generation.prompt_conditioning import ScheduledConditioning
 
 
 def hires_pass(
     ctx: JobContext,
-    cond: Conditioning,
+    cond: ScheduledConditioning,
     latents: Any,
     seeds: list[int],
     variation: list[int] | None,

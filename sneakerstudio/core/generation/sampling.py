@@ -20,9 +20,12 @@ import inspect
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sneakerstudio.core.generation.conditioning import Conditioning
+
+if TYPE_CHECKING:  # pragma: no cover
+    from sneakerstudio.core.generation.prompt_conditioning import ScheduledConditioning
 
 # (sample, timestep, encoder_hidden_states, timestep_cond, added_cond_kwargs) -> noise prediction
 UnetCall = Callable[[Any, Any, Any, Any, "dict[str, Any] | None"], Any]
@@ -311,7 +314,7 @@ def timesteps_for(scheduler: Any, steps: int, strength: float | None, device: An
 def sample(
     pipe: Any,
     scheduler: Any,
-    cond: Conditioning,
+    cond: Conditioning | ScheduledConditioning,
     inputs: LatentInputs,
     *,
     steps: int,
@@ -330,12 +333,19 @@ def sample(
     after the mode's own (inpainting input, masked blend)."""
     import torch
 
+    from sneakerstudio.core.generation.guidance import GuidedUnet
+    from sneakerstudio.core.generation.prompt_conditioning import ScheduledConditioning
+
+    schedule = (
+        cond if isinstance(cond, ScheduledConditioning) else ScheduledConditioning.fixed(cond)
+    )
+    first = schedule.at(0)
     unet = pipe.unet
     device = inputs.noise.device
-    dtype = cond.prompt_embeds.dtype
+    dtype = first.parts[0][1].embeds.dtype
     timesteps = timesteps_for(scheduler, steps, inputs.strength, device)
     distilled = getattr(unet.config, "time_cond_proj_dim", None) is not None
-    use_cfg = guidance > 1.0 and not distilled and cond.negative_embeds is not None
+    use_cfg = guidance > 1.0 and not distilled and first.uncond is not None
     noise = inputs.noise.to(device=device, dtype=dtype)
     if inputs.init is None or pure_noise_start(inputs):
         latents = noise * scheduler.init_noise_sigma
@@ -343,21 +353,15 @@ def sample(
         start = timesteps[:1].repeat(noise.shape[0])
         latents = scheduler.add_noise(inputs.init.to(dtype), noise, start)
 
-    embeds = cond.prompt_embeds
-    added: dict[str, Any] | None = None
-    if cond.pooled is not None:
-        pooled_dim = int(cond.pooled.shape[-1])
-        ids, neg_ids = sdxl_time_ids(unet, pooled_dim, width, height)
-        batch = embeds.shape[0]
-        ids = ids.to(device=device, dtype=dtype).repeat(batch, 1)
-        neg_ids = neg_ids.to(device=device, dtype=dtype).repeat(batch, 1)
-        text_embeds = cond.pooled
-        if use_cfg:
-            text_embeds = torch.cat([cond.negative_pooled, cond.pooled])
-            ids = torch.cat([neg_ids, ids])
-        added = {"text_embeds": text_embeds, "time_ids": ids}
-    if use_cfg:
-        embeds = torch.cat([cond.negative_embeds, cond.prompt_embeds])
+    time_ids = None
+    pooled = first.parts[0][1].pooled
+    if pooled is not None:
+        ids, neg_ids = sdxl_time_ids(unet, int(pooled.shape[-1]), width, height)
+        batch = pooled.shape[0]
+        time_ids = (
+            ids.to(device=device, dtype=dtype).repeat(batch, 1),
+            neg_ids.to(device=device, dtype=dtype).repeat(batch, 1),
+        )
     time_cond = None
     if distilled:
         w = torch.full((noise.shape[0],), guidance - 1.0)
@@ -371,6 +375,16 @@ def sample(
         blend = MaskedBlend(inputs.init, inputs.mask, noise, dtype, blend_latents=not nine_channels)
         loop.append(blend)
     loop.extend(extensions)
+    predict = GuidedUnet(
+        unet,
+        scheduler,
+        loop,
+        guidance=guidance,
+        use_cfg=use_cfg,
+        time_cond=time_cond,
+        time_ids=time_ids,
+        unet_call=unet_call,
+    )
     extra: dict[str, Any] = {}
     step_params = inspect.signature(scheduler.step).parameters
     if "generator" in step_params:
@@ -378,36 +392,7 @@ def sample(
     n = len(timesteps)
     with torch.inference_mode():
         for i, t in enumerate(timesteps):
-            model_in = torch.cat([latents] * 2) if use_cfg else latents
-            model_in = scheduler.scale_model_input(model_in, t)
-            residuals = _residuals(loop, i, n, t, model_in, embeds, time_cond, added, use_cfg)
-            for extension in loop:
-                model_in = extension.model_input(model_in, use_cfg)
-            if residuals is not None:  # the PyTorch UNet: OpenVINO's has no residual inputs
-                noise_pred = unet(
-                    model_in,
-                    t,
-                    encoder_hidden_states=embeds,
-                    timestep_cond=time_cond,
-                    added_cond_kwargs=added,
-                    down_block_additional_residuals=residuals[0],
-                    mid_block_additional_residual=residuals[1],
-                    return_dict=False,
-                )[0]
-            elif unet_call is not None:
-                noise_pred = unet_call(model_in, t, embeds, time_cond, added)
-            else:
-                noise_pred = unet(
-                    model_in,
-                    t,
-                    encoder_hidden_states=embeds,
-                    timestep_cond=time_cond,
-                    added_cond_kwargs=added,
-                    return_dict=False,
-                )[0]
-            if use_cfg:
-                uncond, text = noise_pred.chunk(2)
-                noise_pred = uncond + guidance * (text - uncond)
+            noise_pred = predict(i, n, t, latents, schedule.at(i))
             out = scheduler.step(noise_pred, t, latents, return_dict=True, **extra)
             latents = out.prev_sample
             x0 = _x0(out, scheduler)
@@ -415,30 +400,3 @@ def sample(
                 latents, x0 = extension.after_step(i, timesteps, scheduler, latents, x0)
             on_step(i, n, x0 if x0 is not None else latents)
     return latents
-
-
-def _residuals(
-    loop: Sequence[LoopExtension],
-    i: int,
-    n: int,
-    t: Any,
-    sample: Any,
-    embeds: Any,
-    time_cond: Any,
-    added: dict[str, Any] | None,
-    use_cfg: bool,
-) -> tuple[list[Any], Any] | None:
-    """The extensions' residuals for this step, added up; None when none has any."""
-    total: tuple[list[Any], Any] | None = None
-    for extension in loop:
-        found = extension.residuals(i, n, t, sample, embeds, time_cond, added, use_cfg)
-        if found is None:
-            continue
-        if total is None:
-            total = found
-        else:
-            total = (
-                [a + b for a, b in zip(total[0], found[0], strict=True)],
-                total[1] + found[1],
-            )
-    return total
