@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 import torch
 
-from sneakerstudio.core.generation.guidance import GuidedUnet
 from sneakerstudio.core.generation import prompt_conditioning
+from sneakerstudio.core.generation.guidance import GuidedUnet
 from sneakerstudio.core.generation.prompt_conditioning import (
     EncodeCache,
     Encoded,

@@ -59,7 +59,8 @@ def test_removal_addition_and_nesting() -> None:
     )
     assert [u for u, _ in got] == [25, 50, 60, 75, 100]
     assert got[0][1] == "fantasy landscape with a mountain and an oak in foreground shoddy"
-    assert got[-1][1] == "fantasy landscape with a lake and a christmas tree in background masterful"
+    last = "fantasy landscape with a lake and a christmas tree in background masterful"
+    assert got[-1][1] == last
 
 
 @pytest.mark.parametrize("prompt", ["a | b", "ends with \\", "[a|b", "a\\\nb [c:2]"])

@@ -95,6 +95,12 @@ def parse_extra_networks(text: str) -> ExtraNetworks:
                 sources[key].append(named[key])
             for raw in sources[key]:
                 value = _number(raw)
+                if value is None and any(sep in raw for sep in ("/", "\\")):
+                    errors.append(
+                        f"The prompt's tag {tag[:80]} names a path: write the file name of a "
+                        f"LoRA in the LoRA folder, e.g. <{kind}:name:0.8>."
+                    )
+                    return ""
                 if value is None:
                     errors.append(
                         f"The prompt's tag {tag[:80]} has the weight '{raw[:20]}', not a "

@@ -16,7 +16,7 @@ from typing import Any
 
 from sneakerstudio.core.protocol.control import ControlUnit, control_problems
 from sneakerstudio.core.protocol.errors import RequestError
-from sneakerstudio.core.protocol.prompt import extract_lora_tags
+from sneakerstudio.core.protocol.extra_networks import parse_extra_networks
 from sneakerstudio.core.protocol.samplers import DEFAULT_SAMPLER, find_sampler, sampler_names
 
 MODES = ("txt2img", "img2img", "inpaint", "outpaint")
@@ -368,12 +368,15 @@ class GenerationRequest:
         for text in (self.prompt, self.negative_prompt):
             if not isinstance(text, str) or "<" not in text:
                 continue
-            for name, weight in extract_lora_tags(text)[1]:
-                if not math.isfinite(weight) or abs(weight) > MAX_LORA_WEIGHT:
-                    out.append(
-                        f"The prompt's tag <lora:{name[:40]}:…> has weight {weight:g}: use a "
-                        f"weight from -{MAX_LORA_WEIGHT:g} to {MAX_LORA_WEIGHT:g}."
-                    )
+            tags = parse_extra_networks(text)
+            out.extend(tags.errors)
+            for tag in tags.loras:
+                for weight in {tag.te, tag.unet}:
+                    if abs(weight) > MAX_LORA_WEIGHT:
+                        out.append(
+                            f"The prompt's tag <lora:{tag.name[:40]}:…> has weight {weight:g}: "
+                            f"use a weight from -{MAX_LORA_WEIGHT:g} to {MAX_LORA_WEIGHT:g}."
+                        )
         if not isinstance(self.loras, (tuple, list)):
             out.append("LoRAs must be a list of (file or name, weight) pairs.")
         else:
