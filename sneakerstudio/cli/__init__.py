@@ -36,7 +36,7 @@ def err(text: str) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from sneakerstudio.cli import generate, grid, info, models, preprocess, probe, upscale
+    from sneakerstudio.cli import generate, grid, info, models, preprocess, probe, prompt, upscale
 
     parser = argparse.ArgumentParser(
         prog="sneakerstudio",
@@ -44,7 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"sneakerstudio {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for module in (generate, grid, info, probe, models, upscale, preprocess):
+    for module in (generate, grid, info, probe, models, upscale, preprocess, prompt):
         module.add_parser(sub).set_defaults(run=module.run)
     return parser
 

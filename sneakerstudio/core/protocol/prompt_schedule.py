@@ -258,3 +258,20 @@ def split_and(text: str) -> list[tuple[str, float]]:
         body, weight = match.groups()
         parts.append((body, float(weight) if weight is not None else 1.0))
     return parts
+
+
+def unreadable(text: str) -> str | None:
+    """Why A1111's grammar cannot read `text` (so editing and alternation in it do nothing and
+    it is used as written), or None when it can or has nothing to schedule."""
+    if "[" not in text and "|" not in text:
+        return None
+    try:
+        _Parser(text).top()
+    except (_Unreadable, RecursionError):
+        if text.rstrip("\n").endswith("\\"):
+            return "A backslash at the end makes the prompt's [a:b:step] and [a|b] plain text."
+        return (
+            "A '|' outside [ ] (or brackets nested too deep) makes the prompt's [a:b:step] and "
+            "[a|b] plain text, as in A1111."
+        )
+    return None
