@@ -24,7 +24,8 @@ def scheduler_for(ctx: JobContext) -> Any:
     spacing = ctx.request.timestep_spacing
     if spacing:
         config["timestep_spacing"] = spacing
-    return build_scheduler(ctx.sampler, config)
+    sdxl = ctx.model.family in ("sdxl", "sdxl-refiner")
+    return build_scheduler(ctx.sampler, config, ctx.request.schedule_type, sdxl=sdxl)
 
 
 def denoise(

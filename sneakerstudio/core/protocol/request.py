@@ -18,6 +18,7 @@ from sneakerstudio.core.protocol.control import ControlUnit, control_problems
 from sneakerstudio.core.protocol.errors import RequestError
 from sneakerstudio.core.protocol.extra_networks import parse_extra_networks
 from sneakerstudio.core.protocol.samplers import DEFAULT_SAMPLER, find_sampler, sampler_names
+from sneakerstudio.core.protocol.schedules import schedule_problems
 
 MODES = ("txt2img", "img2img", "inpaint", "outpaint")
 INPAINT_AREAS = ("whole", "masked")
@@ -33,6 +34,8 @@ EXTRA_FIELDS: dict[str, Any] = {
     "memory_mode": "auto",
     "hires_upscaler_model": None,
     "rng": "cpu",
+    "schedule_type": "Automatic",
+    "ensd": 0,
 }
 MIN_SIZE = 64
 MAX_SIZE = 4096
@@ -112,6 +115,8 @@ class GenerationRequest:
     fast_decode: bool = False  # decode with TAESD when the user has its weights
     memory_mode: str = "auto"  # "auto", "normal", "tiled" or "low" (see runtime/memory.py)
     rng: str = "cpu"  # where the seed's noise comes from: RNG_SOURCES (generation/rng.py)
+    schedule_type: str = "Automatic"  # A1111's schedule type (protocol/schedules.py)
+    ensd: int = 0  # A1111's eta noise seed delta: ancestral samplers' noise seed offset
 
     # -- ControlNet (see control.py); written in the JSON only when there are units -------
     control: tuple[ControlUnit, ...] = ()
@@ -303,6 +308,7 @@ class GenerationRequest:
         # a newer version still runs.
         if self.memory_mode is not None and not isinstance(self.memory_mode, str):
             out.append(f"The memory mode must be a name (got {_short(self.memory_mode)}).")
+        out.extend(schedule_problems(self.sampler, self.schedule_type, self.ensd))
         if self.rng not in RNG_SOURCES:
             out.append(
                 f"Unknown random source {_short(self.rng)}: choose cpu, or nv for the numbers "
