@@ -197,7 +197,7 @@ def test_dpmpp_2m_steps(schedule: str) -> None:
     # Our DPM-Solver works on x·α (α = 1/sqrt(σ²+1)); k-diffusion on x. Compare in x.
     xs = [st * math.sqrt(s[i] ** 2 + 1) for i, st in enumerate(states)]
     x = xs[0]
-    old = None
+    old, h_last = None, 1.0
     for i in range(3):
         d = denoised(x, s[i])
         t, t_next = -math.log(s[i]), -math.log(s[i + 1])

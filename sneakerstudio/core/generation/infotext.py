@@ -61,9 +61,13 @@ def parameters(
     if variation_seed is not None:
         extras["Variation seed"] = variation_seed
         extras["Variation seed strength"] = request.variation_strength
-    schedule_type = sampler.schedule_type
-    if request.timestep_spacing == "trailing":
+    # A1111 writes the schedule type the job ran ("Automatic" resolved to the sampler's
+    # default, e.g. Karras for DPM++ 2M).
+    schedule_type = sampler.resolve_schedule(request.schedule_type)
+    if schedule_type == "Automatic" and request.timestep_spacing == "trailing":
         schedule_type = "SGM Uniform"  # A1111's name for the schedule Turbo models need
+    if request.ensd and sampler.ancestral:
+        extras["ENSD"] = request.ensd  # A1111 writes it for the samplers it applies to
     return build_parameters(
         prompt=request.prompt,
         negative_prompt=request.negative_prompt,
