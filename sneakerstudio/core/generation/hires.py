@@ -49,6 +49,7 @@ def hires_pass(
         variation_seeds=variation,
         variation_strength=request.variation_strength,
         source=request.rng,
+        ensd=request.ensd,
     )
     dtype = model.pipe.unet.dtype
     inputs = LatentInputs(

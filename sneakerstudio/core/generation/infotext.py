@@ -52,6 +52,7 @@ def parameters(
     variation_seed: int | None = None,
 ) -> str:
     """One image's parameters text."""
+    from sneakerstudio.core.generation.schedulers import resolved_schedule
     from sneakerstudio.core.imaging.metadata import build_parameters
 
     request, sampler = ctx.request, ctx.sampler
@@ -63,8 +64,11 @@ def parameters(
         extras["Variation seed strength"] = request.variation_strength
     # A1111 writes the schedule type the job ran ("Automatic" resolved to the sampler's
     # default, e.g. Karras for DPM++ 2M).
-    schedule_type = sampler.resolve_schedule(request.schedule_type)
-    if schedule_type == "Automatic" and request.timestep_spacing == "trailing":
+    config = {**ctx.model.scheduler_config}
+    if request.timestep_spacing:
+        config["timestep_spacing"] = request.timestep_spacing
+    schedule_type = resolved_schedule(sampler, request.schedule_type, config)
+    if schedule_type == "Automatic" and config.get("timestep_spacing") == "trailing":
         schedule_type = "SGM Uniform"  # A1111's name for the schedule Turbo models need
     if request.ensd and sampler.ancestral:
         extras["ENSD"] = request.ensd  # A1111 writes it for the samplers it applies to

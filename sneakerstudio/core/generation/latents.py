@@ -60,6 +60,7 @@ def latent_inputs(
         variation_strength=ctx.request.variation_strength,
         generators=generators,
         source=ctx.request.rng,
+        ensd=ctx.request.ensd,
     )
     noise = noise.to(device=device, dtype=dtype)
     latent_size = (noise.shape[2], noise.shape[3])

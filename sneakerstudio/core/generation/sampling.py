@@ -137,12 +137,14 @@ def image_noise(
     variation_strength: float = 0.0,
     generators: list[Any] | None = None,
     source: str = "cpu",
+    ensd: int = 0,
 ) -> tuple[Any, list[Any]]:
     """Initial noise from one seeded CPU generator per image (`generators` if given, already
     used for the init image's latent: see `latents.latent_inputs`), blended with a second
-    seed's noise for variations. With `source` "nv" both noises are the numbers CUDA's
-    generator gives for the seeds (`rng.py`). Returns the noise (B, C, h, w) and the
-    generators (ancestral samplers keep drawing from them, whatever the source)."""
+    seed's noise for variations (A1111's slerp). With `source` "nv" both noises are the numbers
+    CUDA's generator gives for the seeds (`rng.py`). Returns the noise (B, C, h, w) and the
+    generators ancestral samplers keep drawing from: the same ones, or with an eta noise seed
+    delta `ensd` fresh ones seeded with seed + ensd (A1111's ImageRNG)."""
     import torch
 
     from sneakerstudio.core.generation.rng import nv_randn
@@ -162,27 +164,29 @@ def image_noise(
                 for s in variation_seeds
             ]
         )
-        noise = slerp(variation_strength, noise, other)
+        noise = torch.stack(
+            [slerp(variation_strength, n, o) for n, o in zip(noise, other, strict=True)]
+        )
+    if ensd:
+        generators = seeded_generators([(int(s) + int(ensd)) % 2**64 for s in seeds])
     return noise, generators
 
 
 def slerp(t: float, low: Any, high: Any) -> Any:
-    """Spherical interpolation per image between two noise tensors (keeps the noise's norm,
-    which a straight blend would shrink)."""
+    """A1111's spherical interpolation of one image's noise (C, H, W) towards another: norms
+    and angles along dim 1 (each channel's columns), and its straight blend — with the weights
+    as A1111 has them, `low·t + high·(1 − t)` — when the two are nearly parallel."""
     import torch
 
-    flat_low = low.reshape(low.shape[0], -1)
-    flat_high = high.reshape(high.shape[0], -1)
-    dot = (
-        (flat_low / flat_low.norm(dim=1, keepdim=True))
-        * (flat_high / flat_high.norm(dim=1, keepdim=True))
-    ).sum(1)
-    if float(dot.abs().mean()) > 0.9995:
-        return low * (1 - t) + high * t
-    omega = torch.acos(dot.clamp(-1, 1))
+    low_norm = low / torch.norm(low, dim=1, keepdim=True)
+    high_norm = high / torch.norm(high, dim=1, keepdim=True)
+    dot = (low_norm * high_norm).sum(1)
+    if float(dot.mean()) > 0.9995:
+        return low * t + high * (1 - t)
+    omega = torch.acos(dot)
     so = torch.sin(omega)
-    a = (torch.sin((1 - t) * omega) / so).reshape(-1, *([1] * (low.ndim - 1)))
-    b = (torch.sin(t * omega) / so).reshape(-1, *([1] * (low.ndim - 1)))
+    a = (torch.sin((1.0 - t) * omega) / so).unsqueeze(1)
+    b = (torch.sin(t * omega) / so).unsqueeze(1)
     return a * low + b * high
 
 

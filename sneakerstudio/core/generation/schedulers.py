@@ -9,11 +9,26 @@ from sneakerstudio.core.protocol.samplers import Sampler
 from sneakerstudio.core.protocol.schedules import FLAG_SCHEDULES
 
 
-def scheduler_options(sampler: Sampler, schedule: str | None = None) -> dict[str, Any]:
+def resolved_schedule(
+    sampler: Sampler, schedule: str | None, config: dict[str, Any] | None = None
+) -> str:
+    """The schedule type a job runs. "Automatic" is the sampler's A1111 default, except on a
+    config with "trailing" timesteps (Turbo models, the few-step presets): that schedule is
+    the model's own (A1111 calls it SGM Uniform), whatever the sampler."""
+    automatic = not schedule or schedule == "Automatic"
+    trailing = (config or {}).get("timestep_spacing") == "trailing"
+    if automatic and sampler.schedule_type == "Automatic" and trailing:
+        return "Automatic"
+    return sampler.resolve_schedule(schedule)
+
+
+def scheduler_options(
+    sampler: Sampler, schedule: str | None = None, config: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """The sampler's config options for a schedule type ("Automatic" resolves to the sampler's
     A1111 default): diffusers' own Karras / Exponential / Beta option where it has one."""
     options = dict(sampler.options)
-    resolved = sampler.resolve_schedule(schedule)
+    resolved = resolved_schedule(sampler, schedule, config)
     if sampler.flags:
         for name, flag in FLAG_SCHEDULES.items():
             options[flag] = resolved == name
@@ -36,7 +51,7 @@ def build_scheduler(
 
     cls = getattr(diffusers, sampler.scheduler_class)
     config = dict(base_config)
-    options = scheduler_options(sampler, schedule)
+    options = scheduler_options(sampler, schedule, config)
     config.update(options)
     if "_use_default_values" in config:
         # A config straight from `scheduler.config`: diffusers would drop these keys, the
@@ -45,7 +60,7 @@ def build_scheduler(
             k for k in config["_use_default_values"] if k not in options
         ]
     scheduler = cls.from_config(config)
-    resolved = sampler.resolve_schedule(schedule)
+    resolved = resolved_schedule(sampler, schedule, config)
     exact_here = sampler.discard_next_to_last and sampler.custom_sigmas  # A1111's dropped σ
     if resolved == "Automatic" or (sampler.flags and resolved in FLAG_SCHEDULES and not exact_here):
         return scheduler

@@ -478,11 +478,13 @@ class GenerationRequest:
 
     def image_seeds(self) -> list[int]:
         """The seed of each image, over every batch of the batch count: seed, seed+1, … (as
-        AUTOMATIC1111 does), so any single image can be made again alone."""
+        AUTOMATIC1111 does), so any single image can be made again alone. With variations
+        every image has the main seed and its own variation seed (A1111)."""
         if self.seed is None:
             raise ValueError("resolve the seed with with_seed() first")
         count = self.batch_size * max(1, self.batch_count)
-        return [(self.seed + i) % (MAX_SEED + 1) for i in range(count)]
+        step = 0 if self.variation_seeds() else 1
+        return [(self.seed + i * step) % (MAX_SEED + 1) for i in range(count)]
 
     def variation_seeds(self) -> list[int] | None:
         """Each image's variation seed (variation seed + i), or None without variations."""
