@@ -33,14 +33,50 @@ def model_hash(cached: CachedModel) -> str | None:
     return cached.model_hash
 
 
+def model_file_hashes(ctx: JobContext) -> tuple[dict[str, Any], dict[str, str]]:
+    """A1111's `VAE hash` / `VAE` and its `Lora hashes` of the files on the model now (LoRA:
+    the addnet hash of a .safetensors, 12 hex) and `TI hashes` (sha256, 12 hex). Each file is
+    hashed once (the hashing cache); one that cannot be hashed is left out."""
+    from sneakerstudio.core.models.hashing import addnet_hash, autov2_hash, sha256_file
+    from sneakerstudio.core.protocol.errors import SneakerError
+
+    applied = ctx.model.patches.applied
+    fields: dict[str, Any] = {}
+    loras: dict[str, str] = {}
+    for path, _weight in getattr(applied.get("loras"), "loras", ()):
+        try:
+            loras[Path(path).stem] = addnet_hash(path)
+        except (SneakerError, OSError):
+            continue
+    vae = applied.get("vae")
+    if vae is not None:
+        try:
+            fields["vae_hash"] = autov2_hash(vae.path)
+            fields["vae_name"] = Path(vae.path).name
+        except (SneakerError, OSError):
+            pass
+    embeddings = {}
+    for path in getattr(applied.get("embeddings"), "paths", ()):
+        try:
+            embeddings[Path(path).stem] = sha256_file(path)[:12]
+        except (SneakerError, OSError):
+            continue
+    if embeddings:
+        fields["ti_hashes"] = embeddings
+    return fields, loras
+
+
 def job_parameters(
     ctx: JobContext, seeds: list[int], variation: list[int] | None
 ) -> tuple[str, ...]:
     """The parameters text of every image of the job."""
     extras = mode_extras(ctx.request, ctx.image_plan)
     extras.update(control_extras(ctx.control))
+    files, loras = model_file_hashes(ctx)
+    if files.get("ti_hashes"):
+        extras["TI hashes"] = ", ".join(f"{n}: {h}" for n, h in files["ti_hashes"].items())
     return tuple(
-        parameters(ctx, seed, extras, variation[index] if variation else None)
+        parameters(ctx, seed, extras, variation[index] if variation else None, files, loras)
         for index, seed in enumerate(seeds)
     )
 
@@ -50,8 +86,10 @@ def parameters(
     seed: int,
     extras: dict[str, Any] | None = None,
     variation_seed: int | None = None,
+    files: dict[str, Any] | None = None,
+    loras: dict[str, str] | None = None,
 ) -> str:
-    """One image's parameters text."""
+    """One image's parameters text (`files`, `loras`: from `model_file_hashes`)."""
     from sneakerstudio.core.generation.schedulers import resolved_schedule
     from sneakerstudio.core.imaging.metadata import build_parameters
 
@@ -86,7 +124,10 @@ def parameters(
         model_name=ctx.model.name,
         denoising_strength=denoising,
         clip_skip=request.clip_skip,
+        vae_hash=(files or {}).get("vae_hash"),
+        vae_name=(files or {}).get("vae_name"),
         extras=extras,
+        lora_hashes=loras or None,
         version=f"sneakerstudio {__version__}",
     )
 
@@ -119,8 +160,8 @@ def mode_extras(request: GenerationRequest, plan: ImagePlan | None) -> dict[str,
             extras["Hires upscaler"] = Path(request.hires_upscaler_model).stem
     if request.preset:
         extras["Preset"] = request.preset
-    if request.rng == "nv":
-        extras["RNG"] = "NV"
+    # A1111 reads a text without RNG as made with its default GPU source: say which it was.
+    extras["RNG"] = "NV" if request.rng == "nv" else "CPU"
     return extras
 
 
