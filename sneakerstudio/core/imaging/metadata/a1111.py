@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import re
 from typing import Any
 
@@ -137,9 +138,27 @@ def apply_a1111(meta: dict[str, Any], text: str) -> None:
                 meta["sampler"] = sampler[: -len(suffix) - 1]
                 meta["scheduler"] = find_schedule(suffix) or suffix
                 break
+    _old_hires_fix(meta, extras)
     # A1111 reads a missing RNG as its default, the GPU: NV gives the same numbers anywhere.
     rng = str(extras.get("RNG", "GPU")).strip().upper()
     meta["rng"] = "cpu" if rng == "CPU" else "nv" if rng in ("GPU", "NV") else None
     ensd = to_int(extras.get("ENSD")) if "ENSD" in extras else None
     meta["ensd"] = ensd if ensd is not None and 0 <= ensd < 2**32 else None
     meta["extras"] = extras
+
+
+def _old_hires_fix(meta: dict[str, Any], extras: dict[str, str]) -> None:
+    """Pre-1.0 A1111 hires fix (`First pass size`): `Size` was the final size. As A1111 reads
+    it: the first pass becomes the size and the final size the hires size (`hires_size`); a
+    first pass of 0x0 is the ~512×512-pixel size of the same shape, on 64-pixel steps."""
+    first = re.fullmatch(r"\s*(\d+)x(\d+)\s*", str(extras.get("First pass size", "")))
+    final = re.fullmatch(r"(\d+)x(\d+)", str(meta.get("size") or "512x512"))
+    if first is None or final is None:
+        return
+    width, height = int(final.group(1)), int(final.group(2))
+    fw, fh = int(first.group(1)), int(first.group(2))
+    if (fw == 0 or fh == 0) and width and height:
+        scale = math.sqrt(512 * 512 / (width * height))
+        fw, fh = math.ceil(scale * width / 64) * 64, math.ceil(scale * height / 64) * 64
+    meta["size"] = f"{fw}x{fh}"
+    meta["hires_size"] = f"{width}x{height}"
