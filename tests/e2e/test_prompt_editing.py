@@ -108,6 +108,12 @@ def test_lora_text_encoder_and_unet_weights(engine: Engine, kit: Path) -> None:
     assert not same(te_only, full, 2) and not same(unet_only, full, 2)
     assert same(image(run(engine, kit, "a sneaker <lora:ink:te=1:unet=0>")), te_only)
     assert same(image(run(engine, kit, "a sneaker <lyco:ink:1>")), full)
+    # A1111's infotext names the LoRA with its addnet hash (12 hex of the tensor data's sha256).
+    from sneakerstudio.core.models.hashing import addnet_hash
+
+    events = run(engine, kit, "a sneaker <lora:ink:0.5>")
+    digest = addnet_hash(kit.parent / "Lora" / "ink.safetensors")
+    assert f'Lora hashes: "ink: {digest}"' in events[-1].parameters[0]
 
 
 def test_unknown_network_tags_are_left_out_with_a_warning(engine: Engine, kit: Path) -> None:
