@@ -19,6 +19,8 @@ controlnet-1-doodle.png  a doodled sneaker outline, a scribble unit from the lib
                          ControlNet dock, and its control map drawn over the canvas
 controlnet-2-result.png  the results, following the outline
 controlnet-3-canny.png   a picture on the canvas with a canny unit: its edges drawn over it
+With `--scene prompt`: prompt-1-editing.png, a prompt with editing, alternation, AND and a
+LoRA with text-encoder/UNet weights, its token count by the prompt, a schedule type.
 Settings, autosaves and images go to a temporary SNEAKERSTUDIO_HOME, never to your own.
 """
 
@@ -324,6 +326,51 @@ class ControlNetDirector(Director):
         self.window.close()
 
 
+class PromptDirector(Director):
+    """Prompt editing, AND and a LoRA with separate weights in the prompt: the token count
+    (chunk ends) beside it; a sampler with a schedule type."""
+
+    def start(self) -> None:
+        self.window = next(w for w in self.app.topLevelWidgets() if isinstance(w, MainWindow))
+        self.window.resize(*SIZE)
+        self.window.set_model(self.model)
+        self.window.params.set_values(
+            {
+                "prompt": "a hand-drawn concept sketch of a [high-top:low-top:0.4] sneaker, "
+                "[orange|teal] leather upper, white sole, studio lighting, product shot, "
+                + "clean lines, " * 20
+                + "<lora:graffiti:0.6:1> AND graffiti tags in the background :0.6",
+                "negative_prompt": NEGATIVE,
+                "steps": 24,
+                "sampler": "DPM++ 2M SDE",
+                "schedule_type": "Align Your Steps",
+            }
+        )
+        self.window.panel.count_tokens()
+        label = self.window.token_label
+        self.when(lambda: bool(label.text()), self.done, 30)
+
+    def done(self) -> None:
+        assert self.window is not None
+        self.grab("prompt-1-editing.png")
+        print(self.window.token_label.toolTip(), flush=True)
+        self.window.close()
+
+
+def run_prompt(out_dir: Path) -> int:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        os.environ["SNEAKERSTUDIO_HOME"] = str(Path(tmp) / "home-prompt")
+        model = Path(tmp) / "models" / "dreamshaper_8.safetensors"
+        model.parent.mkdir()
+        model.write_bytes(b"\0" * 16)
+        app = QApplication.instance() or QApplication(sys.argv[:1])
+        engine = FakeEngine(step_delay=0.02, device="CPU · 2 threads · fp32")
+        director = PromptDirector(app, engine, out_dir, model)  # type: ignore[arg-type]
+        QTimer.singleShot(0, director.start)
+        return main(sys.argv[:1], engine_factory=lambda: engine)
+
+
 def write_controlnets(folder: Path) -> None:
     """Header-only SD 1.5 ControlNets (1.1 layout) the library lists; never loaded here."""
     from tests.core.library_helpers import write_safetensors
@@ -387,7 +434,7 @@ if __name__ == "__main__":
     parser.add_argument("out_dir", nargs="?", type=Path, default=ROOT / "docs" / "screenshots")
     parser.add_argument(
         "--scene",
-        choices=("main", "controlnet", "all"),
+        choices=("main", "controlnet", "prompt", "all"),
         default="main",
         help="which screenshots: the main walk-through (default), ControlNet, or both",
     )
@@ -397,4 +444,6 @@ if __name__ == "__main__":
         code = run(args.out_dir)
     if args.scene in ("controlnet", "all") and code == 0:
         code = run_controlnet(args.out_dir)
+    if args.scene in ("prompt", "all") and code == 0:
+        code = run_prompt(args.out_dir)
     raise SystemExit(code)

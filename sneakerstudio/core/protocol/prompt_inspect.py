@@ -91,15 +91,20 @@ def counter_view(report: dict[str, Any], steps: int) -> CounterView:
     if len(sizes) > 1:
         label += " (" + "|".join(str(e) for e in ends) + ")"
     lines: list[str] = []
-    parts = {e["part"] for e in entries}
+    parts = sorted({e["part"] for e in entries})
     if len(entries) > 1 or len(parts) > 1:
         lines.append(f"What the model is given, over {steps} steps:")
-        for e in entries:
-            prefix = (
-                f"AND part {e['part'] + 1} (weight {e['weight']:g}), " if len(parts) > 1 else ""
-            )
-            count = sum(len(c) for c in e["chunks"])
-            lines.append(f"{prefix}until step {e['until']}: {e['prompt'][:80]} ({count} tokens)")
+        for part in parts:
+            mine = [e for e in entries if e["part"] == part]
+            if len(parts) > 1:
+                lines.append(f"AND part {part + 1}, weight {mine[0]['weight']:g}:")
+            shown = mine if len(mine) <= 6 else [*mine[:4], None, mine[-1]]
+            for e in shown:
+                if e is None:
+                    lines.append(f"  … ({len(mine) - 5} more: it changes every step)")
+                    continue
+                count = sum(len(c) for c in e["chunks"])
+                lines.append(f"  until step {e['until']}: {e['prompt'][:70]} ({count} tokens)")
     else:
         lines.append(f"{total} tokens in {max(1, len(sizes))} chunk(s) of {CHUNK_TOKENS}.")
     for network in report["networks"]:
