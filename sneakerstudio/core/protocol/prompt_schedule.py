@@ -46,7 +46,14 @@ class _Alternate:
     options: list[list[_Node]] = field(default_factory=list)
 
 
-_Node = str | _Scheduled | _Alternate
+@dataclass
+class _Group:
+    """Emphasis brackets: kept as text (the attention parser reads them later)."""
+
+    items: list[_Node]
+
+
+_Node = str | _Scheduled | _Alternate | _Group
 
 
 class _Unreadable(Exception):
@@ -164,17 +171,13 @@ class _Parser:
         return None
 
 
-class _Group(list):  # type: ignore[type-arg]
-    """Emphasis brackets: kept as text (the attention parser reads them later)."""
-
-
 def _collect(nodes: list[_Node], steps: int, offsets: tuple[float, float] | None) -> set[int]:
     """The steps at which the prompt changes; sets each `_Scheduled.step`. `offsets` is
     (step offset, share offset) of the hires timeline, None for A1111's old rules."""
     found: set[int] = set()
     for node in nodes:
         if isinstance(node, _Group):
-            found |= _collect(list(node), steps, offsets)
+            found |= _collect(node.items, steps, offsets)
         elif isinstance(node, _Scheduled):
             value = float(node.when)
             if not math.isfinite(value):  # "1e999": past every step
@@ -203,7 +206,7 @@ def _render(nodes: list[_Node], step: int) -> str:
         if isinstance(node, str):
             out.append(node)
         elif isinstance(node, _Group):
-            out.append(_render(list(node), step))
+            out.append(_render(node.items, step))
         elif isinstance(node, _Scheduled):
             chosen = (node.before or []) if step <= node.step else node.after
             out.append(_render(chosen, step))
