@@ -145,8 +145,10 @@ class GenerationPanel(QWidget):
     def _put_count_by_the_prompt(self) -> None:
         """The token count on the "Prompt" label's row, right above the text it counts."""
         layout = self.params.layout()
+        assert isinstance(layout, QVBoxLayout)
         index = layout.indexOf(self.params.prompt)
-        label = layout.itemAt(index - 1).widget() if index > 0 else None
+        item = layout.itemAt(index - 1) if index > 0 else None
+        label = item.widget() if item is not None else None
         row = QHBoxLayout()
         if label is not None:
             layout.removeWidget(label)
