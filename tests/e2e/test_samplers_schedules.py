@@ -73,3 +73,23 @@ def test_a_schedule_the_sampler_cannot_run_is_refused(engine: Engine, tiny_sd1) 
     ]
     assert isinstance(failed, Failed)
     assert "DDIM cannot use the schedule type Karras" in failed.message
+
+
+@pytest.mark.parametrize("sampler", ["Euler a", "DPM++ 2M SDE", "LMS"])
+def test_our_own_sigmas_in_img2img(engine: Engine, tiny_sd1, sampler: str) -> None:
+    from PIL import Image
+
+    init = Image.fromarray(np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8))
+    result = job(
+        engine,
+        tiny_sd1.single_file,
+        sampler=sampler,
+        schedule_type="Align Your Steps",
+        mode="img2img",
+        init_image=init,
+        strength=0.5,
+    )
+    image = pixels(result)
+    # Half the steps from the init picture: it keeps much of it.
+    assert np.abs(image - np.asarray(init, dtype=np.int16)).mean() < 100
+    assert "Schedule type: Align Your Steps" in result.parameters[0]
