@@ -122,3 +122,31 @@ def test_pasted_parameters_choose_sampler_and_schedule() -> None:
         read("x\nSteps: 20, Sampler: DPM2 a Karras, CFG scale: 7, Seed: 1")
     )
     assert legacy["sampler"] == "DPM2 a" and legacy["schedule_type"] == "Karras"
+
+
+def test_our_parameters_round_trip_through_a1111s_rules() -> None:
+    from sneakerstudio.core.imaging.metadata import build_parameters
+
+    text = build_parameters(
+        prompt="a [cat:dog:0.5]\nsecond line",
+        negative_prompt="blurry",
+        steps=20,
+        sampler="DPM2 a",
+        schedule_type="Karras",
+        cfg=7.0,
+        seed=42,
+        width=512,
+        height=512,
+        extras={"RNG": "CPU", "ENSD": 31337, "TI hashes": "emb: 0123456789ab"},
+        lora_hashes={"ink": "ba9876543210"},
+    )
+    meta = read(text.replace("\n", "\r\n"))
+    assert meta["prompt"] == "a [cat:dog:0.5]\nsecond line" and meta["negative_prompt"] == "blurry"
+    assert (meta["sampler"], meta["scheduler"], meta["rng"], meta["ensd"]) == (
+        "DPM2 a",
+        "Karras",
+        "cpu",
+        31337,
+    )
+    assert meta["lora_hashes"] == {"ink": "ba9876543210"}
+    assert meta["extras"]["TI hashes"] == "emb: 0123456789ab"
