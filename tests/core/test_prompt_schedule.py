@@ -126,3 +126,24 @@ def test_unknown_networks_are_removed_with_a_warning() -> None:
 def test_a_bad_weight_is_an_error(tag: str) -> None:
     found = parse_extra_networks(f"a {tag}")
     assert found.errors and "not a number" in found.errors[0] and not found.loras
+
+
+def test_any_text_gives_a_schedule_that_ends_at_the_last_step() -> None:
+    import random
+
+    rnd = random.Random(5)
+    alphabet = ["a", " ", "[", "]", "(", ")", ":", "|", "0.5", "3", "\\", "AND", "<lora:x:", ">"]
+    for _ in range(2000):
+        text = "".join(rnd.choice(alphabet) for _ in range(rnd.randint(0, 30)))
+        for steps, hires in ((1, None), (20, None), (20, 10)):
+            schedule = prompt_schedule(text, steps, hires)
+            untils = [u for u, _ in schedule]
+            assert untils == sorted(set(untils)) and untils[-1] == (hires or steps)
+            assert all(u >= 1 for u in untils)
+
+
+def test_deep_nesting_is_used_as_written_not_a_crash() -> None:
+    deep = "[" * 5000 + "a:b:3" + "]" * 5000
+    assert prompt_schedule(deep, 10) == [(10, deep)]
+    fine = "[" * 50 + "a" + "]" * 50 + " [x:y:2]"
+    assert [u for u, _ in prompt_schedule(fine, 10)] == [2, 10]
