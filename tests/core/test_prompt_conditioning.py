@@ -170,3 +170,43 @@ def test_and_parts_of_different_lengths_repeat_their_last_vector() -> None:
     parts = cond.at(0).parts
     assert parts[0][1].embeds.shape == parts[1][1].embeds.shape == (1, 154, 4)
     assert bool((parts[0][1].embeds[:, 77:] == parts[0][1].embeds[:, 76:77]).all())
+
+
+class FakeOut(tuple):
+    hidden_states: Any
+
+
+class FakeEncoder:
+    """A text encoder whose per-token output depends on the ids (width `dim`)."""
+
+    def __init__(self, dim: int, offset: float) -> None:
+        self.dim, self.offset = dim, offset
+
+    def __call__(self, ids: Any, output_hidden_states: bool = False) -> Any:
+        base = ids.float()[..., None] / 1000.0 + torch.arange(self.dim) / self.dim + self.offset
+        out = FakeOut((base.mean(1),))
+        out.hidden_states = [base * 0.5, base, base * 2.0]
+        return out
+
+
+def test_sdxl_emphasis_keeps_each_encoders_mean(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A1111's two SDXL embedders each restore their own mean after the weights (a mean over
+    the concatenated width would let one encoder's scale leak into the other's)."""
+    from sneakerstudio.core.generation.conditioning import encode_text
+    from sneakerstudio.core.models.tokenizer import shipped_tokenizer
+
+    tokenizer = shipped_tokenizer()
+    pipe = SimpleNamespace(
+        tokenizer=tokenizer,
+        text_encoder=FakeEncoder(8, 0.1),
+        tokenizer_2=tokenizer,
+        text_encoder_2=FakeEncoder(12, 3.0),
+        config={},
+    )
+    plain, _ = encode_text(pipe, "red shoe", negative=False, batch=1, clip_skip=1, device="cpu")
+    weighted, _ = encode_text(
+        pipe, "(red:1.8) shoe", negative=False, batch=1, clip_skip=1, device="cpu"
+    )
+    for part in (slice(0, 8), slice(8, 20)):
+        assert torch.isclose(weighted[..., part].mean(), plain[..., part].mean(), rtol=1e-5)
+    assert not torch.allclose(weighted, plain)
