@@ -84,3 +84,11 @@ def test_cli_refuses_bad_input(capsys) -> None:
     assert "--steps" in capsys.readouterr().err
     assert main(["prompt", "<lora:x:heavy>"]) == 2
     assert "not a number" in capsys.readouterr().out
+
+
+def test_cli_reads_the_family_and_steps_of_a_model(capsys, tiny_sd1) -> None:
+    code = main(["prompt", "[a:b:0.5] shoe", "--model", str(tiny_sd1.single_file), "--json"])
+    out = json.loads(capsys.readouterr().out)
+    assert code == 0 and out["family"] == "sd1" and out["steps"] == 20
+    assert [s["until"] for s in out["schedules"]] == [10, 20]
+    assert main(["prompt", "x", "--model", "/no/such/model.safetensors"]) == 2
