@@ -122,7 +122,7 @@ def test_unknown_networks_are_removed_with_a_warning() -> None:
     assert len(found.warnings) == 2 and "hypernetworks are not supported" in found.warnings[0]
 
 
-@pytest.mark.parametrize("tag", ["<lora:ink:strong>", "<lora:ink:1:te=x>", "<lora:ink:inf>"])
+@pytest.mark.parametrize("tag", ["<lora:ink:strong>", "<lora:ink:1:te=x>", "<lora:ink:nan>"])
 def test_a_bad_weight_is_an_error(tag: str) -> None:
     found = parse_extra_networks(f"a {tag}")
     assert found.errors and "not a number" in found.errors[0] and not found.loras

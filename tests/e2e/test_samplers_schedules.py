@@ -93,3 +93,12 @@ def test_our_own_sigmas_in_img2img(engine: Engine, tiny_sd1, sampler: str) -> No
     # Half the steps from the init picture: it keeps much of it.
     assert np.abs(image - np.asarray(init, dtype=np.int16)).mean() < 100
     assert "Schedule type: Align Your Steps" in result.parameters[0]
+
+
+def test_variations_in_a_batch_keep_the_main_seed(engine: Engine, tiny_sd1) -> None:
+    model = tiny_sd1.single_file
+    both = job(engine, model, seed=7, batch_size=2, variation_seed=99, variation_strength=0.4)
+    assert both.seeds == (7, 7)  # A1111: the main seed for every image, variation seed + i
+    assert "Seed: 7," in both.parameters[1] and "Variation seed: 100," in both.parameters[1]
+    alone = job(engine, model, seed=7, variation_seed=100, variation_strength=0.4)
+    assert np.array_equal(pixels(alone), np.asarray(both.images[1], dtype=np.int16))

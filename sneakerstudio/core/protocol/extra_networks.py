@@ -48,11 +48,13 @@ class ExtraNetworks:
 
 
 def _number(text: str) -> float | None:
+    """The weight, or None when it is not a number (NaN included). An infinite one (a
+    400-digit weight) is a number: the request's range check names the limits."""
     try:
         value = float(text)
     except ValueError:
         return None
-    return value if math.isfinite(value) else None
+    return None if math.isnan(value) else value
 
 
 def parse_extra_networks(text: str) -> ExtraNetworks:
