@@ -102,3 +102,12 @@ def test_variations_in_a_batch_keep_the_main_seed(engine: Engine, tiny_sd1) -> N
     assert "Seed: 7," in both.parameters[1] and "Variation seed: 100," in both.parameters[1]
     alone = job(engine, model, seed=7, variation_seed=100, variation_strength=0.4)
     assert np.array_equal(pixels(alone), np.asarray(both.images[1], dtype=np.int16))
+
+
+def test_nv_euler_a_takes_its_step_noise_from_the_nv_stream(engine: Engine, tiny_sd1) -> None:
+    model = tiny_sd1.single_file
+    nv = [job(engine, model, sampler="Euler a", rng="nv", seed=3) for _ in range(2)]
+    assert np.array_equal(pixels(nv[0]), pixels(nv[1]))
+    with_ensd = job(engine, model, sampler="Euler a", rng="nv", seed=3, ensd=31337)
+    assert not np.array_equal(pixels(nv[0]), pixels(with_ensd))
+    assert "RNG: NV" in with_ensd.parameters[0] and "ENSD: 31337" in with_ensd.parameters[0]

@@ -57,6 +57,10 @@ def hires_pass(
         init=init.to(dtype),
         strength=request.hires_strength,
     )
+    if request.rng == "nv":
+        from sneakerstudio.core.generation.nv_steps import nv_step_generators
+
+        inputs.nv_steps = nv_step_generators(seeds, request.ensd)
     if is_inpainting_unet(model):
         inpainting_inputs(model, inputs, None, ctx.device)
     # The second pass (another size) runs on PyTorch: no OpenVINO runner.

@@ -45,6 +45,7 @@ class LatentInputs:
     mask: Any = None
     model_mask: Any = None
     masked_image: Any = None
+    nv_steps: list[Any] | None = None  # A1111 NV generators for Euler a's per-step noise
 
 
 class LoopExtension:
@@ -338,6 +339,7 @@ def sample(
     import torch
 
     from sneakerstudio.core.generation.guidance import GuidedUnet
+    from sneakerstudio.core.generation.nv_steps import NvAncestralNoise
     from sneakerstudio.core.generation.prompt_conditioning import ScheduledConditioning
 
     schedule = (
@@ -394,11 +396,18 @@ def sample(
     if "generator" in step_params:
         extra["generator"] = generators if len(generators) > 1 else generators[0]
     n = len(timesteps)
+    nv = None
+    if inputs.nv_steps and "generator" in extra and NvAncestralNoise.applies(scheduler):
+        nv = NvAncestralNoise(inputs.nv_steps)
     with torch.inference_mode():
         for i, t in enumerate(timesteps):
             noise_pred = predict(i, n, t, latents, schedule.at(i))
+            if nv is not None:
+                nv.before(generators)
             out = scheduler.step(noise_pred, t, latents, return_dict=True, **extra)
             latents = out.prev_sample
+            if nv is not None:
+                latents = nv.after(scheduler, latents, noise_pred.dtype)
             x0 = _x0(out, scheduler)
             for extension in loop:
                 latents, x0 = extension.after_step(i, timesteps, scheduler, latents, x0)
