@@ -210,3 +210,40 @@ def test_sdxl_emphasis_keeps_each_encoders_mean(monkeypatch: pytest.MonkeyPatch)
     for part in (slice(0, 8), slice(8, 20)):
         assert torch.isclose(weighted[..., part].mean(), plain[..., part].mean(), rtol=1e-5)
     assert not torch.allclose(weighted, plain)
+
+
+class HalfControl:
+    """Like a ControlNet unit in "control" mode: residuals for the prompt's half only."""
+
+    def model_input(self, model_in: Any, use_cfg: bool) -> Any:
+        return model_in
+
+    def residuals(self, i, n, t, sample, embeds, time_cond, added, use_cfg):
+        ones = torch.ones(sample.shape[0] // (2 if use_cfg else 1), 1)
+        if use_cfg:
+            return [torch.cat([ones * 0, ones])], torch.cat([ones * 0, ones])
+        return [ones], ones
+
+
+def test_a_negative_call_of_its_own_gets_the_negative_halfs_residuals() -> None:
+    cache = FakeCache(long=("long",))
+    cond = encode_scheduled(cache, "long", "n", 4)
+    seen: list[float] = []
+
+    class Unet(FakeUnet):
+        def __call__(self, x: Any, t: Any, encoder_hidden_states: Any, **kw: Any) -> Any:
+            seen.append(float(kw["mid_block_additional_residual"].sum()))
+            return super().__call__(x, t, encoder_hidden_states)
+
+    predict = GuidedUnet(
+        Unet(),
+        Scheduler(),
+        [HalfControl()],  # type: ignore[list-item]
+        guidance=5.0,
+        use_cfg=True,
+        time_cond=None,
+        time_ids=None,
+        unet_call=None,
+    )
+    predict(0, 4, 0, torch.randn(1, 4, 8, 8), cond.at(0))
+    assert sorted(seen) == [0.0, 1.0]  # the prompt's call has them, the negative's not

@@ -9,7 +9,9 @@ call on `[negative, prompt]`, as diffusers' pipelines make it. Otherwise (A1111'
   models) the parts' weighted mean.
 
 Extensions (inpainting input, ControlNet) see each call as its own batch; a call that is
-not the batched pair runs them as without guidance (`use_cfg` False).
+not the batched pair runs them as without guidance (`use_cfg` False), except that a
+negative-prompt call of its own gets the residuals of a guided pair's negative half (a
+ControlNet unit in "control" mode guides only the prompt).
 """
 
 from __future__ import annotations
@@ -57,7 +59,7 @@ class GuidedUnet:
         ]
         if self.use_cfg and step.uncond is not None:
             u = step.uncond
-            base = self._unet(i, n, t, latents, u.embeds, self._added(u, 1), False)
+            base = self._unet(i, n, t, latents, u.embeds, self._added(u, 1), False, uncond=True)
             out = base.clone()
             for w, pred in preds:
                 out = out + (pred - base) * (w * self.guidance)
@@ -93,6 +95,27 @@ class GuidedUnet:
             self._batched[id(step)] = found
         return found
 
+    def _uncond_residuals(
+        self, i: int, n: int, t: Any, model_in: Any, embeds: Any, added: dict[str, Any] | None
+    ) -> tuple[list[Any], Any] | None:
+        """The extensions' residuals for a negative-prompt call of its own: asked as the
+        negative half of a guided pair, that half kept (a ControlNet unit in "control" mode,
+        which guides only the prompt's half, gives it nothing, as in the batched pair)."""
+        doubled = residuals_of(
+            self.loop,
+            i,
+            n,
+            t,
+            _doubled(model_in),
+            _doubled(embeds),
+            _doubled(self.time_cond),
+            None if added is None else {k: _doubled(v) for k, v in added.items()},
+            True,
+        )
+        if doubled is None:
+            return None
+        return [d.chunk(2)[0] for d in doubled[0]], doubled[1].chunk(2)[0]
+
     def _unet(
         self,
         i: int,
@@ -102,14 +125,19 @@ class GuidedUnet:
         embeds: Any,
         added: dict[str, Any] | None,
         use_cfg: bool,
+        *,
+        uncond: bool = False,
     ) -> Any:
         import torch
 
         model_in = torch.cat([latents] * 2) if use_cfg else latents
         model_in = self.scheduler.scale_model_input(model_in, t)
-        residuals = residuals_of(
-            self.loop, i, n, t, model_in, embeds, self.time_cond, added, use_cfg
-        )
+        if uncond:
+            residuals = self._uncond_residuals(i, n, t, model_in, embeds, added)
+        else:
+            residuals = residuals_of(
+                self.loop, i, n, t, model_in, embeds, self.time_cond, added, use_cfg
+            )
         for extension in self.loop:
             model_in = extension.model_input(model_in, use_cfg)
         time_cond = self.time_cond
@@ -136,6 +164,12 @@ class GuidedUnet:
             added_cond_kwargs=added,
             return_dict=False,
         )[0]
+
+
+def _doubled(x: Any) -> Any:
+    import torch
+
+    return None if x is None else torch.cat([x, x])
 
 
 def residuals_of(
