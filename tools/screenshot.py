@@ -31,6 +31,8 @@ With `--scene settings`: the Settings dialog, the Advanced section and the Upsca
 (`tools/screenshot_settings.py` says which files).
 With `--scene grid`: grid-1-dialog.png and grid-2-done.png (tools/screenshot_grid.py).
 With `--scene training`: the Train a LoRA dock (see tools/screenshot_training.py).
+With `--scene prompt`: prompt-1-editing.png, a prompt with editing, alternation, AND and a
+LoRA with text-encoder/UNet weights, its token count by the prompt, a schedule type.
 Settings, autosaves and images go to a temporary SNEAKERSTUDIO_HOME, never to your own.
 """
 
@@ -359,6 +361,51 @@ class AnnotatorDirector(ControlNetDirector):
         self.window.close()
 
 
+class PromptDirector(Director):
+    """Prompt editing, AND and a LoRA with separate weights in the prompt: the token count
+    (chunk ends) beside it; a sampler with a schedule type."""
+
+    def start(self) -> None:
+        self.window = next(w for w in self.app.topLevelWidgets() if isinstance(w, MainWindow))
+        self.window.resize(*SIZE)
+        self.window.set_model(self.model)
+        self.window.params.set_values(
+            {
+                "prompt": "a hand-drawn concept sketch of a [high-top:low-top:0.4] sneaker, "
+                "[orange|teal] leather upper, white sole, studio lighting, product shot, "
+                + "clean lines, " * 20
+                + "<lora:graffiti:0.6:1> AND graffiti tags in the background :0.6",
+                "negative_prompt": NEGATIVE,
+                "steps": 24,
+                "sampler": "DPM++ 2M SDE",
+                "schedule_type": "Align Your Steps",
+            }
+        )
+        self.window.panel.count_tokens()
+        label = self.window.token_label
+        self.when(lambda: bool(label.text()), self.done, 30)
+
+    def done(self) -> None:
+        assert self.window is not None
+        self.grab("prompt-1-editing.png")
+        print(self.window.token_label.toolTip(), flush=True)
+        self.window.close()
+
+
+def run_prompt(out_dir: Path) -> int:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        os.environ["SNEAKERSTUDIO_HOME"] = str(Path(tmp) / "home-prompt")
+        model = Path(tmp) / "models" / "dreamshaper_8.safetensors"
+        model.parent.mkdir()
+        model.write_bytes(b"\0" * 16)
+        app = QApplication.instance() or QApplication(sys.argv[:1])
+        engine = FakeEngine(step_delay=0.02, device="CPU · 2 threads · fp32")
+        director = PromptDirector(app, engine, out_dir, model)  # type: ignore[arg-type]
+        QTimer.singleShot(0, director.start)
+        return main(sys.argv[:1], engine_factory=lambda: engine)
+
+
 def write_controlnets(folder: Path) -> None:
     """Header-only SD 1.5 ControlNets (1.1 layout) the library lists; never loaded here."""
     from tests.core.library_helpers import write_safetensors
@@ -433,6 +480,7 @@ if __name__ == "__main__":
             "settings",
             "training",
             "grid",
+            "prompt",
             "all",
         ),
         default="main",
@@ -466,4 +514,6 @@ if __name__ == "__main__":
         from tools.screenshot_grid import run_grid_scene  # the X/Y/Z grid dialog and result
 
         code = run_grid_scene(args.out_dir)
+    if args.scene in ("prompt", "all") and code == 0:
+        code = run_prompt(args.out_dir)
     raise SystemExit(code)

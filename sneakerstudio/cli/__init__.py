@@ -38,7 +38,17 @@ def err(text: str) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from sneakerstudio.cli import generate, grid, info, models, preprocess, probe, train, upscale
+    from sneakerstudio.cli import (
+        generate,
+        grid,
+        info,
+        models,
+        preprocess,
+        probe,
+        prompt,
+        train,
+        upscale,
+    )
 
     parser = argparse.ArgumentParser(
         prog="sneakerstudio",
@@ -46,7 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"sneakerstudio {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for module in (generate, grid, info, probe, models, upscale, preprocess, train):
+    for module in (generate, grid, info, probe, models, upscale, preprocess, train, prompt):
         module.add_parser(sub).set_defaults(run=module.run)
     return parser
 

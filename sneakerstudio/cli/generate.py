@@ -64,6 +64,21 @@ def add_generation_arguments(gen: argparse.ArgumentParser) -> None:
         f"(aliases such as euler_a, dpmpp_2m_karras; default: the model family's, usually "
         f"{DEFAULT_SAMPLER})",
     )
+    gen.add_argument(
+        "--schedule",
+        default="Automatic",
+        metavar="TYPE",
+        help="schedule type by its A1111 name: Automatic (the sampler's usual, e.g. Karras for "
+        "DPM++ 2M), Uniform, Karras, Exponential, Polyexponential, SGM Uniform, KL Optimal, "
+        "Align Your Steps, Simple, Normal, DDIM, Beta",
+    )
+    gen.add_argument(
+        "--ensd",
+        type=int,
+        default=0,
+        help="eta noise seed delta (A1111's ENSD): offsets the seed of ancestral samplers' "
+        "per-step noise (default 0)",
+    )
     gen.add_argument("--batch-size", type=int, default=1, help="images per run (default 1)")
     add_mode_arguments(gen)
     add_model_file_arguments(gen)
@@ -393,6 +408,8 @@ def mode_fields(args: argparse.Namespace) -> dict[str, Any]:
         "variation_seed": args.variation_seed,
         "variation_strength": args.variation_strength,
         "rng": args.rng,
+        "schedule_type": _schedule(args.schedule),
+        "ensd": args.ensd,
         "hires_scale": args.hires,
         "hires_strength": args.hires_strength,
         "hires_steps": args.hires_steps,
@@ -403,6 +420,14 @@ def mode_fields(args: argparse.Namespace) -> dict[str, Any]:
             None if args.hires_upscaler in HIRES_UPSCALERS else args.hires_upscaler
         ),
     }
+
+
+def _schedule(text: str) -> str:
+    """The A1111 name for a `--schedule` value (aliases such as sgm_uniform accepted); an
+    unknown name goes on as typed, for the request's check to name the choices."""
+    from sneakerstudio.core.protocol.schedules import find_schedule
+
+    return find_schedule(text) or text
 
 
 def with_preset(request: Any, args: argparse.Namespace) -> Any:

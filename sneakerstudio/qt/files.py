@@ -48,6 +48,7 @@ def params_from_metadata(meta: dict[str, Any]) -> dict[str, Any]:
     """Panel values from `read_png_metadata`'s result (ours, A1111, ComfyUI, InvokeAI,
     Fooocus, NovelAI): what is known, nothing else."""
     from sneakerstudio.core.protocol.samplers import find_sampler
+    from sneakerstudio.core.protocol.schedules import find_schedule
 
     request = meta.get("request")
     if isinstance(request, dict) and isinstance(request.get("prompt"), str):
@@ -62,6 +63,7 @@ def params_from_metadata(meta: dict[str, Any]) -> dict[str, Any]:
                 "height",
                 "seed",
                 "sampler",
+                "schedule_type",
                 "batch_size",
                 "strength",
                 "mask_blur",
@@ -89,11 +91,14 @@ def params_from_metadata(meta: dict[str, Any]) -> dict[str, Any]:
     sampler = meta.get("sampler")
     if isinstance(sampler, str):
         scheduler = meta.get("scheduler")
-        for name in (f"{sampler} {scheduler}" if scheduler else None, sampler):
-            found = find_sampler(name) if name else None
-            if found is not None:
-                out["sampler"] = found.name
-                break
+        found = find_sampler(sampler) or (
+            find_sampler(f"{sampler} {scheduler}") if scheduler else None
+        )
+        if found is not None:
+            out["sampler"] = found.name
+            schedule = find_schedule(scheduler)
+            if schedule is not None and schedule in found.schedule_types():
+                out["schedule_type"] = schedule
     size = meta.get("size")
     if isinstance(size, str) and "x" in size:
         try:

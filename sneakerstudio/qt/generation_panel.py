@@ -25,6 +25,11 @@ from sneakerstudio.qt.styles import Style, load_styles
 from sneakerstudio.qt.theme import ACCENT, PROBLEM_FG
 from sneakerstudio.qt.token_counter import TokenCounter
 
+TOKEN_TIP = (
+    "Prompt length in CLIP tokens (the longest scheduled text) over the chunk room; with more "
+    "than one chunk, where each 75-token chunk ends. Nothing is cut off."
+)
+
 EMPTY_TEXT = (
     "No model yet. <b>Open model file…</b> for a checkpoint such as "
     "<i>dreamshaper_8.safetensors</i> (from Civitai, Hugging Face, or your AUTOMATIC1111 / "
@@ -52,9 +57,7 @@ class GenerationPanel(QWidget):
             "(edit or add your own)."
         )
         self.token_label = QLabel("")
-        self.token_label.setToolTip(
-            "Prompt length in CLIP tokens. Every 75 tokens start a new chunk; nothing is cut off."
-        )
+        self.token_label.setToolTip(TOKEN_TIP)
         self.empty_text = QLabel(EMPTY_TEXT)
         self.empty_text.setWordWrap(True)
         self.empty_text.setTextFormat(Qt.TextFormat.RichText)
@@ -76,6 +79,11 @@ class GenerationPanel(QWidget):
         self.token_timer.setInterval(300)
         self.token_counter = TokenCounter(self)
         self.token_counter.counted.connect(self.token_label.setText)
+        self.token_counter.explained.connect(
+            lambda text: self.token_label.setToolTip(
+                f"{TOKEN_TIP}\n\n{text}" if text else TOKEN_TIP
+            )
+        )
 
     def _generate_button(self) -> QPushButton:
         button = QPushButton("Generate")
@@ -107,7 +115,7 @@ class GenerationPanel(QWidget):
         style_label.setBuddy(self.style_combo)
         prompt_row.addWidget(style_label)
         prompt_row.addWidget(self.style_combo, 1)
-        prompt_row.addWidget(self.token_label)
+        self._put_count_by_the_prompt()
         left_layout.addLayout(prompt_row)
         left_layout.addWidget(self.mode_panel)
         left_layout.addWidget(self.problems_label)
@@ -134,6 +142,21 @@ class GenerationPanel(QWidget):
         progress_row.addWidget(progress)
         body_layout.addLayout(progress_row)
 
+    def _put_count_by_the_prompt(self) -> None:
+        """The token count on the "Prompt" label's row, right above the text it counts."""
+        layout = self.params.layout()
+        assert isinstance(layout, QVBoxLayout)
+        index = layout.indexOf(self.params.prompt)
+        item = layout.itemAt(index - 1) if index > 0 else None
+        label = item.widget() if item is not None else None
+        row = QHBoxLayout()
+        if label is not None:
+            layout.removeWidget(label)
+            row.addWidget(label)
+        row.addStretch(1)
+        row.addWidget(self.token_label)
+        layout.insertLayout(max(0, index - 1), row)
+
     # -- style ----------------------------------------------------------------------------
 
     def chosen_style(self) -> Style | None:
@@ -155,7 +178,7 @@ class GenerationPanel(QWidget):
         self.token_timer.start()
 
     def count_tokens(self) -> None:
-        self.token_counter.count(self.params.prompt.toPlainText())
+        self.token_counter.count(self.params.prompt.toPlainText(), self.params.steps.value())
 
     # -- problems and the buttons ---------------------------------------------------------
 

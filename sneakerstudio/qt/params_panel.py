@@ -37,6 +37,7 @@ from sneakerstudio.core.protocol.request import (
 from sneakerstudio.core.protocol.samplers import DEFAULT_SAMPLER, sampler_names
 from sneakerstudio.qt.advanced_params import AdvancedParams
 from sneakerstudio.qt.lora_panel import LoraPanel
+from sneakerstudio.qt.schedule_combo import ScheduleCombo
 
 SIZE_PRESETS: tuple[tuple[str, int, int], ...] = (
     ("512 × 512 — SD 1.5, SD-Turbo", 512, 512),
@@ -154,6 +155,9 @@ class ParamsPanel(QWidget):
             "The sampler (scheduler), with the names other tools use. Euler a and DPM++ 2M "
             "Karras are good defaults; LCM for LCM models."
         )
+        self.schedule = ScheduleCombo()
+        self.sampler.currentTextChanged.connect(self.schedule.follow_sampler)
+        self.schedule.follow_sampler(self.sampler.currentText())
 
         self.width_spin = self._size_spin("Width of the image in pixels (a multiple of 8).")
         self.height_spin = self._size_spin("Height of the image in pixels (a multiple of 8).")
@@ -232,6 +236,7 @@ class ParamsPanel(QWidget):
             self.steps.valueChanged,
             self.guidance.valueChanged,
             self.sampler.currentIndexChanged,
+            self.schedule.currentIndexChanged,
             self.width_spin.valueChanged,
             self.height_spin.valueChanged,
             self.seed.textChanged,
@@ -274,7 +279,12 @@ class ParamsPanel(QWidget):
         steps_label.setBuddy(self.steps)
         form.addRow(steps_label, steps_row)
         form.addRow("&CFG scale", self.guidance)
-        form.addRow("Sa&mpler", self.sampler)
+        sampler_row = QHBoxLayout()
+        sampler_row.addWidget(self.sampler, 1)
+        sampler_row.addWidget(self.schedule, 1)
+        sampler_label = QLabel("Sa&mpler")
+        sampler_label.setBuddy(self.sampler)
+        form.addRow(sampler_label, sampler_row)
         size_row = QHBoxLayout()
         size_row.setSpacing(4)
         size_row.addWidget(self.width_spin, 1)
@@ -383,6 +393,7 @@ class ParamsPanel(QWidget):
             "height": self.height_spin.value(),
             "seed": -1 if seed is None else seed,
             "sampler": self.sampler.currentText(),
+            "schedule_type": self.schedule.currentText() or "Automatic",
             "batch_size": self.batch.value(),
             "preset": self.preset_name,
             "fast_decode": self.fast_decode.isChecked(),
@@ -421,6 +432,7 @@ class ParamsPanel(QWidget):
         sampler = values.get("sampler")
         if isinstance(sampler, str) and self.sampler.findText(sampler) >= 0:
             self.sampler.setCurrentText(sampler)
+        self.schedule.set_schedule(values.get("schedule_type", "Automatic"))
         if (batch := number("batch_size", int)) is not None:
             self.batch.setValue(batch)
         if isinstance(values.get("fast_decode"), bool):
@@ -444,6 +456,7 @@ class ParamsPanel(QWidget):
             height=values["height"],
             seed=self.seed_value(),
             sampler=values["sampler"],
+            schedule_type=values["schedule_type"],
             batch_size=values["batch_size"],
             fast_decode=self.fast_decode_on(),
             **self.advanced.request_fields(),

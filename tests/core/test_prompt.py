@@ -106,3 +106,68 @@ def test_token_info_for_the_ui(tokenizer) -> None:
     assert long.count == 100 and long.chunks == 2 and long.limit == 150
     assert long.boundaries == (75, 100)
     assert prompt_token_info("", tokenizer).count == 0
+
+
+# -- A1111's parse_prompt_attention doctests and grammar edge cases ---------------------------
+
+
+def pairs(text: str) -> list[tuple[str, float]]:
+    return [
+        ("BREAK", -1.0) if f.is_break else (f.text, round(f.weight, 4))
+        for f in parse_attention(text)
+    ]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("normal text", [("normal text", 1.0)]),
+        ("an (important) word", [("an ", 1.0), ("important", 1.1), (" word", 1.0)]),
+        ("(unbalanced", [("unbalanced", 1.1)]),
+        ("\\(literal\\]", [("(literal]", 1.0)]),
+        ("(unnecessary)(parens)", [("unnecessaryparens", 1.1)]),
+        (
+            "a (((house:1.3)) [on] a (hill:0.5), sun, (((sky))).",
+            [
+                ("a ", 1.0),
+                ("house", 1.573),
+                (" ", 1.1),
+                ("on", 1.0),
+                (" a ", 1.1),
+                ("hill", 0.55),
+                (", sun, ", 1.1),
+                ("sky", 1.4641),
+                (".", 1.1),
+            ],
+        ),
+    ],
+)
+def test_a1111_attention_doctests(text: str, expected: list[tuple[str, float]]) -> None:
+    assert pairs(text) == expected
+
+
+def test_a_lone_backslash_is_dropped() -> None:
+    assert pairs("a \\b c\\") == [("a b c", 1.0)]
+    assert pairs("a \\\\ b") == [("a \\ b", 1.0)]
+
+
+def test_break_inside_brackets_is_a_word_with_a_negative_weight() -> None:
+    # A1111 gives BREAK the weight -1 and lets the brackets scale it: only -1 breaks.
+    assert pairs("(a BREAK b)") == [("a", 1.1), ("BREAK", -1.1), ("b", 1.1)]
+    assert pairs("a BREAK b") == [("a", 1.0), ("BREAK", -1.0), ("b", 1.0)]
+
+
+def test_break_inside_brackets_does_not_start_a_chunk(tokenizer) -> None:
+    chunks = tokenize_chunks("(red BREAK shoe)", tokenizer)
+    assert len(chunks) == 1 and len(chunks[0].ids) == 3
+    assert [round(w, 2) for w in chunks[0].weights] == [1.1, -1.1, 1.1]
+
+
+def test_a_comma_as_the_76th_token_moves_nothing(tokenizer) -> None:
+    comma = tokenizer(",", add_special_tokens=False)["input_ids"][0]
+    chunks = tokenize_chunks("cat " * 60 + ", " + "dog " * 14 + ", more", tokenizer)
+    assert len(chunks[0].ids) == 75  # A1111: the comma opens the next chunk
+    assert chunks[1].ids[0] == comma and len(chunks[1].ids) == 2
+    # The 76th token not a comma: the phrase after the last comma moves on.
+    moved = tokenize_chunks("cat " * 60 + ", " + "dog " * 15, tokenizer)
+    assert len(moved[0].ids) == 61 and moved[0].ids[-1] == comma

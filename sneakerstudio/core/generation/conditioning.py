@@ -2,9 +2,10 @@
 
 Each 75-token chunk is encoded on its own as `start + 75 tokens + end (+ padding)` and the
 chunks are concatenated along the sequence, so a 200-token prompt gives 3 × 77 positions
-instead of being cut at 77. The positive and the negative prompt are padded with empty chunks
-to the same count (the UNet needs equal lengths to batch them). Attention weights scale each
-token's embedding, then the chunk is rescaled so its mean is unchanged (A1111's rule).
+instead of being cut at 77. The positive and the negative prompt keep their own chunk counts
+(A1111's default; the loop runs them as two UNet calls when they differ); `pad=True` pads the
+shorter with empty chunks. Attention weights scale each token's embedding, then the chunk is
+rescaled so its mean is unchanged (A1111's rule), per text encoder.
 CLIP skip `n` takes the n-th hidden state from the end (1 = the last, the usual).
 
 Note: transformers 5.x's `CLIPTextModel` has `final_layer_norm` at the top level (no
@@ -19,7 +20,6 @@ from typing import Any
 from sneakerstudio.core.protocol.prompt import (
     CHUNK_TOKENS,
     TokenChunk,
-    extract_lora_tags,
     tokenize_chunks,
 )
 
@@ -79,24 +79,22 @@ def _hidden(encoder: Any, ids: Any, clip_skip: int, *, penultimate: bool) -> Any
 
 
 def _apply_weights(z: Any, weights: Any) -> Any:
-    """Scale each token's embedding by its weight, then restore the chunk's mean (A1111)."""
+    """Scale each token's embedding by its weight, then restore the chunk's mean (A1111's
+    "Original" emphasis, without any limit on the restoring factor, as A1111)."""
     if bool((weights == 1.0).all()):
         return z
     original_mean = z.float().mean()
     z = z * weights.reshape(1, -1, 1).to(z.dtype)
     new_mean = z.float().mean()
-    ratio = float(original_mean / new_mean) if float(new_mean) != 0.0 else float("nan")
-    # A mean near zero (possible after a layer norm without bias, as in random test models)
-    # would turn the restore into a huge or NaN factor: keep the scaled embedding then.
-    if not 0.1 <= ratio <= 10.0:
-        return z
-    return z * ratio
+    return z * (original_mean / new_mean).to(z.dtype)
 
 
 def _encode_chunks(
     pipe: Any, chunks_per_encoder: list[list[TokenChunk]], clip_skip: int, device: Any
 ) -> tuple[Any, Any]:
-    """Embeddings (1, 77·n, dim) and the pooled embedding of the first chunk (SDXL)."""
+    """Embeddings (1, 77·n, dim) and the pooled embedding of the first chunk (SDXL). The
+    weights are applied to each encoder's output on its own (SDXL: CLIP-L and bigG each keep
+    their own mean, as A1111's two embedders do), then the encoders are concatenated."""
     import torch
 
     sdxl = is_sdxl(pipe)
@@ -109,18 +107,26 @@ def _encode_chunks(
     pooled = None
     for index in range(len(chunks_per_encoder[0])):
         per_encoder: list[Any] = []
-        weights = None
         for (tokenizer, encoder), chunks in zip(encoders, chunks_per_encoder, strict=True):
             ids, w = _chunk_ids(chunks[index], tokenizer)
             tensor = torch.tensor([ids], device=device)
             hidden, out = _hidden(encoder, tensor, clip_skip, penultimate=sdxl)
-            per_encoder.append(hidden)
-            weights = torch.tensor(w, device=device)
+            per_encoder.append(_apply_weights(hidden, torch.tensor(w, device=device)))
             if sdxl and encoder is encoders[-1][1] and pooled is None:
                 pooled = out[0]  # CLIPTextModelWithProjection: text_embeds
-        z = torch.cat(per_encoder, dim=-1)
-        pieces.append(_apply_weights(z, weights))
+        pieces.append(torch.cat(per_encoder, dim=-1))
     return torch.cat(pieces, dim=1), pooled
+
+
+def _tokenizers(pipe: Any) -> list[Any]:
+    tokenizers = [t for t in (pipe.tokenizer, getattr(pipe, "tokenizer_2", None)) if t]
+    if getattr(pipe, "text_encoder", None) is None:
+        tokenizers = tokenizers[-1:]  # the SDXL refiner has only the second encoder
+    return tokenizers
+
+
+def _encoder_pipe(pipe: Any) -> Any:
+    return _OnlySecond(pipe) if getattr(pipe, "text_encoder", None) is None else pipe
 
 
 def encode_prompts(
@@ -132,25 +138,27 @@ def encode_prompts(
     guidance: bool,
     clip_skip: int = 1,
     device: Any = "cpu",
+    pad: bool = True,
 ) -> Conditioning:
     """Encode the prompt (and, with `guidance`, the negative prompt) for `batch` images.
-    `<lora:…>` tags are removed before encoding (they select LoRAs, they are not words)."""
+    Extra-network tags (`<lora:…>`) are removed before encoding (they are not words). With
+    `pad` the shorter of the two gets empty chunks up to the other's count (A1111's "pad
+    prompt/negative prompt" option); without, each keeps its own length (A1111's default)."""
     import torch
 
-    prompt, _ = extract_lora_tags(prompt)
-    negative_prompt, _ = extract_lora_tags(negative_prompt or "")
-    tokenizers = [t for t in (pipe.tokenizer, getattr(pipe, "tokenizer_2", None)) if t]
-    if getattr(pipe, "text_encoder", None) is None:
-        tokenizers = tokenizers[-1:]  # the SDXL refiner has only the second encoder
+    from sneakerstudio.core.protocol.extra_networks import parse_extra_networks
+
+    prompt = parse_extra_networks(prompt or "").text
+    negative_prompt = parse_extra_networks(negative_prompt or "").text
+    tokenizers = _tokenizers(pipe)
     positive = [tokenize_chunks(prompt, t) for t in tokenizers]
     negative = [tokenize_chunks(negative_prompt, t) for t in tokenizers] if guidance else []
     count = max(len(c) for c in positive + negative)
-    positive = [_pad_chunks(c, count) for c in positive]
-    negative = [_pad_chunks(c, count) for c in negative]
+    if pad:
+        positive = [_pad_chunks(c, count) for c in positive]
+        negative = [_pad_chunks(c, count) for c in negative]
 
-    encoder_pipe = pipe
-    if getattr(pipe, "text_encoder", None) is None:
-        encoder_pipe = _OnlySecond(pipe)
+    encoder_pipe = _encoder_pipe(pipe)
     with torch.inference_mode():
         embeds, pooled = _encode_chunks(encoder_pipe, positive, clip_skip, device)
         neg_embeds = neg_pooled = None
@@ -175,6 +183,33 @@ def encode_prompts(
         negative_pooled=repeat(neg_pooled),
         chunks=count,
     )
+
+
+def encode_text(
+    pipe: Any, text: str, *, negative: bool, batch: int, clip_skip: int, device: Any
+) -> tuple[Any, Any]:
+    """One text (tags already removed, no schedule left) → embeddings (B, 77·n, dim) and
+    SDXL's pooled embedding (B, d) or None. An empty SDXL negative is zeros, as diffusers and
+    A1111 make it."""
+    import torch
+
+    chunks = [tokenize_chunks(text, t) for t in _tokenizers(pipe)]
+    with torch.inference_mode():
+        embeds, pooled = _encode_chunks(_encoder_pipe(pipe), chunks, clip_skip, device)
+        zeros = (
+            negative
+            and not text
+            and is_sdxl(pipe)
+            and bool(getattr(pipe, "config", {}).get("force_zeros_for_empty_prompt", False))
+        )
+        if zeros:
+            embeds = torch.zeros_like(embeds)
+            pooled = torch.zeros_like(pooled) if pooled is not None else None
+
+    def repeat(x: Any) -> Any:
+        return None if x is None else x.repeat(batch, *([1] * (x.ndim - 1)))
+
+    return repeat(embeds), repeat(pooled)
 
 
 class _OnlySecond:

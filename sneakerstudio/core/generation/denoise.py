@@ -11,8 +11,8 @@ from sneakerstudio.core.generation.schedulers import build_scheduler
 from sneakerstudio.core.protocol.errors import GenerationCancelled
 
 if TYPE_CHECKING:  # pragma: no cover
-    from sneakerstudio.core.generation.conditioning import Conditioning
     from sneakerstudio.core.generation.job import JobContext, StepCallback
+    from sneakerstudio.core.generation.prompt_conditioning import ScheduledConditioning
     from sneakerstudio.core.generation.sampling import LatentInputs, ModelSwitch, UnetCall
 
 
@@ -24,12 +24,13 @@ def scheduler_for(ctx: JobContext) -> Any:
     spacing = ctx.request.timestep_spacing
     if spacing:
         config["timestep_spacing"] = spacing
-    return build_scheduler(ctx.sampler, config)
+    sdxl = ctx.model.family in ("sdxl", "sdxl-refiner")
+    return build_scheduler(ctx.sampler, config, ctx.request.schedule_type, sdxl=sdxl)
 
 
 def denoise(
     ctx: JobContext,
-    cond: Conditioning,
+    cond: ScheduledConditioning,
     inputs: LatentInputs,
     generators: list[Any],
     on_step: StepCallback,

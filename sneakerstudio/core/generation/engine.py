@@ -355,7 +355,10 @@ class Engine:
                 after_job(model.pipe)  # with offload: every component back to the CPU
 
     def _sample_and_decode(self, ctx: JobContext, hires: bool) -> Finished:
-        from sneakerstudio.core.generation.conditioning import encode_prompts
+        from sneakerstudio.core.generation.prompt_conditioning import (
+            EncodeCache,
+            encode_scheduled,
+        )
 
         request, model, memory = ctx.request, ctx.model, ctx.memory
         assert memory is not None
@@ -371,14 +374,21 @@ class Engine:
         ctx.status("Encoding prompt…")
         t_start = time.perf_counter()
         use_cfg = request.guidance > 1.0
-        cond = encode_prompts(
+        # Prompt editing, alternation and AND (A1111): one encoding per distinct text, the
+        # hires pass on A1111's hires timeline.
+        texts = EncodeCache(
             model.pipe,
-            request.prompt,
-            request.negative_prompt,
             batch=request.batch_size,
-            guidance=use_cfg,
             clip_skip=request.clip_skip,
             device=ctx.device,
+            guidance=use_cfg,
+        )
+        prompt, negative = request.prompt, request.negative_prompt
+        cond = encode_scheduled(texts, prompt, negative, request.steps)
+        hires_cond = (
+            encode_scheduled(texts, prompt, negative, request.steps, request.steps)
+            if hires
+            else cond
         )
         ctx.check()
         seeds = request.image_seeds()
@@ -410,7 +420,7 @@ class Engine:
                 latents = denoise(ctx, cond, inputs, generators, on_step, unet_call, switch)
                 if hires:
                     on_step = ctx.on_step(offset + first_steps, per_batch - first_steps)
-                    latents = hires_pass(ctx, cond, latents, seeds[lo:hi], vary, on_step)
+                    latents = hires_pass(ctx, hires_cond, latents, seeds[lo:hi], vary, on_step)
                 return latents
 
             t0 = time.perf_counter()

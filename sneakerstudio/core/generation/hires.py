@@ -7,13 +7,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # pragma: no cover
-    from sneakerstudio.core.generation.conditioning import Conditioning
     from sneakerstudio.core.generation.job import JobContext, StepCallback
+    from sneakerstudio.core.generation.prompt_conditioning import ScheduledConditioning
 
 
 def hires_pass(
     ctx: JobContext,
-    cond: Conditioning,
+    cond: ScheduledConditioning,
     latents: Any,
     seeds: list[int],
     variation: list[int] | None,
@@ -49,6 +49,7 @@ def hires_pass(
         variation_seeds=variation,
         variation_strength=request.variation_strength,
         source=request.rng,
+        ensd=request.ensd,
     )
     dtype = model.pipe.unet.dtype
     inputs = LatentInputs(
@@ -56,6 +57,10 @@ def hires_pass(
         init=init.to(dtype),
         strength=request.hires_pass_strength(),
     )
+    if request.rng == "nv":
+        from sneakerstudio.core.generation.nv_steps import nv_step_generators
+
+        inputs.nv_steps = nv_step_generators(seeds, request.ensd)
     if is_inpainting_unet(model):
         inpainting_inputs(model, inputs, None, ctx.device)
     # The second pass (another size) runs on PyTorch: no OpenVINO runner.

@@ -33,6 +33,39 @@ def model_hash(cached: CachedModel) -> str | None:
     return cached.model_hash
 
 
+def model_file_hashes(ctx: JobContext) -> tuple[dict[str, Any], dict[str, str]]:
+    """A1111's `VAE hash` / `VAE` and its `Lora hashes` of the files on the model now (LoRA:
+    the addnet hash of a .safetensors, 12 hex) and `TI hashes` (sha256, 12 hex). Each file is
+    hashed once (the hashing cache); one that cannot be hashed is left out."""
+    from sneakerstudio.core.models.hashing import addnet_hash, autov2_hash, sha256_file
+    from sneakerstudio.core.protocol.errors import SneakerError
+
+    applied = ctx.model.patches.applied
+    fields: dict[str, Any] = {}
+    loras: dict[str, str] = {}
+    for path, _weight in getattr(applied.get("loras"), "loras", ()):
+        try:
+            loras[Path(path).stem] = addnet_hash(path)
+        except (SneakerError, OSError):
+            continue
+    vae = applied.get("vae")
+    if vae is not None:
+        try:
+            fields["vae_hash"] = autov2_hash(vae.path)
+            fields["vae_name"] = Path(vae.path).name
+        except (SneakerError, OSError):
+            pass
+    embeddings = {}
+    for path in getattr(applied.get("embeddings"), "paths", ()):
+        try:
+            embeddings[Path(path).stem] = sha256_file(path)[:12]
+        except (SneakerError, OSError):
+            continue
+    if embeddings:
+        fields["ti_hashes"] = embeddings
+    return fields, loras
+
+
 def job_parameters(
     ctx: JobContext, seeds: list[int], variation: list[int] | None
 ) -> tuple[str, ...]:
@@ -42,8 +75,11 @@ def job_parameters(
     from sneakerstudio.core.generation.refiner import refiner_extras
 
     extras.update(refiner_extras(ctx))
+    files, loras = model_file_hashes(ctx)
+    if files.get("ti_hashes"):
+        extras["TI hashes"] = ", ".join(f"{n}: {h}" for n, h in files["ti_hashes"].items())
     return tuple(
-        parameters(ctx, seed, extras, variation[index] if variation else None)
+        parameters(ctx, seed, extras, variation[index] if variation else None, files, loras)
         for index, seed in enumerate(seeds)
     )
 
@@ -53,8 +89,11 @@ def parameters(
     seed: int,
     extras: dict[str, Any] | None = None,
     variation_seed: int | None = None,
+    files: dict[str, Any] | None = None,
+    loras: dict[str, str] | None = None,
 ) -> str:
-    """One image's parameters text."""
+    """One image's parameters text (`files`, `loras`: from `model_file_hashes`)."""
+    from sneakerstudio.core.generation.schedulers import resolved_schedule
     from sneakerstudio.core.imaging.metadata import build_parameters
 
     request, sampler = ctx.request, ctx.sampler
@@ -64,9 +103,16 @@ def parameters(
     if variation_seed is not None:
         extras["Variation seed"] = variation_seed
         extras["Variation seed strength"] = request.variation_strength
-    schedule_type = sampler.schedule_type
-    if request.timestep_spacing == "trailing":
+    # A1111 writes the schedule type the job ran ("Automatic" resolved to the sampler's
+    # default, e.g. Karras for DPM++ 2M).
+    config = {**ctx.model.scheduler_config}
+    if request.timestep_spacing:
+        config["timestep_spacing"] = request.timestep_spacing
+    schedule_type = resolved_schedule(sampler, request.schedule_type, config)
+    if schedule_type == "Automatic" and config.get("timestep_spacing") == "trailing":
         schedule_type = "SGM Uniform"  # A1111's name for the schedule Turbo models need
+    if request.ensd and sampler.ancestral:
+        extras["ENSD"] = request.ensd  # A1111 writes it for the samplers it applies to
     return build_parameters(
         prompt=request.prompt,
         negative_prompt=request.negative_prompt,
@@ -81,7 +127,10 @@ def parameters(
         model_name=ctx.model.name,
         denoising_strength=denoising,
         clip_skip=request.clip_skip,
+        vae_hash=(files or {}).get("vae_hash"),
+        vae_name=(files or {}).get("vae_name"),
         extras=extras,
+        lora_hashes=loras or None,
         version=f"sneakerstudio {__version__}",
     )
 
@@ -118,8 +167,8 @@ def mode_extras(request: GenerationRequest, plan: ImagePlan | None) -> dict[str,
         extras["Tiling"] = "True"
     if request.preset:
         extras["Preset"] = request.preset
-    if request.rng == "nv":
-        extras["RNG"] = "NV"
+    # A1111 reads a text without RNG as made with its default GPU source: say which it was.
+    extras["RNG"] = "NV" if request.rng == "nv" else "CPU"
     return extras
 
 

@@ -60,10 +60,15 @@ def latent_inputs(
         variation_strength=ctx.request.variation_strength,
         generators=generators,
         source=ctx.request.rng,
+        ensd=ctx.request.ensd,
     )
     noise = noise.to(device=device, dtype=dtype)
     latent_size = (noise.shape[2], noise.shape[3])
     inputs = LatentInputs(noise=noise)
+    if ctx.request.rng == "nv":
+        from sneakerstudio.core.generation.nv_steps import nv_step_generators
+
+        inputs.nv_steps = nv_step_generators(seeds, ctx.request.ensd)
     if plan is not None and init is not None:
         inputs.init = init.to(dtype)
         inputs.strength = strength

@@ -20,9 +20,12 @@ import inspect
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sneakerstudio.core.generation.conditioning import Conditioning
+
+if TYPE_CHECKING:  # pragma: no cover
+    from sneakerstudio.core.generation.prompt_conditioning import ScheduledConditioning
 
 # (sample, timestep, encoder_hidden_states, timestep_cond, added_cond_kwargs) -> noise prediction
 UnetCall = Callable[[Any, Any, Any, Any, "dict[str, Any] | None"], Any]
@@ -42,6 +45,7 @@ class LatentInputs:
     mask: Any = None
     model_mask: Any = None
     masked_image: Any = None
+    nv_steps: list[Any] | None = None  # A1111 NV generators for Euler a's per-step noise
 
 
 @dataclass
@@ -149,12 +153,14 @@ def image_noise(
     variation_strength: float = 0.0,
     generators: list[Any] | None = None,
     source: str = "cpu",
+    ensd: int = 0,
 ) -> tuple[Any, list[Any]]:
     """Initial noise from one seeded CPU generator per image (`generators` if given, already
     used for the init image's latent: see `latents.latent_inputs`), blended with a second
-    seed's noise for variations. With `source` "nv" both noises are the numbers CUDA's
-    generator gives for the seeds (`rng.py`). Returns the noise (B, C, h, w) and the
-    generators (ancestral samplers keep drawing from them, whatever the source)."""
+    seed's noise for variations (A1111's slerp). With `source` "nv" both noises are the numbers
+    CUDA's generator gives for the seeds (`rng.py`). Returns the noise (B, C, h, w) and the
+    generators ancestral samplers keep drawing from: the same ones, or with an eta noise seed
+    delta `ensd` fresh ones seeded with seed + ensd (A1111's ImageRNG)."""
     import torch
 
     from sneakerstudio.core.generation.rng import nv_randn
@@ -174,27 +180,29 @@ def image_noise(
                 for s in variation_seeds
             ]
         )
-        noise = slerp(variation_strength, noise, other)
+        noise = torch.stack(
+            [slerp(variation_strength, n, o) for n, o in zip(noise, other, strict=True)]
+        )
+    if ensd:
+        generators = seeded_generators([(int(s) + int(ensd)) % 2**64 for s in seeds])
     return noise, generators
 
 
 def slerp(t: float, low: Any, high: Any) -> Any:
-    """Spherical interpolation per image between two noise tensors (keeps the noise's norm,
-    which a straight blend would shrink)."""
+    """A1111's spherical interpolation of one image's noise (C, H, W) towards another: norms
+    and angles along dim 1 (each channel's columns), and its straight blend — with the weights
+    as A1111 has them, `low·t + high·(1 − t)` — when the two are nearly parallel."""
     import torch
 
-    flat_low = low.reshape(low.shape[0], -1)
-    flat_high = high.reshape(high.shape[0], -1)
-    dot = (
-        (flat_low / flat_low.norm(dim=1, keepdim=True))
-        * (flat_high / flat_high.norm(dim=1, keepdim=True))
-    ).sum(1)
-    if float(dot.abs().mean()) > 0.9995:
-        return low * (1 - t) + high * t
-    omega = torch.acos(dot.clamp(-1, 1))
+    low_norm = low / torch.norm(low, dim=1, keepdim=True)
+    high_norm = high / torch.norm(high, dim=1, keepdim=True)
+    dot = (low_norm * high_norm).sum(1)
+    if float(dot.mean()) > 0.9995:
+        return low * t + high * (1 - t)
+    omega = torch.acos(dot)
     so = torch.sin(omega)
-    a = (torch.sin((1 - t) * omega) / so).reshape(-1, *([1] * (low.ndim - 1)))
-    b = (torch.sin(t * omega) / so).reshape(-1, *([1] * (low.ndim - 1)))
+    a = (torch.sin((1.0 - t) * omega) / so).unsqueeze(1)
+    b = (torch.sin(t * omega) / so).unsqueeze(1)
     return a * low + b * high
 
 
@@ -302,29 +310,20 @@ def _x0(out: Any, scheduler: Any) -> Any:
     return x0
 
 
-def unet_inputs(
-    unet: Any, cond: Conditioning, use_cfg: bool, width: int, height: int
-) -> tuple[Any, dict[str, Any] | None]:
-    """The text embeddings (negative first with CFG) and SDXL's added conditioning for `unet`."""
-    import torch
-
-    embeds = cond.prompt_embeds
-    device, dtype = embeds.device, embeds.dtype
-    added: dict[str, Any] | None = None
-    if cond.pooled is not None:
-        pooled_dim = int(cond.pooled.shape[-1])
-        ids, neg_ids = sdxl_time_ids(unet, pooled_dim, width, height)
-        batch = embeds.shape[0]
-        ids = ids.to(device=device, dtype=dtype).repeat(batch, 1)
-        neg_ids = neg_ids.to(device=device, dtype=dtype).repeat(batch, 1)
-        text_embeds = cond.pooled
-        if use_cfg:
-            text_embeds = torch.cat([cond.negative_pooled, cond.pooled])
-            ids = torch.cat([neg_ids, ids])
-        added = {"text_embeds": text_embeds, "time_ids": ids}
-    if use_cfg:
-        embeds = torch.cat([cond.negative_embeds, cond.prompt_embeds])
-    return embeds, added
+def _time_ids(
+    unet: Any, step: Any, width: int, height: int, device: Any, dtype: Any
+) -> tuple[Any, Any] | None:
+    """SDXL's size/crop ids for `unet` (prompt, negative), batched like the step's first
+    part; None for models without pooled text embeddings."""
+    pooled = step.parts[0][1].pooled
+    if pooled is None:
+        return None
+    ids, neg_ids = sdxl_time_ids(unet, int(pooled.shape[-1]), width, height)
+    batch = pooled.shape[0]
+    return (
+        ids.to(device=device, dtype=dtype).repeat(batch, 1),
+        neg_ids.to(device=device, dtype=dtype).repeat(batch, 1),
+    )
 
 
 def pure_noise_start(inputs: LatentInputs) -> bool:
@@ -351,7 +350,7 @@ def timesteps_for(scheduler: Any, steps: int, strength: float | None, device: An
 def sample(
     pipe: Any,
     scheduler: Any,
-    cond: Conditioning,
+    cond: Conditioning | ScheduledConditioning,
     inputs: LatentInputs,
     *,
     steps: int,
@@ -372,12 +371,20 @@ def sample(
     another model (the refiner)."""
     import torch
 
+    from sneakerstudio.core.generation.guidance import GuidedUnet
+    from sneakerstudio.core.generation.nv_steps import NvAncestralNoise
+    from sneakerstudio.core.generation.prompt_conditioning import ScheduledConditioning
+
+    schedule = (
+        cond if isinstance(cond, ScheduledConditioning) else ScheduledConditioning.fixed(cond)
+    )
+    first = schedule.at(0)
     unet = pipe.unet
     device = inputs.noise.device
-    dtype = cond.prompt_embeds.dtype
+    dtype = first.parts[0][1].embeds.dtype
     timesteps = timesteps_for(scheduler, steps, inputs.strength, device)
     distilled = getattr(unet.config, "time_cond_proj_dim", None) is not None
-    use_cfg = guidance > 1.0 and not distilled and cond.negative_embeds is not None
+    use_cfg = guidance > 1.0 and not distilled and first.uncond is not None
     noise = inputs.noise.to(device=device, dtype=dtype)
     if inputs.init is None or pure_noise_start(inputs):
         latents = noise * scheduler.init_noise_sigma
@@ -385,7 +392,7 @@ def sample(
         start = timesteps[:1].repeat(noise.shape[0])
         latents = scheduler.add_noise(inputs.init.to(dtype), noise, start)
 
-    embeds, added = unet_inputs(unet, cond, use_cfg, width, height)
+    time_ids = _time_ids(unet, first, width, height, device, dtype)
     time_cond = None
     if distilled:
         w = torch.full((noise.shape[0],), guidance - 1.0)
@@ -399,80 +406,50 @@ def sample(
         blend = MaskedBlend(inputs.init, inputs.mask, noise, dtype, blend_latents=not nine_channels)
         loop.append(blend)
     loop.extend(extensions)
+    predict = GuidedUnet(
+        unet,
+        scheduler,
+        loop,
+        guidance=guidance,
+        use_cfg=use_cfg,
+        time_cond=time_cond,
+        time_ids=time_ids,
+        unet_call=unet_call,
+    )
     extra: dict[str, Any] = {}
     step_params = inspect.signature(scheduler.step).parameters
     if "generator" in step_params:
         extra["generator"] = generators if len(generators) > 1 else generators[0]
     n = len(timesteps)
+    nv = None
+    if inputs.nv_steps and "generator" in extra and NvAncestralNoise.applies(scheduler):
+        nv = NvAncestralNoise(inputs.nv_steps)
     if switch is not None:
         switch.at = next((i for i, t in enumerate(timesteps) if float(t) < switch.cutoff), n)
     with torch.inference_mode():
         for i, t in enumerate(timesteps):
-            if switch is not None and i == switch.at:
-                unet, unet_call, time_cond = switch.unet, None, None
-                embeds, added = unet_inputs(unet, switch.cond, use_cfg, width, height)
-                loop = [e for e in loop if isinstance(e, MaskedBlend)]
-            model_in = torch.cat([latents] * 2) if use_cfg else latents
-            model_in = scheduler.scale_model_input(model_in, t)
-            residuals = _residuals(loop, i, n, t, model_in, embeds, time_cond, added, use_cfg)
-            for extension in loop:
-                model_in = extension.model_input(model_in, use_cfg)
-            if residuals is not None:  # the PyTorch UNet: OpenVINO's has no residual inputs
-                noise_pred = unet(
-                    model_in,
-                    t,
-                    encoder_hidden_states=embeds,
-                    timestep_cond=time_cond,
-                    added_cond_kwargs=added,
-                    down_block_additional_residuals=residuals[0],
-                    mid_block_additional_residual=residuals[1],
-                    return_dict=False,
-                )[0]
-            elif unet_call is not None:
-                noise_pred = unet_call(model_in, t, embeds, time_cond, added)
-            else:
-                noise_pred = unet(
-                    model_in,
-                    t,
-                    encoder_hidden_states=embeds,
-                    timestep_cond=time_cond,
-                    added_cond_kwargs=added,
-                    return_dict=False,
-                )[0]
-            if use_cfg:
-                uncond, text = noise_pred.chunk(2)
-                noise_pred = uncond + guidance * (text - uncond)
+            if switch is not None and i == switch.at:  # the refiner takes the last steps
+                schedule = ScheduledConditioning.fixed(switch.cond)
+                loop[:] = [e for e in loop if isinstance(e, MaskedBlend)]
+                predict = GuidedUnet(
+                    switch.unet,
+                    scheduler,
+                    loop,
+                    guidance=guidance,
+                    use_cfg=use_cfg,
+                    time_cond=None,
+                    time_ids=_time_ids(switch.unet, schedule.at(0), width, height, device, dtype),
+                    unet_call=None,
+                )
+            noise_pred = predict(i, n, t, latents, schedule.at(i))
+            if nv is not None:
+                nv.before(generators)
             out = scheduler.step(noise_pred, t, latents, return_dict=True, **extra)
             latents = out.prev_sample
+            if nv is not None:
+                latents = nv.after(scheduler, latents, noise_pred.dtype)
             x0 = _x0(out, scheduler)
             for extension in loop:
                 latents, x0 = extension.after_step(i, timesteps, scheduler, latents, x0)
             on_step(i, n, x0 if x0 is not None else latents)
     return latents
-
-
-def _residuals(
-    loop: Sequence[LoopExtension],
-    i: int,
-    n: int,
-    t: Any,
-    sample: Any,
-    embeds: Any,
-    time_cond: Any,
-    added: dict[str, Any] | None,
-    use_cfg: bool,
-) -> tuple[list[Any], Any] | None:
-    """The extensions' residuals for this step, added up; None when none has any."""
-    total: tuple[list[Any], Any] | None = None
-    for extension in loop:
-        found = extension.residuals(i, n, t, sample, embeds, time_cond, added, use_cfg)
-        if found is None:
-            continue
-        if total is None:
-            total = found
-        else:
-            total = (
-                [a + b for a, b in zip(total[0], found[0], strict=True)],
-                total[1] + found[1],
-            )
-    return total

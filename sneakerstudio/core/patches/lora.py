@@ -362,13 +362,20 @@ class LoraPatch:
 
     slot: ClassVar[str] = "loras"
     keep: ClassVar[bool] = True
-    loras: tuple[tuple[Path, float], ...]
-    signature: tuple[tuple[str, int, float], ...]
+    loras: tuple[tuple[Path, float], ...]  # (file, UNet weight)
+    signature: tuple[tuple[str, int, float, float], ...]
+    te_weights: tuple[float, ...] = ()  # per file, the text encoders' weight (default: the same)
 
     @classmethod
-    def for_files(cls, loras: list[tuple[Path, float]]) -> LoraPatch:
-        signature = tuple((str(p.resolve()), p.stat().st_mtime_ns, float(w)) for p, w in loras)
-        return cls(tuple(loras), signature)
+    def for_files(
+        cls, loras: list[tuple[Path, float]], te_weights: list[float] | None = None
+    ) -> LoraPatch:
+        te = tuple(float(w) for w in te_weights) if te_weights else tuple(w for _, w in loras)
+        signature = tuple(
+            (str(p.resolve()), p.stat().st_mtime_ns, float(w), t)
+            for (p, w), t in zip(loras, te, strict=True)
+        )
+        return cls(tuple(loras), signature, te)
 
     @property
     def key(self) -> Hashable:
@@ -390,13 +397,15 @@ class LoraPatch:
         """(weight parameter, LoRA tensors, user weight, name for messages) of every layer the
         files change, each checked to fit; raises `LoraError` for the first that does not."""
         loaded = []
-        for path, weight in self.loras:
+        te_weights = self.te_weights or tuple(w for _, w in self.loras)
+        for (path, weight), te_weight in zip(self.loras, te_weights, strict=True):
             groups, metadata = read_lora(path)
             check_base(path, metadata, groups, model.family)
-            loaded.append((path, weight, groups))
+            loaded.append((path, weight, te_weight, groups))
         names = _module_names(model.pipe)
+        in_unet = {id(m) for m in model.pipe.unet.modules()}
         planned = []
-        for path, weight, groups in loaded:
+        for path, weight, te_weight, groups in loaded:
             matched = 0
             for layer, parts in groups.items():
                 module = names.get(layer) or names.get(_normalise(layer))
@@ -404,7 +413,8 @@ class LoraPatch:
                     continue
                 where = f"'{path.name}' layer '{layer}'"
                 check_layer(parts, tuple(module.weight.shape), where)
-                planned.append((module.weight, parts, weight, where))
+                user_weight = weight if id(module) in in_unet else te_weight
+                planned.append((module.weight, parts, user_weight, where))
                 matched += 1
             if matched == 0:
                 raise LoraError(

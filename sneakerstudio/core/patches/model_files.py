@@ -24,33 +24,55 @@ def requested_loras(
     search_dirs: list[Path] | tuple[Path, ...] = (),
     warnings: list[str] | None = None,
 ) -> list[tuple[Path, float]]:
-    """The request's LoRAs and the prompt's `<lora:name:weight>` tags, as files with weights.
+    """The request's LoRAs and the prompt's LoRA tags, as files with their UNet weights (see
+    `requested_lora_weights`)."""
+    return [
+        (path, unet) for path, unet, _ in requested_lora_weights(request, search_dirs, warnings)
+    ]
+
+
+def requested_lora_weights(
+    request: GenerationRequest,
+    search_dirs: list[Path] | tuple[Path, ...] = (),
+    warnings: list[str] | None = None,
+) -> list[tuple[Path, float, float]]:
+    """The request's LoRAs and the prompt's `<lora:…>` / `<lyco:…>` tags, as files with their
+    UNet and text-encoder weights (`<lora:name:te:unet>`, `te=`/`unet=`).
 
     The LoRA folders are listed once, however many tags there are. A file named more than once
     gets the sum of its weights, as in A1111, kept within ±`MAX_LORA_WEIGHT` (the limit of one
     weight: 30 tags of weight 10 would otherwise merge it at 300 and wreck the image); each
-    such file adds a sentence to `warnings`."""
-    from sneakerstudio.core.patches.lora import LoraFolders, lora_search_dirs
-    from sneakerstudio.core.protocol.prompt import extract_lora_tags
+    such file adds a sentence to `warnings`, and so does each tag of a network kind we do not
+    support (a hypernetwork), which is left out."""
+    from sneakerstudio.core.patches.lora import LoraError, LoraFolders, lora_search_dirs
+    from sneakerstudio.core.protocol.extra_networks import parse_extra_networks
     from sneakerstudio.core.protocol.request import MAX_LORA_WEIGHT
 
     folders = LoraFolders(lora_search_dirs(request.model, list(search_dirs)))
-    wanted = [(name, weight, False) for name, weight in request.loras]
+    wanted = [(name, weight, weight, False) for name, weight in request.loras]
     for text in (request.prompt, request.negative_prompt):
         # A tag in a prompt (perhaps pasted from a stranger's image) is a name, never a path.
-        wanted += [(name, weight, True) for name, weight in extract_lora_tags(text or "")[1]]
-    out: dict[Path, float] = {}
+        found = parse_extra_networks(text or "")
+        if found.errors:
+            raise LoraError(found.errors[0], hint="Fix the tag in the prompt.")
+        wanted += [(t.name, t.unet, t.te, True) for t in found.loras]
+        if warnings is not None:
+            warnings.extend(found.warnings)
+    unet_w: dict[Path, float] = {}
+    te_w: dict[Path, float] = {}
     named: dict[Path, int] = {}
-    for name, weight, names_only in wanted:
+    for name, unet, te, names_only in wanted:
         path = folders.find(name, names_only=names_only).resolve()
-        out[path] = out.get(path, 0.0) + float(weight)
+        unet_w[path] = unet_w.get(path, 0.0) + float(unet)
+        te_w[path] = te_w.get(path, 0.0) + float(te)
         named[path] = named.get(path, 0) + 1
     for path, count in named.items():
         if count < 2:
             continue
-        total = out[path]
+        total = unet_w[path]
         kept = max(-MAX_LORA_WEIGHT, min(MAX_LORA_WEIGHT, total))
-        out[path] = kept
+        unet_w[path] = kept
+        te_w[path] = max(-MAX_LORA_WEIGHT, min(MAX_LORA_WEIGHT, te_w[path]))
         if warnings is not None:
             capped = (
                 f", more than {MAX_LORA_WEIGHT:g}: it was merged at {kept:g}"
@@ -61,7 +83,7 @@ def requested_loras(
                 f"LoRA '{path.stem}' is named {count} times: its weights add up to {total:g}"
                 f"{capped}. Name it once with the weight you want."
             )
-    return list(out.items())
+    return [(path, unet_w[path], te_w[path]) for path in unet_w]
 
 
 def request_patches(
@@ -80,9 +102,9 @@ def request_patches(
         patches.append(PredictionPatch(request.prediction))
     if request.vae is not None:
         patches.append(VaePatch.for_file(Path(request.vae)))
-    loras = requested_loras(request, search_dirs, warnings)
+    loras = requested_lora_weights(request, search_dirs, warnings)
     if loras:
-        patches.append(LoraPatch.for_files(loras))
+        patches.append(LoraPatch.for_files([(p, u) for p, u, _ in loras], [t for *_, t in loras]))
     if request.embeddings:
         patches.append(EmbeddingPatch.for_files([Path(p).expanduser() for p in request.embeddings]))
     if request.tiling:

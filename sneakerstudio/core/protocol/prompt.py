@@ -1,7 +1,8 @@
 """Prompt text → weighted tokens, the AUTOMATIC1111 way (no torch here).
 
 - Attention: `(x)` ×1.1, `[x]` ÷1.1, `(x:w)` ×w; nesting multiplies; `\\(` `\\)` `\\[` `\\]`
-  `\\\\` are literal characters; brackets still open at the end close there.
+  `\\\\` are literal characters, any other backslash is dropped; brackets still open at the
+  end close there.
 - Brackets nest at most `MAX_NESTING` deep (deeper ones are literal text, so pathological
   prompts parse in linear time), and every weight is kept within ±`MAX_WEIGHT` (a typed
   `(x:1e400)` would otherwise make an infinite weight and a black image).
@@ -30,7 +31,7 @@ MAX_WEIGHT = 100.0
 _ATTENTION_TOKEN = re.compile(
     r"""
     \\[()\[\]\\]            # an escaped bracket or backslash: a literal
-    | \\                    # a lone backslash: a literal
+    | \\                    # a lone backslash: dropped
     | \(                    # open round
     | \[                    # open square
     | :\s*([+-]?(?:\d+\.?\d*|\.\d+))\s*\)   # ":1.3)" closes a round bracket with a weight
@@ -134,15 +135,19 @@ def parse_attention(text: str) -> list[Fragment]:
         pieces = _BREAK_SPLIT.split(token)
         for i, piece in enumerate(pieces):
             if i > 0:
+                # A1111 gives a BREAK the weight -1; brackets around it scale that too, and
+                # only an exact -1 breaks the chunk (see the end): inside brackets it is
+                # the word "BREAK" with a negative weight, as in A1111.
                 parts.append([[BREAK_WORD], True])
-                weights.append(1.0)
+                weights.append(-1.0)
             if piece:
                 add(piece)
 
     for match in _ATTENTION_TOKEN.finditer(text):
         token, weight = match.group(0), match.group(1)
         if token.startswith("\\"):
-            add(token[1:] if len(token) > 1 else token)
+            if len(token) > 1:
+                add(token[1:])  # a lone backslash is dropped, as in A1111
         elif token in "([" and len(round_open) + len(square_open) >= MAX_NESTING:
             literal(token)
         elif token == "(":
@@ -165,8 +170,10 @@ def parse_attention(text: str) -> list[Fragment]:
     merged: list[Fragment] = []
     for index, (pieces, is_break) in enumerate(parts):
         weight = float(weights[index])
-        if is_break:
+        if is_break and weight == -1.0:
             merged.append(Fragment(BREAK_WORD, 1.0, True))
+        elif is_break:  # a BREAK inside brackets: a word with its (negative) weight
+            merged.append(Fragment(BREAK_WORD, weight))
         elif merged and not merged[-1].is_break and merged[-1].weight == weight:
             merged[-1] = Fragment(merged[-1].text + "".join(pieces), weight)
         else:
@@ -221,16 +228,17 @@ def tokenize_chunks(text: str, tokenizer: Any) -> list[TokenChunk]:
         if not fragment.text:
             continue
         for token in ids_of[fragment.text]:
-            if len(ids) == CHUNK_TOKENS:
-                if last_comma >= 0 and len(ids) - last_comma <= 20:
-                    carry_ids, carry_w = ids[last_comma + 1 :], weights[last_comma + 1 :]
-                    ids, weights = ids[: last_comma + 1], weights[: last_comma + 1]
-                    flush()
-                    ids, weights = carry_ids, carry_w
-                else:
-                    flush()
             if token == comma_id:
+                # A comma as the 76th token opens the next chunk and nothing moves; the
+                # next chunk does not remember it (A1111's order of checks).
                 last_comma = len(ids)
+            elif len(ids) == CHUNK_TOKENS and last_comma >= 0 and len(ids) - last_comma <= 20:
+                carry_ids, carry_w = ids[last_comma + 1 :], weights[last_comma + 1 :]
+                ids, weights = ids[: last_comma + 1], weights[: last_comma + 1]
+                flush()
+                ids, weights = carry_ids, carry_w
+            if len(ids) == CHUNK_TOKENS:
+                flush()
             ids.append(int(token))
             weights.append(fragment.weight)
     if ids or not chunks:

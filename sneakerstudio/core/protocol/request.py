@@ -16,8 +16,9 @@ from typing import Any
 
 from sneakerstudio.core.protocol.control import ControlUnit, control_problems
 from sneakerstudio.core.protocol.errors import RequestError
-from sneakerstudio.core.protocol.prompt import extract_lora_tags
+from sneakerstudio.core.protocol.extra_networks import parse_extra_networks
 from sneakerstudio.core.protocol.samplers import DEFAULT_SAMPLER, find_sampler, sampler_names
+from sneakerstudio.core.protocol.schedules import schedule_problems
 from sneakerstudio.core.protocol.tiling_refiner import DEFAULT_SWITCH_AT, tiling_refiner_problems
 
 MODES = ("txt2img", "img2img", "inpaint", "outpaint")
@@ -38,6 +39,8 @@ EXTRA_FIELDS: dict[str, Any] = {
     "refiner": None,
     "refiner_switch_at": DEFAULT_SWITCH_AT,
     "hires_steps": 0,
+    "schedule_type": "Automatic",
+    "ensd": 0,
 }
 MIN_SIZE = 64
 MAX_SIZE = 4096
@@ -123,6 +126,8 @@ class GenerationRequest:
     tiling: bool = False
     refiner: str | None = None  # a checkpoint path or library name; None: no refiner
     refiner_switch_at: float = DEFAULT_SWITCH_AT
+    schedule_type: str = "Automatic"  # A1111's schedule type (protocol/schedules.py)
+    ensd: int = 0  # A1111's eta noise seed delta: ancestral samplers' noise seed offset
 
     # -- ControlNet (see control.py); written in the JSON only when there are units -------
     control: tuple[ControlUnit, ...] = ()
@@ -315,6 +320,7 @@ class GenerationRequest:
         # a newer version still runs.
         if self.memory_mode is not None and not isinstance(self.memory_mode, str):
             out.append(f"The memory mode must be a name (got {_short(self.memory_mode)}).")
+        out.extend(schedule_problems(self.sampler, self.schedule_type, self.ensd))
         if self.rng not in RNG_SOURCES:
             out.append(
                 f"Unknown random source {_short(self.rng)}: choose cpu, or nv for the numbers "
@@ -380,12 +386,15 @@ class GenerationRequest:
         for text in (self.prompt, self.negative_prompt):
             if not isinstance(text, str) or "<" not in text:
                 continue
-            for name, weight in extract_lora_tags(text)[1]:
-                if not math.isfinite(weight) or abs(weight) > MAX_LORA_WEIGHT:
-                    out.append(
-                        f"The prompt's tag <lora:{name[:40]}:…> has weight {weight:g}: use a "
-                        f"weight from -{MAX_LORA_WEIGHT:g} to {MAX_LORA_WEIGHT:g}."
-                    )
+            tags = parse_extra_networks(text)
+            out.extend(tags.errors)
+            for tag in tags.loras:
+                for weight in {tag.te, tag.unet}:
+                    if abs(weight) > MAX_LORA_WEIGHT:
+                        out.append(
+                            f"The prompt's tag <lora:{tag.name[:40]}:…> has weight {weight:g}: "
+                            f"use a weight from -{MAX_LORA_WEIGHT:g} to {MAX_LORA_WEIGHT:g}."
+                        )
         if not isinstance(self.loras, (tuple, list)):
             out.append("LoRAs must be a list of (file or name, weight) pairs.")
         else:
@@ -486,11 +495,13 @@ class GenerationRequest:
 
     def image_seeds(self) -> list[int]:
         """The seed of each image, over every batch of the batch count: seed, seed+1, … (as
-        AUTOMATIC1111 does), so any single image can be made again alone."""
+        AUTOMATIC1111 does), so any single image can be made again alone. With variations
+        every image has the main seed and its own variation seed (A1111)."""
         if self.seed is None:
             raise ValueError("resolve the seed with with_seed() first")
         count = self.batch_size * max(1, self.batch_count)
-        return [(self.seed + i) % (MAX_SEED + 1) for i in range(count)]
+        step = 0 if self.variation_seeds() else 1
+        return [(self.seed + i * step) % (MAX_SEED + 1) for i in range(count)]
 
     def variation_seeds(self) -> list[int] | None:
         """Each image's variation seed (variation seed + i), or None without variations."""

@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 import json
+import math
 import re
 from typing import Any
 
 from sneakerstudio.core.imaging.metadata.plausible import plausible_field
 from sneakerstudio.core.imaging.metadata.values import to_float, to_int, to_text
+from sneakerstudio.core.protocol.schedules import SCHEDULE_TYPES, find_schedule
 
-# Old A1111 files name the schedule inside the sampler ("DPM++ 2M Karras"); split it off.
-_SCHEDULE_SUFFIXES = ("SGM Uniform", "Polyexponential", "Exponential", "Karras")
+# Old A1111 files name the schedule inside the sampler ("DPM++ 2M Karras", "Euler
+# SGMUniform"); A1111 splits any schedule's label, name or alias off the end.
+_SCHEDULE_SUFFIXES = (
+    *(name for name in SCHEDULE_TYPES if name != "Automatic"),
+    *(name.lower().replace(" ", "_") for name in SCHEDULE_TYPES if name != "Automatic"),
+    "SGMUniform",
+)
 _KEY_RE = re.compile(r"\s*(\w[\w \-/]*?)\s*:\s*")
 _VALUE_END = re.compile(r"\s*(?:,|$)")  # what may follow a quoted value
 
@@ -63,7 +70,7 @@ def parse_parameters(text: str) -> dict[str, Any]:
     """Split A1111 `parameters` text into prompt, negative prompt and params pairs, the way
     A1111 does: the last line is the params line when it holds at least 3 pairs; lines from
     the first one starting with `Negative prompt:` on belong to the negative prompt."""
-    lines = text.strip().split("\n")
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").strip().split("\n")
     pairs: list[tuple[str, str]] = []
     if lines:
         last = parse_params_line(lines[-1])
@@ -74,9 +81,10 @@ def parse_parameters(text: str) -> dict[str, Any]:
     negative: list[str] = []
     in_negative = False
     for line in lines:
-        if not in_negative and line.lstrip().startswith("Negative prompt:"):
+        line = line.strip()  # A1111 strips every line
+        if line.startswith("Negative prompt:"):  # each such line, the first and any later
             in_negative = True
-            line = line.lstrip()[len("Negative prompt:") :]
+            line = line[len("Negative prompt:") :].strip()
         (negative if in_negative else prompt).append(line)
     return {
         "prompt": "\n".join(prompt).strip(),
@@ -124,9 +132,33 @@ def apply_a1111(meta: dict[str, Any], text: str) -> None:
     if "Lora hashes" in extras:
         meta["lora_hashes"] = parse_lora_hashes(extras["Lora hashes"])
     sampler = meta["sampler"]
-    if meta["scheduler"] is None and sampler:
+    if sampler:
         for suffix in _SCHEDULE_SUFFIXES:
             if sampler.endswith(" " + suffix):
-                meta["sampler"], meta["scheduler"] = sampler[: -len(suffix) - 1], suffix
+                meta["sampler"] = sampler[: -len(suffix) - 1]
+                meta["scheduler"] = find_schedule(suffix) or suffix
                 break
+    _old_hires_fix(meta, extras)
+    # A1111 reads a missing RNG as its default, the GPU: NV gives the same numbers anywhere.
+    rng = str(extras.get("RNG", "GPU")).strip().upper()
+    meta["rng"] = "cpu" if rng == "CPU" else "nv" if rng in ("GPU", "NV") else None
+    ensd = to_int(extras.get("ENSD")) if "ENSD" in extras else None
+    meta["ensd"] = ensd if ensd is not None and 0 <= ensd < 2**32 else None
     meta["extras"] = extras
+
+
+def _old_hires_fix(meta: dict[str, Any], extras: dict[str, str]) -> None:
+    """Pre-1.0 A1111 hires fix (`First pass size`): `Size` was the final size. As A1111 reads
+    it: the first pass becomes the size and the final size the hires size (`hires_size`); a
+    first pass of 0x0 is the ~512×512-pixel size of the same shape, on 64-pixel steps."""
+    first = re.fullmatch(r"\s*(\d+)x(\d+)\s*", str(extras.get("First pass size", "")))
+    final = re.fullmatch(r"(\d+)x(\d+)", str(meta.get("size") or "512x512"))
+    if first is None or final is None:
+        return
+    width, height = int(final.group(1)), int(final.group(2))
+    fw, fh = int(first.group(1)), int(first.group(2))
+    if (fw == 0 or fh == 0) and width and height:
+        scale = math.sqrt(512 * 512 / (width * height))
+        fw, fh = math.ceil(scale * width / 64) * 64, math.ceil(scale * height / 64) * 64
+    meta["size"] = f"{fw}x{fh}"
+    meta["hires_size"] = f"{width}x{height}"
