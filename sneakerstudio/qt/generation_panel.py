@@ -144,18 +144,7 @@ class GenerationPanel(QWidget):
 
     def _put_count_by_the_prompt(self) -> None:
         """The token count on the "Prompt" label's row, right above the text it counts."""
-        layout = self.params.layout()
-        assert isinstance(layout, QVBoxLayout)
-        index = layout.indexOf(self.params.prompt)
-        item = layout.itemAt(index - 1) if index > 0 else None
-        label = item.widget() if item is not None else None
-        row = QHBoxLayout()
-        if label is not None:
-            layout.removeWidget(label)
-            row.addWidget(label)
-        row.addStretch(1)
-        row.addWidget(self.token_label)
-        layout.insertLayout(max(0, index - 1), row)
+        self.params.prompt_header.addWidget(self.token_label)
 
     # -- style ----------------------------------------------------------------------------
 
