@@ -24,11 +24,16 @@ from sneakerstudio import APP_NAME, __version__  # noqa: E402
 from sneakerstudio.core.protocol.backend import Backend  # noqa: E402
 from sneakerstudio.qt.errors import install_excepthooks  # noqa: E402
 from sneakerstudio.qt.main_window import create_main_window  # noqa: E402
+from sneakerstudio.qt.platform_check import exit_if_qt_cannot_start  # noqa: E402
 from sneakerstudio.qt.theme import apply_dark_theme  # noqa: E402
 
 log = logging.getLogger("sneakerstudio")
 
 QUIT_SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP")  # each closes the window cleanly
+
+
+def _log_engine_ready(device: str) -> None:
+    log.info("engine ready: %s", device)
 
 
 def main(
@@ -44,6 +49,9 @@ def main(
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    if QApplication.instance() is None:
+        # Qt aborts with misleading advice when X11 libraries are missing: say what to install.
+        exit_if_qt_cannot_start(args)
     app = QApplication.instance() or QApplication(args)
     app.setApplicationName(APP_NAME)
     app.setApplicationVersion(__version__)
@@ -55,6 +63,7 @@ def main(
     asyncio.set_event_loop(loop)
     window = create_main_window(engine_factory)
     app.aboutToQuit.connect(window.shutdown)
+    window.controller.ready.connect(_log_engine_ready)
     window.show()
     log.info("window shown %.2f s after start", time.perf_counter() - _T0)
     # The next turn of the loop: the window paints first, then the worker imports torch.
