@@ -70,7 +70,7 @@ def biggest_parts(folder: Path, count: int = 12) -> list[tuple[int, str]]:
                 files.append((file.stat().st_size, str(file.relative_to(inner))))
     top = sorted(parts, reverse=True)[:count]
     top_files = sorted(files, reverse=True)[:count]
-    return top + [(-1, "")] + top_files
+    return [*top, (-1, ""), *top_files]
 
 
 def report(folder: Path) -> None:

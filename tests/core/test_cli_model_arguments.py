@@ -9,7 +9,7 @@ library already reads is not an error: the command says so and exits 0.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 from PIL import Image
@@ -22,7 +22,7 @@ from tests.core.library_helpers import make_a1111, sd1_checkpoint
 class FakeEngine:
     """Stands in for the engine: remembers the model of each job, finishes with one picture."""
 
-    models: list[str] = []
+    models: ClassVar[list[str]] = []
 
     def __init__(self, device: Any = None, precision: Any = None) -> None:
         self.plan = type("Plan", (), {"description": "fake"})()
