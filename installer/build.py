@@ -3,13 +3,15 @@
 The bundle lands in `installer/dist/SneakerStudio/` (the window: `SneakerStudio`, the command
 line: `sneakerstudio-cli`); on macOS also `installer/dist/SneakerStudio.app`. Afterwards the
 biggest parts are listed, so a growing bundle is noticed. `--smoke` then starts the bundle's
-window offscreen and closes it, and checks that the command line answers.
+window offscreen until its engine has loaded, and checks that the command line answers.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -43,6 +45,7 @@ def build(dist: Path, work: Path, *, clean: bool = False) -> Path:
     started = time.monotonic()
     subprocess.run(command, cwd=ROOT, check=True)
     folder = dist / "SneakerStudio"
+    add_desktop_files(folder)
     print(f"built {folder} in {time.monotonic() - started:.0f} s")
     return folder
 
@@ -83,10 +86,51 @@ def report(folder: Path) -> None:
         print(f"  {size / 2**20:8.1f} MiB  {name}")
 
 
-def smoke(folder: Path) -> None:
-    """The window starts (offscreen) and closes; the command line prints its version."""
+def add_desktop_files(folder: Path) -> None:
+    """Linux: the menu entry, its installer script and the icons, beside the programs."""
+    if not sys.platform.startswith("linux"):
+        return
+    for name in ("sneakerstudio.desktop", "install-desktop-entry.sh"):
+        shutil.copy2(HERE / "linux" / name, folder / name)
+    icons = folder / "icons"
+    icons.mkdir(exist_ok=True)
+    for icon in (HERE / "icons").glob("sneakerstudio*"):
+        if icon.suffix in (".png", ".svg"):
+            shutil.copy2(icon, icons / icon.name)
+
+
+def start_window(folder: Path, env: dict[str, str], timeout: float = 300) -> tuple[int, str]:
+    """Start the bundle's window, wait until its engine has loaded (torch, diffusers: the
+    heavy part of the bundle), close it with SIGTERM as a logout would; (exit status, log)."""
     exe = ".exe" if sys.platform == "win32" else ""
-    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", SNEAKERSTUDIO_EXIT_AFTER_SHOW="1")
+    child = subprocess.Popen(
+        [str(folder / f"SneakerStudio{exe}")],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    assert child.stderr is not None
+    lines: list[str] = []
+    deadline = time.monotonic() + timeout
+    try:
+        for line in child.stderr:
+            lines.append(line)
+            if "engine ready" in line or "Traceback" in line or time.monotonic() > deadline:
+                break
+        child.send_signal(signal.SIGTERM)
+        rest, _ = child.communicate(timeout=60)
+        lines.append(rest)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+    return child.returncode, "".join(lines)
+
+
+def smoke(folder: Path) -> None:
+    """The command line answers; the window starts offscreen, loads its engine and closes."""
+    exe = ".exe" if sys.platform == "win32" else ""
     done = subprocess.run(
         [str(folder / f"sneakerstudio-cli{exe}"), "--version"],
         capture_output=True,
@@ -95,17 +139,11 @@ def smoke(folder: Path) -> None:
         check=True,
     )
     print("cli:", done.stdout.strip())
-    done = subprocess.run(
-        [str(folder / f"SneakerStudio{exe}")],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env=env,
-        check=False,
-    )
-    if done.returncode != 0 or "window shown" not in done.stderr:
-        raise SystemExit(f"the window did not start (exit {done.returncode}):\n{done.stderr}")
-    print("window: shown and closed")
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen")
+    status, log = start_window(folder, env)
+    if status != 0 or "engine ready" not in log:
+        raise SystemExit(f"the window did not start (exit {status}):\n{log[-4000:]}")
+    print("window: shown, engine loaded, closed")
 
 
 def main(argv: list[str] | None = None) -> int:

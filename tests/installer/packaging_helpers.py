@@ -3,9 +3,11 @@ checkout, and a reference image made in this process to compare the packaged one
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 from PIL import Image
 
@@ -42,3 +44,15 @@ def generated_pixels(stdout: str) -> tuple[Path, bytes]:
     report = json.loads(stdout)
     (path,) = (Path(p) for p in report["images"])
     return path, Image.open(path).convert("RGB").tobytes()
+
+
+def installer_build() -> Any:
+    """installer/build.py as a module (it is a script, not part of the package)."""
+    spec = importlib.util.spec_from_file_location(
+        "sneakerstudio_installer_build",
+        Path(__file__).resolve().parents[2] / "installer" / "build.py",
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
