@@ -14,6 +14,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -101,30 +102,46 @@ def add_desktop_files(folder: Path) -> None:
 
 def start_window(folder: Path, env: dict[str, str], timeout: float = 300) -> tuple[int, str]:
     """Start the bundle's window, wait until its engine has loaded (torch, diffusers: the
-    heavy part of the bundle), close it with SIGTERM as a logout would; (exit status, log)."""
+    heavy part of the bundle), close it with SIGTERM as a logout would; (exit status, log).
+    A thread reads the log all along, so a full pipe never blocks the app."""
     exe = ".exe" if sys.platform == "win32" else ""
     child = subprocess.Popen(
         [str(folder / f"SneakerStudio{exe}")],
+        stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
+        errors="replace",
         env=env,
     )
-    assert child.stderr is not None
     lines: list[str] = []
-    deadline = time.monotonic() + timeout
-    try:
+    loaded = threading.Event()
+
+    def read() -> None:
+        assert child.stderr is not None
         for line in child.stderr:
             lines.append(line)
-            if "engine ready" in line or "Traceback" in line or time.monotonic() > deadline:
-                break
-        child.send_signal(signal.SIGTERM)
-        rest, _ = child.communicate(timeout=60)
-        lines.append(rest)
+            if "engine ready" in line or "Traceback" in line:
+                loaded.set()
+        loaded.set()  # the app ended
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    try:
+        loaded.wait(timeout)
+        if child.poll() is None:
+            child.send_signal(signal.SIGTERM)
+        try:
+            child.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
+            lines.append("\n(still running 60 s after SIGTERM: killed)\n")
     finally:
         if child.poll() is None:
             child.kill()
             child.wait()
+        reader.join(timeout=10)
     return child.returncode, "".join(lines)
 
 

@@ -73,10 +73,16 @@ def main(
     # closed terminal (SIGHUP) close the window as its close button would: the canvas is
     # journaled, the worker joined, and the exit status is 0. Python only runs signal
     # handlers between bytecodes, so a timer lets it look in while Qt waits.
-    def quit_gracefully(signum: int, _frame: object) -> None:
+    def close_on_signal(signum: int) -> None:
         log.info("signal %d: closing the window", signum)
         window.close()
         app.quit()  # also when a dialog is still open
+
+    def quit_gracefully(signum: int, _frame: object) -> None:
+        # No output here: the signal can arrive in the middle of a write to stderr, and a
+        # second write from the handler raises ("reentrant call"), so the window never
+        # closed. The event loop does the work on its next turn.
+        QTimer.singleShot(0, window, lambda: close_on_signal(signum))
 
     handled = [getattr(signal, name) for name in QUIT_SIGNALS if hasattr(signal, name)]
     previous = {signum: signal.signal(signum, quit_gracefully) for signum in handled}
