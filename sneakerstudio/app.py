@@ -32,6 +32,17 @@ log = logging.getLogger("sneakerstudio")
 QUIT_SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP")  # each closes the window cleanly
 
 
+def _set_app_icon() -> None:
+    """The sneaker icon (installer/icons/) on the window and in the task bar."""
+    from PySide6.QtGui import QIcon
+
+    from sneakerstudio.core.files.resources import resources_dir
+
+    icon = resources_dir() / "icons" / "sneakerstudio.png"
+    if icon.is_file():
+        QApplication.setWindowIcon(QIcon(str(icon)))
+
+
 def _log_engine_ready(device: str) -> None:
     log.info("engine ready: %s", device)
 
@@ -57,6 +68,7 @@ def main(
     app.setApplicationVersion(__version__)
     app.setOrganizationName("SneakerStudio")
     apply_dark_theme(app)  # type: ignore[arg-type]
+    _set_app_icon()
     reporter = install_excepthooks(app)
 
     loop = qasync.QEventLoop(app)
