@@ -206,9 +206,14 @@ def startup_problem(
             "Sneaker Studio cannot open its window: there is no display (DISPLAY is not set).\n"
             "Start it from a desktop session (over SSH: ssh -X), or without a window "
             "with QT_QPA_PLATFORM=offscreen; the command line needs no display: "
-            "sneakerstudio --help."
+            f"{cli_name()} --help."
         )
     return None
+
+
+def cli_name() -> str:
+    """The command line's name: `sneakerstudio`, or `sneakerstudio-cli` in the bundle."""
+    return "sneakerstudio-cli" if getattr(sys, "frozen", False) else "sneakerstudio"
 
 
 def exit_if_qt_cannot_start(argv: Sequence[str] | None = None) -> None:
