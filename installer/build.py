@@ -158,7 +158,8 @@ def smoke(folder: Path) -> None:
     print("cli:", done.stdout.strip())
     env = dict(os.environ, QT_QPA_PLATFORM="offscreen")
     status, log = start_window(folder, env)
-    if status != 0 or "engine ready" not in log:
+    # On Windows SIGTERM is a hard kill (TerminateProcess), so the exit status says nothing.
+    if (status != 0 and sys.platform != "win32") or "engine ready" not in log:
         raise SystemExit(f"the window did not start (exit {status}):\n{log[-4000:]}")
     print("window: shown, engine loaded, closed")
 
