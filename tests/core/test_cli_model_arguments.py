@@ -139,3 +139,27 @@ def test_adding_a_folder_that_is_not_there_is_still_an_error(
 ) -> None:
     assert main(["models", "add-folder", str(tmp_path / "nope")]) == EXIT_USAGE
     assert "is not a folder" in capsys.readouterr().err
+
+
+def test_a_lora_path_that_does_not_exist_is_not_swapped_for_the_library_lora(
+    library_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The A1111 folder has `models/Lora/graffiti.safetensors`; a path elsewhere with that
+    file name is not it. By name it still resolves."""
+    missing = tmp_path / "elsewhere" / "graffiti.safetensors"
+    status = main(
+        ["generate", "--model", "sneakerdream_v2", "--prompt", "a shoe", "--steps", "1",
+         "--lora", f"{missing}:0.5", "--out", str(tmp_path / "out")]
+    )  # fmt: skip
+    err = capsys.readouterr().err
+    assert status != EXIT_OK
+    assert FakeEngine.models == []
+    assert "graffiti" in err
+
+    from sneakerstudio.cli.generate import library_loras
+
+    lora = (
+        tmp_path / "tools" / "stable-diffusion-webui" / "models" / "Lora" / "graffiti.safetensors"
+    )
+    assert library_loras([("graffiti", 0.5)]) == ((str(lora), 0.5),)
+    assert library_loras([(str(missing), 0.5)]) == ((str(missing), 0.5),)

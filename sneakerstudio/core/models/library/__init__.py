@@ -44,8 +44,10 @@ __all__ = [
     "ModelNotFoundError",
     "ScanProgress",
     "ScanReport",
+    "has_folders",
     "resolve",
     "resolve_lora",
+    "written_as_path",
 ]
 
 
