@@ -501,7 +501,13 @@ def library_loras(specs: list[tuple[str, float]]) -> tuple[tuple[str, float], ..
     opened and at most one rescan for all of them. A name the library does not know is passed
     on as it is, for the LoRA folders next to the model."""
     from sneakerstudio.core.files import user_paths
-    from sneakerstudio.core.models.library import Library, LibraryError, ModelNotFoundError
+    from sneakerstudio.core.models.library import (
+        Library,
+        LibraryError,
+        ModelNotFoundError,
+        has_folders,
+        written_as_path,
+    )
     from sneakerstudio.core.models.library.folders import typed_path
     from sneakerstudio.core.protocol.errors import RequestError
 
@@ -514,8 +520,11 @@ def library_loras(specs: list[tuple[str, float]]) -> tuple[tuple[str, float], ..
         for attempt in (1, 2):
             missing = [name for name in names if name not in found]
             for name in missing:
+                if written_as_path(name):  # a path that does not exist: never a library file
+                    continue
                 try:
-                    found[name] = str(library.resolve(name, "lora"))
+                    entry = library.find(name, "lora", by_file_name=not has_folders(name))
+                    found[name] = str(entry.path)
                 except ModelNotFoundError:
                     continue
                 except LibraryError as exc:  # e.g. a name that matches several LoRAs

@@ -161,8 +161,14 @@ def _scan_now(library: Any, rebuild: bool = False) -> Any:
 
 
 def _add_folder(library: Any, args: argparse.Namespace) -> int:
-    folder = library.add_folder(args.dir)
-    err(f"Added '{folder.path}' ({folder.label}).")
+    from sneakerstudio.core.models.library import FolderAlreadyAddedError
+
+    try:
+        folder = library.add_folder(args.dir)
+    except FolderAlreadyAddedError as exc:  # what the user wanted is already so: not an error
+        err(f"{exc} Nothing was added" + ("." if args.no_scan else "; looking for new files."))
+    else:
+        err(f"Added '{folder.path}' ({folder.label}).")
     if not args.no_scan:
         report = _scan_now(library)
         err(report.summary())

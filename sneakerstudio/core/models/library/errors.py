@@ -11,6 +11,10 @@ class LibraryError(SneakerError):
     kind = "library"
 
 
+class FolderAlreadyAddedError(LibraryError):
+    """A folder that the library already reads (itself, or a folder above it)."""
+
+
 class ModelNotFoundError(LibraryError):
     """A name or path that matches no file and no model in the library."""
 

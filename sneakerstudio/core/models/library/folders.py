@@ -10,7 +10,7 @@ import shutil
 from pathlib import Path
 
 from sneakerstudio.core.files import atomic, json_safe, user_paths
-from sneakerstudio.core.models.library.errors import LibraryError
+from sneakerstudio.core.models.library.errors import FolderAlreadyAddedError, LibraryError
 from sneakerstudio.core.models.library.names import printable, storable
 from sneakerstudio.core.models.library.records import FolderInfo
 from sneakerstudio.core.models.library.sources import detect_layout
@@ -51,9 +51,9 @@ def new_folder(
     for known_folder in existing:
         known = Path(known_folder.path)
         if known == folder:
-            raise LibraryError(f"'{folder}' is already in the library.")
+            raise FolderAlreadyAddedError(f"'{folder}' is already in the library.")
         if known_folder.origin == "user" and known in folder.parents:
-            raise LibraryError(
+            raise FolderAlreadyAddedError(
                 f"'{folder}' is inside '{known}', which is already in the library.",
             )
     return FolderInfo(str(folder), layout or detect_layout(folder), "user")

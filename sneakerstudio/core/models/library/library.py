@@ -213,16 +213,20 @@ class Library:
             entry = self.store.get(str(Path(path).expanduser().resolve()))
         return entry
 
-    def find(self, name_or_path: str, kind: str | None = None) -> ModelEntry:
+    def find(
+        self, name_or_path: str, kind: str | None = None, *, by_file_name: bool = True
+    ) -> ModelEntry:
         """The one model `name_or_path` means: an indexed path, a file name with or without its
         extension, a sub-folder path (`sdxl/juggernaut`), or a hash prefix (AutoV2, addnet,
         legacy). `kind` ("checkpoint", "lora" …) narrows the search. Raises
-        `ModelNotFoundError` or `AmbiguousModelError` (listing the candidates)."""
+        `ModelNotFoundError` or `AmbiguousModelError` (listing the candidates).
+        `by_file_name=False`: a path that is not indexed is not matched by its file name."""
         query = name_or_path.strip()
         exact = self.get(query)
         if exact is not None and not exact.missing:
             return exact
-        return lookup.find(query, self.models(include_missing=False), kind)
+        present = self.models(include_missing=False)
+        return lookup.find(query, present, kind, by_file_name=by_file_name)
 
     def resolve(self, name_or_path: str | os.PathLike[str], kind: str | None = None) -> Path:
         """The file for `name_or_path`: an existing path as it is, else `find`'s model."""

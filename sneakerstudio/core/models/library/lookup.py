@@ -13,10 +13,13 @@ from sneakerstudio.core.models.library.records import LORA_KINDS, ModelEntry
 _HEX = re.compile(r"^[0-9a-fA-F]{8,64}$")
 
 
-def find(query: str, present: list[ModelEntry], kind: str | None) -> ModelEntry:
+def find(
+    query: str, present: list[ModelEntry], kind: str | None, *, by_file_name: bool = True
+) -> ModelEntry:
     """The one model `query` means among the `present` ones, by name or hash (see
-    `Library.find`); `ModelNotFoundError` or `AmbiguousModelError` listing the candidates."""
-    matches = match_name(query, present)
+    `Library.find`); `ModelNotFoundError` or `AmbiguousModelError` listing the candidates.
+    `by_file_name=False`: a path is not matched by its file name alone."""
+    matches = match_name(query, present, by_file_name=by_file_name)
     if kind:
         kinds = _kinds(kind)
         of_kind = [m for m in matches if m.kind in kinds]
@@ -52,10 +55,12 @@ def find(query: str, present: list[ModelEntry], kind: str | None) -> ModelEntry:
     )
 
 
-def match_name(query: str, entries: list[ModelEntry]) -> list[ModelEntry]:
+def match_name(
+    query: str, entries: list[ModelEntry], *, by_file_name: bool = True
+) -> list[ModelEntry]:
     """Entries whose name, file name or sub-folder path (with or without extension) is
     `query`, or whose hash starts with it, compared without regard to case or separators. A
-    path that no longer exists falls back to its file name."""
+    path that no longer exists falls back to its file name (unless `by_file_name` is False)."""
     wanted = query.replace("\\", "/").lower().rstrip("/")
     matches = [e for e in entries if wanted in _names(e)]
     if not matches and _HEX.match(wanted):
@@ -65,7 +70,7 @@ def match_name(query: str, entries: list[ModelEntry]) -> list[ModelEntry]:
             if any(h and h.lower().startswith(wanted) for h in (e.sha256, e.addnet_sha256))
             or (len(wanted) == 8 and e.legacy_hash == wanted)
         ]
-    if not matches and "/" in wanted:
+    if not matches and by_file_name and "/" in wanted:
         tail = wanted.rsplit("/", 1)[1]
         matches = [e for e in entries if tail in _names(e)]
     return matches
