@@ -375,9 +375,15 @@ class LoraPatch:
         then merge them (several LoRAs add up). A failure while merging (e.g. out of memory,
         or weights that overflow) puts back every weight already changed."""
         layers = self._planned_layers(model)  # nothing touched the model so far
+        unet = model.pipe.unet
+        unet_names = {id(getattr(m, "weight", None)): n for n, m in unet.named_modules() if n}
         try:
             for param, parts, weight, where in layers:
                 _merge_layer(model, param, parts, weight, where)
+                name = unet_names.get(id(param))
+                if name is not None:
+                    shape = tuple(param.shape)
+                    model.patches.lora_unet_layers.append((name, parts, weight, where, shape))
         except BaseException:
             self.undo(model)
             raise
@@ -418,6 +424,7 @@ class LoraPatch:
             for param, original in originals.values():
                 param.copy_(original.to(param.device, param.dtype))
         originals.clear()
+        model.patches.lora_unet_layers.clear()
 
 
 def _merge_layer(

@@ -80,7 +80,8 @@ def request_patches(
         patches.append(PredictionPatch(request.prediction))
     if request.vae is not None:
         patches.append(VaePatch.for_file(Path(request.vae)))
-    loras = requested_loras(request, search_dirs, warnings)
+    # A weight-0 LoRA is no LoRA: not read, not merged, the model runs as it is.
+    loras = [(path, w) for path, w in requested_loras(request, search_dirs, warnings) if w != 0]
     if loras:
         patches.append(LoraPatch.for_files(loras))
     if request.embeddings:
