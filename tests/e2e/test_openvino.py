@@ -310,7 +310,10 @@ def test_an_openvino_error_in_a_step_finishes_the_job_on_pytorch(tiny_sd1, home,
     monkeypatch.setattr(openvino_runtime.OpenVinoUnet, "run", broken)
     events = run(ov, replace(request, seed=9))
     assert finished(events).info["cpu_runtime"].startswith("PyTorch: OpenVINO failed")
-    assert np.array_equal(_pixels(events), _pixels(run(_engine("torch"), replace(request, seed=9))))
+    # The UNet ran on PyTorch; the VAE decode still runs on OpenVINO (fp32): bit-identical on
+    # some processors, one level of rounding apart on others (AVX-512: 1).
+    reference = _pixels(run(_engine("torch"), replace(request, seed=9)))
+    assert _max_diff(_pixels(events), reference) <= 1
 
 
 def test_tiled_decodes_and_vae_overrides_stay_on_pytorch(tiny_sd1, home, monkeypatch) -> None:
