@@ -28,7 +28,7 @@ def _generate(model: Path, home: Path, out: Path) -> tuple[str, dict[str, object
         openvino_runtime.CONVERT_ENV: "wait",  # the first run converts before its image
         "PYTHONPATH": str(ROOT),
     }
-    command = [sys.executable, "-m", "sneakerstudio.cli", "generate", "--model", str(model)]
+    command = [sys.executable, "-m", "sneakerstudio", "generate", "--model", str(model)]
     command += ["--prompt", "a sneaker", "--steps", "2", "--size", "64x64", "--seed", "3"]
     command += ["--out", str(out), "--json"]
     done = subprocess.run(
