@@ -125,18 +125,21 @@ def test_sdxl_and_inpainting_inputs(tmp_path_factory, home: Path) -> None:
     assert _max_diff(_pixels(events), reference) <= 2
 
 
-def test_odd_latent_sizes_run_on_pytorch_with_the_reason(tiny_sd1, home) -> None:
-    """A latent side the traced upsampling does not cover (full-size SD: an image side that is
-    not a multiple of 64; every multiple of 8 is covered for the tiny model) stays on PyTorch."""
-    import torch
-
+def test_every_size_runs_on_openvino(tiny_sd1, home) -> None:
+    """A latent side that is not a multiple of the UNet's down-sampling (full-size SD: an image
+    side that is not a multiple of 64; the tiny model folds 2 cells, so an odd latent side)
+    runs on OpenVINO too, with PyTorch's image (an outpaint frame moves in 8 px steps)."""
     ov = _engine("openvino")
-    finished(run(ov, request_for(tiny_sd1.single_file, steps=1)))
-    runner = ov.cache.current.openvino_unet
-    ups = runner.ups
-    odd = torch.zeros(1, 4, 4 * ups + 1, 4 * ups)
-    assert "not multiples of" in runner.reason_not_used(odd)
-    assert runner.reason_not_used(torch.zeros(1, 4, 4 * ups, 4 * ups)) is None
+    runner_ups = None
+    for width, height in ((72, 64), (72, 88)):
+        request = request_for(tiny_sd1.single_file, steps=2, width=width, height=height)
+        events = run(ov, request)
+        done = finished(events)
+        assert done.info["cpu_runtime"] == "OpenVINO"
+        assert done.images[0].size == (width, height)
+        assert _max_diff(_pixels(events), _pixels(run(_engine("torch"), request))) <= 2
+        runner_ups = ov.cache.current.openvino_unet.ups
+    assert runner_ups == 2 and (72 // 8) % runner_ups == 1  # really not a multiple
 
 
 def test_a_failed_conversion_leaves_the_job_on_pytorch(tiny_sd1, tmp_path, monkeypatch) -> None:

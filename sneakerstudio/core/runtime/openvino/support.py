@@ -10,7 +10,7 @@ from typing import Any
 
 RUNTIME_ENV = "SNEAKERSTUDIO_CPU_RUNTIME"
 RUNTIMES = ("openvino", "torch")
-CONVERTER_VERSION = 2  # bump when the traced graph or its inputs change: old IRs are ignored
+CONVERTER_VERSION = 3  # bump when the traced graph or its inputs change: old IRs are ignored
 KEEP_CONVERTED = 3  # converted models of each kind kept on disk (least recently used go first)
 POLL_S = 0.1  # how often a running step or conversion looks at the cancel button
 CONVERTER_MODULE = "sneakerstudio.core.runtime.openvino.convert"  # run with -m: the converter

@@ -38,15 +38,13 @@ def downsampling(unet: Any) -> int:
     return 2 ** sum(1 for block in unet.up_blocks if getattr(block, "upsamplers", None))
 
 
-def unsupported_reason(unet: Any, sample: Any, scale_factor: int) -> str | None:
-    """Why this call cannot run on OpenVINO and give the same result, or None."""
+def unsupported_reason(unet: Any, sample: Any) -> str | None:
+    """Why this call cannot run on OpenVINO and give the same result, or None. Every latent
+    size runs (see `OpenVinoUnet.example`)."""
     import torch
 
     if unet.dtype != torch.float32:
         return f"the weights are {str(unet.dtype).rsplit('.', 1)[-1]}, not fp32"
-    ups = downsampling(unet)
-    if sample.shape[-1] % ups or sample.shape[-2] % ups:
-        return f"the image sides are not multiples of {ups * scale_factor} pixels"
     return None
 
 
@@ -88,7 +86,7 @@ class OpenVinoUnet(OpenVinoGraph):
         """Why this job's UNet calls go to PyTorch, or None when OpenVINO takes them."""
         if self.failed:
             return self.failed
-        return unsupported_reason(self.unet, sample, self.scale_factor)
+        return unsupported_reason(self.unet, sample)
 
     # -- LoRAs --------------------------------------------------------------------------------
 
@@ -171,14 +169,19 @@ class OpenVinoUnet(OpenVinoGraph):
         return Traced()
 
     def example(self) -> tuple[list[Any], list[list[int]]]:
-        """64×64 latents, batch 1, and the shape-free shapes."""
+        """Latents of 64 rows and a width that is NOT a multiple of the UNet's down-sampling
+        (68 for SD), batch 1, and the shape-free shapes. Traced at such a size, diffusers
+        sizes each up-sampling to its skip connection (`upsample_size`) instead of doubling,
+        so the graph takes every latent size, multiples too (nearest up-sampling to twice
+        the size is doubling: the same numbers)."""
         import torch
 
         config = self.unet.config
         channels = int(config.in_channels)
         cross = int(config.cross_attention_dim)
+        width = 64 + max(1, self.ups // 2) if self.ups > 1 else 64
         example = [
-            torch.zeros(1, channels, 64, 64),
+            torch.zeros(1, channels, 64, width),
             torch.full((1,), 999.0),
             torch.zeros(1, 77, cross),
         ]
