@@ -63,6 +63,9 @@ def control_extensions(ctx: JobContext, noise: Any) -> list[Any]:
     latent size × the ControlNet's own down-sampling (8 for real models, = the image size)."""
     if not ctx.control:
         return []
+    from sneakerstudio.core.generation.torch_unet import ensure_torch_unet
+
+    ensure_torch_unet(ctx, "ControlNet steps run on PyTorch")
     from sneakerstudio.core.generation.control import (
         ControlNetResiduals,
         control_map,

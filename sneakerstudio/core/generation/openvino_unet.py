@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
+from sneakerstudio.core.generation.torch_unet import drop_torch_unet, ensure_torch_unet
 from sneakerstudio.core.protocol.errors import GenerationCancelled
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -28,6 +29,7 @@ def openvino_unet_call(ctx: JobContext) -> UnetCall | None:
     from sneakerstudio.core.files.paths import cache_dir
     from sneakerstudio.core.patches.lora_factors import unet_lora_factors
     from sneakerstudio.core.runtime.openvino import LayerLora, OpenVinoUnet
+    from sneakerstudio.core.runtime.openvino.lora import LoraLayerMissing
 
     cached = ctx.cached
     pipe = cached.model.pipe
@@ -75,6 +77,9 @@ def openvino_unet_call(ctx: JobContext) -> UnetCall | None:
                     reason = _prepare(ctx, runner, feeds)
                 except GenerationCancelled:
                     raise
+                except LoraLayerMissing as exc:  # this LoRA set only; OpenVINO stays usable
+                    reason = f"a LoRA changes a layer OpenVINO cannot take ({exc})"
+                    runner.set_loras(())
                 except Exception as exc:
                     runner.failed = reason = (
                         f"OpenVINO could not prepare this model ({type(exc).__name__}: {exc})"
@@ -91,6 +96,7 @@ def openvino_unet_call(ctx: JobContext) -> UnetCall | None:
             try:
                 out = runner.run(feeds, ctx.cancel.check)
                 ctx.info["cpu_runtime"] = "OpenVINO"
+                drop_torch_unet(ctx)
                 return out.to(sample.dtype)
             except GenerationCancelled:
                 raise
@@ -99,7 +105,9 @@ def openvino_unet_call(ctx: JobContext) -> UnetCall | None:
                     f"OpenVINO failed on this model ({type(exc).__name__}: {exc})"
                 )
                 shape_seen[key] = reason
-        ctx.info["cpu_runtime"] = f"PyTorch: {reason or runner.failed}"
+        why = reason or runner.failed or "OpenVINO cannot run this step"
+        ctx.info["cpu_runtime"] = f"PyTorch: {why}"
+        ensure_torch_unet(ctx, why)
         return torch_unet(sample, t, embeds, cond, added)
 
     return call

@@ -434,6 +434,8 @@ def _merge_layer(
     import torch
 
     originals = model.patches.lora_originals
+    if param.is_meta:  # a dropped UNet (OpenVINO serves it): merged when it is loaded again
+        return
     with torch.no_grad():
         parts = {k: v.to(param.device) for k, v in parts.items()}  # GPU maths on a GPU
         delta = layer_delta(parts, tuple(param.shape), where)
@@ -446,6 +448,14 @@ def _merge_layer(
                 f"({str(param.dtype).removeprefix('torch.')} cannot hold them).",
                 hint="Use a lower weight for this LoRA.",
             )
+
+
+def merge_unet_layers_again(model: LoadedModel) -> None:
+    """Merge the UNet layers of the LoRAs in effect into a UNet whose weights were loaded
+    again (after OpenVINO served it with its weights dropped)."""
+    modules = dict(model.pipe.unet.named_modules())
+    for name, parts, weight, where, _shape in model.patches.lora_unet_layers:
+        _merge_layer(model, modules[name].weight, parts, weight, where)
 
 
 def applied_signature(model: LoadedModel) -> tuple[Any, ...]:
