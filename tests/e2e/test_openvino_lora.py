@@ -110,3 +110,39 @@ def test_a_weight_zero_lora_is_no_lora(tiny_sd1, engines, tmp_path) -> None:
     assert "openvino_loras" not in finished(zero).info
     assert np.array_equal(_pixels(zero), _pixels(plain))
     assert not ov.cache.current.model.patches.applied.get("loras")
+
+
+def test_the_pytorch_unet_comes_back_with_its_loras_when_needed(
+    tiny_sd1, tmp_path, monkeypatch
+) -> None:
+    """While OpenVINO serves, the PyTorch UNet's weights are dropped (memory); a job that needs
+    PyTorch (here: OpenVINO fails in a step) loads them again, says so, and merges the LoRAs
+    put on meanwhile: PyTorch-with-LoRA's image."""
+    from sneakerstudio.core.generation.torch_unet import is_dropped
+
+    ov = Engine(device="cpu", threads=1, cpu_runtime="openvino")
+    torch_engine = Engine(device="cpu", threads=1, cpu_runtime="torch")
+    finished(run(ov, request_for(tiny_sd1.single_file, steps=1)))
+    unet = ov.cache.current.model.pipe.unet
+    assert is_dropped(unet)
+    pipe = load_model(tiny_sd1.single_file).pipe
+    lora = str(write_tiny_lora(pipe, tmp_path / "back.safetensors", flavour="locon", seed=5))
+    request = request_for(tiny_sd1.single_file, steps=2, loras=((lora, 0.8),))
+    on_openvino = run(ov, request)  # the LoRA goes on while the weights are dropped
+    assert finished(on_openvino).info["cpu_runtime"] == "OpenVINO" and is_dropped(unet)
+
+    def broken(self: Any, feeds: Any, poll: Any) -> Any:
+        raise RuntimeError("Exception from src/inference/src/cpp/infer_request.cpp")
+
+    monkeypatch.setattr(openvino_runtime.OpenVinoUnet, "run", broken)
+    events = run(ov, replace(request, seed=4))
+    done = finished(events)
+    assert done.info["cpu_runtime"].startswith("PyTorch: OpenVINO failed")
+    assert done.info["torch_unet"].startswith("loaded again")
+    assert any(
+        isinstance(e, Status) and e.message.startswith("Loading the PyTorch UNet again")
+        for e in events
+    )
+    assert not is_dropped(unet)
+    reference = _pixels(run(torch_engine, replace(request, seed=4)))
+    assert _max_diff(_pixels(events), reference) <= 1  # the decode still on OpenVINO
