@@ -202,14 +202,14 @@ def _convert_main(argv: list[str]) -> int:
             raise SystemExit(f"unknown kind {kind!r}")
     ov = support.import_openvino()
     share = 0.9 / max(1, len(graphs))
-    for index, (graph, out) in enumerate(graphs):
+    for index, (graph, target) in enumerate(graphs):
         base = 0.1 + index * share
         _say(base, f"converting the {graph.kind.upper()}")
         t0 = time.perf_counter()
         converted, compressed = graph._convert(ov)
         _say(base + share * 0.7, f"saving the {graph.kind.upper()}")
-        graph._save(ov, converted, compressed, time.perf_counter() - t0, out)
-        prune_cache(out.parent, support.KEEP_CONVERTED)
+        graph._save(ov, converted, compressed, time.perf_counter() - t0, target)
+        prune_cache(target.parent, support.KEEP_CONVERTED)
         del converted
         graph.module = None  # its weights are no longer needed here
     _say(1.0, "done")
