@@ -339,3 +339,18 @@ def test_tiled_decodes_and_vae_overrides_stay_on_pytorch(tiny_sd1, home, monkeyp
     other_vae = write_tiny_vae(home / "other_vae.safetensors")
     finished(run(ov, replace(request, vae=str(other_vae))))
     assert len(calls) == 1
+
+
+def test_the_hires_pass_runs_on_openvino_too(tiny_sd1, home) -> None:
+    """The second pass (another size) runs on OpenVINO as well, after the PyTorch UNet's
+    weights were dropped by the first: PyTorch's image within 2 levels."""
+    request = request_for(tiny_sd1.single_file, steps=2, hires_scale=1.5, hires_strength=0.6)
+    ov = _engine("openvino")
+    events = run(ov, request)
+    done = finished(events)
+    assert done.images[0].size == (96, 96)
+    assert done.info["cpu_runtime"] == "OpenVINO"
+    runner = ov.cache.current.openvino_unet
+    side = 96 // runner.scale_factor
+    assert runner.compiled_shapes[0][2:] == (side, side)  # the second pass ran on OpenVINO
+    assert _max_diff(_pixels(events), _pixels(run(_engine("torch"), request))) <= 2
