@@ -354,3 +354,17 @@ def test_the_hires_pass_runs_on_openvino_too(tiny_sd1, home) -> None:
     side = 96 // runner.scale_factor
     assert runner.compiled_shapes[0][2:] == (side, side)  # the second pass ran on OpenVINO
     assert _max_diff(_pixels(events), _pixels(run(_engine("torch"), request))) <= 2
+
+
+def test_the_compiled_model_cache_is_kept_under_its_budget(tmp_path) -> None:
+    from sneakerstudio.core.runtime.openvino.cache import prune_compiled
+
+    now = time.time()
+    for age in range(4):
+        blob = tmp_path / f"{age}.blob"
+        blob.write_bytes(b"x" * 100)
+        os.utime(blob, (now - age * 100, now - age * 100))
+    prune_compiled(tmp_path, budget=250)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["0.blob", "1.blob"]
+    prune_compiled(tmp_path, budget=10)  # the newest always stays
+    assert [p.name for p in tmp_path.iterdir()] == ["0.blob"]

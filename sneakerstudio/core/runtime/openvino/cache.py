@@ -27,3 +27,24 @@ def prune_cache(root: Path, keep: int) -> None:
     done.sort(reverse=True)
     for _mtime, entry in done[keep:]:
         shutil.rmtree(entry, ignore_errors=True)
+
+
+COMPILED_BUDGET_BYTES = 12 * 1024**3  # OpenVINO's compiled-model cache: newest first, up to this
+
+
+def prune_compiled(folder: Path, budget: int = COMPILED_BUDGET_BYTES) -> None:
+    """Keep OpenVINO's compiled-model cache (`folder`, one blob per model, size and LoRA
+    variant; a full-size SD1.5 UNet's blob is several GB) under `budget` bytes: the most
+    recently written blobs stay (always the newest one), older ones are deleted."""
+    if not folder.is_dir():
+        return
+    blobs = sorted(
+        (p for p in folder.iterdir() if p.is_file()),
+        key=lambda p: p.stat().st_mtime,
+        reverse=True,
+    )
+    total = 0
+    for index, blob in enumerate(blobs):
+        total += blob.stat().st_size
+        if index > 0 and total > budget:
+            blob.unlink(missing_ok=True)

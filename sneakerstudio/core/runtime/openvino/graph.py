@@ -225,6 +225,9 @@ class OpenVinoGraph:
             self.cache_loads += 1
         else:
             self.compiles += 1
+            from sneakerstudio.core.runtime.openvino.cache import prune_compiled
+
+            prune_compiled(self.root / "compiled")
             if not announced:
                 message = self.compiling_message(shapes)
                 if message:
