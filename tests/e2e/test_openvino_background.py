@@ -106,3 +106,23 @@ def test_cancel_during_the_background_conversion(
     assert len(started) == 2
     started[1].wait()
     assert finished(run(ov, request)).info["cpu_runtime"] == "OpenVINO"
+
+
+def test_a_conversion_running_in_another_process_is_not_started_twice(tmp_path: Path) -> None:
+    """A command-line run that ended leaves its converter running; the app (or the next run)
+    sees its partial folder with a live process id and waits for it instead."""
+    import subprocess
+    import sys
+
+    from sneakerstudio.core.runtime.openvino.convert import converting_elsewhere
+
+    folder = tmp_path / "unet" / "abc"
+    folder.parent.mkdir()
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        (folder.parent / f"abc.partial-{other.pid}").mkdir()
+        assert converting_elsewhere(folder)
+    finally:
+        other.kill()
+        other.wait()
+    assert not converting_elsewhere(folder)  # that process is gone: a leftover, not a conversion

@@ -128,11 +128,18 @@ def _prepare(ctx: JobContext, runner: Any, feeds: list[Any]) -> str | None:
     (PyTorch runs instead). Every dimension is fixed, the prompt's length (77 tokens per chunk)
     too: one shape-free dimension puts OpenVINO's whole graph in its dynamic mode, measured
     10 % slower."""
-    from sneakerstudio.core.models.cache import available_memory
     from sneakerstudio.core.runtime.openvino import convert_in_background
 
-    cached = ctx.cached
     if not runner.read_converted():
+        from sneakerstudio.core.runtime.openvino.convert import converting_elsewhere
+
+        while converting_elsewhere(runner.folder):
+            if convert_in_background():
+                return "the model is being converted for OpenVINO by another process"
+            ctx.cancel.check()
+            time.sleep(0.2)
+        if runner.read_converted():
+            return _compile(ctx, runner, feeds)
         conversion = _conversion(ctx, runner)
         if convert_in_background():
             state = conversion.state()
@@ -151,6 +158,14 @@ def _prepare(ctx: JobContext, runner: Any, feeds: list[Any]) -> str | None:
             conversion.wait(ctx.cancel.check)
         if not runner.read_converted():
             return "the model is being converted for OpenVINO (the next job uses it)"
+    return _compile(ctx, runner, feeds)
+
+
+def _compile(ctx: JobContext, runner: Any, feeds: list[Any]) -> str | None:
+    """Compiled for these inputs, or why not (not enough free memory)."""
+    from sneakerstudio.core.models.cache import available_memory
+
+    cached = ctx.cached
     torch_bytes = cached.torch_bytes if cached.torch_bytes is not None else cached.size_bytes
     if runner.compiled_bytes == 0:
         needed = int(torch_bytes * 1.2)

@@ -153,6 +153,23 @@ class Conversion:
                     del self._running[str(folder)]
 
 
+def converting_elsewhere(folder: Path) -> bool:
+    """Another process (another window, a command-line run that has ended) is converting into
+    `folder` now: its converter's `.partial-<pid>` folder exists and that process is alive."""
+    for partial in folder.parent.glob(f"{folder.name}.partial-*"):
+        pid = partial.name.rsplit("-", 1)[-1]
+        if not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        if any(int(pid) == c.child.pid for c in Conversion._running.values()):
+            continue  # our own child
+        try:
+            os.kill(int(pid), 0)
+        except (OSError, ValueError):
+            continue
+        return True
+    return False
+
+
 # -- the child ----------------------------------------------------------------------------------
 
 
