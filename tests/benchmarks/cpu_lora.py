@@ -12,8 +12,9 @@ UNet as extra inputs. Cases, each compiled once and timed over `--runs` steps (m
 - three LoRAs: that one, a LoCon (rank 16 on the same layers plus the ResNet convolutions) and
   another kohya LoRA of rank 8.
 
-Then the three LoRAs' weights change (no compile: the count of compiles is printed) and the
-output is compared with PyTorch's UNet with the same LoRAs merged into its weights.
+The cases run in rounds of alternating order (`--rounds`), each timed over `--runs` steps;
+the figures are medians over the rounds. Then the three LoRAs' weights change (no compile:
+the count of compiles is printed) and the output is compared with PyTorch's UNet with the same LoRAs merged into its weights.
 
     python tests/benchmarks/cpu_lora.py [--runs 3]
 
@@ -94,7 +95,8 @@ def layers_for(unet: Any, loras: list[tuple[dict[str, Any], float]]) -> list[Any
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--runs", type=int, default=3, help="steps per case and round")
+    parser.add_argument("--rounds", type=int, default=2, help="rounds over the three cases")
     args = parser.parse_args()
 
     import torch
@@ -145,26 +147,32 @@ def main() -> None:
 
         one = [(lora_parts(unet, 32, False, 1), 0.8)]
         three = [*one, (lora_parts(unet, 16, True, 2), 0.6), (lora_parts(unet, 8, False, 3), 1.0)]
-        plain_s, plain_compile = step_time([])
-        print(f"plain: {plain_s:.3f} s/step (compile {plain_compile:.1f} s)", flush=True)
         t0 = time.perf_counter()
         layers_one = layers_for(unet, one)
         factors_s = time.perf_counter() - t0
-        one_s, one_compile = step_time(layers_one)
-        print(
-            f"1 LoRA ({len(layers_one)} layers, rank 32): {one_s:.3f} s/step "
-            f"({one_s / plain_s:.3f}x; compile {one_compile:.1f} s; factors {factors_s:.2f} s)",
-            flush=True,
-        )
         layers_three = layers_for(unet, three)
-        three_s, three_compile = step_time(layers_three)
+        cases = {"plain": [], "one": layers_one, "three": layers_three}
+        steps: dict[str, list[float]] = {name: [] for name in cases}
+        compile_s: dict[str, float] = {}
+        # Rounds in alternating order (the load of this shared machine moves by the minute):
+        # each case compiled once (later rounds load it from OpenVINO's model cache).
+        for round_ in range(args.rounds):
+            order = ["plain", "one", "three"] if round_ % 2 == 0 else ["three", "one", "plain"]
+            for name in order:
+                step_s, compiled_s = step_time(cases[name])
+                steps[name].append(step_s)
+                compile_s.setdefault(name, compiled_s)
+                print(f"round {round_ + 1}, {name}: {step_s:.3f} s/step", flush=True)
+        plain_s = statistics.median(steps["plain"])
+        one_s = statistics.median(steps["one"])
+        three_s = statistics.median(steps["three"])
+        plain_compile, three_compile = compile_s["plain"], compile_s["three"]
         print(
-            f"3 LoRAs ({len(layers_three)} layers): {three_s:.3f} s/step "
-            f"({three_s / plain_s:.3f}x; compile {three_compile:.1f} s)",
+            f"plain {plain_s:.3f} s/step; 1 LoRA ({len(layers_one)} layers, rank 32) "
+            f"{one_s:.3f} ({one_s / plain_s:.3f}x); 3 LoRAs ({len(layers_three)} layers) "
+            f"{three_s:.3f} ({three_s / plain_s:.3f}x); factors of one LoRA {factors_s:.2f} s",
             flush=True,
         )
-        plain_again, _ = step_time([])  # bracket: the machine's load may have changed
-        plain_s = statistics.median([plain_s, plain_again])
 
         # A weight change: new data for the compiled variant, no compile.
         compiles = runner.compiles + runner.cache_loads
@@ -211,6 +219,7 @@ def main() -> None:
                     "max_abs_diff_vs_torch": diff,
                     "convert_s": round(convert_s, 1),
                     "runs": args.runs,
+                    "rounds": args.rounds,
                     "load_avg_1m": round(os.getloadavg()[0], 2),
                 }
             )
