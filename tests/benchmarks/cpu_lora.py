@@ -14,9 +14,10 @@ UNet as extra inputs. Cases, each compiled once and timed over `--runs` steps (m
 
 The cases run in rounds of alternating order (`--rounds`), each timed over `--runs` steps;
 the figures are medians over the rounds. Then the three LoRAs' weights change (no compile:
-the count of compiles is printed) and the output is compared with PyTorch's UNet with the same LoRAs merged into its weights.
+the count of compiles is printed) and the output is compared with PyTorch's UNet with the same
+LoRAs merged into its weights.
 
-    python tests/benchmarks/cpu_lora.py [--runs 3]
+    python tests/benchmarks/cpu_lora.py [--runs 3] [--rounds 2]
 
 Needs about 12 GB of free memory. Last line: {"ratio", "lora_step_s", "plain_step_s", ...};
 "ratio" is the three-LoRA step over the plain step (goal ≤ 1.05).
