@@ -32,6 +32,11 @@ def drop_torch_unet(ctx: JobContext) -> None:
     unet = ctx.cached.model.pipe.unet
     if ctx.control or is_dropped(unet) or unet.device.type != "cpu":
         return  # ControlNet steps of this job need it
+    # The LoRAs' copies of the original UNet layers go too: the weights loaded again from
+    # the file are the originals (the LoRAs are merged into them afresh).
+    originals = ctx.cached.model.patches.lora_originals
+    for key in [id(p) for p in unet.parameters() if id(p) in originals]:
+        del originals[key]
     unet.to("meta")
     gc.collect()
     ctx.info["torch_unet"] = "weights dropped while OpenVINO serves this model"
@@ -50,7 +55,7 @@ def ensure_torch_unet(ctx: JobContext, why: str) -> None:
     if not is_dropped(unet):
         return
     ctx.status(f"Loading the PyTorch UNet again: {why}…")
-    fresh = load_model(model.source or model.path, device="cpu", dtype=torch.float32)
+    fresh = load_model(model.path, device="cpu", dtype=torch.float32)  # the file loaded
     state = fresh.pipe.unet.state_dict()
     del fresh
     unet.to_empty(device="cpu")
