@@ -49,3 +49,13 @@ def tiny_sdxl(tmp_path_factory: pytest.TempPathFactory):
     from tests.tiny_models import build_tiny_family
 
     return build_tiny_family(tmp_path_factory.mktemp("tiny_sdxl"), "sdxl")
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Stop OpenVINO conversions a test started in the background (they outlive their process
+    on purpose, for command-line runs; a test run should leave nothing behind)."""
+    import sys
+
+    convert = sys.modules.get("sneakerstudio.core.runtime.openvino.convert")
+    if convert is not None:
+        convert.Conversion.cancel_all()

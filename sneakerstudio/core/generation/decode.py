@@ -99,8 +99,15 @@ class Decoders:
 
 def _vae_decode_openvino(ctx: JobContext, scaled: Any) -> Any:
     """The model's own VAE decode on OpenVINO, or None for PyTorch: not wanted, a VAE override,
-    a tiled or sliced decode (memory modes), not fp32, seamless tiling, or OpenVINO failed
-    (then PyTorch for this model from now on)."""
+    a tiled or sliced decode (memory modes), not fp32, seamless tiling, still being converted,
+    or OpenVINO failed (then PyTorch for this model from now on)."""
+    runner = openvino_vae_runner(ctx)
+    return None if runner is None else runner.decode(scaled, ctx.status)
+
+
+def openvino_vae_runner(ctx: JobContext) -> Any:
+    """The OpenVINO runner of the model's own VAE when this job's decode may use it (see
+    `_vae_decode_openvino`), made on first use; else None."""
     import torch
 
     from sneakerstudio.core.patches.model_files import own_vae
@@ -123,7 +130,7 @@ def _vae_decode_openvino(ctx: JobContext, scaled: Any) -> Any:
     if runner is None or runner.module is not vae:
         runner = OpenVinoVae(vae, cached.key, cache_dir() / "openvino", ctx.plan.threads)
         cached.openvino_vae = runner
-    return runner.decode(scaled, ctx.status)
+    return runner
 
 
 def vae_decode(ctx: JobContext, latents: Any, *, final: bool = True) -> list[Any]:

@@ -1,19 +1,20 @@
 """The sampling stage of a job: a fresh scheduler per pass, the denoising loop of
 `sampling.sample` on the job's model, and where the UNet runs (PyTorch, or OpenVINO on the CPU
-when the device plan says so; see `runtime/openvino.py`)."""
+when the device plan says so; see `openvino_unet.py`)."""
 
 from __future__ import annotations
 
-import time
 from typing import TYPE_CHECKING, Any
 
+from sneakerstudio.core.generation.openvino_unet import openvino_unet_call
 from sneakerstudio.core.generation.schedulers import build_scheduler
-from sneakerstudio.core.protocol.errors import GenerationCancelled
 
 if TYPE_CHECKING:  # pragma: no cover
     from sneakerstudio.core.generation.job import JobContext, StepCallback
     from sneakerstudio.core.generation.prompt_conditioning import ScheduledConditioning
     from sneakerstudio.core.generation.sampling import LatentInputs, ModelSwitch, UnetCall
+
+__all__ = ["announce_compile", "control_extensions", "denoise", "openvino_unet_call"]
 
 
 def scheduler_for(ctx: JobContext) -> Any:
@@ -71,6 +72,9 @@ def control_extensions(ctx: JobContext, noise: Any) -> list[Any]:
     latent size × the ControlNet's own down-sampling (8 for real models, = the image size)."""
     if not ctx.control:
         return []
+    from sneakerstudio.core.generation.torch_unet import ensure_torch_unet
+
+    ensure_torch_unet(ctx, "ControlNet steps run on PyTorch")
     from sneakerstudio.core.generation.control import (
         ControlNetResiduals,
         control_map,
@@ -108,95 +112,3 @@ def announce_compile(ctx: JobContext, use_cfg: bool) -> None:
             f"Compiling the UNet for {request.width}×{request.height} "
             "(first image at this size only; this can take a minute)…"
         )
-
-
-def openvino_unet_call(ctx: JobContext) -> UnetCall | None:
-    """The UNet call for `sample()` when the plan runs CPU jobs on OpenVINO, else None.
-    Each call takes OpenVINO when it gives the same result (see `runtime/openvino.py`), else
-    the PyTorch UNet with the reason in `ctx.info["cpu_runtime"]`; the first call of a model or
-    size prepares it (the wait is announced and not counted as sampling time)."""
-    if ctx.plan.cpu_runtime != "openvino":
-        return None
-    if ctx.request.tiling:  # OpenVINO's compiled UNet pads with zeros
-        ctx.info["cpu_runtime"] = "PyTorch: seamless tiling (circular padding)"
-        return None
-    from sneakerstudio.core.files.paths import cache_dir
-    from sneakerstudio.core.patches.lora import applied_signature
-    from sneakerstudio.core.runtime.openvino import OpenVinoUnet
-
-    cached = ctx.cached
-    pipe = cached.model.pipe
-    runner: OpenVinoUnet | None = cached.openvino_unet
-    if runner is None or runner.unet is not pipe.unet:
-        runner = OpenVinoUnet(
-            pipe.unet,
-            cached.key,
-            cache_dir() / "openvino",
-            ctx.plan.threads,
-            cached.model.vae_scale_factor,
-        )
-        cached.openvino_unet = runner
-        cached.torch_bytes = cached.size_bytes
-    loras = applied_signature(cached.model)
-
-    def torch_unet(sample: Any, t: Any, embeds: Any, cond: Any, added: Any) -> Any:
-        return pipe.unet(
-            sample,
-            t,
-            encoder_hidden_states=embeds,
-            timestep_cond=cond,
-            added_cond_kwargs=added,
-            return_dict=False,
-        )[0]
-
-    def call(sample: Any, t: Any, embeds: Any, cond: Any, added: Any) -> Any:
-        reason = runner.reason_not_used(sample, loras)
-        if reason is None:
-            feeds = runner.feeds(sample, t, embeds, cond, added)
-            t0 = time.perf_counter()
-            try:
-                reason = _prepare_openvino(ctx, runner, feeds)
-            except GenerationCancelled:
-                raise
-            except Exception as exc:
-                runner.failed = reason = (
-                    f"OpenVINO could not prepare this model ({type(exc).__name__}: {exc})"
-                )
-            # Preparing is not sampling: keep it out of the rate and the ETA.
-            prepared = time.perf_counter() - t0
-            ctx.timings.start += prepared
-            ctx.timings.prepare += prepared
-            ctx.check()
-        if reason is None:
-            try:
-                out = runner.run(feeds, ctx.cancel.check)
-                ctx.info["cpu_runtime"] = "OpenVINO"
-                return out.to(sample.dtype)
-            except GenerationCancelled:
-                raise
-            except Exception as exc:
-                runner.failed = reason = (
-                    f"OpenVINO failed on this model ({type(exc).__name__}: {exc})"
-                )
-        ctx.info["cpu_runtime"] = f"PyTorch: {reason}"
-        return torch_unet(sample, t, embeds, cond, added)
-
-    return call
-
-
-def _prepare_openvino(ctx: JobContext, runner: Any, feeds: list[Any]) -> str | None:
-    """Convert (or read back) and compile `runner` for these inputs; a reason when there is
-    not enough memory for OpenVINO's copy of the weights (PyTorch runs instead). Every
-    dimension is fixed, the prompt's length (77 tokens per chunk) too: one shape-free dimension
-    puts OpenVINO's whole graph in its dynamic mode, measured 10 % slower."""
-    from sneakerstudio.core.models.cache import available_memory
-
-    cached = ctx.cached
-    torch_bytes = cached.torch_bytes if cached.torch_bytes is not None else cached.size_bytes
-    if runner.compiled_bytes == 0:
-        needed = int(torch_bytes * 1.2)
-        if available_memory("cpu") < needed:
-            return "not enough free memory for OpenVINO's copy of the model"
-    runner.prepare(feeds, ctx.status, ctx.cancel.check)
-    cached.size_bytes = int(torch_bytes) + runner.compiled_bytes
-    return None

@@ -63,5 +63,16 @@ def hires_pass(
         inputs.nv_steps = nv_step_generators(seeds, request.ensd)
     if is_inpainting_unet(model):
         inpainting_inputs(model, inputs, None, ctx.device)
-    # The second pass (another size) runs on PyTorch: no OpenVINO runner.
-    return denoise(ctx, cond, inputs, generators, on_step, steps=request.hires_schedule_steps())
+    # The second pass runs where the first did (OpenVINO compiles this size in place of the
+    # first pass's: one compiled copy of the UNet at a time, its model cache keeps both).
+    from sneakerstudio.core.generation.openvino_unet import openvino_unet_call
+
+    return denoise(
+        ctx,
+        cond,
+        inputs,
+        generators,
+        on_step,
+        openvino_unet_call(ctx),
+        steps=request.hires_schedule_steps(),
+    )

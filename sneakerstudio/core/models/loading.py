@@ -60,6 +60,11 @@ class ModelPatches:
     own_vae: Any = None  # the file's own VAE (None until an override first swapped it)
     vaes: dict[tuple[str, int], Any] = field(default_factory=dict)  # loaded override, by file
     lora_originals: dict[int, tuple[Any, Any]] = field(default_factory=dict)  # id → (param, copy)
+    # The UNet layers the merged LoRAs change: (module name, LoRA tensors, user weight, name
+    # for messages, weight shape), for runtimes that add LoRAs beside the weights (OpenVINO).
+    lora_unet_layers: list[tuple[str, dict[str, Any], float, str, tuple[int, ...]]] = field(
+        default_factory=list
+    )
     # Embedding rows added to each text encoder's token table, by encoder slot ("", "clip_l",
     # "clip_g") and file (path, mtime). They stay (unused unless tokenized) so switching sets
     # never resizes the table again.

@@ -386,9 +386,15 @@ class LoraPatch:
         then merge them (several LoRAs add up). A failure while merging (e.g. out of memory,
         or weights that overflow) puts back every weight already changed."""
         layers = self._planned_layers(model)  # nothing touched the model so far
+        unet = model.pipe.unet
+        unet_names = {id(getattr(m, "weight", None)): n for n, m in unet.named_modules() if n}
         try:
             for param, parts, weight, where in layers:
                 _merge_layer(model, param, parts, weight, where)
+                name = unet_names.get(id(param))
+                if name is not None:
+                    shape = tuple(param.shape)
+                    model.patches.lora_unet_layers.append((name, parts, weight, where, shape))
         except BaseException:
             self.undo(model)
             raise
@@ -432,6 +438,7 @@ class LoraPatch:
             for param, original in originals.values():
                 param.copy_(original.to(param.device, param.dtype))
         originals.clear()
+        model.patches.lora_unet_layers.clear()
 
 
 def _merge_layer(
@@ -441,6 +448,8 @@ def _merge_layer(
     import torch
 
     originals = model.patches.lora_originals
+    if param.is_meta:  # a dropped UNet (OpenVINO serves it): merged when it is loaded again
+        return
     with torch.no_grad():
         parts = {k: v.to(param.device) for k, v in parts.items()}  # GPU maths on a GPU
         delta = layer_delta(parts, tuple(param.shape), where)
@@ -453,6 +462,14 @@ def _merge_layer(
                 f"({str(param.dtype).removeprefix('torch.')} cannot hold them).",
                 hint="Use a lower weight for this LoRA.",
             )
+
+
+def merge_unet_layers_again(model: LoadedModel) -> None:
+    """Merge the UNet layers of the LoRAs in effect into a UNet whose weights were loaded
+    again (after OpenVINO served it with its weights dropped)."""
+    modules = dict(model.pipe.unet.named_modules())
+    for name, parts, weight, where, _shape in model.patches.lora_unet_layers:
+        _merge_layer(model, modules[name].weight, parts, weight, where)
 
 
 def applied_signature(model: LoadedModel) -> tuple[Any, ...]:

@@ -102,7 +102,12 @@ def request_patches(
         patches.append(PredictionPatch(request.prediction))
     if request.vae is not None:
         patches.append(VaePatch.for_file(Path(request.vae)))
-    loras = requested_lora_weights(request, search_dirs, warnings)
+    # A weight-0 LoRA is no LoRA: not read, not merged, the model runs as it is.
+    loras = [
+        (path, unet, te)
+        for path, unet, te in requested_lora_weights(request, search_dirs, warnings)
+        if (unet, te) != (0, 0)
+    ]
     if loras:
         patches.append(LoraPatch.for_files([(p, u) for p, u, _ in loras], [t for *_, t in loras]))
     if request.embeddings:

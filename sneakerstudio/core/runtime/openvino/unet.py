@@ -1,0 +1,224 @@
+"""A model's UNet on OpenVINO: its inputs in traced order, the sizes it covers, and its LoRAs
+(extra inputs, see `lora.py`: a new weight is new data, never a new conversion)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sneakerstudio.core.runtime.openvino.graph import OpenVinoGraph, config_of
+from sneakerstudio.core.runtime.openvino.lora import (
+    LayerLora,
+    add_lora_inputs,
+    lora_arrays,
+    structure_key,
+)
+
+
+@dataclass(frozen=True)
+class UnetInputs:
+    """The UNet's inputs in the traced order: always sample, timestep, encoder_hidden_states;
+    then timestep_cond (LCM-distilled models), text_embeds and time_ids (SDXL)."""
+
+    names: tuple[str, ...]
+
+    @staticmethod
+    def for_unet(unet: Any) -> UnetInputs:
+        names = ["sample", "timestep", "encoder_hidden_states"]
+        if getattr(unet.config, "time_cond_proj_dim", None) is not None:
+            names.append("timestep_cond")
+        if getattr(unet.config, "addition_embed_type", None) == "text_time":
+            names += ["text_embeds", "time_ids"]
+        return UnetInputs(tuple(names))
+
+
+def downsampling(unet: Any) -> int:
+    """How many latent cells the UNet's deepest level folds into one, per side (8 for SD)."""
+    return 2 ** sum(1 for block in unet.up_blocks if getattr(block, "upsamplers", None))
+
+
+def unsupported_reason(unet: Any, sample: Any) -> str | None:
+    """Why this call cannot run on OpenVINO and give the same result, or None. Every latent
+    size runs (see `OpenVinoUnet.example`)."""
+    import torch
+
+    if unet.dtype != torch.float32:
+        return f"the weights are {str(unet.dtype).rsplit('.', 1)[-1]}, not fp32"
+    return None
+
+
+class OpenVinoUnet(OpenVinoGraph):
+    """One loaded model's UNet on OpenVINO. Lives with the model in the engine's cache and is
+    dropped with it."""
+
+    kind = "unet"
+
+    def __init__(
+        self,
+        unet: Any,
+        source_key: tuple[Any, ...],
+        folder: Path,
+        threads: int,
+        scale_factor: int = 8,
+    ) -> None:
+        """`source_key`: what identifies the model's file (path, size, mtime, …);
+        `scale_factor`: pixels per latent cell."""
+        self.inputs = UnetInputs.for_unet(unet)
+        source = {
+            "file": [str(part) for part in source_key],
+            "config": config_of(unet),
+            "inputs": self.inputs.names,
+        }
+        super().__init__(unet, source, folder, threads)
+        self.scale_factor = scale_factor
+        self.ups = downsampling(unet)
+        self.loras: tuple[LayerLora, ...] = ()  # in effect for the next run
+        self._compiled_loras = ""  # structure_key of the compiled variant's LoRA inputs
+        self._lora_data: list[Any] = []  # kept alive: the request reads them in place
+        self.lora_updates = 0  # LoRA data handed to a compiled model without compiling
+
+    @property
+    def unet(self) -> Any:
+        return self.module
+
+    def reason_not_used(self, sample: Any) -> str | None:
+        """Why this job's UNet calls go to PyTorch, or None when OpenVINO takes them."""
+        if self.failed:
+            return self.failed
+        return unsupported_reason(self.unet, sample)
+
+    # -- LoRAs --------------------------------------------------------------------------------
+
+    def set_loras(self, layers: list[LayerLora] | tuple[LayerLora, ...]) -> None:
+        """The LoRA changes of the next runs (empty: the plain model). The same layers and
+        ranks as compiled: the data is handed over now, nothing compiles; other layers or
+        ranks: the next `ensure_compiled` compiles that variant."""
+        layers = tuple(layers)
+        self.loras = layers
+        if self._compiled is not None and structure_key(layers) == self._compiled_loras:
+            if layers:
+                self._feed_loras()
+                self.lora_updates += 1
+        elif self._compiled is not None:
+            self.drop_compiled()
+
+    def variant(self, model: Any) -> Any:
+        if self.loras:
+            add_lora_inputs(model, self.loras)
+        self._compiled_loras = structure_key(self.loras)
+        return model
+
+    def after_compile(self) -> None:
+        if self.loras:
+            self._feed_loras()
+
+    def _feed_loras(self) -> None:
+        ov = self._ov()
+        first = len(self.inputs.names)
+        self._lora_data = lora_arrays(self.loras)
+        for offset, array in enumerate(self._lora_data):
+            self._request.set_input_tensor(first + offset, ov.Tensor(array, shared_memory=True))
+
+    @staticmethod
+    def _ov() -> Any:
+        from sneakerstudio.core.runtime.openvino.support import import_openvino
+
+        return import_openvino()
+
+    def compile_marker(self, shapes: tuple[tuple[int, ...], ...]) -> str:
+        return super().compile_marker(shapes) + structure_key(self.loras)
+
+    # -- messages and the trace ---------------------------------------------------------------
+
+    def converting_message(self) -> str:
+        return (
+            "Preparing the model for OpenVINO (once per model, about a minute for a "
+            "full-size model; later runs start in seconds)…"
+        )
+
+    def compiling_message(self, shapes: tuple[tuple[int, ...], ...]) -> str:
+        height, width = shapes[0][2] * self.scale_factor, shapes[0][3] * self.scale_factor
+        what = " with its LoRA layers" if self.loras else ""
+        return f"Compiling the model{what} for {width}×{height} (OpenVINO, once per size)…"
+
+    def traced_module(self) -> Any:
+        import torch
+
+        unet, names = self.unet, self.inputs.names
+
+        class Traced(torch.nn.Module):
+            def __init__(self) -> None:
+                super().__init__()
+                self.unet = unet
+
+            def forward(self, *args: Any) -> Any:
+                given = dict(zip(names, args, strict=True))
+                added = None
+                if "text_embeds" in given:
+                    added = {"text_embeds": given["text_embeds"], "time_ids": given["time_ids"]}
+                return self.unet(
+                    given["sample"],
+                    given["timestep"],
+                    encoder_hidden_states=given["encoder_hidden_states"],
+                    timestep_cond=given.get("timestep_cond"),
+                    added_cond_kwargs=added,
+                    return_dict=False,
+                )[0]
+
+        return Traced()
+
+    def example(self) -> tuple[list[Any], list[list[int]]]:
+        """Latents of 64 rows and a width that is NOT a multiple of the UNet's down-sampling
+        (68 for SD), batch 1, and the shape-free shapes. Traced at such a size, diffusers
+        sizes each up-sampling to its skip connection (`upsample_size`) instead of doubling,
+        so the graph takes every latent size, multiples too (nearest up-sampling to twice
+        the size is doubling: the same numbers)."""
+        import torch
+
+        config = self.unet.config
+        channels = int(config.in_channels)
+        cross = int(config.cross_attention_dim)
+        width = 64 + max(1, self.ups // 2) if self.ups > 1 else 64
+        example = [
+            torch.zeros(1, channels, 64, width),
+            torch.full((1,), 999.0),
+            torch.zeros(1, 77, cross),
+        ]
+        shapes = [[-1, channels, -1, -1], [-1], [-1, -1, cross]]
+        if "timestep_cond" in self.inputs.names:
+            dim = int(config.time_cond_proj_dim)
+            example.append(torch.zeros(1, dim))
+            shapes.append([-1, dim])
+        if "text_embeds" in self.inputs.names:
+            pooled = int(config.projection_class_embeddings_input_dim) - 6 * int(
+                config.addition_time_embed_dim
+            )
+            example += [torch.zeros(1, pooled), torch.zeros(1, 6)]
+            shapes += [[-1, pooled], [-1, 6]]
+        return example, shapes
+
+    def feeds(
+        self,
+        sample: Any,
+        timestep: Any,
+        encoder_hidden_states: Any,
+        timestep_cond: Any = None,
+        added_cond_kwargs: dict[str, Any] | None = None,
+    ) -> list[Any]:
+        """The inputs as contiguous fp32 CPU tensors, in the traced order."""
+        import torch
+
+        batch = sample.shape[0]
+        values = {
+            "sample": sample,
+            "timestep": torch.as_tensor(timestep).reshape(-1).expand(batch),
+            "encoder_hidden_states": encoder_hidden_states,
+            "timestep_cond": timestep_cond,
+        }
+        if added_cond_kwargs:
+            values.update(added_cond_kwargs)
+        return [
+            values[name].detach().to("cpu", torch.float32).contiguous()
+            for name in self.inputs.names
+        ]
