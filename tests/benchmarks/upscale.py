@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 _CHILD = r"""
-import resource, sys, time
+import sys, time
 sys.path.insert(0, sys.argv[1])
 from PIL import Image
 import numpy as np
@@ -39,11 +39,14 @@ size, tile = int(sys.argv[3]), int(sys.argv[4])
 rng = np.random.default_rng(0)
 img = Image.fromarray(rng.integers(0, 256, (size // 8, size // 8, 3), dtype=np.uint8))
 img = img.resize((size, size), Image.Resampling.BICUBIC)
-base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+def hwm_mb():  # this process's own peak (ru_maxrss keeps the forking parent's, on Linux)
+    with open("/proc/self/status") as status:
+        return next(int(l.split()[1]) for l in status if l.startswith("VmHWM:")) / 1024
+base = hwm_mb()
 t = time.perf_counter()
 out = upscale_image(img, up, up.scale, tile=tile)
 took = time.perf_counter() - t
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+peak = hwm_mb()
 print(f"{out.width} {out.height} {base:.0f} {peak:.0f} {took:.1f}")
 """
 

@@ -223,9 +223,13 @@ def test_seeds_cover_the_batch_count(model_file: Path) -> None:
         batch_count=3,
         variation_strength=0.2,
     ).with_seed()
-    assert request.image_seeds() == [10, 11, 12, 13, 14, 15]
+    # With variations every image keeps the main seed and has its own variation seed, as
+    # A1111's process_images makes them (all_seeds: seed + i only when subseed_strength is 0).
+    assert request.image_seeds() == [10] * 6
     assert request.variation_seed is not None
     assert request.variation_seeds() == [request.variation_seed + i for i in range(6)]
+    plain = GenerationRequest(model=model_file, prompt="x", seed=10, batch_size=2, batch_count=3)
+    assert plain.with_seed().image_seeds() == [10, 11, 12, 13, 14, 15]
 
 
 # -- reading images ---------------------------------------------------------------------------

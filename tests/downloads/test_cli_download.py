@@ -102,13 +102,17 @@ def test_a_starter_goes_to_its_kind_folder(hub: HubServer, home, tmp_path, monke
     assert len(hub.gets()) == gets
 
 
+# The child's own peak: VmHWM belongs to this process's memory since its exec (getrusage's
+# ru_maxrss would carry over the forking pytest process's peak, on Linux).
 CHILD = """
-import resource, runpy, sys
+import runpy, sys
 sys.argv = ["sneakerstudio", *sys.argv[1:]]
 try:
     runpy.run_module("sneakerstudio", run_name="__main__")
 finally:
-    print("MAXRSS_KB", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)
+    with open("/proc/self/status") as status:
+        hwm = next(line.split()[1] for line in status if line.startswith("VmHWM:"))
+    print("MAXRSS_KB", hwm, file=sys.stderr)
 """
 
 

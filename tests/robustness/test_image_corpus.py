@@ -174,7 +174,9 @@ warnings.simplefilter("ignore")
 from sneakerstudio.core.protocol.errors import ImageFileError
 from sneakerstudio.core.imaging.imageops import load_image
 from sneakerstudio.core.imaging.metadata import read_png_metadata
-def peak(): return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+def peak():  # VmHWM: this process's own peak (ru_maxrss keeps the forking parent's, on Linux)
+    with open("/proc/self/status") as status:
+        return next(int(l.split()[1]) for l in status if l.startswith("VmHWM:")) * 1024
 load_image(Path({str(tmp_path)!r}) / "ztxt-bomb.png")  # warm up the decoders
 before = peak()
 outcomes = {{}}
