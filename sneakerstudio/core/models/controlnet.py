@@ -217,14 +217,19 @@ def _load_file(path: Path, unet_config: Mapping[str, Any], dtype: Any) -> Any:
             f"The ControlNet '{path.name}' cannot be loaded: {exc}",
             hint="The file may be damaged or of an unsupported kind: download it again.",
         ) from None
+    require_exact_load("ControlNet", path, missing, unexpected)
+    return model
+
+
+def require_exact_load(kind: str, path: Path, missing: list[str], unexpected: list[str]) -> None:
+    """Refuse a file whose weights did not all land in the model built from its shapes."""
     if missing or unexpected:
         sample = ", ".join([*missing, *unexpected][:4])
         raise ModelFileError(
-            f"The ControlNet '{path.name}' does not match the layout read from its shapes "
+            f"The {kind} '{path.name}' does not match the layout read from its shapes "
             f"({len(missing)} weights missing, {len(unexpected)} unexpected: {sample}).",
             hint="The file may be incomplete or of an unsupported kind.",
         )
-    return model
 
 
 def _layers_per_block(keys: list[str]) -> int:

@@ -72,13 +72,9 @@ def load_union_file(
             f"The union ControlNet '{path.name}' cannot be loaded: {exc}",
             hint="The file may be damaged or of an unsupported kind: download it again.",
         ) from None
-    if missing or unexpected:
-        sample = ", ".join([*missing, *unexpected][:4])
-        raise ModelFileError(
-            f"The union ControlNet '{path.name}' does not match the layout read from its "
-            f"shapes ({len(missing)} weights missing, {len(unexpected)} unexpected: {sample}).",
-            hint="The file may be incomplete or of an unsupported kind.",
-        )
+    from sneakerstudio.core.models.controlnet import require_exact_load
+
+    require_exact_load("union ControlNet", path, list(missing), list(unexpected))
     return model
 
 
