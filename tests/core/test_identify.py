@@ -17,7 +17,8 @@ import pytest
 from safetensors.numpy import save_file
 
 from sneakerstudio.core.models.header import TensorInfo
-from sneakerstudio.core.models.identify import identify, identify_tensors, trigger_words
+from sneakerstudio.core.models.identify import identify, identify_tensors
+from sneakerstudio.core.models.identify_addons import trigger_words
 from sneakerstudio.core.protocol.errors import ModelFileError
 
 CONTRACT_KEYS = {

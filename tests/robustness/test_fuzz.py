@@ -538,7 +538,8 @@ def test_every_json_reader(text: str) -> None:
     """The same text as an A1111 sidecar, a LoRA's `ss_tag_frequency`, a safetensors header, a
     diffusers `model_index.json`, the library's folder list and PNG metadata chunks: each
     reader returns what it can or raises its documented error."""
-    from sneakerstudio.core.models.identify import identify, trigger_words
+    from sneakerstudio.core.models.identify import identify
+    from sneakerstudio.core.models.identify_addons import trigger_words
     from sneakerstudio.core.models.library import folders
     from sneakerstudio.core.models.library.details import read_sidecar_json
 

@@ -337,7 +337,7 @@ def check_layer(parts: dict[str, Any], shape: tuple[int, ...], where: str) -> No
 def check_base(path: Path, metadata: dict[str, str], groups: dict[str, Any], family: str) -> None:
     """Refuse a LoRA trained for another family, naming both."""
     from sneakerstudio.core.models.header import TensorInfo
-    from sneakerstudio.core.models.identify import lora_base
+    from sneakerstudio.core.models.identify_addons import lora_base
 
     shapes = {
         f"{layer}.{suffix}": TensorInfo("F32", tuple(t.shape))
