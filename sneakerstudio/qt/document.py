@@ -28,6 +28,7 @@ from PySide6.QtCore import QObject, QPoint, QPointF, QRect, Signal
 from PySide6.QtGui import QColor, QImage, QPainter, QUndoStack
 
 from sneakerstudio.core.protocol.request import MAX_SIZE, MIN_SIZE
+from sneakerstudio.qt.document_brush import paint_segment
 from sneakerstudio.qt.document_parts import (  # noqa: F401  (the names others import from here)
     ARGB,
     BLANK,
@@ -285,7 +286,7 @@ class CanvasDocument(QObject):
             return QRect()
         last = stroke["last"] or point
         stroke["last"] = QPointF(point)
-        rect = self._paint_segment(stroke, last, point)
+        rect = paint_segment(getattr(self, stroke["layer"]), self.base_rect(), stroke, last, point)
         if not rect.isEmpty():
             stroke["dirty"] = stroke["dirty"].united(rect)
             self.changed.emit(rect)
@@ -313,72 +314,6 @@ class CanvasDocument(QObject):
             ]
         verb = "Erase" if stroke["erase"] else ("Mask" if layer == "mask" else "Doodle")
         self.undo_stack.push(PatchCommand(self, layer, rect, before, after, f"{verb} stroke"))
-
-    def _paint_segment(self, stroke: dict[str, Any], p0: QPointF, p1: QPointF) -> QRect:
-        import numpy as np
-
-        brush: Brush = stroke["brush"]
-        radius = max(0.5, brush.size / 2)
-        x0 = int(np.floor(min(p0.x(), p1.x()) - radius))
-        y0 = int(np.floor(min(p0.y(), p1.y()) - radius))
-        x1 = int(np.ceil(max(p0.x(), p1.x()) + radius)) + 1
-        y1 = int(np.ceil(max(p0.y(), p1.y()) + radius)) + 1
-        rect = QRect(QPoint(x0, y0), QPoint(x1 - 1, y1 - 1)).intersected(self.base_rect())
-        if rect.isEmpty():
-            return QRect()
-        layer = _view(getattr(self, stroke["layer"]))
-        hard = min(max(brush.hardness, 0.0), 1.0)
-        inner = radius * hard
-        opacity = float(min(max(brush.opacity, 0.0), 1.0))
-        colour = brush.color or QColor(20, 20, 20)
-        src = np.array([colour.blue(), colour.green(), colour.red(), 255], np.float32)
-        tint = np.array(MASK_TINT[::-1], dtype=np.float32) / 255.0  # BGR
-        ax, ay = p0.x(), p0.y()
-        dx, dy = p1.x() - ax, p1.y() - ay
-        length2 = dx * dx + dy * dy
-        for ty in range(rect.top() // TILE, rect.bottom() // TILE + 1):
-            for tx in range(rect.left() // TILE, rect.right() // TILE + 1):
-                tile = QRect(tx * TILE, ty * TILE, TILE, TILE).intersected(self.base_rect())
-                part = tile.intersected(rect)
-                if part.isEmpty():
-                    continue
-                key = (tx, ty)
-                if key not in stroke["before"]:  # first touch: keep the tile for undo
-                    stroke["before"][key] = layer[
-                        tile.top() : tile.bottom() + 1, tile.left() : tile.right() + 1
-                    ].copy()
-                    stroke["coverage"][key] = np.zeros((tile.height(), tile.width()), np.float32)
-                top, bottom = part.top(), part.bottom() + 1
-                left, right = part.left(), part.right() + 1
-                ys, xs = np.mgrid[top:bottom, left:right].astype(np.float32)
-                xs += 0.5
-                ys += 0.5
-                if length2 > 0:
-                    t = np.clip(((xs - ax) * dx + (ys - ay) * dy) / length2, 0.0, 1.0)
-                    dist = np.hypot(xs - (ax + t * dx), ys - (ay + t * dy))
-                else:
-                    dist = np.hypot(xs - ax, ys - ay)
-                edge = np.clip((radius - dist) / max(radius - inner, 0.75), 0.0, 1.0)
-                cover = edge * edge * (3 - 2 * edge)  # smoothstep fall-off
-                oy, ox = top - tile.top(), left - tile.left()
-                region = stroke["coverage"][key][oy : oy + bottom - top, ox : ox + right - left]
-                np.maximum(region, cover, out=region)
-                amount = region * opacity
-                before = stroke["before"][key][
-                    oy : oy + bottom - top, ox : ox + right - left
-                ].astype(np.float32)
-                if stroke["erase"]:
-                    out = before * (1.0 - amount)[:, :, None]
-                elif stroke["layer"] == "mask":
-                    alpha = np.maximum(before[:, :, 3], amount * 255.0)
-                    out = np.empty_like(before)
-                    out[:, :, :3] = alpha[:, :, None] * tint
-                    out[:, :, 3] = alpha
-                else:
-                    a = amount[:, :, None]
-                    out = src * a + before * (1.0 - a)
-                layer[top:bottom, left:right] = np.clip(out + 0.5, 0, 255).astype(np.uint8)
-        return rect
 
     def _put_patch(self, layer: str, rect: QRect, patch: QImage) -> None:
         target: QImage = getattr(self, layer)
