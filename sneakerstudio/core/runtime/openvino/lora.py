@@ -1,15 +1,23 @@
-"""LoRAs on OpenVINO without converting the model again: each layer a LoRA changes gets a side
-branch `x·Dᵀ·Uᵀ` (the LoRA's down and up matrices, the user's weight folded into the up one)
-added to the layer's output, with D and U as extra inputs of the compiled model.
+"""LoRAs on OpenVINO without converting the model again: each layer a LoRA changes takes its
+change from extra inputs of the compiled model, the LoRA's down and up matrices D and U (the
+user's weight folded into U), in one of two ways chosen per layer when the model is compiled
+for a size:
 
-So a new weight, or another LoRA of the same shape, is new input data (nothing is compiled);
-another set of layers or ranks compiles the model once more with other inputs (seconds; never a
-conversion, and OpenVINO's model cache keeps each compiled variant). Layers whose change is not
-low-rank (LoKr with a full second factor) get the full weight change as one input instead.
-The branch costs about rank × (in + out) / (in × out) of the layer (docs/PERFORMANCE.md).
+- merged inside the graph: the layer's weight becomes W + U·D, computed every inference
+  (rank × the weight's size), where the layer sees many positions and is narrow (the UNet's
+  outer levels: 4,096 positions at 512², 320 wide);
+- a branch `x·Dᵀ·Uᵀ` added to the layer's output (rank × (in + out) per position) where it
+  sees few positions and is wide (the inner levels); branches of layers reading the same
+  input (an attention's q, k, v) share one down-projection, their ranks side by side.
+
+Either way a new weight, or another LoRA of the same shape, is new input data (nothing is
+compiled); another set of layers or ranks compiles the model once more with other inputs
+(seconds; never a conversion, and OpenVINO's model cache keeps each compiled variant). Layers
+whose change is not low-rank (LoKr with a full second factor) get the full change as one input,
+added to the weight. Costs measured per block and for the whole UNet: docs/PERFORMANCE.md.
 
 `LayerLora` is plain data (numpy arrays) made by `patches/lora_factors.py`; this module only
-finds the layers in the converted graph (by the traced weights' names) and adds the branches.
+finds the layers in the converted graph (by the traced weights' names) and adds the changes.
 """
 
 from __future__ import annotations
