@@ -17,7 +17,10 @@ the figures are medians over the rounds. Then the three LoRAs' weights change (n
 the count of compiles is printed) and the output is compared with PyTorch's UNet with the same
 LoRAs merged into its weights.
 
-    python tests/benchmarks/cpu_lora.py [--runs 3] [--rounds 2]
+With `--branch-plan` the three LoRAs are also timed as plain branches beside every layer (the
+plan before `lora.py` merged the outer levels' changes into their weights), in the same rounds.
+
+    python tests/benchmarks/cpu_lora.py [--runs 3] [--rounds 2] [--branch-plan]
 
 Needs about 12 GB of free memory. Last line: {"ratio", "lora_step_s", "plain_step_s", ...};
 "ratio" is the three-LoRA step over the plain step (goal ≤ 1.05).
@@ -98,6 +101,11 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=3, help="steps per case and round")
     parser.add_argument("--rounds", type=int, default=2, help="rounds over the three cases")
+    parser.add_argument(
+        "--branch-plan",
+        action="store_true",
+        help="also time the three LoRAs as plain branches (the plan before the merge)",
+    )
     args = parser.parse_args()
 
     import torch
@@ -133,8 +141,11 @@ def main() -> None:
         feeds = runner.feeds(sample, torch.tensor(999), torch.randn(1, 77, 768))
         shapes = tuple(tuple(f.shape) for f in feeds)
 
-        def step_time(layers: list[Any]) -> tuple[float, float]:
+        def step_time(layers: list[Any], plan: str = "auto") -> tuple[float, float]:
             """(median step seconds, compile seconds) with these LoRA layers."""
+            if plan != runner.lora_plan:
+                runner.lora_plan = plan
+                runner.drop_compiled()
             runner.set_loras(layers)
             runner.ensure_compiled(shapes, lambda _m: None)
             compile_s = runner.compile_s
@@ -153,14 +164,17 @@ def main() -> None:
         factors_s = time.perf_counter() - t0
         layers_three = layers_for(unet, three)
         cases = {"plain": [], "one": layers_one, "three": layers_three}
+        if args.branch_plan:  # the branches of before (one per layer, no merging, no groups)
+            cases["three_branch"] = layers_three
         steps: dict[str, list[float]] = {name: [] for name in cases}
         compile_s: dict[str, float] = {}
         # Rounds in alternating order (the load of this shared machine moves by the minute):
         # each case compiled once (later rounds load it from OpenVINO's model cache).
         for round_ in range(args.rounds):
-            order = ["plain", "one", "three"] if round_ % 2 == 0 else ["three", "one", "plain"]
+            order = list(cases) if round_ % 2 == 0 else list(reversed(cases))
             for name in order:
-                step_s, compiled_s = step_time(cases[name])
+                plan = "branch" if name == "three_branch" else "auto"
+                step_s, compiled_s = step_time(cases[name], plan)
                 steps[name].append(step_s)
                 compile_s.setdefault(name, compiled_s)
                 print(f"round {round_ + 1}, {name}: {step_s:.3f} s/step", flush=True)
@@ -168,6 +182,13 @@ def main() -> None:
         one_s = statistics.median(steps["one"])
         three_s = statistics.median(steps["three"])
         plain_compile, three_compile = compile_s["plain"], compile_s["three"]
+        extra = {}
+        if "three_branch" in steps:
+            branch_s = statistics.median(steps["three_branch"])
+            extra = {"ratio_three_branch_plan": round(branch_s / plain_s, 4)}
+            print(f"3 LoRAs as plain branches {branch_s:.3f} ({branch_s / plain_s:.3f}x)")
+        runner.lora_plan = "auto"
+        runner.drop_compiled()
         print(
             f"plain {plain_s:.3f} s/step; 1 LoRA ({len(layers_one)} layers, rank 32) "
             f"{one_s:.3f} ({one_s / plain_s:.3f}x); 3 LoRAs ({len(layers_three)} layers) "
@@ -219,6 +240,7 @@ def main() -> None:
                     "weight_change_compiles": recompiled,
                     "max_abs_diff_vs_torch": diff,
                     "convert_s": round(convert_s, 1),
+                    **extra,
                     "runs": args.runs,
                     "rounds": args.rounds,
                     "load_avg_1m": round(os.getloadavg()[0], 2),

@@ -59,11 +59,26 @@ def _conversions(events: list[Any]) -> int:
     )
 
 
+# "auto" (the app's plan): each change merged into its weight or a branch, as `merge_cheaper`
+# picks; "grouped": every change a branch, q/k/v on one down-projection.
 @pytest.mark.parametrize(
-    "flavours", [("kohya",), ("locon",), ("loha",), ("lokr",), ("kohya", "locon")]
+    "flavours,plan",
+    [
+        (("kohya",), "auto"),
+        (("locon",), "auto"),
+        (("loha",), "auto"),
+        (("lokr",), "auto"),
+        (("kohya", "locon"), "auto"),
+        (("kohya", "locon"), "grouped"),
+        (("loha",), "grouped"),
+        (("lokr",), "grouped"),
+    ],
 )
-def test_lora_on_openvino_equals_lora_on_pytorch(tiny_sd1, engines, tmp_path, flavours) -> None:
+def test_lora_on_openvino_equals_lora_on_pytorch(
+    tiny_sd1, engines, tmp_path, flavours, plan, monkeypatch
+) -> None:
     ov, torch_engine = engines
+    monkeypatch.setattr(openvino_runtime.OpenVinoUnet, "lora_plan", plan)
     pipe = load_model(tiny_sd1.single_file).pipe
     loras = tuple(
         (str(write_tiny_lora(pipe, tmp_path / f"{f}.safetensors", flavour=f, seed=3 + i)), 0.9)
@@ -74,14 +89,19 @@ def test_lora_on_openvino_equals_lora_on_pytorch(tiny_sd1, engines, tmp_path, fl
     done = finished(events)
     assert done.info["cpu_runtime"] == "OpenVINO"
     assert "LoRA layers" in done.info["openvino_loras"]
+    assert ov.cache.current.openvino_unet._compiled_loras.startswith(f"{plan}:")
     reference = _pixels(run(torch_engine, request))
     plain = _pixels(run(torch_engine, request_for(tiny_sd1.single_file, steps=2)))
     assert _max_diff(reference, plain) > 20  # the LoRAs change the image visibly
     assert _max_diff(_pixels(events), reference) <= 2  # measured: 0-1
 
 
-def test_a_new_weight_reuses_the_compiled_model(tiny_sd1, engines, tmp_path) -> None:
+@pytest.mark.parametrize("plan", ["auto", "grouped"])
+def test_a_new_weight_reuses_the_compiled_model(
+    tiny_sd1, engines, tmp_path, plan, monkeypatch
+) -> None:
     ov, torch_engine = engines
+    monkeypatch.setattr(openvino_runtime.OpenVinoUnet, "lora_plan", plan)
     pipe = load_model(tiny_sd1.single_file).pipe
     lora = str(write_tiny_lora(pipe, tmp_path / "style.safetensors", flavour="locon", seed=8))
     request = request_for(tiny_sd1.single_file, steps=2, loras=((lora, 1.0),))

@@ -53,6 +53,7 @@ class OpenVinoUnet(OpenVinoGraph):
     dropped with it."""
 
     kind = "unet"
+    lora_plan = "auto"  # how `add_lora_inputs` adds the LoRAs (its `plan`; others: measurements)
 
     def __init__(
         self,
@@ -96,7 +97,7 @@ class OpenVinoUnet(OpenVinoGraph):
         ranks: the next `ensure_compiled` compiles that variant."""
         layers = tuple(layers)
         self.loras = layers
-        if self._compiled is not None and structure_key(layers) == self._compiled_loras:
+        if self._compiled is not None and self._lora_key() == self._compiled_loras:
             if layers:
                 self._feed_loras()
                 self.lora_updates += 1
@@ -105,9 +106,12 @@ class OpenVinoUnet(OpenVinoGraph):
 
     def variant(self, model: Any) -> Any:
         if self.loras:
-            add_lora_inputs(model, self.loras)
-        self._compiled_loras = structure_key(self.loras)
+            add_lora_inputs(model, self.loras, self.lora_plan)
+        self._compiled_loras = self._lora_key()
         return model
+
+    def _lora_key(self) -> str:
+        return f"{self.lora_plan}:{structure_key(self.loras)}" if self.loras else ""
 
     def after_compile(self) -> None:
         if self.loras:
@@ -127,7 +131,7 @@ class OpenVinoUnet(OpenVinoGraph):
         return import_openvino()
 
     def compile_marker(self, shapes: tuple[tuple[int, ...], ...]) -> str:
-        return super().compile_marker(shapes) + structure_key(self.loras)
+        return super().compile_marker(shapes) + self._lora_key()
 
     # -- messages and the trace ---------------------------------------------------------------
 
