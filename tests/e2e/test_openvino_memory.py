@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -145,6 +146,51 @@ def test_a_compiled_graph_holds_its_weights_once(tmp_path: Path, fp16: bool) -> 
         assert case["file"] < 0.1 * weights, case
         assert case["grown"] < 1.15 * weights, case
         assert case["peak"] < 1.5 * weights, case
+
+
+@pytest.mark.slow
+def test_the_pytorch_unet_is_dropped_before_openvino_compiles(
+    tiny_sd1, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The compile never holds both copies of the UNet (that made it a job's memory peak);
+    a compile that fails loads the PyTorch UNet again and the job still gives PyTorch's
+    image."""
+    from sneakerstudio.core.generation.engine import Engine
+    from sneakerstudio.core.generation.torch_unet import is_dropped
+    from sneakerstudio.core.runtime import openvino as openvino_runtime
+    from tests.e2e.engine_helpers import finished, request_for, run
+
+    if not openvino_runtime.openvino_installed():
+        pytest.skip("OpenVINO is not installed")
+    monkeypatch.setenv("SNEAKERSTUDIO_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv(openvino_runtime.CONVERT_ENV, "wait")
+    engine = Engine(device="cpu", threads=1, cpu_runtime="openvino")
+    compile_unet = openvino_runtime.OpenVinoUnet.ensure_compiled
+    dropped_at_compile: list[bool] = []
+
+    def watched(self: Any, shapes: Any, status: Any) -> None:
+        dropped_at_compile.append(is_dropped(self.unet))
+        compile_unet(self, shapes, status)
+
+    monkeypatch.setattr(openvino_runtime.OpenVinoUnet, "ensure_compiled", watched)
+    first = finished(run(engine, request_for(tiny_sd1.single_file, steps=2)))
+    assert first.info["cpu_runtime"] == "OpenVINO"
+    assert dropped_at_compile and all(dropped_at_compile)
+
+    def broken(self: Any, shapes: Any, status: Any) -> None:
+        raise RuntimeError("Exception from src/plugins/intel_cpu/src/graph.cpp")
+
+    monkeypatch.setattr(openvino_runtime.OpenVinoUnet, "ensure_compiled", broken)
+    request = request_for(tiny_sd1.single_file, steps=2, width=72)  # a new size: a compile
+    events = run(engine, request)
+    done = finished(events)
+    assert done.info["cpu_runtime"].startswith("PyTorch: OpenVINO could not prepare")
+    assert done.info["torch_unet"].startswith("loaded again")
+    assert not is_dropped(engine.cache.current.model.pipe.unet)
+    torch_engine = Engine(device="cpu", threads=1, cpu_runtime="torch")
+    reference = np.asarray(finished(run(torch_engine, request)).images[0]).astype(np.int16)
+    image = np.asarray(done.images[0]).astype(np.int16)
+    assert int(np.abs(image - reference).max()) <= 1  # the decode still on OpenVINO
 
 
 if __name__ == "__main__":
