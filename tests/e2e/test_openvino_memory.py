@@ -186,7 +186,8 @@ def test_the_pytorch_unet_is_dropped_before_openvino_compiles(
     done = finished(events)
     assert done.info["cpu_runtime"].startswith("PyTorch: OpenVINO could not prepare")
     assert done.info["torch_unet"].startswith("loaded again")
-    assert not is_dropped(engine.cache.current.model.pipe.unet)
+    current = engine.cache.current
+    assert current is not None and not is_dropped(current.model.pipe.unet)
     torch_engine = Engine(device="cpu", threads=1, cpu_runtime="torch")
     reference = np.asarray(finished(run(torch_engine, request)).images[0]).astype(np.int16)
     image = np.asarray(done.images[0]).astype(np.int16)
