@@ -8,12 +8,15 @@ while OpenVINO serves (the default) and keeping them. Goal: OpenVINO's job-proce
 PyTorch's + 10 %.
 
     python tests/benchmarks/cpu_memory.py [--cases torch,openvino,openvino_keep] [--tiny]
+        [--fp16-file]
 
 Each process's resident memory is split into anonymous memory (RssAnon: weights, activations)
 and mapped files (RssFile: libraries, and the weights files OpenVINO maps, which are clean page
 cache the kernel can take back), sampled every 0.1 s: the sample at the peak says in which phase
 of which job it came (the last status message before it). `--tiny`: a tiny model, to check the
-script in seconds.
+script in seconds. `--fp16-file`: the model as most downloads are, one fp16 `.safetensors` file
+in the original layout (run in fp32, PyTorch's weights are then copies in anonymous memory,
+not the mapped file as with the default fp32 diffusers folder).
 
 Needs about 10 GB free. Last line: {"torch_peak_gb", "openvino_peak_gb", "ratio", ...}.
 """
@@ -142,17 +145,24 @@ def main() -> None:
     import argparse
 
     import sneakerstudio  # noqa: F401  (first: it hides a torchvision that cannot load)
-    from tests.benchmarks.fullsize import build_pipeline, save_folder
+    from tests.benchmarks.fullsize import build_pipeline, save_folder, save_single_file
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--cases", default="torch,openvino,openvino_keep")
     parser.add_argument("--tiny", action="store_true")
+    parser.add_argument("--fp16-file", action="store_true")
     args = parser.parse_args()
     cases = [c for c in args.cases.split(",") if c]
     tmp = Path(tempfile.mkdtemp(prefix="sneaker-cpu-memory-"))
     try:
         pipe = build_pipeline("sd1", tiny=args.tiny)
-        folder = save_folder(pipe, tmp / "random-sd15")
+        if args.fp16_file:
+            import torch
+
+            pipe.to(torch.float16)
+            folder = save_single_file(pipe, tmp / "random-sd15.safetensors")
+        else:
+            folder = save_folder(pipe, tmp / "random-sd15")
         del pipe
         results: dict[str, dict[str, Any]] = {}
         for case in cases:
@@ -200,6 +210,7 @@ def main() -> None:
             )
         if "torch" in results:
             summary["torch_after_jobs_gb"] = results["torch"]["after_jobs_gb"]
+        summary["model"] = "fp16 single file" if args.fp16_file else "fp32 diffusers folder"
         summary["load_avg_1m"] = round(os.getloadavg()[0], 2)
         print(json.dumps(summary))
     finally:
