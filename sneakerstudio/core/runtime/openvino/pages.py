@@ -8,11 +8,13 @@ take back, but counted in RSS and its peak, so a compiled model looked like "twi
 weights". Inference never reads them again (measured: same output bit for bit with them
 dropped, and they are not faulted back in).
 
-`release` drops them from the process (`madvise(MADV_DONTNEED)` on read-only shared mappings of
-files under the cache folder: the kernel reads them from the page cache or the file again if
-anything touches them, so this can only cost time, never change data); `shedding` keeps doing
-so while a compile runs, so that the pages never pile up (the peak of a compile: weights once,
-not twice). Linux only; elsewhere both do nothing.
+`release` drops them from the process and the page cache (`madvise(MADV_PAGEOUT)` on the
+read-only shared mappings of files under the cache folder: a page touched again is read back
+from the file, so this can only cost time, never change data; `MADV_DONTNEED` would zero
+anonymous memory that took the place of a mapping unmapped meanwhile). `shedding` keeps doing
+so every 10 ms while a compile or a first inference runs, so that the pages never pile up
+(the peak: weights once, not twice). The cost: a later compile in a new process reads the
+files from disk instead of the page cache. Linux 5.4 or later; elsewhere both do nothing.
 """
 
 from __future__ import annotations
