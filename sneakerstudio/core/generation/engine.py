@@ -465,6 +465,8 @@ class Engine:
         fast = ctx.request.fast_decode and self.decoders.folder_for(model.family) is not None
         fast = fast and not ctx.request.tiling  # TAESD's convolutions are not tiled
         ctx.status("Decoding (TAESD, fast)…" if fast else "Decoding…")
+        if ctx.cached.openvino_unet is not None:  # its activations are not needed meanwhile
+            ctx.cached.openvino_unet.release_buffers()
         decoded = self.decoders.fast_decode(model, latents, ctx.plan) if fast else None
         ctx.timings.fast_decode = decoded is not None
         if decoded is None:

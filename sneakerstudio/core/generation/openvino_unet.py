@@ -12,7 +12,11 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
-from sneakerstudio.core.generation.torch_unet import drop_torch_unet, ensure_torch_unet
+from sneakerstudio.core.generation.torch_unet import (
+    drop_torch_unet,
+    droppable_bytes,
+    ensure_torch_unet,
+)
 from sneakerstudio.core.protocol.errors import GenerationCancelled
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -165,15 +169,18 @@ def _prepare(ctx: JobContext, runner: Any, feeds: list[Any]) -> str | None:
 
 
 def _compile(ctx: JobContext, runner: Any, feeds: list[Any]) -> str | None:
-    """Compiled for these inputs, or why not (not enough free memory)."""
+    """Compiled for these inputs, or why not (not enough free memory). The PyTorch UNet's
+    weights are dropped first: the compile then never holds both copies (an error loads them
+    again, `ensure_torch_unet`)."""
     from sneakerstudio.core.models.cache import available_memory
 
     cached = ctx.cached
     torch_bytes = cached.torch_bytes if cached.torch_bytes is not None else cached.size_bytes
     if runner.compiled_bytes == 0:
         needed = int(torch_bytes * 1.2)
-        if available_memory("cpu") < needed:
+        if available_memory("cpu") + droppable_bytes(ctx) < needed:
             return "not enough free memory for OpenVINO's copy of the model"
+    drop_torch_unet(ctx)
     runner.ensure_compiled(tuple(tuple(int(d) for d in f.shape) for f in feeds), ctx.status)
     cached.size_bytes = int(torch_bytes) + runner.compiled_bytes
     return None

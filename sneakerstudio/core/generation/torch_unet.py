@@ -1,6 +1,7 @@
-"""The PyTorch UNet's weights while OpenVINO serves a model: dropped after the first step that
-ran on OpenVINO (OpenVINO holds its own compiled copy, so keeping both costs a second UNet's
-worth of memory: 3.4 GB for SD1.5 in fp32), and loaded again from the model file whenever a
+"""The PyTorch UNet's weights while OpenVINO serves a model: dropped just before OpenVINO
+compiles it (OpenVINO holds its own compiled copy, so keeping both costs a second UNet's worth
+of memory, 3.4 GB for SD1.5 in fp32, and dropping them only after the compile made the
+compile the job's memory peak), and loaded again from the model file whenever a
 job needs PyTorch (an OpenVINO error, ControlNet steps, a LoRA layer OpenVINO's graph does not
 have), with the reason in the status and in `Finished.info["torch_unet"]`.
 
@@ -25,13 +26,22 @@ def is_dropped(unet: Any) -> bool:
     return any(p.is_meta for p in unet.parameters())
 
 
-def drop_torch_unet(ctx: JobContext) -> None:
-    """Free the PyTorch UNet's weights (OpenVINO has just run a step of this model)."""
+def droppable_bytes(ctx: JobContext) -> int:
+    """What `drop_torch_unet` would free now (0: it would keep the weights)."""
     if os.environ.get(KEEP_ENV, "").strip() in ("1", "true", "yes"):
-        return
+        return 0
     unet = ctx.cached.model.pipe.unet
     if ctx.control or is_dropped(unet) or unet.device.type != "cpu":
-        return  # ControlNet steps of this job need it
+        return 0  # ControlNet steps of this job need it
+    return sum(p.numel() * p.element_size() for p in unet.parameters())
+
+
+def drop_torch_unet(ctx: JobContext) -> None:
+    """Free the PyTorch UNet's weights (OpenVINO is about to compile this model, or has just
+    run a step of it)."""
+    if droppable_bytes(ctx) == 0:
+        return
+    unet = ctx.cached.model.pipe.unet
     # The LoRAs' copies of the original UNet layers go too: the weights loaded again from
     # the file are the originals (the LoRAs are merged into them afresh).
     originals = ctx.cached.model.patches.lora_originals

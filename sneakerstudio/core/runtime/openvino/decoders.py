@@ -53,7 +53,9 @@ class _DecoderGraph(OpenVinoGraph):
                     return None
             feeds = [latents.detach().to("cpu", torch.float32).contiguous()]
             self.prepare(feeds, status)
-            return self.run(feeds, lambda: None)
+            image = self.run(feeds, lambda: None)
+            self.release_buffers()  # once per image: not held between jobs
+            return image
         except Exception as exc:
             self.failed = f"{type(exc).__name__}: {exc}"
             return None
