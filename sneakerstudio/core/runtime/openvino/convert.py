@@ -84,6 +84,13 @@ class Conversion:
         return None
 
     @classmethod
+    def every(cls) -> list[Conversion]:
+        """Every conversion this process started and still knows (running, or ended and not
+        replaced since), oldest first."""
+        with cls._lock:
+            return list(dict.fromkeys(cls._running.values()))
+
+    @classmethod
     def cancel_all(cls) -> None:
         """Stop every conversion of this process (the app quits, tests end)."""
         for conversion in set(cls._running.values()):
