@@ -125,5 +125,5 @@ def test_cancel_stops_the_child_and_keeps_nothing(
 def test_nothing_starts_on_an_engine_without_openvino(home: Path, tmp_path: Path) -> None:
     model = build_tiny_sd1(tmp_path).single_file
     engine = Engine(device="cpu", threads=1, cpu_runtime="torch")
-    assert "does not run models on OpenVINO" in str(engine.prepare_for_cpu(model))
+    assert "the CPU runtime is PyTorch" in str(engine.prepare_for_cpu(model))
     assert engine.background_work() == []

@@ -29,6 +29,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from sneakerstudio.core.runtime.device import DevicePlan
     from sneakerstudio.core.runtime.openvino.convert import Conversion
 
+ALREADY = "it is already prepared"
+ELSEWHERE = "another process is preparing it now"
 CONVERTED_KINDS = ("unet", "vae")  # what a model's conversion holds (TAESD's is not reported)
 
 
@@ -69,10 +71,16 @@ def runners_for_file(path: Path, plan: DevicePlan) -> list[Any] | str:
     their cache folders; a reason when this engine would not run the model on OpenVINO."""
     import torch
 
-    if plan.device != "cpu" or plan.cpu_runtime != "openvino":
-        return "this engine does not run models on OpenVINO (not a CPU with OpenVINO)"
+    if plan.device != "cpu":
+        return f"jobs run on {plan.device.upper()} here, not on the CPU: OpenVINO is not used"
     if plan.dtype not in (None, torch.float32):
-        return "this engine runs CPU jobs in reduced precision, which stays on PyTorch"
+        precision = str(plan.dtype).rsplit(".", 1)[-1]
+        return (
+            f"CPU jobs run in {precision} here, which stays on PyTorch; choose fp32 precision "
+            "to use OpenVINO"
+        )
+    if plan.cpu_runtime != "openvino":
+        return "the CPU runtime is PyTorch (OpenVINO is not installed, or not chosen)"
     configs = _configs(path)
     if isinstance(configs, str):
         return configs
@@ -101,25 +109,27 @@ def start_preparing(path: Path, plan: DevicePlan) -> Conversion | str:
         return runners
     todo = [runner for runner in runners if not runner.is_converted()]
     if not todo:
-        return "it is already prepared"
+        return ALREADY
     if any(converting_elsewhere(runner.folder) for runner in todo):
-        return "another process is preparing it now"
+        return ELSEWHERE
     return Conversion.start(todo, runners[0].child_source())
 
 
 def _eta(conversion: Conversion) -> float | None:
-    """Seconds left, from the time so far and the fraction done (not known before the file
-    is loaded)."""
+    """Seconds left, from the time so far and the fraction done; not said before the UNet is
+    converted (loading the file and the libraries take an unknown share of the time)."""
     fraction = conversion.progress
     elapsed = time.perf_counter() - conversion.started
-    if fraction < 0.1 or elapsed < 1.0:
+    if fraction < 0.3 or elapsed < 1.0:
         return None
     return max(0.0, elapsed * (1.0 - fraction) / fraction)
 
 
 def _about(seconds: float) -> str:
+    if seconds < 8:
+        return "a few seconds"
     if seconds < 60:
-        return f"about {max(5, round(seconds / 5) * 5):.0f} s"
+        return f"about {round(seconds / 5) * 5:.0f} s"
     return f"about {round(seconds / 60):.0f} min"
 
 
@@ -272,7 +282,17 @@ def prepare_in_foreground(
     `stop()` True cancels. The last progress, or why nothing was converted."""
     from sneakerstudio.core.runtime.openvino import support
 
-    started = start_preparing(Path(path).expanduser().resolve(), plan)
+    path = Path(path).expanduser().resolve()
+    started = start_preparing(path, plan)
+    if started == ELSEWHERE:  # (a command-line run that has ended left it running): wait
+        runners = runners_for_file(path, plan)
+        from sneakerstudio.core.runtime.openvino.convert import converting_elsewhere
+
+        while any(converting_elsewhere(r.folder) for r in runners if not isinstance(r, str)):
+            if stop():
+                return "stopped waiting for the other process (it goes on)"
+            time.sleep(support.POLL_S)
+        started = start_preparing(path, plan)  # done now, or failed there: converts here
     if isinstance(started, str):
         return started
     last = 0.0
