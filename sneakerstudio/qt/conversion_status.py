@@ -67,8 +67,11 @@ class ConversionStatus(QFrame):
     def show_progress(self, progress: ConversionProgress) -> None:
         self.task_id, self.state = progress.task_id, progress.state
         self.label.setText(progress.message)
+        # Wide enough for the whole line, up to half the window (a narrow one elides it;
+        # the whole text is in the tooltip).
+        room = max(120, min(620, self.window().width() // 2))
         self.label.setMinimumWidth(
-            min(460, self.label.fontMetrics().horizontalAdvance(progress.message) + 8)
+            min(room, self.label.fontMetrics().horizontalAdvance(progress.message) + 8)
         )
         running = progress.state in ("running", "queued")
         self.cancel_button.setVisible(running)
