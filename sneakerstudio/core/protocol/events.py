@@ -100,5 +100,5 @@ class ConversionProgress:
         return self.state in ("done", "failed", "cancelled")
 
 
-Event = Union[Status, Progress, Preview, Finished, Failed, Cancelled, ConversionProgress]
+Event = Union[Status, Progress, Preview, Finished, Failed, Cancelled]  # job-tagged
 Emit = Callable[[Event], None]

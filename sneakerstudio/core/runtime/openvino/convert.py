@@ -226,7 +226,7 @@ def _convert_main(argv: list[str]) -> int:
     from sneakerstudio.core.runtime.openvino.unet import OpenVinoUnet
 
     source, outputs = argv[0], [item.split("=", 1) for item in argv[1:]]
-    sys.stdout, sys.stderr = _Tolerant(sys.stdout), _Tolerant(sys.stderr)  # type: ignore[assignment]
+    sys.stdout, sys.stderr = _Tolerant(sys.stdout), _Tolerant(sys.stderr)
     if hasattr(os, "nice"):  # a background chore: the window (and the user) come first
         with contextlib.suppress(OSError):
             os.nice(NICE)
