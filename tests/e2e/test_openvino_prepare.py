@@ -93,6 +93,7 @@ def test_one_at_a_time_and_the_model_chosen_last_waits(
     assert isinstance(again, ConversionProgress) and again.state == "queued"
     assert "after tiny_sd1" in again.message
     assert len(started) == 1 and started[0].state() == "running"
+    assert engine.background_work()[0].message.endswith("; then tiny_sdxl")  # what waits
     _until_ended(engine)
     assert [Path(c.source).name for c in started] == [
         "tiny_sd1.safetensors",

@@ -17,7 +17,9 @@ minutes of CPU already spent, and a quick look at another model should not throw
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import sys
 import threading
 import time
 from pathlib import Path
@@ -191,6 +193,9 @@ class BackgroundConversions:
         self._told_ended: set[int] = set()  # id() of conversions whose end was reported
         self._waiting: Path | None = None  # the model chosen while another was converting
         self._stopped: list[ConversionProgress] = []  # cancelled here, not reported yet
+        if "sneakerstudio.core.runtime.openvino.convert" in sys.modules:
+            # A new engine (Settings changed): the old one has told of those that ended.
+            self._told_ended = {id(c) for c in self._ours() if c.state() != "running"}
 
     @staticmethod
     def _ours() -> list[Conversion]:
@@ -233,6 +238,9 @@ class BackgroundConversions:
             if id(conversion) in self._told_ended:
                 continue
             progress = progress_of(conversion)
+            if progress.state == "running" and (waiting := self._waiting) is not None:
+                message = f"{progress.message}; then {model_name(waiting)}"
+                progress = dataclasses.replace(progress, message=message)
             if progress.ended:
                 with self._lock:
                     self._told_ended.add(id(conversion))
