@@ -128,3 +128,21 @@ def test_nothing_starts_on_an_engine_without_openvino(home: Path, tmp_path: Path
     engine = Engine(device="cpu", threads=1, cpu_runtime="torch")
     assert "the CPU runtime is PyTorch" in str(engine.prepare_for_cpu(model))
     assert engine.background_work() == []
+
+
+def test_a_failed_conversion_says_what_happened_and_what_to_do(
+    home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sneakerstudio.core.generation.openvino_prepare import failure_advice
+    from sneakerstudio.core.runtime.openvino import support
+
+    monkeypatch.setattr(support, "CONVERTER_MODULE", "sneakerstudio.no_such_converter")
+    model = build_tiny_sd1(tmp_path).single_file
+    engine = _engine()
+    assert engine.prepare_for_cpu(model).state == "running"  # type: ignore[union-attr]
+    end = _until_ended(engine, timeout=60)[-1]
+    assert end.state == "failed"
+    assert end.message.startswith("tiny_sd1 could not be prepared for the fast CPU path (")
+    assert "no_such_converter" in end.message and "made on PyTorch" in end.message
+    assert "Free some disk space" in failure_advice("OSError: [Errno 28] No space left on device")
+    assert "out of memory" in failure_advice("the converter stopped with exit code -9: …")

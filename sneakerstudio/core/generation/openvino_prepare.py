@@ -139,10 +139,16 @@ def failure_advice(error: str) -> str:
     """What to do about a failed conversion, from its error text."""
     low = error.lower()
     if "no space left" in low or "disk full" in low:
-        return "Free some disk space (each model takes a few GB prepared) and use it again."
+        return (
+            "Free some disk space (a prepared model takes a few GB) and use the model again; "
+            "until then its images are made on PyTorch."
+        )
     if "exit code -9" in low or "memoryerror" in low or "out of memory" in low:
-        return "The computer ran out of memory: close other programs and use the model again."
-    return "Its images run on PyTorch (as fast as before)."
+        return (
+            "The computer ran out of memory: close other programs and use the model again; "
+            "until then its images are made on PyTorch."
+        )
+    return "Its images are made on PyTorch, as before; please report this message."
 
 
 def progress_of(conversion: Conversion) -> ConversionProgress:
