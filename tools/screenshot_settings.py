@@ -9,6 +9,8 @@ settings-3-models.png  Settings → Models: the library's folders
 advanced-section.png   the window with Advanced open: hires pass with 4x-UltraSharp, variation
                        seed, batch count, VAE, CLIP skip, an embedding in use
 upscale-dialog.png     Upscale… from the gallery: model, scale, the result's size
+status-conversion-1-running.png, -2-ready.png  the status bar while a model is prepared for
+                       OpenVINO in the background (with Cancel), and when it is ready
 """
 
 from __future__ import annotations
@@ -99,10 +101,34 @@ class SettingsDirector:
         self.app.processEvents()
         w.params_scroll.ensureWidgetVisible(advanced.embeddings_label, 0, 12)
         self.save(w, "advanced-section.png")
+        self.conversion_status()
         w.gallery.add_image(self.picture)
         w.gallery_dock.raise_()
         w.upscale_ui.upscale_file(str(self.picture))
         QTimer.singleShot(300, self.upscale)
+
+    def conversion_status(self) -> None:
+        """The status bar while a model is prepared for OpenVINO after its first job, and
+        when it is ready (the fake engine converts nothing: the worker's events are made
+        here, worded by the core as the real engine words them)."""
+        from sneakerstudio.core.protocol.events import ConversionProgress
+
+        w = self.window
+        assert w is not None
+        w.status_line.say("Done in 61.2 s · saved 1 image to outputs/2026-12-02")
+        name = self.model.stem
+        running = ConversionProgress(
+            str(self.model), name, "running", 0.45, "converting the VAE", 30.0,
+            f"Preparing {name} for the fast CPU path: 45 % (about 30 s left)",
+        )  # fmt: skip
+        w.conversions.status.show_progress(running)
+        self.save(w, "status-conversion-1-running.png")
+        done = ConversionProgress(
+            str(self.model), name, "done", 1.0, "done", None,
+            f"{name} is ready for the fast CPU path: the next image uses OpenVINO.",
+        )  # fmt: skip
+        w.conversions.status.show_progress(done)
+        self.save(w, "status-conversion-2-ready.png")
 
     def upscale(self) -> None:
         w = self.window

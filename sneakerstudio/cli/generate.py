@@ -12,6 +12,7 @@ from typing import Any
 
 from sneakerstudio.cli import EXIT_CANCELLED, EXIT_FAILED, EXIT_OK, EXIT_USAGE, err
 from sneakerstudio.cli.control_args import add_control_arguments, control_fields
+from sneakerstudio.cli.prepare import background_note
 from sneakerstudio.cli.tiling_refiner_args import (
     add_tiling_refiner_arguments,
     tiling_refiner_fields,
@@ -138,6 +139,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         description = backend.prepare()
         backend.generate(request, job_id="cli", emit=emit, cancel=cancel)
+        if note := background_note(backend):
+            err(note)
     except SneakerError as exc:  # the cluster cannot be reached, Ray is missing …
         err(f"error: {exc}")
         return EXIT_FAILED

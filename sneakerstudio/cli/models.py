@@ -2,8 +2,9 @@
 
 `add-folder DIR` (a folder of models, or the root of an AUTOMATIC1111 / Forge / ComfyUI /
 Fooocus / InvokeAI install), `remove-folder DIR`, `folders`, `scan`, `hash`,
-`list [--json] [--kind K] [--base B]`, `show NAME_OR_PATH [--json]` and `download` (the only
-one that connects anywhere: `cli/download.py`). Files are read where they are; nothing is copied.
+`list [--json] [--kind K] [--base B]`, `show NAME_OR_PATH [--json]`, `prepare NAME_OR_PATH`
+(convert for OpenVINO now: `cli/prepare.py`) and `download` (the only one that connects
+anywhere: `cli/download.py`). Files are read where they are; nothing is copied.
 """
 
 from __future__ import annotations
@@ -15,7 +16,15 @@ import sys
 import threading
 from typing import Any
 
-from sneakerstudio.cli import EXIT_CANCELLED, EXIT_FAILED, EXIT_OK, EXIT_USAGE, download, err
+from sneakerstudio.cli import (
+    EXIT_CANCELLED,
+    EXIT_FAILED,
+    EXIT_OK,
+    EXIT_USAGE,
+    download,
+    err,
+    prepare,
+)
 from sneakerstudio.core.families.registry import bases
 from sneakerstudio.core.protocol.units import format_size
 
@@ -60,6 +69,7 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     show.add_argument("--kind", choices=KINDS, help="look only among this kind")
     show.add_argument("--json", action="store_true", help="print one JSON object")
     download.add_parser(cmds)
+    prepare.add_parser(cmds)
     models.set_defaults(models_parser=models)
     return models
 
@@ -92,6 +102,7 @@ def run(args: argparse.Namespace) -> int:
             "list": _list,
             "show": _show,
             "download": download.run,
+            "prepare": prepare.run,
         }[command]
         return handler(library, args)
     except SneakerError as exc:

@@ -35,6 +35,7 @@ from sneakerstudio.qt.canvas import CanvasView
 from sneakerstudio.qt.canvas_sync import CanvasSync
 from sneakerstudio.qt.canvas_tools import CanvasToolBar
 from sneakerstudio.qt.control_hookup import ControlHookup
+from sneakerstudio.qt.conversion_status import ConversionHookup
 from sneakerstudio.qt.cpu_note import CPU_NOTE, CpuNote  # noqa: F401  (re-exported)
 from sneakerstudio.qt.dock_layout import keep_canvas_usable
 from sneakerstudio.qt.document import CanvasDocument
@@ -135,6 +136,7 @@ class MainWindow(QMainWindow):
         self.batch_prompts = BatchPrompts(self)
         self.prompt_history = PromptHistoryHookup(self)
         self.settings_ui = SettingsHookup(self)
+        self.conversions = ConversionHookup(self)
         self.upscale_ui = UpscaleHookup(self)
         self.training = TrainingHookup(self)
         build_menus(self)
@@ -314,6 +316,8 @@ class MainWindow(QMainWindow):
             )
             return False
         self._model = model
+        if (conversions := getattr(self, "conversions", None)) is not None:
+            conversions.model_selected(model)
         if remember:
             self.store.settings.add_recent_model(str(model))
             self.store.save()

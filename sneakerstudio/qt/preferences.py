@@ -26,6 +26,7 @@ DEVICES = ("auto", "cpu", "cuda", "mps")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 CPU_RUNTIMES = ("auto", "openvino", "torch")
 COMPILE_CHOICES = ("auto", "on", "off")
+PREPARE_CHOICES = ("first_use", "selected")  # when a model is converted for OpenVINO
 MAX_THREADS = 256
 MAX_CACHE_GB = 4096.0
 
@@ -65,6 +66,9 @@ class Preferences:
     threads: int = 0
     cpu_runtime: str = "auto"  # what runs the UNet of CPU jobs (runtime/openvino.py)
     compile_unet: str = "auto"  # torch.compile on CUDA: "auto" (the variable), "on", "off"
+    # When a model is converted for OpenVINO (the window's choice, not the engine's): on its
+    # first job, or as soon as it is selected (`conversion_status.py`).
+    openvino_prepare: str = "first_use"
     model_cache_gb: float = -1.0  # memory for cached models; < 0: automatic (half the free)
     taesd_sd1: str = ""
     taesd_sdxl: str = ""
@@ -96,6 +100,8 @@ class Preferences:
             prefs.cpu_runtime = "auto"
         if prefs.compile_unet not in COMPILE_CHOICES:
             prefs.compile_unet = "auto"
+        if prefs.openvino_prepare not in PREPARE_CHOICES:
+            prefs.openvino_prepare = "first_use"
         if not prefs.model_cache_gb <= MAX_CACHE_GB:  # (NaN too)
             prefs.model_cache_gb = -1.0
         if address_problem(prefs.backend):

@@ -44,6 +44,7 @@ from sneakerstudio.qt.preferences import (
     MAX_CACHE_GB,
     MAX_THREADS,
     PRECISIONS,
+    PREPARE_CHOICES,
     Preferences,
     address_problem,
 )
@@ -67,6 +68,19 @@ CPU_RUNTIME_LABELS = {
     "openvino": "OpenVINO (faster fp32 UNet and VAE on CPUs)",
     "torch": "PyTorch",
 }
+PREPARE_LABELS = {
+    "first_use": "When a model is first used (that image is made on PyTorch)",
+    "selected": "As soon as a model is selected",
+}
+PREPARE_TIP = (
+    "OpenVINO needs each model converted once. A background process does it at low "
+    "priority: about 1–2 minutes of CPU for a full-size SD 1.5 model (more for SDXL), and "
+    "2–4 GB of disk space per model (the 3 most recently used models are kept). Until it has "
+    "finished, images are made on PyTorch as before; the status bar shows how far it is and "
+    "can cancel it.\n\nWhen first used: nothing is converted until you generate with the "
+    "model.\nAs soon as selected: it converts while you write the prompt; one model at a "
+    "time (choosing several in a row converts the current one, then the one chosen last)."
+)
 COMPILE_LABELS = {
     "auto": "Automatic (off unless SNEAKERSTUDIO_COMPILE=1)",
     "on": "On — faster steps on NVIDIA GPUs, the first image takes minutes",
@@ -206,6 +220,16 @@ class SettingsDialog(QDialog):
             "when this is Automatic)."
         )
         form.addRow("CPU &runtime", self.cpu_runtime)
+        self.openvino_prepare = QComboBox()
+        self.openvino_prepare.setObjectName("openvinoPrepare")
+        for key in PREPARE_CHOICES:
+            self.openvino_prepare.addItem(PREPARE_LABELS[key], key)
+        self.openvino_prepare.setToolTip(PREPARE_TIP)
+        form.addRow("Prepare for &OpenVINO", self.openvino_prepare)
+        self._engine_form = form
+        for combo in (self.cpu_runtime, self.device):
+            combo.currentIndexChanged.connect(self._show_prepare_row)
+        self.local_radio.toggled.connect(self._show_prepare_row)
         self.compile_unet = QComboBox()
         for key in COMPILE_CHOICES:
             self.compile_unet.addItem(COMPILE_LABELS[key], key)
@@ -313,6 +337,10 @@ class SettingsDialog(QDialog):
         self.precision.setCurrentIndex(max(0, self.precision.findData(prefs.precision)))
         self.threads.setValue(prefs.threads)
         self.cpu_runtime.setCurrentIndex(max(0, self.cpu_runtime.findData(prefs.cpu_runtime)))
+        self.openvino_prepare.setCurrentIndex(
+            max(0, self.openvino_prepare.findData(prefs.openvino_prepare))
+        )
+        self._show_prepare_row()
         self.compile_unet.setCurrentIndex(max(0, self.compile_unet.findData(prefs.compile_unet)))
         self.model_cache.setValue(max(-1.0, prefs.model_cache_gb))
         self.taesd_sd1.setText(prefs.taesd_sd1)
@@ -329,6 +357,7 @@ class SettingsDialog(QDialog):
             threads=self.threads.value(),
             cpu_runtime=str(self.cpu_runtime.currentData()),
             compile_unet=str(self.compile_unet.currentData()),
+            openvino_prepare=str(self.openvino_prepare.currentData()),
             model_cache_gb=round(self.model_cache.value(), 1)
             if self.model_cache.value() >= 0
             else -1.0,
@@ -364,6 +393,20 @@ class SettingsDialog(QDialog):
                     "weights in diffusers format)."
                 )
         return out
+
+    def prepare_row_applies(self) -> bool:
+        """The OpenVINO choice matters: jobs run here, on a CPU, with OpenVINO."""
+        runtime = str(self.cpu_runtime.currentData())
+        return (
+            self.local_radio.isChecked()
+            and str(self.device.currentData()) in ("auto", "cpu")
+            and (runtime == "openvino" or (runtime == "auto" and _openvino_installed()))
+        )
+
+    @Slot()
+    @guarded
+    def _show_prepare_row(self) -> None:
+        self._engine_form.setRowVisible(self.openvino_prepare, self.prepare_row_applies())
 
     @Slot()
     @guarded
@@ -451,6 +494,16 @@ class SettingsDialog(QDialog):
         item = self.folder_list.currentItem()
         if item is not None:
             self.remove_library_folder(str(item.data(Qt.ItemDataRole.UserRole)))
+
+
+def _openvino_installed() -> bool:
+    """Without importing it (the GUI thread never imports OpenVINO)."""
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec("openvino") is not None
+    except (ImportError, ValueError):
+        return False
 
 
 def _auto_threads() -> int:

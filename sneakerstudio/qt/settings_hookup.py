@@ -90,6 +90,8 @@ class SettingsHookup(QObject):
             prefs.backend_address() != old.backend_address()
         ):
             self.restart_engine()
+        if prefs.openvino_prepare != old.openvino_prepare and (model := w.model()) is not None:
+            w.conversions.model_selected(model)  # "as soon as selected": the current one now
         if prefs.outputs_root() != old.outputs_root():
             w.status_line.say(f"Images are saved in {prefs.outputs_root()}")
 

@@ -35,6 +35,7 @@ from sneakerstudio.core.protocol.cancel import CancelToken
 from sneakerstudio.core.protocol.errors import GenerationCancelled, SneakerError
 from sneakerstudio.core.protocol.events import (
     Cancelled,
+    ConversionProgress,
     Event,
     Failed,
     Finished,
@@ -54,6 +55,7 @@ from sneakerstudio.core.protocol.training import (
 from sneakerstudio.qt.errors import guarded
 from sneakerstudio.qt.grid_job import SAVED_PATHS, GridRun, run_grid_job
 from sneakerstudio.qt.images import array_to_qimage, pil_to_qimage
+from sneakerstudio.qt.worker_background import BackgroundWatch
 
 log = logging.getLogger(__name__)
 
@@ -122,6 +124,7 @@ WorkerEvent = Union[
     TrainingStep,
     TrainingSampleImage,
     TrainingFinished,
+    ConversionProgress,
 ]
 
 
@@ -159,6 +162,7 @@ class InferenceWorker(QObject):
         self.preview_gate = threading.Event()
         self.previews_sent = 0
         self.previews_dropped = 0
+        self.background = BackgroundWatch(self, lambda: self._engine, self.events.emit)
 
     # -- slots (worker thread) ------------------------------------------------------------
 
@@ -184,6 +188,7 @@ class InferenceWorker(QObject):
             return
         self._prepared = True
         self.events.emit(EngineReady(str(device)))
+        self.background.watch()  # a conversion a command-line run left is not ours: none
 
     @Slot(object)
     def replace_engine(self, engine: Backend) -> None:
@@ -209,6 +214,17 @@ class InferenceWorker(QObject):
         except Exception as exc:  # never let the worker thread die
             log.exception("worker failed on job %s", job.job_id)
             self.events.emit(Failed(job.job_id, "internal", str(exc), traceback.format_exc()))
+        if self._prepared:
+            self.background.watch()  # the job may have started a conversion: say how far
+
+    @Slot(str)
+    def prepare_model(self, path: str) -> None:
+        """Start preparing the model at `path` for the fast CPU path in the background (no
+        job, no model loaded); its progress follows as `ConversionProgress` events."""
+        if not self._prepared:
+            self.start()
+        if self._prepared:
+            self.background.prepare(path)
 
     # -- called from the GUI thread -------------------------------------------------------
 
@@ -369,8 +385,10 @@ class InferenceController(QObject):
     training_step = Signal(str, int, int, float)  # job_id, step, total, loss
     training_sample = Signal(str, int, QImage)  # job_id, step, sample image
     training_finished = Signal(str, object)  # job_id, TrainingFinished
+    conversion = Signal(object)  # ConversionProgress: a model prepared in the background
 
     _start_requested = Signal()
+    _prepare_requested = Signal(str)
     _job_submitted = Signal(object)
     _engine_replaced = Signal(object)
 
@@ -394,6 +412,7 @@ class InferenceController(QObject):
 
         self._start_requested.connect(self.worker.start)
         self._job_submitted.connect(self.worker.run_job)
+        self._prepare_requested.connect(self.worker.prepare_model)
         self._engine_replaced.connect(self.worker.replace_engine)
         # Worker → GUI: lands in a slot of this GUI-thread object (a queued connection).
         self.worker.events.connect(self._on_event)
@@ -422,6 +441,19 @@ class InferenceController(QObject):
         self._tokens[job_id] = token
         self._job_submitted.emit(Job(job_id, request, token))
         return job_id
+
+    def prepare_model(self, path: str | Path) -> None:
+        """Prepare the model at `path` for the fast CPU path in the background (after the
+        job that runs, if any); `conversion` says how it goes. Backends that cannot: nothing."""
+        if not self._stopped:  # (before `start`: it waits in the worker's queue)
+            self._prepare_requested.emit(str(path))
+
+    def cancel_conversion(self, task_id: str) -> bool:
+        """Stop the background conversion of the model `task_id` now, even while a job runs
+        (the converter process is killed; what it had written is removed)."""
+        if self._stopped:
+            return False
+        return self.worker.background.cancel(task_id)
 
     def replace_engine(self, engine: Backend) -> None:
         """Run the next jobs on `engine` (after the current one); it is prepared at once and
@@ -532,6 +564,8 @@ class InferenceController(QObject):
                 self.training_sample.emit(job_id, event.step, event.image)
             case TrainingFinished(job_id=job_id) if self._ended(job_id):
                 self.training_finished.emit(job_id, event)
+            case ConversionProgress():
+                self.conversion.emit(event)
             case _:
                 pass  # an event of a job this controller no longer knows
 

@@ -28,6 +28,7 @@ from sneakerstudio.core.generation.hires import hires_pass
 from sneakerstudio.core.generation.infotext import job_parameters
 from sneakerstudio.core.generation.job import JobContext, pass_steps
 from sneakerstudio.core.generation.latents import latent_inputs
+from sneakerstudio.core.generation.openvino_prepare import BackgroundConversions
 from sneakerstudio.core.generation.recovery import choose_memory, recovering, unexpected_failure
 from sneakerstudio.core.generation.refiner import load_refiner, model_switch, refiner_patched
 from sneakerstudio.core.models.cache import CachedModel, ModelCache, pipeline_bytes
@@ -39,7 +40,14 @@ from sneakerstudio.core.protocol.errors import (
     OutOfMemoryError,
     SneakerError,
 )
-from sneakerstudio.core.protocol.events import Cancelled, Emit, Failed, Finished, Status
+from sneakerstudio.core.protocol.events import (
+    Cancelled,
+    ConversionProgress,
+    Emit,
+    Failed,
+    Finished,
+    Status,
+)
 from sneakerstudio.core.protocol.request import GenerationRequest
 from sneakerstudio.core.protocol.samplers import find_sampler
 from sneakerstudio.core.protocol.upscale import UpscaleRequest
@@ -112,6 +120,7 @@ class Engine:
         self._plan: DevicePlan | None = None
         self.cache = ModelCache(cache_budget_bytes)
         self.decoders = Decoders(fast_decoders)
+        self.background = BackgroundConversions()
 
     # -- setup ----------------------------------------------------------------------------
 
@@ -180,6 +189,20 @@ class Engine:
     def cached_model_paths(self) -> list[str]:
         """Every model held in memory, least recently used first."""
         return [entry.path for entry in self.cache]
+
+    # -- the fast CPU path outside jobs (`openvino_prepare.py`) ------------------------------
+
+    def prepare_for_cpu(self, path: Path) -> ConversionProgress | str:
+        """Start converting the model at `path` for OpenVINO in the background (or queue it
+        behind the one converting); why not, when nothing starts. Loads no weights."""
+        return self.background.request(Path(path), self.plan)
+
+    def background_work(self) -> list[ConversionProgress]:
+        """The model conversions running now and those that ended since the last call."""
+        return self.background.poll(self._plan)
+
+    def cancel_background(self, task_id: str) -> bool:
+        return self.background.cancel(task_id)
 
     def unload(self) -> None:
         """Drop every cached model (frees their memory)."""

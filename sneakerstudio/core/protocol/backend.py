@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 from sneakerstudio.core.protocol.cancel import CancelToken
-from sneakerstudio.core.protocol.events import Event, Finished
+from sneakerstudio.core.protocol.events import ConversionProgress, Event, Finished
 from sneakerstudio.core.protocol.request import GenerationRequest
 
 EmitEvent = Callable[[Event], None]
@@ -58,3 +58,24 @@ class Backend(Protocol):
         emit: EmitEvent,
         cancel: CancelToken,
     ) -> Finished | None: ...
+
+
+@runtime_checkable
+class BackgroundPreparer(Protocol):
+    """A backend that prepares models for the fast CPU path outside jobs (the local engine
+    with OpenVINO). `prepare_for_cpu` may take a second (it reads the file's header and
+    imports OpenVINO) and runs where jobs run; `background_work` and `cancel_background` are
+    cheap, read state only, and may be called from any thread."""
+
+    def prepare_for_cpu(self, path: Path) -> ConversionProgress | str:
+        """Start preparing the model at `path` (or queue it behind the one running): its
+        first progress, or why nothing starts (already prepared, not a CPU fp32 engine…)."""
+        ...
+
+    def background_work(self) -> list[ConversionProgress]:
+        """The conversions running now, and each one that ended since the last call (once)."""
+        ...
+
+    def cancel_background(self, task_id: str) -> bool:
+        """Stop the conversion of `task_id` (or drop it from the queue); False if none."""
+        ...

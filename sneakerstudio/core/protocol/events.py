@@ -79,5 +79,26 @@ class Cancelled:
     step: int
 
 
-Event = Union[Status, Progress, Preview, Finished, Failed, Cancelled]
+@dataclass(frozen=True)
+class ConversionProgress:
+    """A model being prepared for the fast CPU path (converted for OpenVINO by a background
+    process), reported outside any job: while it runs, once more when it ends. `task_id` is
+    the model's file (what a cancel names); `state` is "queued" (after the one running),
+    "running", "done", "failed" or "cancelled"; `message` is the line to show."""
+
+    task_id: str
+    model: str  # the model's name, as the window shows it
+    state: str
+    fraction: float  # 0..1
+    phase: str  # what the converter does now ("converting the UNet")
+    eta_s: float | None  # about how long it still takes; None while that is not known
+    message: str
+    pid: int | None = None  # the converter's process id
+
+    @property
+    def ended(self) -> bool:
+        return self.state in ("done", "failed", "cancelled")
+
+
+Event = Union[Status, Progress, Preview, Finished, Failed, Cancelled]  # job-tagged
 Emit = Callable[[Event], None]

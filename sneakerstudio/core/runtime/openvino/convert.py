@@ -84,6 +84,13 @@ class Conversion:
         return None
 
     @classmethod
+    def every(cls) -> list[Conversion]:
+        """Every conversion this process started and still knows (running, or ended and not
+        replaced since), oldest first."""
+        with cls._lock:
+            return list(dict.fromkeys(cls._running.values()))
+
+    @classmethod
     def cancel_all(cls) -> None:
         """Stop every conversion of this process (the app quits, tests end)."""
         for conversion in set(cls._running.values()):
@@ -173,6 +180,34 @@ def converting_elsewhere(folder: Path) -> bool:
 # -- the child ----------------------------------------------------------------------------------
 
 
+class _Tolerant:
+    """The child's stdout or stderr, which stops writing once the reader has gone: a
+    command-line run that started the conversion ends and closes the pipes, and a write there
+    (a progress line, a library's progress bar) must not end the conversion."""
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+        self._gone = False
+
+    def write(self, text: str) -> int:
+        if not self._gone:
+            try:
+                return int(self._stream.write(text))
+            except (OSError, ValueError):
+                self._gone = True
+        return len(text)
+
+    def flush(self) -> None:
+        if not self._gone:
+            try:
+                self._stream.flush()
+            except (OSError, ValueError):
+                self._gone = True
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
 def _say(fraction: float, text: str) -> None:
     """One progress line for the parent; the parent may be gone (then nobody listens)."""
     with contextlib.suppress(OSError, ValueError):
@@ -191,6 +226,7 @@ def _convert_main(argv: list[str]) -> int:
     from sneakerstudio.core.runtime.openvino.unet import OpenVinoUnet
 
     source, outputs = argv[0], [item.split("=", 1) for item in argv[1:]]
+    sys.stdout, sys.stderr = _Tolerant(sys.stdout), _Tolerant(sys.stderr)
     if hasattr(os, "nice"):  # a background chore: the window (and the user) come first
         with contextlib.suppress(OSError):
             os.nice(NICE)
