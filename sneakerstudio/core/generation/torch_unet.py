@@ -1,8 +1,8 @@
 """The PyTorch UNet's weights while OpenVINO serves a model: dropped after the first step that
 ran on OpenVINO (OpenVINO holds its own compiled copy, so keeping both costs a second UNet's
 worth of memory: 3.4 GB for SD1.5 in fp32), and loaded again from the model file whenever a
-job needs PyTorch (an OpenVINO error, ControlNet steps, a LoRA layer OpenVINO's graph does not
-have), with the reason in the status and in `Finished.info["torch_unet"]`.
+job needs PyTorch (an OpenVINO error, a LoRA layer OpenVINO's graph does not have; ControlNet
+steps run on OpenVINO too, with the residuals as inputs), with the reason in the status and in `Finished.info["torch_unet"]`.
 
 The module object stays (its config, dtype and shapes answer questions; its tensors are on the
 "meta" device). LoRAs put on while it is dropped are recorded and merged when it comes back
@@ -30,8 +30,8 @@ def drop_torch_unet(ctx: JobContext) -> None:
     if os.environ.get(KEEP_ENV, "").strip() in ("1", "true", "yes"):
         return
     unet = ctx.cached.model.pipe.unet
-    if ctx.control or is_dropped(unet) or unet.device.type != "cpu":
-        return  # ControlNet steps of this job need it
+    if is_dropped(unet) or unet.device.type != "cpu":
+        return
     # The LoRAs' copies of the original UNet layers go too: the weights loaded again from
     # the file are the originals (the LoRAs are merged into them afresh).
     originals = ctx.cached.model.patches.lora_originals
