@@ -186,3 +186,51 @@ def test_an_unconverted_controlnet_runs_on_pytorch_while_it_converts(
         assert _max_diff(_pixels(second), _pixels(first)) <= 2
     finally:
         Conversion.cancel_all()
+
+
+def test_the_same_controlnet_at_two_batch_sizes(tiny_sd1, engines, controlnets) -> None:
+    """One ControlNet file in two units, one in "ControlNet is more important" mode (the
+    prompt's half only) and one balanced: one compiled size; the other size's calls run on
+    PyTorch, and the info says so. The image is PyTorch's."""
+    ov, torch_engine = engines
+    cn = controlnets[0].original
+    units = (unit(cn, control_mode="balanced"), unit(cn, control_mode="control", weight=0.5))
+    request = request_for(tiny_sd1.single_file, steps=2, control=units)
+    events = run(ov, request)
+    info = finished(events).info
+    assert info["cpu_runtime"] == "OpenVINO"
+    assert "OpenVINO" in info["controlnet_runtime"]
+    assert "PyTorch (it also runs at another batch size" in info["controlnet_runtime"]
+    assert _max_diff(_pixels(events), _pixels(run(torch_engine, request))) <= 2
+
+
+def test_sdxl_controlnet_and_a_union_controlnet(tmp_path_factory, engines) -> None:
+    """SDXL's added conditions go into the ControlNet's graph too; a union ControlNet stays
+    on PyTorch, saying why, while the UNet takes its residuals on OpenVINO."""
+    from diffusers import UNet2DConditionModel
+
+    from tests.controlnet_models import build_tiny_controlnets, build_tiny_union
+    from tests.e2e.test_controlnet_union import unit as union_unit
+    from tests.tiny_models import build_tiny_family
+
+    ov, torch_engine = engines
+    out = tmp_path_factory.mktemp("ov_sdxl_cn")
+    sdxl = build_tiny_family(out, "sdxl")
+    unet = UNet2DConditionModel.from_pretrained(str(sdxl.folder / "unet"))
+    plain_cn = build_tiny_controlnets(unet, out / "cn").original
+    union = build_tiny_union(unet, out / "union").lone_file
+
+    request = request_for(sdxl.single_file, steps=2, control=(unit(plain_cn),))
+    events = run(ov, request)
+    assert finished(events).info["cpu_runtime"] == "OpenVINO"
+    assert finished(events).info["controlnet_runtime"] == "OpenVINO"
+    assert _max_diff(_pixels(events), _pixels(run(torch_engine, request))) <= 2
+
+    request = request_for(sdxl.single_file, steps=2, control=(union_unit(union),))
+    events = run(ov, request)
+    info = finished(events).info
+    assert info["cpu_runtime"] == "OpenVINO"
+    assert info["controlnet_runtime"].startswith("PyTorch (union ControlNets")
+    said = [e.message for e in events if isinstance(e, Status) and "runs on PyTorch" in e.message]
+    assert len(said) == 1 and "union ControlNets" in said[0]
+    assert _max_diff(_pixels(events), _pixels(run(torch_engine, request))) <= 2
