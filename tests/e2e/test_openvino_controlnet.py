@@ -83,7 +83,11 @@ def _cases(a: Path, b: Path) -> dict[str, dict[str, Any]]:
             "control": (unit(a, weight=0.7), unit(b, preprocessor="canny", control_mode="prompt"))
         },
         "a window": {"control": (unit(a, start=0.25, end=0.75),), "steps": 4},  # steps 2, 3
-        "odd latent size": {"control": (unit(a, image=doodle((72, 88))),), "width": 72, "height": 88},
+        "odd latent size": {
+            "control": (unit(a, image=doodle((72, 88))),),
+            "width": 72,
+            "height": 88,
+        },
         "ControlNet more important": {"control": (unit(a, control_mode="control"),)},
     }
 

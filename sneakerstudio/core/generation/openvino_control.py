@@ -24,6 +24,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from sneakerstudio.core.generation.job import JobContext
 
 OPENVINO = "OpenVINO"
+Residuals = tuple[list[Any], Any]  # the down blocks', the middle block's
 
 
 class ControlNetRuntime:
@@ -58,7 +59,7 @@ class ControlNetRuntime:
         scale: float,
         time_cond: Any,
         added: dict[str, Any] | None,
-    ) -> tuple[list[Any], Any] | None:
+    ) -> Residuals | None:
         """The unit's ControlNet residuals from OpenVINO, or None: PyTorch runs this call."""
         runner = self.runners.get(position)
         if runner is None or runner.failed:
@@ -103,7 +104,8 @@ class ControlNetRuntime:
 
     # -- what the user is told ---------------------------------------------------------------
 
-    def _on_pytorch(self, position: int, reason: str) -> None:
+    def _on_pytorch(self, position: int, reason: str) -> Residuals | None:
+        """None (PyTorch runs this call), noted with the reason."""
         self._note(position, f"PyTorch ({reason})")
         return None
 
@@ -162,8 +164,7 @@ def _runner_for(ctx: JobContext, loaded: LoadedControl) -> tuple[Any, str | None
     model = loaded.model
     if is_union_model(model):
         return None, (
-            "union ControlNets (one model for several control types) do not run on OpenVINO "
-            "yet"
+            "union ControlNets (one model for several control types) do not run on OpenVINO yet"
         )
     if ctx.request.tiling:
         return None, "seamless tiling (circular padding)"

@@ -29,7 +29,9 @@ if TYPE_CHECKING:  # pragma: no cover
 
 # (sample, timestep, encoder_hidden_states, timestep_cond, added_cond_kwargs, ControlNet
 # residuals (down blocks', middle block's) or None) -> noise prediction
-UnetCall = Callable[[Any, Any, Any, Any, "dict[str, Any] | None", "tuple[list[Any], Any] | None"], Any]
+UnetCall = Callable[
+    [Any, Any, Any, Any, "dict[str, Any] | None", "tuple[list[Any], Any] | None"], Any
+]
 
 
 @dataclass

@@ -2,7 +2,8 @@
 ran on OpenVINO (OpenVINO holds its own compiled copy, so keeping both costs a second UNet's
 worth of memory: 3.4 GB for SD1.5 in fp32), and loaded again from the model file whenever a
 job needs PyTorch (an OpenVINO error, a LoRA layer OpenVINO's graph does not have; ControlNet
-steps run on OpenVINO too, with the residuals as inputs), with the reason in the status and in `Finished.info["torch_unet"]`.
+steps run on OpenVINO too, with the residuals as inputs), with the reason in the status and in
+`Finished.info["torch_unet"]`.
 
 The module object stays (its config, dtype and shapes answer questions; its tensors are on the
 "meta" device). LoRAs put on while it is dropped are recorded and merged when it comes back

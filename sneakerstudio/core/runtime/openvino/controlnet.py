@@ -163,9 +163,7 @@ class OpenVinoControlNet(OpenVinoGraph):
         }
         if added_cond_kwargs:
             values.update(added_cond_kwargs)
-        return [
-            values[name].detach().to("cpu", torch.float32).contiguous() for name in self.names
-        ]
+        return [values[name].detach().to("cpu", torch.float32).contiguous() for name in self.names]
 
     def run_residuals(self, feeds: list[Any], poll: Any) -> tuple[list[Any], Any]:
         """One evaluation: the down-block residuals and the middle block's."""

@@ -47,7 +47,7 @@ def residual_shapes(unet: Any, batch: int, height: int, width: int) -> list[tupl
     the down path's outputs (conv_in, each ResNet of each down block, each down-sampling,
     which rounds an odd side up), then the middle block's."""
     widths = [int(c) for c in unet.config.block_out_channels]
-    shapes = [(batch, widths[0], height, width)]
+    shapes: list[tuple[int, ...]] = [(batch, widths[0], height, width)]
     for level, block in enumerate(unet.down_blocks):
         shapes += [(batch, widths[level], height, width)] * len(block.resnets)
         if getattr(block, "downsamplers", None):
@@ -181,7 +181,10 @@ class OpenVinoUnet(OpenVinoGraph):
 
     def compiling_message(self, shapes: tuple[tuple[int, ...], ...]) -> str:
         height, width = shapes[0][2] * self.scale_factor, shapes[0][3] * self.scale_factor
-        parts = [*(["its LoRA layers"] if self.loras else []), *(["ControlNet"] if self.control else [])]
+        parts = [
+            *(["its LoRA layers"] if self.loras else []),
+            *(["ControlNet"] if self.control else []),
+        ]
         what = f" with {' and '.join(parts)}" if parts else ""
         return f"Compiling the model{what} for {width}×{height} (OpenVINO, once per size)…"
 
