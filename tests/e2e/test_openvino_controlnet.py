@@ -89,12 +89,20 @@ def _cases(a: Path, b: Path) -> dict[str, dict[str, Any]]:
             "height": 88,
         },
         "ControlNet more important": {"control": (unit(a, control_mode="control"),)},
+        "a batch with hires": {"control": (unit(a),), "batch_size": 2, "hires_scale": 1.5},
     }
 
 
 @pytest.mark.parametrize(
     "case",
-    ["one unit", "two units", "a window", "odd latent size", "ControlNet more important"],
+    [
+        "one unit",
+        "two units",
+        "a window",
+        "odd latent size",
+        "ControlNet more important",
+        "a batch with hires",
+    ],
 )
 def test_a_controlnet_job_on_openvino_equals_pytorch(tiny_sd1, engines, controlnets, case) -> None:
     ov, torch_engine = engines
@@ -238,3 +246,35 @@ def test_sdxl_controlnet_and_a_union_controlnet(tmp_path_factory, engines) -> No
     said = [e.message for e in events if isinstance(e, Status) and "runs on PyTorch" in e.message]
     assert len(said) == 1 and "union ControlNets" in said[0]
     assert _max_diff(_pixels(events), _pixels(run(torch_engine, request))) <= 2
+
+
+def test_the_plain_variant_is_the_graph_traced_without_residuals(tiny_sd1, tmp_path) -> None:
+    """A job without ControlNet pays nothing for the residual inputs: the plain variant has
+    exactly the operations of the UNet traced without them (the benchmark's old trace)."""
+    from collections import Counter
+
+    from sneakerstudio.core.models.loading import load_model
+    from sneakerstudio.core.runtime.openvino import OpenVinoUnet, import_openvino
+    from sneakerstudio.core.runtime.openvino.unet import remove_residual_inputs
+    from tests.benchmarks.cpu_controlnet import old_unet_runner
+
+    ov = import_openvino()
+    unet = load_model(tiny_sd1.single_file).pipe.unet
+    new = OpenVinoUnet(unet, ("tiny",), tmp_path, 1)
+    old = old_unet_runner(unet, tmp_path, 1)
+    graphs = []
+    for runner in (new, old):
+        model, _lossless = runner._convert(ov)
+        shapes = [[2, 4, 8, 9], [2], [2, 77, int(unet.config.cross_attention_dim)]]
+        model.reshape({i: ov.PartialShape(s) for i, s in enumerate(shapes)})
+        if runner is new:
+            assert len(model.get_parameters()) == 3 + new.residuals
+            remove_residual_inputs(model, 3, new.residuals)
+        graphs.append(
+            (
+                len(model.get_parameters()),
+                Counter(op.get_type_name() for op in model.get_ordered_ops()),
+                [tuple(o.get_partial_shape().to_shape()) for o in model.outputs],
+            )
+        )
+    assert graphs[0] == graphs[1]
