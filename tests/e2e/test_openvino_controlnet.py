@@ -278,3 +278,29 @@ def test_the_plain_variant_is_the_graph_traced_without_residuals(tiny_sd1, tmp_p
             )
         )
     assert graphs[0] == graphs[1]
+
+
+def test_loras_and_a_controlnet_together(tiny_sd1, engines, controlnets, tmp_path) -> None:
+    """The LoRA inputs follow the residual inputs in the control variant: a job with both
+    gives PyTorch's image, and a new LoRA weight compiles nothing there either."""
+    from sneakerstudio.core.models.loading import load_model
+    from tests.tiny_models import write_tiny_lora
+
+    ov, torch_engine = engines
+    pipe = load_model(tiny_sd1.single_file).pipe
+    lora = str(write_tiny_lora(pipe, tmp_path / "style.safetensors", flavour="locon", seed=8))
+    cn = controlnets[0].original
+    request = request_for(tiny_sd1.single_file, steps=2, loras=((lora, 0.9),), control=(unit(cn),))
+    events = run(ov, request)
+    done = finished(events)
+    assert done.info["cpu_runtime"] == "OpenVINO" and "LoRA layers" in done.info["openvino_loras"]
+    assert done.info["controlnet_runtime"] == "OpenVINO"
+    reference = _pixels(run(torch_engine, request))
+    assert _max_diff(reference, _pixels(run(torch_engine, replace(request, loras=())))) > 10
+    assert _max_diff(_pixels(events), reference) <= 2
+    runner = ov.cache.current.openvino_unet
+    counts = (runner.compiles, runner.cache_loads)
+    changed = replace(request, loras=((lora, -0.5),))
+    events = run(ov, changed)
+    assert (runner.compiles, runner.cache_loads) == counts
+    assert _max_diff(_pixels(events), _pixels(run(torch_engine, changed))) <= 2
