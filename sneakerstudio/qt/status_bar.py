@@ -52,6 +52,9 @@ def engine_notes(engine_info: dict) -> str:
     runtime = str(engine_info.get("cpu_runtime") or "")
     if runtime.startswith("PyTorch: "):  # OpenVINO was wanted but could not run this job
         notes.append("UNet on PyTorch, not OpenVINO: " + runtime.removeprefix("PyTorch: "))
+    control = str(engine_info.get("controlnet_runtime") or "")
+    if control and control != "OpenVINO":  # some ControlNet calls ran on PyTorch, and why
+        notes.append("ControlNet on " + control)
     return " · ".join(notes)
 
 

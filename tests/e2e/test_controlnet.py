@@ -297,20 +297,3 @@ def test_a_pickled_controlnet_is_converted_safely_and_gives_the_same_image(
         for path in (controlnets.original, pth)
     ]
     assert np.array_equal(images[0], images[1])
-
-
-def test_on_openvino_the_controlnet_steps_say_why_they_run_on_pytorch(
-    tiny_sd1, controlnets
-) -> None:
-    pytest.importorskip("openvino")
-    from sneakerstudio.core.protocol.events import Status
-
-    engine = Engine(device="cpu", threads=1, cpu_runtime="openvino")
-    events = run(
-        engine, request_for(tiny_sd1.single_file, steps=2, control=(unit(controlnets.original),))
-    )
-    result = finished(events)
-    assert "no inputs for ControlNet residuals" in result.info["controlnet_runtime"]
-    assert any(
-        isinstance(e, Status) and "ControlNet steps run on PyTorch" in e.message for e in events
-    )

@@ -265,3 +265,8 @@ def test_the_status_line_says_why_openvino_did_not_run_the_job() -> None:
         {"cpu_runtime": "PyTorch: LoRAs are applied (OpenVINO runs the model without them)"}
     )
     assert note.startswith("UNet on PyTorch, not OpenVINO: LoRAs are applied")
+    both = {"cpu_runtime": "OpenVINO", "controlnet_runtime": "OpenVINO"}
+    assert _engine_notes(both) == ""
+    union = "PyTorch (union ControlNets (one model for several control types) do not run …)"
+    note = _engine_notes({"cpu_runtime": "OpenVINO", "controlnet_runtime": union})
+    assert note == "ControlNet on " + union

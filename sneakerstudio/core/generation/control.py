@@ -41,6 +41,7 @@ class LoadedControl:
     model: Any  # diffusers ControlNetModel
     name: str  # the ControlNet's file stem, for the infotext
     hash: str | None = None  # AutoV2 short hash, when known
+    cached: Any = None  # its CachedModel entry (keeps what the runtime prepared for it)
 
 
 def active_units(request: GenerationRequest) -> list[tuple[int, ControlUnit]]:
@@ -117,10 +118,12 @@ def union_indices(loaded: list[LoadedControl]) -> dict[int, int]:
 class ControlNetResiduals(LoopExtension):
     """Adds the job's ControlNet units to every step of one sampling pass."""
 
-    def __init__(self, units: list[tuple[LoadedControl, Any]]) -> None:
+    def __init__(self, units: list[tuple[LoadedControl, Any]], runtime: Any = None) -> None:
         """`units`: each loaded unit with its control image tensor for the pass's batch
-        (B, 3, H, W)."""
+        (B, 3, H, W); `runtime`: an `openvino_control.ControlNetRuntime` that runs the
+        ControlNets on OpenVINO where it can (None: PyTorch)."""
         self.units = units
+        self.runtime = runtime
         self.union = union_indices([loaded for loaded, _image in units])
         self._doubled: dict[int, Any] = {}
         self.runs = 0  # ControlNet passes made (a unit outside its window makes none)
@@ -159,26 +162,22 @@ class ControlNetResiduals(LoopExtension):
             balanced = unit.control_mode == "balanced"
             scale = float(unit.weight) if balanced else 1.0
             kind = self.union.get(index)
-            if kind is None:
-                inputs: dict[str, Any] = {"controlnet_cond": img.to(model.dtype)}
-            else:  # a union model: the map in a list, and which type it is
-                types = torch.zeros(x.shape[0], int(model.config.num_control_type))
-                types[:, kind] = 1
-                inputs = {
-                    "controlnet_cond": [img.to(model.dtype)],
-                    "control_type": types.to(device=x.device, dtype=model.dtype),
-                    "control_type_idx": [kind],
-                }
-            down, mid = model(
-                x.to(model.dtype),
-                t,
-                encoder_hidden_states=e.to(model.dtype),
-                conditioning_scale=scale,
-                timestep_cond=time_cond,
-                added_cond_kwargs=a,
-                return_dict=False,
-                **inputs,
-            )
+            out = None
+            if self.runtime is not None and kind is None:  # OpenVINO, where it can
+                out = self.runtime.run(index, x, t, e, img, scale, time_cond, a)
+            if out is None:
+                down, mid = model(
+                    x.to(model.dtype),
+                    t,
+                    encoder_hidden_states=e.to(model.dtype),
+                    conditioning_scale=scale,
+                    timestep_cond=time_cond,
+                    added_cond_kwargs=a,
+                    return_dict=False,
+                    **_cond_inputs(model, img, kind, x),
+                )
+            else:
+                down, mid = out
             self.runs += 1
             if not balanced:  # the ControlNet scaled by the weight already when balanced
                 scales = block_scales(unit, len(down) + 1)
@@ -195,3 +194,19 @@ class ControlNetResiduals(LoopExtension):
         if down_total is None:
             return None
         return down_total, mid_total
+
+
+def _cond_inputs(model: Any, image: Any, kind: int | None, x: Any) -> dict[str, Any]:
+    """The control map as the ControlNet takes it; a union model: the map in a list, and
+    which control type it is."""
+    import torch
+
+    if kind is None:
+        return {"controlnet_cond": image.to(model.dtype)}
+    types = torch.zeros(x.shape[0], int(model.config.num_control_type))
+    types[:, kind] = 1
+    return {
+        "controlnet_cond": [image.to(model.dtype)],
+        "control_type": types.to(device=x.device, dtype=model.dtype),
+        "control_type_idx": [kind],
+    }

@@ -69,12 +69,11 @@ def denoise(
 def control_extensions(ctx: JobContext, noise: Any) -> list[Any]:
     """The ControlNet extension of one pass (none without units): each unit's control map
     made for the pass's latent size `noise` (the hires pass makes its own). The map is the
-    latent size × the ControlNet's own down-sampling (8 for real models, = the image size)."""
+    latent size × the ControlNet's own down-sampling (8 for real models, = the image size).
+    On the CPU with OpenVINO the ControlNets run there where they can (`openvino_control`)
+    and the UNet takes their residuals as inputs (`openvino_unet`)."""
     if not ctx.control:
         return []
-    from sneakerstudio.core.generation.torch_unet import ensure_torch_unet
-
-    ensure_torch_unet(ctx, "ControlNet steps run on PyTorch")
     from sneakerstudio.core.generation.control import (
         ControlNetResiduals,
         control_map,
@@ -90,14 +89,12 @@ def control_extensions(ctx: JobContext, noise: Any) -> list[Any]:
             ctx.request, loaded.unit, ctx.image_plan, width * factor, height * factor
         )
         units.append((loaded, image_tensor(image, batch, ctx.device, loaded.model.dtype)))
-    if ctx.plan.cpu_runtime == "openvino" and "controlnet_runtime" not in ctx.info:
-        why = (
-            "PyTorch: OpenVINO's compiled UNet has no inputs for ControlNet residuals; steps "
-            "outside every unit's window still run on OpenVINO"
-        )
-        ctx.info["controlnet_runtime"] = why
-        ctx.status(f"ControlNet steps run on {why}.")
-    return [ControlNetResiduals(units)]
+    runtime = None
+    if ctx.plan.cpu_runtime == "openvino":  # the ControlNets on OpenVINO where they can be
+        from sneakerstudio.core.generation.openvino_control import ControlNetRuntime
+
+        runtime = ControlNetRuntime(ctx, [loaded for loaded, _image in units])
+    return [ControlNetResiduals(units, runtime)]
 
 
 def announce_compile(ctx: JobContext, use_cfg: bool) -> None:

@@ -270,7 +270,7 @@ class Engine:
                 from sneakerstudio.core.models.hashing import legacy_model_hash
 
                 entry.model_hash = legacy_model_hash(path)
-            loaded.append(LoadedControl(unit, entry.model, path.stem, entry.model_hash))
+            loaded.append(LoadedControl(unit, entry.model, path.stem, entry.model_hash, entry))
         if self.cache.get(ctx.cached.key) is None:  # a tiny budget let it go: keep it first
             self.cache.put(ctx.cached, plan.device)
         return loaded

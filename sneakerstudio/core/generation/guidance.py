@@ -143,7 +143,9 @@ class GuidedUnet:
         time_cond = self.time_cond
         if time_cond is not None and time_cond.shape[0] != model_in.shape[0]:
             time_cond = time_cond.repeat(model_in.shape[0] // time_cond.shape[0], 1)
-        if residuals is not None:  # the PyTorch UNet: OpenVINO's has no residual inputs
+        if self.unet_call is not None:
+            return self.unet_call(model_in, t, embeds, time_cond, added, residuals)
+        if residuals is not None:
             return self.unet(
                 model_in,
                 t,
@@ -154,8 +156,6 @@ class GuidedUnet:
                 mid_block_additional_residual=residuals[1],
                 return_dict=False,
             )[0]
-        if self.unet_call is not None:
-            return self.unet_call(model_in, t, embeds, time_cond, added)
         return self.unet(
             model_in,
             t,

@@ -1,6 +1,6 @@
 """Where a CPU job's UNet runs when the device plan says OpenVINO (`runtime/openvino/`): the
-OpenVINO runner of the cached model with the job's LoRAs as extra inputs, or PyTorch with the
-reason in `ctx.info["cpu_runtime"]`.
+OpenVINO runner of the cached model with the job's LoRAs and ControlNet residuals as extra
+inputs, or PyTorch with the reason in `ctx.info["cpu_runtime"]`.
 
 A model that is not converted yet starts converting in the background (one child process for
 UNet and VAE) and this job runs on PyTorch; the status line says how far the conversion is. The
@@ -58,10 +58,19 @@ def openvino_unet_call(ctx: JobContext) -> UnetCall | None:
     else:
         runner_reason = None
         runner.set_loras(layers)
+    # A ControlNet job compiles the variant with residual inputs once for all its steps (zeros
+    # on steps outside every unit's window); a job without ControlNet the plain one.
+    runner.set_control(bool(ctx.control))
     if layers_note := _lora_note(runner):
         ctx.info["openvino_loras"] = layers_note
 
-    def torch_unet(sample: Any, t: Any, embeds: Any, cond: Any, added: Any) -> Any:
+    def torch_unet(sample: Any, t: Any, embeds: Any, cond: Any, added: Any, res: Any) -> Any:
+        extra = {}
+        if res is not None:
+            extra = {
+                "down_block_additional_residuals": res[0],
+                "mid_block_additional_residual": res[1],
+            }
         return pipe.unet(
             sample,
             t,
@@ -69,16 +78,17 @@ def openvino_unet_call(ctx: JobContext) -> UnetCall | None:
             timestep_cond=cond,
             added_cond_kwargs=added,
             return_dict=False,
+            **extra,
         )[0]
 
     shape_seen: dict[tuple[int, ...], str | None] = {}  # per input shape: why not (or None)
 
-    def call(sample: Any, t: Any, embeds: Any, cond: Any, added: Any) -> Any:
+    def call(sample: Any, t: Any, embeds: Any, cond: Any, added: Any, res: Any = None) -> Any:
         key = tuple(sample.shape)
         if key not in shape_seen:
             reason = runner_reason or runner.reason_not_used(sample)
             if reason is None:
-                feeds = runner.feeds(sample, t, embeds, cond, added)
+                feeds = runner.feeds(sample, t, embeds, cond, added, res)
                 t0 = time.perf_counter()
                 try:
                     reason = _prepare(ctx, runner, feeds)
@@ -99,7 +109,7 @@ def openvino_unet_call(ctx: JobContext) -> UnetCall | None:
             shape_seen[key] = reason
         reason = shape_seen[key]
         if reason is None and runner.failed is None:
-            feeds = runner.feeds(sample, t, embeds, cond, added)
+            feeds = runner.feeds(sample, t, embeds, cond, added, res)
             try:
                 out = runner.run(feeds, ctx.cancel.check)
                 ctx.info["cpu_runtime"] = "OpenVINO"
@@ -115,7 +125,7 @@ def openvino_unet_call(ctx: JobContext) -> UnetCall | None:
         why = reason or runner.failed or "OpenVINO cannot run this step"
         ctx.info["cpu_runtime"] = f"PyTorch: {why}"
         ensure_torch_unet(ctx, why)
-        return torch_unet(sample, t, embeds, cond, added)
+        return torch_unet(sample, t, embeds, cond, added, res)
 
     return call
 

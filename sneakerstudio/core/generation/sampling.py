@@ -27,8 +27,11 @@ from sneakerstudio.core.generation.conditioning import Conditioning
 if TYPE_CHECKING:  # pragma: no cover
     from sneakerstudio.core.generation.prompt_conditioning import ScheduledConditioning
 
-# (sample, timestep, encoder_hidden_states, timestep_cond, added_cond_kwargs) -> noise prediction
-UnetCall = Callable[[Any, Any, Any, Any, "dict[str, Any] | None"], Any]
+# (sample, timestep, encoder_hidden_states, timestep_cond, added_cond_kwargs, ControlNet
+# residuals (down blocks', middle block's) or None) -> noise prediction
+UnetCall = Callable[
+    [Any, Any, Any, Any, "dict[str, Any] | None", "tuple[list[Any], Any] | None"], Any
+]
 
 
 @dataclass
@@ -366,7 +369,8 @@ def sample(
     """Denoise and return the final latents (B, C, h, w). `on_step(i, n, x0)` is called after
     each scheduler call (n calls in all; 2nd-order samplers make two per user step) and may
     raise to cancel. `unet_call` evaluates the UNet instead of `pipe.unet` itself (the engine's
-    OpenVINO runner on the CPU); same arguments, returns the noise prediction. `extensions` run
+    OpenVINO runner on the CPU); same arguments plus the ControlNet residuals, returns the noise
+    prediction. `extensions` run
     after the mode's own (inpainting input, masked blend). `switch` hands the last steps to
     another model (the refiner)."""
     import torch

@@ -1,9 +1,10 @@
 """The PyTorch UNet's weights while OpenVINO serves a model: dropped just before OpenVINO
 compiles it (OpenVINO holds its own compiled copy, so keeping both costs a second UNet's worth
 of memory, 3.4 GB for SD1.5 in fp32, and dropping them only after the compile made the
-compile the job's memory peak), and loaded again from the model file whenever a
-job needs PyTorch (an OpenVINO error, ControlNet steps, a LoRA layer OpenVINO's graph does not
-have), with the reason in the status and in `Finished.info["torch_unet"]`.
+compile the job's memory peak), and loaded again from the model file whenever a job needs
+PyTorch (an OpenVINO error, a LoRA layer OpenVINO's graph does not have; ControlNet steps run
+on OpenVINO too, with the residuals as inputs), with the reason in the status and in
+`Finished.info["torch_unet"]`.
 
 The module object stays (its config, dtype and shapes answer questions; its tensors are on the
 "meta" device). LoRAs put on while it is dropped are recorded and merged when it comes back
@@ -31,8 +32,8 @@ def droppable_bytes(ctx: JobContext) -> int:
     if os.environ.get(KEEP_ENV, "").strip() in ("1", "true", "yes"):
         return 0
     unet = ctx.cached.model.pipe.unet
-    if ctx.control or is_dropped(unet) or unet.device.type != "cpu":
-        return 0  # ControlNet steps of this job need it
+    if is_dropped(unet) or unet.device.type != "cpu":
+        return 0
     return sum(p.numel() * p.element_size() for p in unet.parameters())
 
 

@@ -35,6 +35,7 @@ class CachedModel:
     model_hash: str | None = None
     openvino_unet: Any = None  # runtime.openvino.OpenVinoUnet, made on the first CPU job
     openvino_vae: Any = None  # runtime.openvino.OpenVinoVae
+    openvino_controlnet: Any = None  # runtime.openvino.OpenVinoControlNet (a ControlNet entry)
     torch_bytes: int | None = None  # size_bytes before OpenVINO added its compiled copy
     compiled_shapes: set[tuple[int, int, int]] = field(default_factory=set)  # torch.compile
 

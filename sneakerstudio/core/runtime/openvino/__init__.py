@@ -11,7 +11,9 @@ compiled (seconds), and OpenVINO's own model cache (`<cache>/openvino/compiled/`
 compiled model for the next process.
 
 LoRAs run on OpenVINO as extra inputs of the compiled model (`lora.py`): a new weight is new
-data, another set of layers compiles once more, nothing is converted again.
+data, another set of layers compiles once more, nothing is converted again. ControlNets run
+on OpenVINO too (`controlnet.py`, converted in the background like the UNet); their residuals
+are inputs of the UNet's "control" variant (`unet.py`).
 
 PyTorch's modules stay loaded and run instead whenever OpenVINO cannot give the same image: a
 latent size the trace does not cover, weights that are not fp32, too little free memory for a
@@ -24,6 +26,7 @@ No heavy import here: torch and openvino are imported inside the functions that 
 """
 
 from sneakerstudio.core.runtime.openvino.cache import prune_cache
+from sneakerstudio.core.runtime.openvino.controlnet import OpenVinoControlNet
 from sneakerstudio.core.runtime.openvino.convert import Conversion
 from sneakerstudio.core.runtime.openvino.decoders import OpenVinoTinyDecoder, OpenVinoVae
 from sneakerstudio.core.runtime.openvino.graph import OpenVinoGraph
@@ -45,6 +48,7 @@ __all__ = [
     "RUNTIME_ENV",
     "Conversion",
     "LayerLora",
+    "OpenVinoControlNet",
     "OpenVinoGraph",
     "OpenVinoTinyDecoder",
     "OpenVinoUnet",

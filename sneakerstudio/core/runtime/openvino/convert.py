@@ -49,6 +49,8 @@ class Conversion:
         self._errors: list[str] = []
         command = [sys.executable, "-m", support.CONVERTER_MODULE, source]
         command += [f"{graph.kind}={graph.folder}" for graph in self.graphs]
+        for graph in self.graphs:  # what a graph's loading needs besides the file
+            command += getattr(graph, "child_arguments", list)()
         self.child = subprocess.Popen(
             command,
             stdin=subprocess.DEVNULL,
@@ -216,8 +218,11 @@ def _say(fraction: float, text: str) -> None:
 
 def _convert_main(argv: list[str]) -> int:
     """`python -m sneakerstudio.core.runtime.openvino.convert SOURCE KIND=OUT…` loads SOURCE (a
-    model file or folder for "unet" and "vae", a TAESD folder for "taesd") once, the way the
-    engine does, in fp32 on the CPU, converts each KIND and writes its IR to OUT."""
+    model file or folder for "unet" and "vae", a TAESD folder for "taesd", a ControlNet file or
+    folder for "controlnet", with `--unet-config=JSON`: the UNet it is loaded for) once, the
+    way the engine does, in fp32 on the CPU, converts each KIND and writes its IR to OUT."""
+    import json
+
     import torch
 
     from sneakerstudio.core.runtime.openvino.cache import prune_cache
@@ -225,7 +230,13 @@ def _convert_main(argv: list[str]) -> int:
     from sneakerstudio.core.runtime.openvino.graph import OpenVinoGraph
     from sneakerstudio.core.runtime.openvino.unet import OpenVinoUnet
 
-    source, outputs = argv[0], [item.split("=", 1) for item in argv[1:]]
+    options = [item for item in argv[1:] if item.startswith("--")]
+    unet_config: dict[str, Any] = {}
+    for option in options:
+        if option.startswith("--unet-config="):
+            unet_config = json.loads(option.split("=", 1)[1])
+    items = [item for item in argv[1:] if not item.startswith("--")]
+    source, outputs = argv[0], [item.split("=", 1) for item in items]
     sys.stdout, sys.stderr = _Tolerant(sys.stdout), _Tolerant(sys.stderr)
     if hasattr(os, "nice"):  # a background chore: the window (and the user) come first
         with contextlib.suppress(OSError):
@@ -251,6 +262,13 @@ def _convert_main(argv: list[str]) -> int:
 
             tiny = AutoencoderTiny.from_pretrained(source, local_files_only=True).eval()
             graphs.append((OpenVinoTinyDecoder(tiny, source, Path(out).parent, 1), Path(out)))
+        elif kind == "controlnet":
+            from sneakerstudio.core.models.controlnet import load_controlnet
+            from sneakerstudio.core.runtime.openvino.controlnet import OpenVinoControlNet
+
+            model = load_controlnet(Path(source), unet_config, dtype=torch.float32)
+            runner = OpenVinoControlNet(model, (source,), Path(out).parent, 1, unet_config)
+            graphs.append((runner, Path(out)))
         elif kind not in ("unet", "vae"):
             raise SystemExit(f"unknown kind {kind!r}")
     ov = support.import_openvino()

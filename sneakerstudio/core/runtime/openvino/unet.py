@@ -1,5 +1,14 @@
-"""A model's UNet on OpenVINO: its inputs in traced order, the sizes it covers, and its LoRAs
-(extra inputs, see `lora.py`: a new weight is new data, never a new conversion)."""
+"""A model's UNet on OpenVINO: its inputs in traced order, the sizes it covers, its LoRAs
+(extra inputs, see `lora.py`: a new weight is new data, never a new conversion) and its
+ControlNet residuals.
+
+The graph is traced once with the ControlNet residuals (one per down-block output, one for the
+middle block: diffusers' `down_block_additional_residuals` / `mid_block_additional_residual`)
+as inputs. A job without ControlNet compiles the "plain" variant, in which each residual's
+addition is taken out of the graph again before compiling (exactly the graph without them:
+no cost); a ControlNet job compiles the "control" variant, whose residual inputs are fed the
+units' summed residuals, or zeros on steps outside every unit's window (one compiled model
+for the whole job). Either is a compile, never a conversion."""
 
 from __future__ import annotations
 
@@ -31,6 +40,21 @@ class UnetInputs:
         if getattr(unet.config, "addition_embed_type", None) == "text_time":
             names += ["text_embeds", "time_ids"]
         return UnetInputs(tuple(names))
+
+
+def residual_shapes(unet: Any, batch: int, height: int, width: int) -> list[tuple[int, ...]]:
+    """The shapes of the ControlNet residuals the UNet takes for latents of `height`×`width`:
+    the down path's outputs (conv_in, each ResNet of each down block, each down-sampling,
+    which rounds an odd side up), then the middle block's."""
+    widths = [int(c) for c in unet.config.block_out_channels]
+    shapes: list[tuple[int, ...]] = [(batch, widths[0], height, width)]
+    for level, block in enumerate(unet.down_blocks):
+        shapes += [(batch, widths[level], height, width)] * len(block.resnets)
+        if getattr(block, "downsamplers", None):
+            height, width = (height + 1) // 2, (width + 1) // 2
+            shapes.append((batch, widths[level], height, width))
+    shapes.append((batch, widths[-1], height, width))
+    return shapes
 
 
 def downsampling(unet: Any) -> int:
@@ -66,10 +90,12 @@ class OpenVinoUnet(OpenVinoGraph):
         """`source_key`: what identifies the model's file (path, size, mtime, …);
         `scale_factor`: pixels per latent cell."""
         self.inputs = UnetInputs.for_unet(unet)
+        self.residuals = len(residual_shapes(unet, 1, 8, 8))  # down blocks' and the middle's
         source = {
             "file": [str(part) for part in source_key],
             "config": config_of(unet),
             "inputs": self.inputs.names,
+            "control_residuals": self.residuals,  # the IR takes them (older IRs did not)
         }
         super().__init__(unet, source, folder, threads)
         self.scale_factor = scale_factor
@@ -78,6 +104,9 @@ class OpenVinoUnet(OpenVinoGraph):
         self._compiled_loras = ""  # structure_key of the compiled variant's LoRA inputs
         self._lora_data: list[Any] = []  # kept alive: the request reads them in place
         self.lora_updates = 0  # LoRA data handed to a compiled model without compiling
+        self.control = False  # compile the variant with ControlNet residual inputs
+        self._compiled_control = False
+        self._zeros: dict[tuple[int, ...], Any] = {}  # zero residuals, per shape
 
     @property
     def unet(self) -> Any:
@@ -104,10 +133,22 @@ class OpenVinoUnet(OpenVinoGraph):
         elif self._compiled is not None:
             self.drop_compiled()
 
+    def set_control(self, control: bool) -> None:
+        """Whether the next runs take ControlNet residuals (the "control" variant) or not
+        (the plain one); another variant than the compiled one compiles at the next
+        `ensure_compiled`."""
+        if control != self.control:
+            self.control = control
+            if self._compiled is not None and self._compiled_control != control:
+                self.drop_compiled()
+
     def variant(self, model: Any) -> Any:
+        if not self.control:
+            remove_residual_inputs(model, len(self.inputs.names), self.residuals)
         if self.loras:
             add_lora_inputs(model, self.loras, self.lora_plan)
         self._compiled_loras = self._lora_key()
+        self._compiled_control = self.control
         return model
 
     def _lora_key(self) -> str:
@@ -119,7 +160,7 @@ class OpenVinoUnet(OpenVinoGraph):
 
     def _feed_loras(self) -> None:
         ov = self._ov()
-        first = len(self.inputs.names)
+        first = len(self.inputs.names) + (self.residuals if self._compiled_control else 0)
         self._lora_data = lora_arrays(self.loras)
         for offset, array in enumerate(self._lora_data):
             self._request.set_input_tensor(first + offset, ov.Tensor(array, shared_memory=True))
@@ -131,7 +172,8 @@ class OpenVinoUnet(OpenVinoGraph):
         return import_openvino()
 
     def compile_marker(self, shapes: tuple[tuple[int, ...], ...]) -> str:
-        return super().compile_marker(shapes) + self._lora_key()
+        control = "control" if self.control else ""
+        return super().compile_marker(shapes) + self._lora_key() + control
 
     # -- messages and the trace ---------------------------------------------------------------
 
@@ -143,13 +185,17 @@ class OpenVinoUnet(OpenVinoGraph):
 
     def compiling_message(self, shapes: tuple[tuple[int, ...], ...]) -> str:
         height, width = shapes[0][2] * self.scale_factor, shapes[0][3] * self.scale_factor
-        what = " with its LoRA layers" if self.loras else ""
+        parts = [
+            *(["its LoRA layers"] if self.loras else []),
+            *(["ControlNet"] if self.control else []),
+        ]
+        what = f" with {' and '.join(parts)}" if parts else ""
         return f"Compiling the model{what} for {width}×{height} (OpenVINO, once per size)…"
 
     def traced_module(self) -> Any:
         import torch
 
-        unet, names = self.unet, self.inputs.names
+        unet, names, residuals = self.unet, self.inputs.names, self.residuals
 
         class Traced(torch.nn.Module):
             def __init__(self) -> None:
@@ -157,7 +203,9 @@ class OpenVinoUnet(OpenVinoGraph):
                 self.unet = unet
 
             def forward(self, *args: Any) -> Any:
-                given = dict(zip(names, args, strict=True))
+                given = dict(zip(names, args[: len(names)], strict=True))
+                extra = list(args[len(names) :])
+                assert len(extra) == residuals
                 added = None
                 if "text_embeds" in given:
                     added = {"text_embeds": given["text_embeds"], "time_ids": given["time_ids"]}
@@ -167,6 +215,8 @@ class OpenVinoUnet(OpenVinoGraph):
                     encoder_hidden_states=given["encoder_hidden_states"],
                     timestep_cond=given.get("timestep_cond"),
                     added_cond_kwargs=added,
+                    down_block_additional_residuals=tuple(extra[:-1]),
+                    mid_block_additional_residual=extra[-1],
                     return_dict=False,
                 )[0]
 
@@ -200,6 +250,9 @@ class OpenVinoUnet(OpenVinoGraph):
             )
             example += [torch.zeros(1, pooled), torch.zeros(1, 6)]
             shapes += [[-1, pooled], [-1, 6]]
+        for shape in residual_shapes(self.unet, 1, 64, width):
+            example.append(torch.zeros(shape))
+            shapes.append([-1, shape[1], -1, -1])
         return example, shapes
 
     def feeds(
@@ -209,8 +262,10 @@ class OpenVinoUnet(OpenVinoGraph):
         encoder_hidden_states: Any,
         timestep_cond: Any = None,
         added_cond_kwargs: dict[str, Any] | None = None,
+        residuals: tuple[list[Any], Any] | None = None,
     ) -> list[Any]:
-        """The inputs as contiguous fp32 CPU tensors, in the traced order."""
+        """The inputs as contiguous fp32 CPU tensors, in the traced order; with the control
+        variant the ControlNet residuals follow (zeros when this call has none)."""
         import torch
 
         batch = sample.shape[0]
@@ -222,7 +277,34 @@ class OpenVinoUnet(OpenVinoGraph):
         }
         if added_cond_kwargs:
             values.update(added_cond_kwargs)
-        return [
+        feeds = [
             values[name].detach().to("cpu", torch.float32).contiguous()
             for name in self.inputs.names
         ]
+        if not self.control:
+            return feeds
+        if residuals is not None:
+            given = [*residuals[0], residuals[1]]
+            return feeds + [r.detach().to("cpu", torch.float32).contiguous() for r in given]
+        for shape in residual_shapes(self.unet, batch, sample.shape[2], sample.shape[3]):
+            if shape not in self._zeros:
+                self._zeros[shape] = torch.zeros(shape)
+            feeds.append(self._zeros[shape])
+        return feeds
+
+
+def remove_residual_inputs(model: Any, first: int, count: int) -> None:
+    """Take the ControlNet residual inputs (Parameters `first`..`first + count - 1`) and their
+    additions out of `model`, in place: each addition's result is replaced by its other
+    operand, so the graph is exactly the one traced without residuals."""
+    params = list(model.get_parameters())[first : first + count]
+    for param in params:
+        for target in list(param.output(0).get_target_inputs()):
+            add = target.get_node()
+            if add.get_type_name() != "Add":
+                raise RuntimeError(f"a ControlNet residual feeds {add.get_type_name()}, not Add")
+            other = add.input_value(1 - target.get_index())
+            for consumer in list(add.output(0).get_target_inputs()):
+                consumer.replace_source_output(other)
+        model.remove_parameter(param)
+    model.validate_nodes_and_infer_types()
