@@ -218,8 +218,11 @@ class HalfControl:
     def model_input(self, model_in: Any, use_cfg: bool) -> Any:
         return model_in
 
-    def residuals(self, i, n, t, sample, embeds, time_cond, added, use_cfg):
+    def residuals(self, i, n, t, sample, embeds, time_cond, added, use_cfg, negative_half=False):
         ones = torch.ones(sample.shape[0] // (2 if use_cfg else 1), 1)
+        if negative_half:  # a negative call of its own: what the negative half would get
+            assert not use_cfg and sample.shape[0] == 1  # asked at the call's own batch
+            return [ones * 0], ones * 0
         if use_cfg:
             return [torch.cat([ones * 0, ones])], torch.cat([ones * 0, ones])
         return [ones], ones

@@ -368,3 +368,31 @@ def test_the_compiled_model_cache_is_kept_under_its_budget(tmp_path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["0.blob", "1.blob"]
     prune_compiled(tmp_path, budget=10)  # the newest always stays
     assert [p.name for p in tmp_path.iterdir()] == ["0.blob"]
+
+
+def test_a_prompt_longer_than_its_negative_runs_on_openvino(tiny_sd1, home: Path) -> None:
+    """A prompt past 75 tokens with a short negative: each step makes two UNet calls of
+    different lengths (A1111's way, not padded). One compile with the length left open takes
+    both; before, the second length failed OpenVINO for the session and loaded the PyTorch
+    UNet back. Same image as PyTorch, and the next such job compiles nothing."""
+    words = ", ".join(f"red sneaker number {index}" for index in range(30))
+    request = request_for(tiny_sd1.single_file, prompt=words, negative_prompt="blurry")
+    reference = run(_engine("torch"), request)
+    ov = _engine("openvino")
+    first = run(ov, request)
+    info = finished(first).info
+    assert info["cpu_runtime"] == "OpenVINO"
+    assert not info["torch_unet"].startswith("loaded again")  # never loaded back
+    assert _max_diff(_pixels(first), _pixels(reference)) <= 2
+    runner = ov.cache.current.openvino_unet
+    assert runner.failed is None
+    assert -1 in runner.compiled_shapes[2]  # the prompt's length is open, nothing else
+    assert all(-1 not in shape for index, shape in enumerate(runner.compiled_shapes) if index != 2)
+    compiled = runner.compiles + runner.cache_loads
+    again = run(ov, replace(request, seed=7))
+    assert finished(again).info["cpu_runtime"] == "OpenVINO"
+    assert runner.compiles + runner.cache_loads == compiled
+    # A job whose prompt and negative have the same length compiles fixed shapes again.
+    plain = run(ov, request_for(tiny_sd1.single_file))
+    assert finished(plain).info["cpu_runtime"] == "OpenVINO"
+    assert all(-1 not in shape for shape in runner.compiled_shapes)

@@ -90,6 +90,11 @@ def _cases(a: Path, b: Path) -> dict[str, dict[str, Any]]:
         },
         "ControlNet more important": {"control": (unit(a, control_mode="control"),)},
         "a batch with hires": {"control": (unit(a),), "batch_size": 2, "hires_scale": 1.5},
+        # Two UNet and ControlNet calls per step of different prompt lengths (not padded).
+        "a prompt longer than its negative": {
+            "control": (unit(a),),
+            "prompt": ", ".join(f"red sneaker number {index}" for index in range(30)),
+        },
     }
 
 
@@ -102,6 +107,7 @@ def _cases(a: Path, b: Path) -> dict[str, dict[str, Any]]:
         "odd latent size",
         "ControlNet more important",
         "a batch with hires",
+        "a prompt longer than its negative",
     ],
 )
 def test_a_controlnet_job_on_openvino_equals_pytorch(tiny_sd1, engines, controlnets, case) -> None:

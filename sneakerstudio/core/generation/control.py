@@ -138,6 +138,7 @@ class ControlNetResiduals(LoopExtension):
         time_cond: Any,
         added: dict[str, Any] | None,
         use_cfg: bool,
+        negative_half: bool = False,
     ) -> tuple[list[Any], Any] | None:
         import torch
 
@@ -147,6 +148,8 @@ class ControlNetResiduals(LoopExtension):
             unit, model = loaded.unit, loaded.model
             if not unit.active_at(i, n):
                 continue
+            if negative_half and unit.control_mode == "control":
+                continue  # it guides only the prompt's half: the negative half gets nothing
             cond_only = use_cfg and unit.control_mode == "control"
             x, e, a, img = sample, embeds, added, image
             if int(model.config.in_channels) < int(x.shape[1]):

@@ -98,23 +98,12 @@ class GuidedUnet:
     def _uncond_residuals(
         self, i: int, n: int, t: Any, model_in: Any, embeds: Any, added: dict[str, Any] | None
     ) -> tuple[list[Any], Any] | None:
-        """The extensions' residuals for a negative-prompt call of its own: asked as the
-        negative half of a guided pair, that half kept (a ControlNet unit in "control" mode,
-        which guides only the prompt's half, gives it nothing, as in the batched pair)."""
-        doubled = residuals_of(
-            self.loop,
-            i,
-            n,
-            t,
-            _doubled(model_in),
-            _doubled(embeds),
-            _doubled(self.time_cond),
-            None if added is None else {k: _doubled(v) for k, v in added.items()},
-            True,
+        """The extensions' residuals for a negative-prompt call of its own: what the negative
+        half of a guided pair gets (a ControlNet unit in "control" mode, which guides only the
+        prompt's half, gives it nothing), computed at this call's batch, not doubled."""
+        return residuals_of(
+            self.loop, i, n, t, model_in, embeds, self.time_cond, added, False, negative_half=True
         )
-        if doubled is None:
-            return None
-        return [d.chunk(2)[0] for d in doubled[0]], doubled[1].chunk(2)[0]
 
     def _unet(
         self,
@@ -166,12 +155,6 @@ class GuidedUnet:
         )[0]
 
 
-def _doubled(x: Any) -> Any:
-    import torch
-
-    return None if x is None else torch.cat([x, x])
-
-
 def residuals_of(
     loop: Sequence[LoopExtension],
     i: int,
@@ -182,11 +165,14 @@ def residuals_of(
     time_cond: Any,
     added: dict[str, Any] | None,
     use_cfg: bool,
+    negative_half: bool = False,
 ) -> tuple[list[Any], Any] | None:
     """The extensions' residuals for this call, added up; None when none has any."""
     total: tuple[list[Any], Any] | None = None
     for extension in loop:
-        found = extension.residuals(i, n, t, sample, embeds, time_cond, added, use_cfg)
+        found = extension.residuals(
+            i, n, t, sample, embeds, time_cond, added, use_cfg, negative_half
+        )
         if found is None:
             continue
         if total is None:

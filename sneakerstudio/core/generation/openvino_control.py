@@ -71,6 +71,15 @@ class ControlNetRuntime:
         shapes = tuple(tuple(int(d) for d in f.shape) for f in feeds)
         ctx = self.ctx
         known = self._shapes.get(id(runner))
+        if known is not None and not runner.covers(shapes):
+            # A prompt longer than its negative: two calls of different lengths; one compile
+            # with the length left open takes both (another batch size stays on PyTorch).
+            from sneakerstudio.core.runtime.openvino.graph import with_any_length
+
+            opened = with_any_length(shapes, [known])
+            if opened != shapes:
+                known = None
+                shapes = opened
         if known is None:
             started = time.perf_counter()
             try:
@@ -88,7 +97,7 @@ class ControlNetRuntime:
                 self.reasons[position] = reason
                 return self._on_pytorch(position, reason)
             self._shapes[id(runner)] = known = shapes
-        if shapes != known:
+        if not runner.covers(shapes):
             return self._on_pytorch(
                 position, "it also runs at another batch size in this image (one compiled size)"
             )

@@ -36,7 +36,7 @@ def openvino_unet_call(ctx: JobContext) -> UnetCall | None:
     from sneakerstudio.core.files.paths import cache_dir
     from sneakerstudio.core.patches.lora_factors import unet_lora_factors
     from sneakerstudio.core.runtime.openvino import LayerLora, OpenVinoUnet
-    from sneakerstudio.core.runtime.openvino.lora import LoraLayerMissing
+    from sneakerstudio.core.runtime.openvino.graph import with_any_length
 
     cached = ctx.cached
     pipe = cached.model.pipe
@@ -81,35 +81,24 @@ def openvino_unet_call(ctx: JobContext) -> UnetCall | None:
             **extra,
         )[0]
 
-    shape_seen: dict[tuple[int, ...], str | None] = {}  # per input shape: why not (or None)
+    refused: dict[tuple[tuple[int, ...], ...], str | None] = {}  # per input shapes: why not
+    ran: list[tuple[tuple[int, ...], ...]] = []  # the input shapes this pass prepared
 
     def call(sample: Any, t: Any, embeds: Any, cond: Any, added: Any, res: Any = None) -> Any:
-        key = tuple(sample.shape)
-        if key not in shape_seen:
-            reason = runner_reason or runner.reason_not_used(sample)
-            if reason is None:
-                feeds = runner.feeds(sample, t, embeds, cond, added, res)
-                t0 = time.perf_counter()
-                try:
-                    reason = _prepare(ctx, runner, feeds)
-                except GenerationCancelled:
-                    raise
-                except LoraLayerMissing as exc:  # this LoRA set only; OpenVINO stays usable
-                    reason = f"a LoRA changes a layer OpenVINO cannot take ({exc})"
-                    runner.set_loras(())
-                except Exception as exc:
-                    runner.failed = reason = (
-                        f"OpenVINO could not prepare this model ({type(exc).__name__}: {exc})"
-                    )
-                # Preparing is not sampling: keep it out of the rate and the ETA.
-                prepared = time.perf_counter() - t0
-                ctx.timings.start += prepared
-                ctx.timings.prepare += prepared
-                ctx.check()
-            shape_seen[key] = reason
-        reason = shape_seen[key]
-        if reason is None and runner.failed is None:
+        reason = runner_reason or runner.failed
+        if reason is None:
             feeds = runner.feeds(sample, t, embeds, cond, added, res)
+            shapes = tuple(tuple(int(d) for d in f.shape) for f in feeds)
+            if shapes in refused:
+                reason = refused[shapes]
+            elif not runner.covers(shapes):
+                reason = runner.reason_not_used(sample)
+                if reason is None:
+                    reason = _prepare_for(ctx, runner, feeds, with_any_length(shapes, ran))
+                ran.append(shapes)
+                if reason is not None:
+                    refused[shapes] = reason
+        if reason is None:
             try:
                 out = runner.run(feeds, ctx.cancel.check)
                 ctx.info["cpu_runtime"] = "OpenVINO"
@@ -121,13 +110,37 @@ def openvino_unet_call(ctx: JobContext) -> UnetCall | None:
                 runner.failed = reason = (
                     f"OpenVINO failed on this model ({type(exc).__name__}: {exc})"
                 )
-                shape_seen[key] = reason
-        why = reason or runner.failed or "OpenVINO cannot run this step"
+        why = reason or "OpenVINO cannot run this step"
         ctx.info["cpu_runtime"] = f"PyTorch: {why}"
         ensure_torch_unet(ctx, why)
         return torch_unet(sample, t, embeds, cond, added, res)
 
     return call
+
+
+def _prepare_for(
+    ctx: JobContext, runner: Any, feeds: list[Any], shapes: tuple[tuple[int, ...], ...]
+) -> str | None:
+    """`_prepare` with its failures as reasons; the time it takes is not sampling."""
+    from sneakerstudio.core.runtime.openvino.lora import LoraLayerMissing
+
+    t0 = time.perf_counter()
+    try:
+        return _prepare(ctx, runner, feeds, shapes)
+    except GenerationCancelled:
+        raise
+    except LoraLayerMissing as exc:  # this LoRA set only; OpenVINO stays usable
+        runner.set_loras(())
+        return f"a LoRA changes a layer OpenVINO cannot take ({exc})"
+    except Exception as exc:
+        runner.failed = f"OpenVINO could not prepare this model ({type(exc).__name__}: {exc})"
+        return runner.failed
+    finally:
+        # Preparing is not sampling: keep it out of the rate and the ETA.
+        prepared = time.perf_counter() - t0
+        ctx.timings.start += prepared
+        ctx.timings.prepare += prepared
+        ctx.check()
 
 
 def _lora_note(runner: Any) -> str | None:
@@ -139,12 +152,14 @@ def _lora_note(runner: Any) -> str | None:
     return note + (f", {full} as full weight changes" if full else "")
 
 
-def _prepare(ctx: JobContext, runner: Any, feeds: list[Any]) -> str | None:
+def _prepare(
+    ctx: JobContext, runner: Any, feeds: list[Any], shapes: tuple[tuple[int, ...], ...]
+) -> str | None:
     """Converted (or converting in the background: then a reason) and compiled for these
     inputs; a reason when there is not enough free memory for OpenVINO's copy of the weights
     (PyTorch runs instead). Every dimension is fixed, the prompt's length (77 tokens per chunk)
-    too: one shape-free dimension puts OpenVINO's whole graph in its dynamic mode, measured
-    10 % slower."""
+    too, except where one job runs two lengths (`graph.with_any_length`): one shape-free
+    dimension puts OpenVINO's whole graph in its dynamic mode, measured 10 % slower."""
     from sneakerstudio.core.runtime.openvino import convert_in_background
 
     if not runner.read_converted():
@@ -156,7 +171,7 @@ def _prepare(ctx: JobContext, runner: Any, feeds: list[Any]) -> str | None:
             ctx.cancel.check()
             time.sleep(0.2)
         if runner.read_converted():
-            return _compile(ctx, runner, feeds)
+            return _compile(ctx, runner, shapes)
         conversion = _conversion(ctx, runner)
         if convert_in_background():
             state = conversion.state()
@@ -175,10 +190,10 @@ def _prepare(ctx: JobContext, runner: Any, feeds: list[Any]) -> str | None:
             conversion.wait(ctx.cancel.check)
         if not runner.read_converted():
             return "the model is being converted for OpenVINO (the next job uses it)"
-    return _compile(ctx, runner, feeds)
+    return _compile(ctx, runner, shapes)
 
 
-def _compile(ctx: JobContext, runner: Any, feeds: list[Any]) -> str | None:
+def _compile(ctx: JobContext, runner: Any, shapes: tuple[tuple[int, ...], ...]) -> str | None:
     """Compiled for these inputs, or why not (not enough free memory). The PyTorch UNet's
     weights are dropped first: the compile then never holds both copies (an error loads them
     again, `ensure_torch_unet`)."""
@@ -191,7 +206,7 @@ def _compile(ctx: JobContext, runner: Any, feeds: list[Any]) -> str | None:
         if available_memory("cpu") + droppable_bytes(ctx) < needed:
             return "not enough free memory for OpenVINO's copy of the model"
     drop_torch_unet(ctx)
-    runner.ensure_compiled(tuple(tuple(int(d) for d in f.shape) for f in feeds), ctx.status)
+    runner.ensure_compiled(shapes, ctx.status)
     cached.size_bytes = int(torch_bytes) + runner.compiled_bytes
     return None
 

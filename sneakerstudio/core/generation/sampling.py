@@ -90,9 +90,12 @@ class LoopExtension:
         time_cond: Any,
         added: dict[str, Any] | None,
         use_cfg: bool,
+        negative_half: bool = False,
     ) -> tuple[list[Any], Any] | None:
         """Residuals to add to the UNet's down blocks and middle block at step `i` of `n`
-        (`sample`: the scaled latents before other extensions widen them), or None."""
+        (`sample`: the scaled latents before other extensions widen them), or None.
+        `negative_half`: a negative-prompt call of its own (a prompt of another length): the
+        residuals the negative half of a guided pair would get."""
         return None
 
 

@@ -211,7 +211,7 @@ class OpenVinoGraph:
         answers takes a fraction of a second and is not announced."""
         import time
 
-        if self._compiled is not None and self.compiled_shapes == shapes:
+        if self.covers(shapes):
             return
         ov = import_openvino()
         self.drop_compiled()
@@ -250,6 +250,16 @@ class OpenVinoGraph:
         self.compiled_bytes = sum(p.numel() * 4 for p in self.module.parameters())
         self._first_run = True
         self.after_compile()
+
+    def covers(self, shapes: tuple[tuple[int, ...], ...]) -> bool:
+        """Whether the compiled model takes inputs of these shapes (-1: any length there)."""
+        compiled = self.compiled_shapes
+        if self._compiled is None or compiled is None or len(compiled) != len(shapes):
+            return False
+        return all(
+            len(have) == len(want) and all(h in (-1, w) for h, w in zip(have, want, strict=True))
+            for have, want in zip(compiled, shapes, strict=True)
+        )
 
     def _cached_compile_likely(self, shapes: tuple[tuple[int, ...], ...]) -> bool:
         """Whether OpenVINO's model cache probably holds this compile (a marker written after
@@ -309,3 +319,31 @@ def fp16_lossless(module: Any) -> bool:
             if not torch.equal(param.to(torch.float16).to(param.dtype), param):
                 return False
     return True
+
+
+TOKENS = (2, 1)  # (input, dimension) of the prompt's length: encoder_hidden_states' tokens
+
+
+def with_any_length(
+    shapes: tuple[tuple[int, ...], ...], others: list[tuple[tuple[int, ...], ...]]
+) -> tuple[tuple[int, ...], ...]:
+    """`shapes`, with the prompt's length left open (-1) when one of `others` (the shapes this
+    job already ran) differs from it there and only there: a prompt longer than its negative
+    runs as two calls of different lengths (as A1111 does), and one compiled model takes both.
+    Every other dimension stays fixed (a shape-free dimension costs OpenVINO about 10 %, so
+    only jobs that need it pay it)."""
+    index, dim = TOKENS
+    for other in others:
+        if len(other) != len(shapes) or len(other[index]) != len(shapes[index]):
+            continue
+        differs = {
+            (i, d)
+            for i, (a, b) in enumerate(zip(other, shapes, strict=True))
+            for d, (x, y) in enumerate(zip(a, b, strict=False))
+            if x != y
+        }
+        if differs == {TOKENS}:
+            opened = list(shapes[index])
+            opened[dim] = -1
+            return (*shapes[:index], tuple(opened), *shapes[index + 1 :])
+    return shapes
