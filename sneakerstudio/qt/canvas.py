@@ -342,7 +342,7 @@ class CanvasView(QGraphicsView):
             return
         if self._frame_drag is not None:
             side, start, extents = self._frame_drag
-            delta = {
+            moved = {
                 "left": start.x() - pos.x(),
                 "right": pos.x() - start.x(),
                 "top": start.y() - pos.y(),
@@ -350,7 +350,7 @@ class CanvasView(QGraphicsView):
             }[side]
             index = {"left": 0, "top": 1, "right": 2, "bottom": 3}[side]
             new = list(extents)
-            new[index] = extents[index] + round(delta / FRAME_STEP) * FRAME_STEP
+            new[index] = extents[index] + round(moved / FRAME_STEP) * FRAME_STEP
             self.doc.set_extents((new[0], new[1], new[2], new[3]), merge_key=self._drag_key)
             event.accept()
             return

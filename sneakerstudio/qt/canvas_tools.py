@@ -5,7 +5,15 @@ from __future__ import annotations
 
 from PySide6.QtCore import Qt, Slot
 from PySide6.QtGui import QAction, QActionGroup, QColor, QIcon, QKeySequence, QPainter, QPixmap
-from PySide6.QtWidgets import QColorDialog, QLabel, QSlider, QSpinBox, QToolBar, QToolButton
+from PySide6.QtWidgets import (
+    QColorDialog,
+    QLabel,
+    QSlider,
+    QSpinBox,
+    QToolBar,
+    QToolButton,
+    QWidget,
+)
 
 from sneakerstudio.qt.canvas import MAX_BRUSH, MIN_BRUSH, CanvasView
 from sneakerstudio.qt.errors import guarded
@@ -37,8 +45,8 @@ def _swatch(colour: QColor) -> QIcon:
 class CanvasToolBar(QToolBar):
     """Controls bound to one `CanvasView`; shortcuts work anywhere in the window."""
 
-    def __init__(self, canvas: CanvasView, parent: object = None) -> None:
-        super().__init__("Canvas tools", parent)  # type: ignore[arg-type]
+    def __init__(self, canvas: CanvasView, parent: QWidget | None = None) -> None:
+        super().__init__("Canvas tools", parent)
         self.setObjectName("canvasTools")
         self.canvas = canvas
         doc = canvas.doc

@@ -66,7 +66,7 @@ def guarded(fn: F) -> F:
         try:
             return fn(self, *(args if takes_varargs else args[:n_positional]), **kwargs)
         except Exception:
-            report_exception(*sys.exc_info())  # type: ignore[arg-type]
+            report_exception(*sys.exc_info())
             return None
 
     return wrapper  # type: ignore[return-value]

@@ -403,7 +403,7 @@ class ParamsPanel(QWidget):
     def set_values(self, values: dict[str, Any]) -> None:
         """Set what is given and valid; ignore the rest (old or hand-edited settings)."""
 
-        def number(key: str, kind: type) -> Any:
+        def number(key: str, kind: type | tuple[type, ...]) -> Any:
             """The value if it has the right type and is finite, clamped to what the spin
             boxes hold (a 10^30 from a hand-edited file or a stranger's PNG must not reach
             `setValue`, which overflows on numbers beyond 32 bits)."""
@@ -412,7 +412,8 @@ class ParamsPanel(QWidget):
                 return None
             if isinstance(value, float) and not math.isfinite(value):
                 return None
-            return max(-(2**31 - 1), min(2**31 - 1, value))
+            clamped: Any = max(-(2**31 - 1), min(2**31 - 1, value))
+            return clamped
 
         if isinstance(values.get("prompt"), str):
             self.prompt.setPlainText(values["prompt"])

@@ -21,11 +21,9 @@ import functools
 import logging
 import threading
 import traceback
-import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Union
+from typing import Any
 
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 from PySide6.QtGui import QImage
@@ -56,87 +54,20 @@ from sneakerstudio.qt.errors import guarded
 from sneakerstudio.qt.grid_job import SAVED_PATHS, GridRun, run_grid_job
 from sneakerstudio.qt.images import array_to_qimage, pil_to_qimage
 from sneakerstudio.qt.worker_background import BackgroundWatch
+from sneakerstudio.qt.worker_events import (
+    Delivered,
+    EngineFailed,
+    EngineReady,
+    Job,
+    PreviewImage,
+    TrainingSampleImage,
+    WorkerEvent,
+    new_job_id,
+)
 
 log = logging.getLogger(__name__)
 
 SaveOutputs = Callable[[Finished], list[Path]]
-
-
-def new_job_id() -> str:
-    """A job's one id, from the moment it is queued to its last event."""
-    return uuid.uuid4().hex[:12]
-
-
-@dataclass(frozen=True)
-class EngineReady:
-    """`prepare()` returned: the backend runs on `device` (a line for the status bar)."""
-
-    device: str
-
-
-@dataclass(frozen=True)
-class EngineFailed:
-    """`prepare()` raised: no job can run."""
-
-    kind: str
-    message: str
-    details: str = ""
-
-
-@dataclass(frozen=True)
-class PreviewImage:
-    """A core `Preview` whose pixels were converted to a `QImage` in the worker thread."""
-
-    job_id: str
-    step: int
-    image: QImage
-
-
-@dataclass(frozen=True)
-class Delivered:
-    """A core `Finished` after the worker saved it: the images as `QImage`s, the paths written
-    (none when saving failed: `info["save_error"]` says why) and what else the GUI shows."""
-
-    job_id: str
-    images: list[QImage]
-    paths: list[str]
-    info: dict[str, Any]
-
-
-@dataclass(frozen=True)
-class TrainingSampleImage:
-    """A training run's sample image, converted to a `QImage` in the worker thread."""
-
-    job_id: str
-    step: int
-    image: QImage
-
-
-WorkerEvent = Union[
-    EngineReady,
-    EngineFailed,
-    Status,
-    Progress,
-    PreviewImage,
-    Delivered,
-    Failed,
-    Cancelled,
-    TrainingStep,
-    TrainingSampleImage,
-    TrainingFinished,
-    ConversionProgress,
-]
-
-
-@dataclass(frozen=True)
-class Job:
-    """One submitted request (or a whole grid: `grid_job.GridRun`), its id and the token that
-    cancels it."""
-
-    job_id: str
-    request: GenerationRequest | GridRun | TrainingRequest
-    cancel: CancelToken
-    pause: PauseSwitch | None = None  # training jobs: pause / resume between steps
 
 
 def _default_save_outputs(finished: Finished) -> list[Path]:

@@ -28,15 +28,15 @@ from sneakerstudio.core.generation.hires import hires_pass
 from sneakerstudio.core.generation.infotext import job_parameters
 from sneakerstudio.core.generation.job import JobContext, pass_steps
 from sneakerstudio.core.generation.latents import latent_inputs
+from sneakerstudio.core.generation.model_loading import cached_model, job_controlnets
 from sneakerstudio.core.generation.openvino_prepare import BackgroundConversions
 from sneakerstudio.core.generation.recovery import choose_memory, recovering, unexpected_failure
 from sneakerstudio.core.generation.refiner import load_refiner, model_switch, refiner_patched
-from sneakerstudio.core.models.cache import CachedModel, ModelCache, pipeline_bytes
+from sneakerstudio.core.models.cache import CachedModel, ModelCache
 from sneakerstudio.core.protocol.backend import Capabilities
 from sneakerstudio.core.protocol.cancel import CancelToken
 from sneakerstudio.core.protocol.errors import (
     GenerationCancelled,
-    ModelFileError,
     OutOfMemoryError,
     SneakerError,
 )
@@ -68,26 +68,6 @@ def _freeze_import_objects() -> None:
 
         gc.freeze()
         _import_objects_frozen = True
-
-
-def _disk_bytes(path: Path) -> int:
-    """Weight bytes on disk: the file, or a diffusers folder's weight files. The cache uses it
-    to make room before a load (the real size is counted once the model is in memory)."""
-    if path.is_file():
-        return path.stat().st_size
-    suffixes = {".safetensors", ".bin", ".ckpt", ".pt", ".pth"}
-    return sum(f.stat().st_size for f in path.rglob("*") if f.suffix in suffixes and f.is_file())
-
-
-def _file_key(path: Path) -> tuple[Any, ...]:
-    """Identity of a model on disk: a replaced file (new size or mtime) is loaded again."""
-    resolved = path.resolve()
-    if resolved.is_dir():
-        marker = resolved / "model_index.json"
-        stat = marker.stat() if marker.exists() else resolved.stat()
-    else:
-        stat = resolved.stat()
-    return (str(resolved), stat.st_size, stat.st_mtime_ns)
 
 
 class Engine:
@@ -209,89 +189,12 @@ class Engine:
         self.cache.clear(self._plan.device if self._plan is not None else "cpu")
 
     def _model(self, path: Path) -> CachedModel:
-        """The loaded model for `path`: from the cache when the file is unchanged, else loaded
-        after making room (older models are evicted first, least recently used first)."""
-        plan = self.plan
-        try:
-            key = (*_file_key(path), plan.device, plan.precision)
-        except OSError as exc:  # deleted, moved or unreadable since the request was checked
-            raise ModelFileError(
-                f"The model '{path.name}' cannot be read: {exc.strerror or exc}.",
-                hint="Check that the file is still there (and its drive is connected), or "
-                "choose another model.",
-            ) from None
-        cached = self.cache.get(key)
-        if cached is not None:
-            return cached
-        # A replaced file, or the same file in another precision: its old copy is useless.
-        self.cache.forget_path(key[0])
-        self.cache.make_room(_disk_bytes(path), plan.device)
-        from sneakerstudio.core.models.loading import load_model
-        from sneakerstudio.core.runtime.device import optimise_pipeline
-
-        try:
-            model = load_model(path, device=plan.device, dtype=plan.dtype)
-        except Exception as exc:
-            from sneakerstudio.core.runtime.device import is_out_of_memory
-
-            if not is_out_of_memory(exc) or len(self.cache) == 0:
-                raise
-            # The budget guessed wrong (other programs took memory): drop every cached model
-            # and try once more before failing the job.
-            self.cache.clear(plan.device)
-            model = load_model(path, device=plan.device, dtype=plan.dtype)
-        model.pipe.set_progress_bar_config(disable=True)
-        optimise_pipeline(model.pipe, plan)
-        entry = CachedModel(key, model, size_bytes=pipeline_bytes(model.pipe))
-        self.cache.put(entry, plan.device)
-        return entry
+        """The loaded model for `path` (`model_loading.cached_model`)."""
+        return cached_model(self.cache, self.plan, path)
 
     def _controlnets(self, ctx: JobContext) -> list[Any]:
-        """The job's ControlNet units with their models: each file checked against the model's
-        base before any is loaded, then taken from the cache (same budget as checkpoints) or
-        loaded. The checkpoint stays the most recently used cache entry."""
-        from sneakerstudio.core.generation.control import LoadedControl, active_units
-
-        units = active_units(ctx.request)
-        if not units:
-            return []
-        from sneakerstudio.core.models.controlnet import check_fits, resolve_controlnet
-
-        model = ctx.model
-        unet_config = dict(model.pipe.unet.config)
-        paths = [resolve_controlnet(unit.model, model.path) for _i, unit in units]
-        for path in paths:
-            check_fits(path, unet_config, model.name)
-        plan = self.plan
-        loaded: list[Any] = []
-        for (_i, unit), path in zip(units, paths, strict=True):
-            entry = self._controlnet_entry(ctx, path, unet_config)
-            if entry.model_hash is None and path.is_file():
-                from sneakerstudio.core.models.hashing import legacy_model_hash
-
-                entry.model_hash = legacy_model_hash(path)
-            loaded.append(LoadedControl(unit, entry.model, path.stem, entry.model_hash, entry))
-        if self.cache.get(ctx.cached.key) is None:  # a tiny budget let it go: keep it first
-            self.cache.put(ctx.cached, plan.device)
-        return loaded
-
-    def _controlnet_entry(self, ctx: JobContext, path: Path, unet_config: dict[str, Any]) -> Any:
-        plan = self.plan
-        key = (*_file_key(path), plan.device, plan.precision, "controlnet")
-        cached = self.cache.get(key)
-        if cached is not None:
-            return cached
-        from sneakerstudio.core.models.controlnet import load_controlnet
-
-        ctx.status(f"Loading ControlNet {path.name}…")
-        self.cache.forget_path(key[0])
-        self.cache.make_room(_disk_bytes(path), plan.device)
-        model = load_controlnet(path, unet_config, dtype=plan.dtype, device=plan.device)
-        size = sum(t.numel() * t.element_size() for t in model.parameters())
-        entry = CachedModel(key, model, size_bytes=size)
-        self.cache.put(entry, plan.device)
-        ctx.check()
-        return entry
+        """The job's ControlNet units with their models (`model_loading.job_controlnets`)."""
+        return job_controlnets(self.cache, self.plan, ctx)
 
     # -- generation -----------------------------------------------------------------------
 

@@ -43,9 +43,9 @@ def model_name(source: str | Path) -> str:
 
 def file_key(path: Path, plan: DevicePlan) -> tuple[Any, ...]:
     """The engine's cache key of the model at `path` on `plan` (`engine._model`)."""
-    from sneakerstudio.core.generation.engine import _file_key
+    from sneakerstudio.core.generation.model_loading import file_key
 
-    return (*_file_key(path), plan.device, plan.precision)
+    return (*file_key(path), plan.device, plan.precision)
 
 
 def _configs(path: Path) -> tuple[dict[str, Any], dict[str, Any]] | str:

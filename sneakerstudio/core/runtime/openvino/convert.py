@@ -210,6 +210,9 @@ class _Tolerant:
         return getattr(self._stream, name)
 
 
+PART_NAMES = {"unet": "UNet", "vae": "VAE", "taesd": "fast decoder", "controlnet": "ControlNet"}
+
+
 def _say(fraction: float, text: str) -> None:
     """One progress line for the parent; the parent may be gone (then nobody listens)."""
     with contextlib.suppress(OSError, ValueError):
@@ -275,10 +278,11 @@ def _convert_main(argv: list[str]) -> int:
     share = 0.9 / max(1, len(graphs))
     for index, (graph, target) in enumerate(graphs):
         base = 0.1 + index * share
-        _say(base, f"converting the {graph.kind.upper()}")
+        part = PART_NAMES.get(graph.kind, graph.kind)
+        _say(base, f"converting the {part}")
         t0 = time.perf_counter()
         converted, compressed = graph._convert(ov)
-        _say(base + share * 0.7, f"saving the {graph.kind.upper()}")
+        _say(base + share * 0.7, f"saving the {part}")
         graph._save(ov, converted, compressed, time.perf_counter() - t0, target)
         prune_cache(target.parent, support.KEEP_CONVERTED)
         del converted
