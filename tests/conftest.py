@@ -20,6 +20,7 @@ os.environ.setdefault("SNEAKERSTUDIO_CPU_RUNTIME", "torch")
 os.environ.setdefault("SNEAKERSTUDIO_PRECISION", "fp32")
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -49,6 +50,22 @@ def tiny_sdxl(tmp_path_factory: pytest.TempPathFactory):
     from tests.tiny_models import build_tiny_family
 
     return build_tiny_family(tmp_path_factory.mktemp("tiny_sdxl"), "sdxl")
+
+
+@pytest.fixture
+def started(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    """Every OpenVINO converter process started during the test, in order."""
+    from sneakerstudio.core.runtime.openvino.convert import Conversion
+
+    made: list[Any] = []
+    original = Conversion.__init__
+
+    def counting(self: Conversion, *args: Any, **kwargs: Any) -> None:
+        original(self, *args, **kwargs)
+        made.append(self)
+
+    monkeypatch.setattr(Conversion, "__init__", counting)
+    return made
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

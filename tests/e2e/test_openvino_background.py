@@ -32,20 +32,6 @@ def model(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     Conversion.cancel_all()  # nothing left running after the test
 
 
-@pytest.fixture
-def started(monkeypatch: pytest.MonkeyPatch) -> list[Conversion]:
-    """Every converter process started, in order."""
-    made: list[Conversion] = []
-    original = Conversion.__init__
-
-    def counting(self: Conversion, *args: Any, **kwargs: Any) -> None:
-        original(self, *args, **kwargs)
-        made.append(self)
-
-    monkeypatch.setattr(Conversion, "__init__", counting)
-    return made
-
-
 def _engine(runtime: str) -> Engine:
     return Engine(device="cpu", threads=1, cpu_runtime=runtime)
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -28,19 +27,6 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.delenv(openvino_runtime.CONVERT_ENV, raising=False)
     yield tmp_path / "home"
     Conversion.cancel_all()
-
-
-@pytest.fixture
-def started(monkeypatch: pytest.MonkeyPatch) -> list[Conversion]:
-    made: list[Conversion] = []
-    original = Conversion.__init__
-
-    def counting(self: Conversion, *args: Any, **kwargs: Any) -> None:
-        original(self, *args, **kwargs)
-        made.append(self)
-
-    monkeypatch.setattr(Conversion, "__init__", counting)
-    return made
 
 
 def _until_ended(engine: Engine, timeout: float = 240.0) -> list[ConversionProgress]:

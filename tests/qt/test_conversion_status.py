@@ -32,19 +32,6 @@ CONVERT_TIMEOUT_MS = 240_000
 
 
 @pytest.fixture
-def started(monkeypatch: pytest.MonkeyPatch) -> list[Conversion]:
-    made: list[Conversion] = []
-    original = Conversion.__init__
-
-    def counting(self: Conversion, *args: Any, **kwargs: Any) -> None:
-        original(self, *args, **kwargs)
-        made.append(self)
-
-    monkeypatch.setattr(Conversion, "__init__", counting)
-    return made
-
-
-@pytest.fixture
 def openvino_threads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """The threads that imported OpenVINO through the runtime."""
     names: list[str] = []
