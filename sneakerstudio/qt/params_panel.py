@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from PySide6.QtCore import QRegularExpression, QSize, Qt, Signal
 from PySide6.QtGui import QAction, QRegularExpressionValidator
@@ -407,13 +407,12 @@ class ParamsPanel(QWidget):
             """The value if it has the right type and is finite, clamped to what the spin
             boxes hold (a 10^30 from a hand-edited file or a stranger's PNG must not reach
             `setValue`, which overflows on numbers beyond 32 bits)."""
-            value = values.get(key)
+            value: Any = values.get(key)
             if not isinstance(value, kind) or isinstance(value, bool):
                 return None
             if isinstance(value, float) and not math.isfinite(value):
                 return None
-            clamped: Any = max(-(2**31 - 1), min(2**31 - 1, value))
-            return clamped
+            return max(-(2**31 - 1), min(2**31 - 1, cast(float, value)))
 
         if isinstance(values.get("prompt"), str):
             self.prompt.setPlainText(values["prompt"])
