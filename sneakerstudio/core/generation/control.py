@@ -165,16 +165,20 @@ class ControlNetResiduals(LoopExtension):
             balanced = unit.control_mode == "balanced"
             scale = float(unit.weight) if balanced else 1.0
             kind = self.union.get(index)
+            # An LCM-distilled UNet's guidance embedding goes to a ControlNet only when it has
+            # the projection for it: a plain SD ControlNet beside an LCM model has none (and
+            # diffusers' ControlNet pipelines never pass it).
+            tc = time_cond if getattr(model.config, "time_cond_proj_dim", None) else None
             out = None
             if self.runtime is not None and kind is None:  # OpenVINO, where it can
-                out = self.runtime.run(index, x, t, e, img, scale, time_cond, a)
+                out = self.runtime.run(index, x, t, e, img, scale, tc, a)
             if out is None:
                 down, mid = model(
                     x.to(model.dtype),
                     t,
                     encoder_hidden_states=e.to(model.dtype),
                     conditioning_scale=scale,
-                    timestep_cond=time_cond,
+                    timestep_cond=tc,
                     added_cond_kwargs=a,
                     return_dict=False,
                     **_cond_inputs(model, img, kind, x),
