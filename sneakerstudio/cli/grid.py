@@ -48,7 +48,7 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
 
 def _resolved(axis: Axis) -> Axis:
     """Model and LoRA axes: library names looked up as files (labels stay as typed)."""
-    from sneakerstudio.cli.generate import library_loras
+    from sneakerstudio.cli.model_file_args import library_loras
     from sneakerstudio.core.models.library import resolve
 
     if axis.name == "model":

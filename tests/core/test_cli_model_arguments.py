@@ -156,7 +156,7 @@ def test_a_lora_path_that_does_not_exist_is_not_swapped_for_the_library_lora(
     assert FakeEngine.models == []
     assert "graffiti" in err
 
-    from sneakerstudio.cli.generate import library_loras
+    from sneakerstudio.cli.model_file_args import library_loras
 
     lora = (
         tmp_path / "tools" / "stable-diffusion-webui" / "models" / "Lora" / "graffiti.safetensors"

@@ -27,7 +27,8 @@ ADVANCED = {
 def _cli_request(model: Path, vae: Path) -> GenerationRequest:
     """The request `sneakerstudio generate` builds for the same options."""
     from sneakerstudio.cli import build_parser
-    from sneakerstudio.cli.generate import mode_fields, model_file_fields
+    from sneakerstudio.cli.generate import mode_fields
+    from sneakerstudio.cli.model_file_args import model_file_fields
 
     args = build_parser().parse_args(
         [
